@@ -1,0 +1,53 @@
+//! medsec-scheduler: the optimising waiting-list scheduler (allocation model v1).
+//!
+//! [`model`] holds the JSON wire types, [`validate`] turns an instance into a
+//! checked [`validate::Problem`], [`solve()`] finds a proven-optimal allocation
+//! on HiGHS, [`greedy()`] is the clerk-style baseline, [`generate()`] makes
+//! realistic instances and [`explain()`] says why a referral got its slot.
+
+pub mod error;
+pub mod evaluate;
+pub mod explain;
+pub mod generate;
+pub mod greedy;
+pub mod model;
+pub mod solve;
+pub mod validate;
+
+pub use error::{InstanceError, SolveError};
+pub use explain::explain;
+pub use generate::{GenerateOptions, generate};
+pub use greedy::greedy;
+pub use model::{Instance, Solution, Status};
+pub use solve::{SolveOptions, solve};
+pub use validate::{Problem, validate};
+
+/// Parses and validates an instance document in one step.
+pub fn load(text: &str) -> Result<Problem, InstanceError> {
+    validate(&Instance::from_json(text)?)
+}
+
+/// The greedy baseline as a solution document (status `feasible`, since
+/// nothing is proven about it).
+pub fn greedy_solution(problem: &Problem) -> Solution {
+    let started = std::time::Instant::now();
+    let assignment = greedy(problem);
+    let summary = evaluate::summarise(problem, &assignment);
+    let (allocations, unallocated) = evaluate::allocation_lists(problem, &assignment);
+    Solution {
+        status: Status::Feasible,
+        objective: summary.objective,
+        allocations,
+        unallocated,
+        stats: model::Stats {
+            solve_seconds: started.elapsed().as_secs_f64(),
+            referrals: problem.referrals.len(),
+            slots: problem.slots.len(),
+            bound: None,
+            feasible_pairs: None,
+            solver: None,
+            summary: Some(summary.clone()),
+            greedy: Some(summary),
+        },
+    }
+}

@@ -1,0 +1,290 @@
+//! The aggregated flow network of one (specialty, kind) sub-problem.
+//!
+//! Costs depend on a slot only through (date, clinician), and only through the
+//! date for referrals with no clinician wish. So slots collapse into *bins*
+//! (date, clinician) with summed capacity, bins of a date into a *date hub*, and
+//! referrals with identical attributes into *classes*. A class sends flow either
+//! to a date hub (any clinician that day) or straight to a bin (its required or
+//! preferred clinician). Rows are: one per class (`<= size`), one per date
+//! (`<=` the date's capacity, counting both kinds of arc), one per bin (`<=` its
+//! capacity, counting direct arcs). Dates and bins form a laminar family and the
+//! class rows a partition, so the matrix is totally unimodular and every LP
+//! vertex is integral: continuous variables suffice.
+//!
+//! Referrals of patients with several referrals stay individual (singleton
+//! classes) because the patient-per-day rule needs them one by one.
+
+use std::collections::HashMap;
+
+use crate::model::{Kind, Priority};
+use crate::validate::Problem;
+
+/// Where an arc delivers: a date hub (any clinician) or one bin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(crate) enum Hub {
+    Date(u32),
+    Bin(u32),
+}
+
+/// A possible destination of a class, with its reduced-to-unallocated cost
+/// `cost - unallocated_cost` (negative when seeing the referral is worth it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Arc {
+    /// Index into [`Subproblem::dates`].
+    pub date: u32,
+    pub hub: Hub,
+    pub cost: i64,
+}
+
+/// Slots of one (date, clinician) in one sub-problem.
+#[derive(Debug, Clone)]
+pub(crate) struct Bin {
+    pub date: u32,
+    pub clinician: u32,
+    pub capacity: i64,
+    /// Slot indices sorted by id.
+    pub slots: Vec<usize>,
+}
+
+/// Referrals with identical attributes (or one referral of a multi-referral patient).
+#[derive(Debug, Clone)]
+pub(crate) struct Class {
+    /// Referral indices sorted by id.
+    pub members: Vec<usize>,
+    /// True for a referral of a patient holding several referrals.
+    pub individual: bool,
+}
+
+impl Class {
+    pub(crate) fn representative(&self) -> usize {
+        self.members[0]
+    }
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Subproblem {
+    pub specialty: u32,
+    pub kind: Kind,
+    /// Days with slots, ascending.
+    pub dates: Vec<i32>,
+    pub date_capacity: Vec<i64>,
+    pub date_slot_count: Vec<u64>,
+    /// Bins of each date, sorted by clinician name.
+    pub date_bins: Vec<Vec<u32>>,
+    pub bins: Vec<Bin>,
+    pub bin_of: HashMap<(u32, u32), u32>,
+    pub classes: Vec<Class>,
+}
+
+/// The attributes that determine a referral's costs and feasibility.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct ClassKey {
+    priority: Priority,
+    clock_start: i32,
+    due: i32,
+    first_day: i32,
+    unavailable: Vec<(i32, i32)>,
+    required: Option<u32>,
+    preferred: Option<u32>,
+}
+
+/// Builds one sub-problem per (specialty, kind) that has referrals, in a fixed
+/// order (specialty name, then kind) so results never depend on hashing.
+pub(crate) fn build(problem: &Problem) -> Vec<Subproblem> {
+    let mut referrals_per_patient = vec![0_u32; problem.patients.len()];
+    for referral in &problem.referrals {
+        referrals_per_patient[referral.patient as usize] += 1;
+    }
+
+    let mut keys: Vec<(u32, Kind)> = problem
+        .referrals
+        .iter()
+        .map(|r| (r.specialty, r.kind))
+        .collect();
+    keys.sort_by(|a, b| (&problem.specialties[a.0 as usize], a.1).cmp(&(&problem.specialties[b.0 as usize], b.1)));
+    keys.dedup();
+    let index: HashMap<(u32, Kind), usize> = keys.iter().enumerate().map(|(i, &k)| (k, i)).collect();
+
+    let mut slots_of: Vec<Vec<usize>> = vec![Vec::new(); keys.len()];
+    for (s, slot) in problem.slots.iter().enumerate() {
+        if slot.day < problem.horizon_start || slot.day > problem.horizon_end {
+            continue;
+        }
+        if let Some(&i) = index.get(&(slot.specialty, slot.kind)) {
+            slots_of[i].push(s);
+        }
+    }
+    let mut referrals_of: Vec<Vec<usize>> = vec![Vec::new(); keys.len()];
+    for (r, referral) in problem.referrals.iter().enumerate() {
+        if let Some(&i) = index.get(&(referral.specialty, referral.kind)) {
+            referrals_of[i].push(r);
+        }
+    }
+
+    keys.iter()
+        .zip(slots_of)
+        .zip(referrals_of)
+        .map(|((&(specialty, kind), slots), referrals)| {
+            let mut sub = bins_of(problem, specialty, kind, slots);
+            sub.classes = classes_of(problem, referrals, &referrals_per_patient);
+            sub
+        })
+        .collect()
+}
+
+fn bins_of(problem: &Problem, specialty: u32, kind: Kind, mut slots: Vec<usize>) -> Subproblem {
+    slots.sort_by(|&a, &b| problem.slots[a].id.cmp(&problem.slots[b].id));
+    let mut dates: Vec<i32> = slots.iter().map(|&s| problem.slots[s].day).collect();
+    dates.sort_unstable();
+    dates.dedup();
+    let mut date_capacity = vec![0_i64; dates.len()];
+    let mut date_slot_count = vec![0_u64; dates.len()];
+    let mut bins: Vec<Bin> = Vec::new();
+    let mut bin_of: HashMap<(u32, u32), u32> = HashMap::new();
+    for s in slots {
+        let slot = &problem.slots[s];
+        let date = dates.partition_point(|&d| d < slot.day) as u32;
+        date_capacity[date as usize] += slot.capacity;
+        date_slot_count[date as usize] += 1;
+        let b = *bin_of.entry((date, slot.clinician)).or_insert_with(|| {
+            bins.push(Bin {
+                date,
+                clinician: slot.clinician,
+                capacity: 0,
+                slots: Vec::new(),
+            });
+            (bins.len() - 1) as u32
+        });
+        let bin = &mut bins[b as usize];
+        bin.capacity += slot.capacity;
+        bin.slots.push(s);
+    }
+    let mut date_bins: Vec<Vec<u32>> = vec![Vec::new(); dates.len()];
+    for (b, bin) in bins.iter().enumerate() {
+        date_bins[bin.date as usize].push(b as u32);
+    }
+    for list in &mut date_bins {
+        list.sort_by(|&a, &b| {
+            problem.clinicians[bins[a as usize].clinician as usize]
+                .cmp(&problem.clinicians[bins[b as usize].clinician as usize])
+        });
+    }
+    Subproblem {
+        specialty,
+        kind,
+        dates,
+        date_capacity,
+        date_slot_count,
+        date_bins,
+        bins,
+        bin_of,
+        classes: Vec::new(),
+    }
+}
+
+fn classes_of(problem: &Problem, mut referrals: Vec<usize>, per_patient: &[u32]) -> Vec<Class> {
+    referrals.sort_by(|&a, &b| problem.referrals[a].id.cmp(&problem.referrals[b].id));
+    let mut classes: Vec<Class> = Vec::new();
+    let mut class_of: HashMap<ClassKey, usize> = HashMap::new();
+    for r in referrals {
+        let referral = &problem.referrals[r];
+        if per_patient[referral.patient as usize] > 1 {
+            classes.push(Class {
+                members: vec![r],
+                individual: true,
+            });
+            continue;
+        }
+        let key = ClassKey {
+            priority: referral.priority,
+            clock_start: referral.clock_start,
+            due: referral.due,
+            first_day: referral.first_day,
+            unavailable: referral.unavailable.clone(),
+            required: referral.required_clinician,
+            preferred: referral.preferred_clinician,
+        };
+        match class_of.get(&key) {
+            Some(&c) => classes[c].members.push(r),
+            None => {
+                class_of.insert(key, classes.len());
+                classes.push(Class {
+                    members: vec![r],
+                    individual: false,
+                });
+            }
+        }
+    }
+    classes
+}
+
+impl Subproblem {
+    /// Every arc of a class, ordered by (date, hub). Generated on demand rather
+    /// than stored: it is cheap, and storing all arcs of a large instance would
+    /// cost more memory than the rest of the solver.
+    pub(crate) fn arcs(&self, problem: &Problem, class: &Class) -> Vec<Arc> {
+        let r = class.representative();
+        let referral = &problem.referrals[r];
+        let unallocated = problem.unallocated_cost(r);
+        let start = self.dates.partition_point(|&d| d < referral.first_day);
+        let mut arcs = Vec::new();
+        for (i, &day) in self.dates.iter().enumerate().skip(start) {
+            if !referral.available_on(day, problem.horizon_end) {
+                continue;
+            }
+            let date = i as u32;
+            let direct = |clinician: u32| {
+                self.bin_of.get(&(date, clinician)).map(|&b| Arc {
+                    date,
+                    hub: Hub::Bin(b),
+                    cost: problem.cost(r, day, clinician) - unallocated,
+                })
+            };
+            if let Some(required) = referral.required_clinician {
+                arcs.extend(direct(required));
+                continue;
+            }
+            // Through the date hub the clinician is unknown, so a referral with a
+            // preference pays for missing it; the direct arc avoids the charge.
+            // `u32::MAX` is no clinician, so the preference term applies if set.
+            arcs.push(Arc {
+                date,
+                hub: Hub::Date(date),
+                cost: problem.cost(r, day, u32::MAX) - unallocated,
+            });
+            if let Some(preferred) = referral.preferred_clinician {
+                arcs.extend(direct(preferred));
+            }
+        }
+        arcs
+    }
+
+    /// Referral-slot pairs satisfying every feasibility rule, for reporting size.
+    pub(crate) fn feasible_pairs(&self, problem: &Problem) -> u64 {
+        let mut pairs = 0;
+        for class in &self.classes {
+            let referral = &problem.referrals[class.representative()];
+            let mut per_member = 0;
+            for arc in self.arcs(problem, class) {
+                per_member += match arc.hub {
+                    Hub::Date(d) => self.date_slot_count[d as usize],
+                    Hub::Bin(b) if referral.required_clinician.is_some() => {
+                        self.bins[b as usize].slots.len() as u64
+                    }
+                    // The direct arc of a preference duplicates the date hub's slots.
+                    Hub::Bin(_) => 0,
+                };
+            }
+            pairs += per_member * class.members.len() as u64;
+        }
+        pairs
+    }
+
+    pub(crate) fn name(&self, problem: &Problem) -> String {
+        let kind = match self.kind {
+            Kind::New => "new",
+            Kind::FollowUp => "follow_up",
+        };
+        format!("{}/{kind}", problem.specialties[self.specialty as usize])
+    }
+}
