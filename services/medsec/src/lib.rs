@@ -1,0 +1,125 @@
+//! The medsec suite as one application: which services to run, on which
+//! database, behind one gRPC listener.
+
+#![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
+
+use std::future::Future;
+use std::net::SocketAddr;
+
+use medsec_platform::Settings;
+use medsec_platform::server::{GrpcServer, Services};
+use sea_orm::DatabaseConnection;
+
+/// A service of the suite, as named on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, clap::ValueEnum)]
+pub enum ServiceName {
+    Records,
+    Scheduling,
+    Billing,
+}
+
+impl ServiceName {
+    pub const ALL: [Self; 3] = [Self::Records, Self::Scheduling, Self::Billing];
+
+    /// The fully qualified gRPC name, as health and reflection report it.
+    pub fn grpc_name(self) -> &'static str {
+        match self {
+            Self::Records => medsec_records::SERVICE_NAME,
+            Self::Scheduling => medsec_scheduling::SERVICE_NAME,
+            Self::Billing => medsec_billing::SERVICE_NAME,
+        }
+    }
+
+    async fn migrate(self, db: &DatabaseConnection) -> Result<(), sea_orm::DbErr> {
+        match self {
+            Self::Records => medsec_records::migrate(db).await,
+            Self::Scheduling => medsec_scheduling::migrate(db).await,
+            Self::Billing => medsec_billing::migrate(db).await,
+        }
+    }
+}
+
+/// `selected`, or every service when none is named, without repeats.
+pub fn resolve(selected: &[ServiceName]) -> Vec<ServiceName> {
+    let wanted = if selected.is_empty() {
+        &ServiceName::ALL[..]
+    } else {
+        selected
+    };
+    ServiceName::ALL
+        .into_iter()
+        .filter(|name| wanted.contains(name))
+        .collect()
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot open the database: {0}")]
+    Database(#[source] sea_orm::DbErr),
+    #[error("cannot migrate {service:?}: {source}")]
+    Migration {
+        service: ServiceName,
+        source: sea_orm::DbErr,
+    },
+    #[error(transparent)]
+    Serve(#[from] medsec_platform::server::ServeError),
+}
+
+/// Applies the pending migrations of `services`.
+pub async fn migrate(db: &DatabaseConnection, services: &[ServiceName]) -> Result<(), StartError> {
+    for &service in services {
+        service
+            .migrate(db)
+            .await
+            .map_err(|source| StartError::Migration { service, source })?;
+        tracing::info!(?service, "migrations applied");
+    }
+    Ok(())
+}
+
+/// The suite, connected, migrated and bound, ready to serve.
+#[derive(Debug)]
+pub struct Application {
+    server: GrpcServer,
+    services: Services,
+}
+
+impl Application {
+    /// Connects to the database, migrates (unless disabled), and binds the
+    /// listener, so the port is known before serving starts.
+    pub async fn build(settings: &Settings, selected: &[ServiceName]) -> Result<Self, StartError> {
+        let selected = resolve(selected);
+        let db = medsec_platform::db::connect(&settings.database)
+            .await
+            .map_err(StartError::Database)?;
+        if settings.database.migrate_on_start {
+            migrate(&db, &selected).await?;
+        }
+        let limits = &settings.server;
+        let services = selected
+            .iter()
+            .fold(Services::new(), |services, name| match name {
+                ServiceName::Records => services.add(medsec_records::service(db.clone(), limits)),
+                ServiceName::Scheduling => {
+                    services.add(medsec_scheduling::service(db.clone(), limits))
+                }
+                ServiceName::Billing => services.add(medsec_billing::service(db.clone(), limits)),
+            });
+        let server = GrpcServer::bind(&settings.server).await?;
+        Ok(Self { server, services })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.server.local_addr()
+    }
+
+    /// Serves until `shutdown` completes, then drains.
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), StartError> {
+        tracing::info!(services = ?self.services.names(), "medsec starting");
+        self.server.serve(self.services, shutdown).await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,199 @@
+//! Layered settings: built-in defaults, then an optional TOML file, then
+//! `MEDSEC__SECTION__KEY` environment variables, then command-line flags.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+/// The defaults, written as the TOML a user would write. Every key can be
+/// overridden by a file, the environment or a flag.
+pub const DEFAULTS: &str = r#"
+[server]
+listen = "127.0.0.1:50051"
+request_timeout_secs = 30
+max_message_bytes = 16777216
+shutdown_grace_millis = 500
+
+[database]
+url = "sqlite://data/medsec.db?mode=rwc"
+max_connections = 10
+min_connections = 0
+connect_timeout_secs = 10
+acquire_timeout_secs = 10
+migrate_on_start = true
+
+[telemetry]
+log_filter = "info"
+log_format = "text"
+service_name = "medsec"
+"#;
+
+/// The default configuration file, read when present and no other is named.
+pub const DEFAULT_CONFIG_FILE: &str = "medsec.toml";
+
+/// Every setting of a medsec process.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Settings {
+    pub server: ServerSettings,
+    pub database: DatabaseSettings,
+    pub telemetry: TelemetrySettings,
+}
+
+/// The gRPC listener and its limits.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ServerSettings {
+    /// Address to listen on; port 0 picks a free port.
+    pub listen: SocketAddr,
+    /// Deadline applied to every RPC unless the client asks for a shorter one.
+    pub request_timeout_secs: u64,
+    /// Largest message accepted or sent, in bytes.
+    pub max_message_bytes: usize,
+    /// How long health reports NOT_SERVING before the listener closes, so load
+    /// balancers stop routing here before in-flight requests are drained.
+    pub shutdown_grace_millis: u64,
+}
+
+impl ServerSettings {
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_secs(self.request_timeout_secs)
+    }
+
+    pub fn shutdown_grace(&self) -> Duration {
+        Duration::from_millis(self.shutdown_grace_millis)
+    }
+}
+
+/// Where the data lives: `sqlite://PATH?mode=rwc` or `postgres://…`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct DatabaseSettings {
+    /// Connection URL; may hold a password, so it is kept secret in logs.
+    pub url: SecretString,
+    pub max_connections: u32,
+    pub min_connections: u32,
+    pub connect_timeout_secs: u64,
+    pub acquire_timeout_secs: u64,
+    /// Run pending migrations when a server starts.
+    pub migrate_on_start: bool,
+}
+
+impl DatabaseSettings {
+    pub fn url(&self) -> &str {
+        self.url.expose_secret()
+    }
+}
+
+/// Logs, traces and metrics.
+#[derive(Debug, Clone, Deserialize)]
+pub struct TelemetrySettings {
+    /// `tracing` env-filter directives, e.g. `info,medsec_records=debug`.
+    /// `RUST_LOG`, when set, wins.
+    pub log_filter: String,
+    pub log_format: LogFormat,
+    /// OTLP/gRPC collector endpoint (e.g. `http://127.0.0.1:4317`); traces and
+    /// metrics are exported only when it is set.
+    #[serde(default)]
+    pub otlp_endpoint: Option<String>,
+    /// `service.name` of the exported telemetry.
+    pub service_name: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Command-line values that override every other layer.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub listen: Option<SocketAddr>,
+    pub database_url: Option<String>,
+}
+
+/// The error of a configuration that cannot be read.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration: {0}")]
+pub struct ConfigError(#[from] Box<figment::Error>);
+
+impl Settings {
+    /// Loads defaults, then `file` (or `medsec.toml` if present), then the
+    /// environment, then `overrides`.
+    pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Self, ConfigError> {
+        let file = file.unwrap_or_else(|| Path::new(DEFAULT_CONFIG_FILE));
+        let mut figment = Figment::from(Toml::string(DEFAULTS))
+            .merge(Toml::file(file))
+            .merge(Env::prefixed("MEDSEC__").split("__"));
+        if let Some(listen) = overrides.listen {
+            figment = figment.merge(Serialized::default("server.listen", listen.to_string()));
+        }
+        if let Some(url) = &overrides.database_url {
+            figment = figment.merge(Serialized::default("database.url", url));
+        }
+        figment.extract().map_err(|e| ConfigError(Box::new(e)))
+    }
+
+    /// The defaults alone, for tests and tools.
+    pub fn defaults() -> Result<Self, ConfigError> {
+        Figment::from(Toml::string(DEFAULTS))
+            .extract()
+            .map_err(|e| ConfigError(Box::new(e)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_parse_and_are_local() {
+        let settings = Settings::defaults().unwrap();
+        assert_eq!(settings.server.listen.to_string(), "127.0.0.1:50051");
+        assert!(settings.database.url().starts_with("sqlite://"));
+        assert_eq!(settings.telemetry.log_format, LogFormat::Text);
+        assert!(settings.telemetry.otlp_endpoint.is_none());
+    }
+
+    #[test]
+    fn layers_apply_in_order() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "custom.toml",
+                "[server]\nlisten = \"127.0.0.1:6000\"\n[telemetry]\nlog_format = \"json\"\n",
+            )?;
+            jail.set_env("MEDSEC__SERVER__LISTEN", "127.0.0.1:7000");
+            jail.set_env("MEDSEC__DATABASE__MAX_CONNECTIONS", "3");
+
+            let from_env = Settings::load(Some(Path::new("custom.toml")), &Overrides::default())
+                .map_err(|e| e.to_string())?;
+            assert_eq!(from_env.server.listen.to_string(), "127.0.0.1:7000");
+            assert_eq!(from_env.telemetry.log_format, LogFormat::Json);
+            assert_eq!(from_env.database.max_connections, 3);
+
+            let overrides = Overrides {
+                listen: Some("127.0.0.1:8000".parse().map_err(|_| "addr")?),
+                database_url: Some("postgres://localhost/x".into()),
+            };
+            let from_flags = Settings::load(Some(Path::new("custom.toml")), &overrides)
+                .map_err(|e| e.to_string())?;
+            assert_eq!(from_flags.server.listen.to_string(), "127.0.0.1:8000");
+            assert_eq!(from_flags.database.url(), "postgres://localhost/x");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_bad_value_is_reported() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("MEDSEC__SERVER__LISTEN", "not an address");
+            let err = Settings::load(None, &Overrides::default()).unwrap_err();
+            assert!(err.to_string().contains("listen"), "{err}");
+            Ok(())
+        });
+    }
+}

@@ -1,0 +1,79 @@
+//! The database: connect by URL (embedded SQLite or PostgreSQL) and run
+//! migrations safely when several replicas start together.
+
+use std::path::Path;
+use std::time::Duration;
+
+use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr};
+use sea_orm::{Statement, TransactionTrait};
+use sea_orm_migration::MigratorTrait;
+
+use crate::config::DatabaseSettings;
+
+/// Advisory-lock key that serialises migrations across replicas
+/// (the ASCII of "medsecdb").
+const MIGRATION_LOCK_KEY: i64 = 0x6d65_6473_6563_6462;
+
+/// Connects to the database named by `settings.url`. For SQLite the file's
+/// folder is made when missing, writes wait for the lock instead of failing,
+/// and the journal is write-ahead so readers never block the writer.
+pub async fn connect(settings: &DatabaseSettings) -> Result<DatabaseConnection, DbErr> {
+    let url = settings.url();
+    let sqlite = url.starts_with("sqlite:");
+    if sqlite {
+        ensure_sqlite_folder(url)?;
+    }
+    let mut options = ConnectOptions::new(url.to_owned());
+    options
+        .max_connections(settings.max_connections)
+        .min_connections(settings.min_connections)
+        .connect_timeout(Duration::from_secs(settings.connect_timeout_secs))
+        .acquire_timeout(Duration::from_secs(settings.acquire_timeout_secs))
+        .sqlx_logging(false);
+    if sqlite {
+        options.map_sqlx_sqlite_opts(|opts| {
+            opts.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
+                .busy_timeout(Duration::from_secs(30))
+                .foreign_keys(true)
+        });
+    }
+    Database::connect(options).await
+}
+
+/// Makes the folder of an SQLite database file, so the default
+/// `sqlite://data/medsec.db` works on a fresh checkout.
+fn ensure_sqlite_folder(url: &str) -> Result<(), DbErr> {
+    let path = url
+        .trim_start_matches("sqlite://")
+        .trim_start_matches("sqlite:")
+        .split('?')
+        .next()
+        .unwrap_or_default();
+    if path.is_empty() || path == ":memory:" {
+        return Ok(());
+    }
+    match Path::new(path).parent() {
+        Some(folder) if !folder.as_os_str().is_empty() => std::fs::create_dir_all(folder)
+            .map_err(|e| DbErr::Custom(format!("cannot create {}: {e}", folder.display()))),
+        _ => Ok(()),
+    }
+}
+
+/// Applies the pending migrations of `M`. On PostgreSQL a transaction-scoped
+/// advisory lock is held meanwhile, so replicas starting together migrate one
+/// at a time and the later ones find nothing to do.
+pub async fn migrate<M: MigratorTrait>(db: &DatabaseConnection) -> Result<(), DbErr> {
+    if db.get_database_backend() != DbBackend::Postgres {
+        return M::up(db, None).await;
+    }
+    let lock = db.begin().await?;
+    lock.execute_raw(Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        "SELECT pg_advisory_xact_lock($1)",
+        [MIGRATION_LOCK_KEY.into()],
+    ))
+    .await?;
+    let result = M::up(db, None).await;
+    lock.commit().await?;
+    result
+}

@@ -1,0 +1,258 @@
+//! The error contract of every medsec API, mapped once to gRPC status codes
+//! with `google.rpc` error details.
+
+use std::fmt;
+
+use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, FieldViolation, StatusExt};
+
+/// Everything a medsec handler can answer instead of a response.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// Bad input: every offending field with what is wrong with it.
+    #[error("invalid argument: {0}")]
+    InvalidArgument(FieldViolations),
+
+    #[error("{resource} {id} not found")]
+    NotFound { resource: &'static str, id: String },
+
+    /// A uniqueness rule would be broken; names the resource already holding
+    /// the value.
+    #[error("{message}")]
+    AlreadyExists {
+        message: String,
+        resource: &'static str,
+        existing_id: String,
+    },
+
+    /// The resource is in a state that does not allow the operation.
+    #[error("{message}")]
+    FailedPrecondition {
+        message: String,
+        /// What kind of precondition failed, e.g. `STATE`.
+        kind: &'static str,
+        /// The resource whose state it is, e.g. `patients/…`.
+        subject: String,
+    },
+
+    /// A concurrent change got there first (stale etag).
+    #[error("{0}")]
+    Aborted(String),
+
+    /// Anything unexpected. Logged once when mapped to a status; the client
+    /// sees only that an internal error happened.
+    #[error("internal error")]
+    Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl ApiError {
+    /// One bad field.
+    pub fn invalid(field: impl Into<String>, description: impl Into<String>) -> Self {
+        let mut violations = FieldViolations::default();
+        violations.add(field, description);
+        Self::InvalidArgument(violations)
+    }
+
+    pub fn not_found(resource: &'static str, id: impl Into<String>) -> Self {
+        Self::NotFound {
+            resource,
+            id: id.into(),
+        }
+    }
+
+    /// The resource `subject` is in state `state`, which does not allow `action`.
+    pub fn wrong_state(subject: impl Into<String>, state: &str, action: &str) -> Self {
+        let subject = subject.into();
+        Self::FailedPrecondition {
+            message: format!("{subject} is {state}: cannot {action}"),
+            kind: "STATE",
+            subject,
+        }
+    }
+
+    pub fn stale_etag(subject: impl fmt::Display) -> Self {
+        Self::Aborted(format!(
+            "{subject} was changed since the etag was read; get it again and retry"
+        ))
+    }
+
+    pub fn internal(error: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        Self::Internal(error.into())
+    }
+}
+
+impl From<sea_orm::DbErr> for ApiError {
+    fn from(error: sea_orm::DbErr) -> Self {
+        Self::internal(error)
+    }
+}
+
+impl From<ApiError> for Status {
+    fn from(error: ApiError) -> Self {
+        match error {
+            ApiError::InvalidArgument(violations) => {
+                let message = violations.to_string();
+                let details = ErrorDetails::with_bad_request(violations.into_details());
+                Status::with_error_details(Code::InvalidArgument, message, details)
+            }
+            ApiError::NotFound { resource, id } => {
+                let details = ErrorDetails::with_resource_info(resource, &id, "", "not found");
+                Status::with_error_details(
+                    Code::NotFound,
+                    format!("{resource} {id} not found"),
+                    details,
+                )
+            }
+            ApiError::AlreadyExists {
+                message,
+                resource,
+                existing_id,
+            } => {
+                let details =
+                    ErrorDetails::with_resource_info(resource, existing_id, "", message.clone());
+                Status::with_error_details(Code::AlreadyExists, message, details)
+            }
+            ApiError::FailedPrecondition {
+                message,
+                kind,
+                subject,
+            } => {
+                let details =
+                    ErrorDetails::with_precondition_failure_violation(kind, subject, &message);
+                Status::with_error_details(Code::FailedPrecondition, message, details)
+            }
+            ApiError::Aborted(message) => Status::aborted(message),
+            ApiError::Internal(source) => {
+                tracing::error!(error = %ErrorChain(source.as_ref()), "internal error");
+                Status::internal("internal error")
+            }
+        }
+    }
+}
+
+/// Displays an error with its causes, `outer: inner: root`.
+struct ErrorChain<'a>(&'a (dyn std::error::Error + 'static));
+
+impl fmt::Display for ErrorChain<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut source = self.0.source();
+        while let Some(cause) = source {
+            write!(f, ": {cause}")?;
+            source = cause.source();
+        }
+        Ok(())
+    }
+}
+
+/// Bad fields collected while validating one request, so that a client learns
+/// every problem at once.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct FieldViolations(Vec<(String, String)>);
+
+impl FieldViolations {
+    pub fn add(&mut self, field: impl Into<String>, description: impl Into<String>) {
+        self.0.push((field.into(), description.into()));
+    }
+
+    /// Records the error of `result` under `field`, and yields its value.
+    pub fn check<T, E: fmt::Display>(
+        &mut self,
+        field: impl Into<String>,
+        result: Result<T, E>,
+    ) -> Option<T> {
+        match result {
+            Ok(value) => Some(value),
+            Err(error) => {
+                self.add(field, error.to_string());
+                None
+            }
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn fields(&self) -> impl Iterator<Item = &str> {
+        self.0.iter().map(|(field, _)| field.as_str())
+    }
+
+    /// Each bad field with what is wrong with it.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0
+            .iter()
+            .map(|(field, description)| (field.as_str(), description.as_str()))
+    }
+
+    /// Adds every violation of `other`.
+    pub fn extend(&mut self, other: Self) {
+        self.0.extend(other.0);
+    }
+
+    /// `Ok` when nothing was wrong.
+    pub fn into_result(self) -> Result<(), ApiError> {
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(ApiError::InvalidArgument(self))
+        }
+    }
+
+    fn into_details(self) -> Vec<FieldViolation> {
+        self.0
+            .into_iter()
+            .map(|(field, description)| FieldViolation::new(field, description))
+            .collect()
+    }
+}
+
+impl fmt::Display for FieldViolations {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, (field, description)) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str("; ")?;
+            }
+            write!(f, "{field}: {description}")?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn invalid_argument_carries_every_field() {
+        let mut violations = FieldViolations::default();
+        violations.add("patient.nhs_number", "fails its check digit");
+        violations.add("patient.birth_date", "is in the future");
+        let status = Status::from(violations.into_result().unwrap_err());
+        assert_eq!(status.code(), Code::InvalidArgument);
+        assert!(status.message().contains("patient.nhs_number"));
+        let bad_request = status.get_details_bad_request().unwrap();
+        let fields: Vec<_> = bad_request
+            .field_violations
+            .iter()
+            .map(|v| v.field.as_str())
+            .collect();
+        assert_eq!(fields, ["patient.nhs_number", "patient.birth_date"]);
+    }
+
+    #[test]
+    fn internal_errors_leak_nothing() {
+        let status = Status::from(ApiError::internal("connection refused to 10.0.0.7"));
+        assert_eq!(status.code(), Code::Internal);
+        assert_eq!(status.message(), "internal error");
+    }
+
+    #[test]
+    fn wrong_state_names_the_state() {
+        let status = Status::from(ApiError::wrong_state("patients/x", "archived", "archive"));
+        assert_eq!(status.code(), Code::FailedPrecondition);
+        assert!(status.message().contains("archived"));
+        let failure = status.get_details_precondition_failure().unwrap();
+        assert_eq!(failure.violations[0].r#type, "STATE");
+    }
+}

@@ -1,0 +1,163 @@
+//! Idempotency keys for Create RPCs.
+//!
+//! A create that carries a `request_id` claims the key in the same transaction
+//! that creates the resource. A retry with the same key finds the claim and
+//! answers with the resource the first call made; the same key with a
+//! different request is refused. Claims race safely: the key is the primary
+//! key, and `INSERT … ON CONFLICT DO NOTHING` makes a concurrent second claim
+//! wait for the first transaction and then see its row.
+
+use sea_orm::sea_query::{
+    Alias, ColumnDef, Expr, ExprTrait as _, OnConflict, Query, Table, TableCreateStatement,
+};
+use sea_orm::{ConnectionTrait, DbErr};
+use sha2::{Digest, Sha256};
+
+use crate::error::ApiError;
+
+/// Longest accepted `request_id`.
+pub const MAX_REQUEST_ID_LEN: usize = 128;
+
+/// A service's table of claimed keys.
+#[derive(Debug, Clone, Copy)]
+pub struct IdempotencyKeys {
+    table: &'static str,
+}
+
+/// What claiming a key found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    /// The key is new and now belongs to this request: go on and create.
+    New,
+    /// The same request was made before and created this resource.
+    Replay { resource_id: String },
+}
+
+impl IdempotencyKeys {
+    pub const fn new(table: &'static str) -> Self {
+        Self { table }
+    }
+
+    /// The migration statement creating the table.
+    pub fn create_table(&self) -> TableCreateStatement {
+        Table::create()
+            .table(Alias::new(self.table))
+            .if_not_exists()
+            .col(ColumnDef::new(Alias::new("scope")).string().not_null())
+            .col(ColumnDef::new(Alias::new("request_id")).string().not_null())
+            .col(
+                ColumnDef::new(Alias::new("fingerprint"))
+                    .string()
+                    .not_null(),
+            )
+            .col(
+                ColumnDef::new(Alias::new("resource_id"))
+                    .string()
+                    .not_null(),
+            )
+            .col(
+                ColumnDef::new(Alias::new("create_time"))
+                    .timestamp_with_time_zone()
+                    .not_null(),
+            )
+            .primary_key(
+                sea_orm::sea_query::Index::create()
+                    .col(Alias::new("scope"))
+                    .col(Alias::new("request_id")),
+            )
+            .to_owned()
+    }
+
+    /// Claims `request_id` within `scope` (e.g. `CreatePatient`) for the
+    /// request whose canonical bytes are `request`, on behalf of the resource
+    /// `resource_id` about to be created. Call inside the creating transaction.
+    pub async fn claim(
+        &self,
+        conn: &impl ConnectionTrait,
+        scope: &str,
+        request_id: &str,
+        request: &[u8],
+        resource_id: &str,
+    ) -> Result<Claim, ApiError> {
+        let fingerprint = fingerprint(request);
+        let insert = Query::insert()
+            .into_table(Alias::new(self.table))
+            .columns([
+                Alias::new("scope"),
+                Alias::new("request_id"),
+                Alias::new("fingerprint"),
+                Alias::new("resource_id"),
+                Alias::new("create_time"),
+            ])
+            .values_panic([
+                scope.into(),
+                request_id.into(),
+                fingerprint.clone().into(),
+                resource_id.into(),
+                chrono::Utc::now().into(),
+            ])
+            .on_conflict(
+                OnConflict::columns([Alias::new("scope"), Alias::new("request_id")])
+                    .do_nothing()
+                    .to_owned(),
+            )
+            .to_owned();
+        if conn.execute(&insert).await?.rows_affected() == 1 {
+            return Ok(Claim::New);
+        }
+
+        let (stored_fingerprint, resource_id) = self
+            .find(conn, scope, request_id)
+            .await?
+            .ok_or_else(|| ApiError::internal("idempotency key vanished after a conflict"))?;
+        if stored_fingerprint != fingerprint {
+            return Err(ApiError::invalid(
+                "request_id",
+                "was already used for a different request",
+            ));
+        }
+        Ok(Claim::Replay { resource_id })
+    }
+
+    async fn find(
+        &self,
+        conn: &impl ConnectionTrait,
+        scope: &str,
+        request_id: &str,
+    ) -> Result<Option<(String, String)>, DbErr> {
+        let select = Query::select()
+            .columns([Alias::new("fingerprint"), Alias::new("resource_id")])
+            .from(Alias::new(self.table))
+            .and_where(Expr::col(Alias::new("scope")).eq(scope))
+            .and_where(Expr::col(Alias::new("request_id")).eq(request_id))
+            .to_owned();
+        let Some(row) = conn.query_one(&select).await? else {
+            return Ok(None);
+        };
+        Ok(Some((
+            row.try_get("", "fingerprint")?,
+            row.try_get("", "resource_id")?,
+        )))
+    }
+}
+
+/// Checks the form of a client's `request_id`; empty means "not idempotent".
+pub fn validate_request_id(request_id: &str) -> Result<(), &'static str> {
+    if request_id.len() > MAX_REQUEST_ID_LEN {
+        return Err("must be at most 128 characters");
+    }
+    if request_id
+        .chars()
+        .any(|c| c.is_control() || c.is_whitespace())
+    {
+        return Err("must not contain spaces or control characters");
+    }
+    Ok(())
+}
+
+fn fingerprint(request: &[u8]) -> String {
+    Sha256::digest(request)
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
+}

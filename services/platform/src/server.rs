@@ -1,0 +1,340 @@
+//! The gRPC server shell every medsec process runs: standard health with a
+//! status per service, reflection (v1 and v1alpha), a span and a duration
+//! metric per RPC with the caller's W3C trace context as parent, a request
+//! deadline, message size limits, and graceful shutdown that first reports
+//! NOT_SERVING and then drains in-flight requests.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use opentelemetry::KeyValue;
+use opentelemetry::global;
+use opentelemetry::metrics::Histogram;
+use opentelemetry::propagation::Extractor;
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::body::Body;
+use tonic::server::NamedService;
+use tonic::service::RoutesBuilder;
+use tonic::transport::Server;
+use tonic_health::ServingStatus;
+use tracing::Instrument as _;
+use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+
+use crate::config::ServerSettings;
+
+/// gRPC service name of the standard health service.
+pub const HEALTH_SERVICE: &str = "grpc.health.v1.Health";
+
+/// Errors that stop a server.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("cannot build the reflection service: {0}")]
+    Reflection(#[from] tonic_reflection::server::Error),
+    #[error("server failed: {0}")]
+    Transport(#[from] tonic::transport::Error),
+}
+
+/// The application services one process serves, with their gRPC names for
+/// health and reflection.
+#[derive(Debug, Default)]
+pub struct Services {
+    routes: RoutesBuilder,
+    names: Vec<&'static str>,
+}
+
+impl Services {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a generated tonic server.
+    pub fn add<S>(mut self, service: S) -> Self
+    where
+        S: tower::Service<http::Request<Body>, Response = http::Response<Body>, Error = Infallible>
+            + NamedService
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+        S::Future: Send + 'static,
+    {
+        self.names.push(S::NAME);
+        self.routes.add_service(service);
+        self
+    }
+
+    /// The gRPC names of the services added so far.
+    pub fn names(&self) -> &[&'static str] {
+        &self.names
+    }
+}
+
+/// A server bound to its address and ready to serve. Binding happens before
+/// serving, so port 0 works and callers learn the real port.
+#[derive(Debug)]
+pub struct GrpcServer {
+    listener: TcpListener,
+    settings: ServerSettings,
+}
+
+impl GrpcServer {
+    pub async fn bind(settings: &ServerSettings) -> Result<Self, ServeError> {
+        let listener =
+            TcpListener::bind(settings.listen)
+                .await
+                .map_err(|source| ServeError::Bind {
+                    addr: settings.listen,
+                    source,
+                })?;
+        Ok(Self {
+            listener,
+            settings: settings.clone(),
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        // A bound listener always knows its address.
+        self.listener.local_addr().unwrap_or(self.settings.listen)
+    }
+
+    /// Serves `services` until `shutdown` completes. Health then reports
+    /// NOT_SERVING for every service, the grace period passes so load
+    /// balancers stop routing here, and in-flight requests are drained.
+    pub async fn serve(
+        self,
+        services: Services,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), ServeError> {
+        let Services { mut routes, names } = services;
+        let (reporter, health) = tonic_health::server::health_reporter();
+        reporter
+            .set_service_status("", ServingStatus::Serving)
+            .await;
+        for name in &names {
+            reporter
+                .set_service_status(name, ServingStatus::Serving)
+                .await;
+        }
+
+        routes
+            .add_service(health)
+            .add_service(reflection(&names).build_v1()?)
+            .add_service(reflection(&names).build_v1alpha()?);
+
+        let grace = self.settings.shutdown_grace();
+        let shutdown = async move {
+            shutdown.await;
+            tracing::info!("shutting down: reporting not serving");
+            reporter
+                .set_service_status("", ServingStatus::NotServing)
+                .await;
+            for name in &names {
+                reporter
+                    .set_service_status(name, ServingStatus::NotServing)
+                    .await;
+            }
+            tokio::time::sleep(grace).await;
+            tracing::info!("draining in-flight requests");
+        };
+
+        tracing::info!(addr = %self.local_addr(), "serving gRPC");
+        Server::builder()
+            .timeout(self.settings.request_timeout())
+            .layer(RpcTelemetryLayer)
+            .add_routes(routes.routes())
+            .serve_with_incoming_shutdown(TcpListenerStream::new(self.listener), shutdown)
+            .await?;
+        tracing::info!("server stopped");
+        Ok(())
+    }
+}
+
+/// Reflection over exactly the services this process serves.
+fn reflection<'a>(names: &[&'a str]) -> tonic_reflection::server::Builder<'a> {
+    names.iter().fold(
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(medsec_proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .with_service_name(HEALTH_SERVICE),
+        |builder, name| builder.with_service_name(*name),
+    )
+}
+
+/// Resolves when the process is asked to stop: SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(error) = tokio::signal::ctrl_c().await {
+            tracing::warn!(%error, "cannot listen for ctrl-c");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot listen for sigterm");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+}
+
+/// Wraps every RPC in a server span (child of the caller's trace context)
+/// and records its duration and status code.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RpcTelemetryLayer;
+
+impl<S> tower::Layer<S> for RpcTelemetryLayer {
+    type Service = RpcTelemetry<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        let duration = global::meter("medsec")
+            .f64_histogram("rpc.server.duration")
+            .with_unit("ms")
+            .with_description("duration of inbound RPCs")
+            .build();
+        RpcTelemetry { inner, duration }
+    }
+}
+
+/// The service made by [`RpcTelemetryLayer`].
+#[derive(Clone)]
+pub struct RpcTelemetry<S> {
+    inner: S,
+    duration: Histogram<f64>,
+}
+
+impl<S> std::fmt::Debug for RpcTelemetry<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RpcTelemetry").finish_non_exhaustive()
+    }
+}
+
+impl<S, ReqBody, ResBody> tower::Service<http::Request<ReqBody>> for RpcTelemetry<S>
+where
+    S: tower::Service<http::Request<ReqBody>, Response = http::Response<ResBody>>,
+    S::Future: Send + 'static,
+    S::Error: 'static,
+    ResBody: 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: http::Request<ReqBody>) -> Self::Future {
+        let path = request.uri().path();
+        let (service, method) = path
+            .trim_start_matches('/')
+            .split_once('/')
+            .unwrap_or(("", path));
+        let (service, method) = (service.to_owned(), method.to_owned());
+        let span = tracing::info_span!(
+            "rpc",
+            otel.name = %format_args!("{service}/{method}"),
+            otel.kind = "server",
+            otel.status_code = tracing::field::Empty,
+            rpc.system = "grpc",
+            rpc.service = %service,
+            rpc.method = %method,
+            rpc.grpc.status_code = tracing::field::Empty,
+        );
+        let parent = global::get_text_map_propagator(|propagator| {
+            propagator.extract(&HeaderExtractor(request.headers()))
+        });
+        // A span with no subscriber layer for OpenTelemetry cannot take a
+        // parent; that only means traces are not exported.
+        let _ = span.set_parent(parent);
+
+        let started = Instant::now();
+        let response = {
+            let _entered = span.enter();
+            self.inner.call(request)
+        };
+        let duration = self.duration.clone();
+        Box::pin(
+            async move {
+                let result = response.await;
+                // Unary errors are trailers-only responses: the status is a
+                // header. A response without one carries OK in its trailers.
+                let code = match &result {
+                    Ok(response) => response
+                        .headers()
+                        .get("grpc-status")
+                        .and_then(|value| value.to_str().ok())
+                        .and_then(|value| value.parse::<i32>().ok())
+                        .unwrap_or(0),
+                    Err(_) => tonic::Code::Unknown as i32,
+                };
+                let span = tracing::Span::current();
+                span.record("rpc.grpc.status_code", code);
+                if is_server_error(code) {
+                    span.record("otel.status_code", "ERROR");
+                }
+                let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+                tracing::debug!(code, elapsed_ms, "rpc finished");
+                duration.record(
+                    elapsed_ms,
+                    &[
+                        KeyValue::new("rpc.system", "grpc"),
+                        KeyValue::new("rpc.service", service),
+                        KeyValue::new("rpc.method", method),
+                        KeyValue::new("rpc.grpc.status_code", i64::from(code)),
+                    ],
+                );
+                result
+            }
+            .instrument(span),
+        )
+    }
+}
+
+/// Codes that mean the server failed, not the caller (OpenTelemetry's gRPC
+/// conventions).
+fn is_server_error(code: i32) -> bool {
+    use tonic::Code;
+    [
+        Code::Unknown,
+        Code::DeadlineExceeded,
+        Code::Unimplemented,
+        Code::Internal,
+        Code::Unavailable,
+        Code::DataLoss,
+    ]
+    .iter()
+    .any(|c| *c as i32 == code)
+}
+
+struct HeaderExtractor<'a>(&'a http::HeaderMap);
+
+impl Extractor for HeaderExtractor<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).and_then(|value| value.to_str().ok())
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        self.0.keys().map(http::HeaderName::as_str).collect()
+    }
+}

@@ -1,0 +1,268 @@
+//! Helpers for API tests: a fresh database on each backend and a real server
+//! on a random loopback port.
+//!
+//! PostgreSQL is real: `MEDSEC_TEST_DATABASE_URL` (default
+//! `postgres://postgres@127.0.0.1:5432/postgres`) names a server where a new
+//! database is made for each test and dropped after it. An unreachable server
+//! fails the test; nothing is skipped.
+
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Once;
+
+use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tonic::transport::Channel;
+
+use crate::config::Settings;
+use crate::server::{GrpcServer, Services};
+
+/// Where the admin connection for test databases points unless
+/// `MEDSEC_TEST_DATABASE_URL` says otherwise.
+pub const DEFAULT_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+
+/// The two databases every API test runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Runs an async test body once per backend:
+/// `both_backends!(creates_a_patient);` expands to a module with a `sqlite`
+/// and a `postgres` test, each calling `creates_a_patient(Backend)`.
+#[macro_export]
+macro_rules! both_backends {
+    ($($test:ident),+ $(,)?) => {
+        $(
+            mod $test {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    super::$test($crate::testing::Backend::Sqlite).await;
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    super::$test($crate::testing::Backend::Postgres).await;
+                }
+            }
+        )+
+    };
+}
+
+/// A database made for one test, removed when dropped.
+#[derive(Debug)]
+pub struct TestDatabase {
+    pub url: String,
+    pub backend: Backend,
+    cleanup: Cleanup,
+}
+
+#[derive(Debug)]
+enum Cleanup {
+    SqliteFile(PathBuf),
+    PostgresDatabase { admin_url: String, name: String },
+}
+
+impl TestDatabase {
+    pub async fn create(backend: Backend) -> Self {
+        let id = uuid::Uuid::now_v7().simple().to_string();
+        match backend {
+            Backend::Sqlite => {
+                let path = std::env::temp_dir().join(format!("medsec-test-{id}.db"));
+                Self {
+                    url: format!("sqlite://{}?mode=rwc", path.display()),
+                    backend,
+                    cleanup: Cleanup::SqliteFile(path),
+                }
+            }
+            Backend::Postgres => {
+                let admin_url = std::env::var("MEDSEC_TEST_DATABASE_URL")
+                    .unwrap_or_else(|_| DEFAULT_POSTGRES_URL.to_owned());
+                let name = format!("medsec_test_{id}");
+                let admin = Database::connect(&admin_url).await.unwrap_or_else(|e| {
+                    panic!(
+                        "PostgreSQL is unreachable at {admin_url} ({e}); the API tests need it: \
+                         start it or set MEDSEC_TEST_DATABASE_URL"
+                    )
+                });
+                admin
+                    .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
+                    .await
+                    .expect("create the test database");
+                admin.close().await.ok();
+                Self {
+                    url: with_database_name(&admin_url, &name),
+                    backend,
+                    cleanup: Cleanup::PostgresDatabase { admin_url, name },
+                }
+            }
+        }
+    }
+
+    /// Settings for a server on this database, on a random loopback port.
+    pub fn settings(&self) -> Settings {
+        let mut settings = Settings::defaults().expect("defaults parse");
+        settings.server.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+        settings.server.shutdown_grace_millis = 50;
+        settings.database.url = self.url.clone().into();
+        settings.database.max_connections = 8;
+        settings
+    }
+
+    pub async fn connect(&self) -> DatabaseConnection {
+        crate::db::connect(&self.settings().database)
+            .await
+            .expect("connect to the test database")
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        match &self.cleanup {
+            Cleanup::SqliteFile(path) => {
+                for suffix in ["", "-wal", "-shm"] {
+                    let mut file = path.clone().into_os_string();
+                    file.push(suffix);
+                    let _ = std::fs::remove_file(file);
+                }
+            }
+            Cleanup::PostgresDatabase { admin_url, name } => {
+                let (admin_url, name) = (admin_url.clone(), name.clone());
+                // Drop runs outside any async context we can block on, so use
+                // a small runtime of its own on another thread.
+                let dropped = std::thread::spawn(move || {
+                    let runtime = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                        .ok()?;
+                    runtime.block_on(async {
+                        let admin = Database::connect(&admin_url).await.ok()?;
+                        admin
+                            .execute_unprepared(&format!(
+                                "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
+                            ))
+                            .await
+                            .ok()?;
+                        admin.close().await.ok()
+                    })
+                });
+                let _ = dropped.join();
+            }
+        }
+    }
+}
+
+fn with_database_name(url: &str, name: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) => (base, Some(query)),
+        None => (url, None),
+    };
+    let server = match base.rsplit_once('/') {
+        Some((server, _)) if server.contains("://") && !server.ends_with('/') => server,
+        _ => base.trim_end_matches('/'),
+    };
+    match query {
+        Some(query) => format!("{server}/{name}?{query}"),
+        None => format!("{server}/{name}"),
+    }
+}
+
+/// A server running in the background of a test.
+#[derive(Debug)]
+pub struct TestServer {
+    pub addr: SocketAddr,
+    shutdown: Option<oneshot::Sender<()>>,
+    handle: Option<JoinHandle<()>>,
+}
+
+impl TestServer {
+    /// Binds `127.0.0.1:0` and serves `services` until [`TestServer::stop`]
+    /// or drop.
+    pub async fn start(settings: &Settings, services: Services) -> Self {
+        init_test_logging();
+        let server = GrpcServer::bind(&settings.server).await.expect("bind");
+        let addr = server.local_addr();
+        let (shutdown, stopped) = oneshot::channel::<()>();
+        let handle = tokio::spawn(async move {
+            let stop = async move {
+                let _ = stopped.await;
+            };
+            server.serve(services, stop).await.expect("serve");
+        });
+        Self {
+            addr,
+            shutdown: Some(shutdown),
+            handle: Some(handle),
+        }
+    }
+
+    /// A channel to the server.
+    pub async fn channel(&self) -> Channel {
+        Channel::from_shared(format!("http://{}", self.addr))
+            .expect("valid uri")
+            .connect()
+            .await
+            .expect("connect to the test server")
+    }
+
+    /// Asks the server to shut down, without waiting.
+    pub fn begin_shutdown(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+    }
+
+    /// Shuts the server down and waits until it has stopped.
+    pub async fn stop(mut self) {
+        self.begin_shutdown();
+        if let Some(handle) = self.handle.take() {
+            handle.await.expect("server task");
+        }
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.begin_shutdown();
+    }
+}
+
+/// Logs appear in tests only with `TEST_LOG=1`.
+pub fn init_test_logging() {
+    static INIT: Once = Once::new();
+    INIT.call_once(|| {
+        if std::env::var_os("TEST_LOG").is_some() {
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(tracing_subscriber::EnvFilter::new(
+                    "debug,sqlx=warn,h2=info",
+                ))
+                .with_test_writer()
+                .try_init();
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::with_database_name;
+
+    #[test]
+    fn swaps_the_database_name() {
+        assert_eq!(
+            with_database_name("postgres://postgres@127.0.0.1:5432/postgres", "t1"),
+            "postgres://postgres@127.0.0.1:5432/t1"
+        );
+        assert_eq!(
+            with_database_name("postgres://u:p@h/db?sslmode=disable", "t1"),
+            "postgres://u:p@h/t1?sslmode=disable"
+        );
+        assert_eq!(
+            with_database_name("postgres://h:5432", "t1"),
+            "postgres://h:5432/t1"
+        );
+    }
+}

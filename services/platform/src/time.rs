@@ -1,0 +1,76 @@
+//! Conversions between wire and domain time: `google.protobuf.Timestamp` for
+//! instants, `YYYY-MM-DD` strings for civil dates.
+
+use chrono::{DateTime, NaiveDate, Utc};
+
+/// The one documented wire form of a civil date.
+pub const CIVIL_DATE_FORMAT: &str = "%Y-%m-%d";
+
+/// A `Timestamp` for an instant.
+pub fn to_timestamp(instant: DateTime<Utc>) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: instant.timestamp(),
+        // Always below 2e9, so the cast cannot truncate.
+        nanos: instant.timestamp_subsec_nanos() as i32,
+    }
+}
+
+/// The instant of a `Timestamp`, or `None` when it is out of range.
+pub fn from_timestamp(timestamp: &prost_types::Timestamp) -> Option<DateTime<Utc>> {
+    let nanos = u32::try_from(timestamp.nanos).ok()?;
+    DateTime::from_timestamp(timestamp.seconds, nanos)
+}
+
+/// Parses a civil date in its one wire form, `YYYY-MM-DD`.
+pub fn parse_civil_date(text: &str) -> Option<NaiveDate> {
+    // chrono accepts a sign and more digits in %Y; insist on the documented form.
+    if text.len() != 10 {
+        return None;
+    }
+    NaiveDate::parse_from_str(text, CIVIL_DATE_FORMAT).ok()
+}
+
+/// Formats a civil date as `YYYY-MM-DD`.
+pub fn format_civil_date(date: NaiveDate) -> String {
+    date.format(CIVIL_DATE_FORMAT).to_string()
+}
+
+/// Today's civil date in Europe/London, where every medsec clinic is.
+pub fn today_in_london() -> NaiveDate {
+    Utc::now()
+        .with_timezone(&chrono_tz::Europe::London)
+        .date_naive()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn civil_dates_round_trip_in_one_form() {
+        let date = parse_civil_date("2026-03-29").unwrap();
+        assert_eq!(format_civil_date(date), "2026-03-29");
+        for bad in [
+            "2026-3-29",
+            "29/03/2026",
+            "+2026-03-29",
+            "2026-02-30",
+            "",
+            "2026-03-29T00:00",
+        ] {
+            assert!(parse_civil_date(bad).is_none(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn timestamps_round_trip() {
+        let instant = Utc.with_ymd_and_hms(2026, 10, 25, 1, 30, 0).unwrap();
+        assert_eq!(from_timestamp(&to_timestamp(instant)), Some(instant));
+        let bad = prost_types::Timestamp {
+            seconds: 0,
+            nanos: -1,
+        };
+        assert_eq!(from_timestamp(&bad), None);
+    }
+}

@@ -1,0 +1,126 @@
+//! The NHS number: ten digits whose last is a modulus-11 check digit.
+
+use std::fmt;
+
+/// A valid NHS number, held as its ten digits.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct NhsNumber(String);
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NhsNumberError {
+    #[error("must be 10 digits, optionally grouped with spaces or dashes (e.g. 943 476 5919)")]
+    Format,
+    #[error("fails the modulus 11 check digit")]
+    CheckDigit,
+}
+
+impl NhsNumber {
+    /// Parses `943 476 5919`, `943-476-5919` or `9434765919`.
+    pub fn parse(input: &str) -> Result<Self, NhsNumberError> {
+        let digits: String = input
+            .trim()
+            .chars()
+            .filter(|c| *c != ' ' && *c != '-')
+            .collect();
+        if digits.len() != 10 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(NhsNumberError::Format);
+        }
+        let values: Vec<u32> = digits.bytes().map(|b| u32::from(b - b'0')).collect();
+        // Weights 10 down to 2 over the first nine digits.
+        let sum: u32 = values[..9]
+            .iter()
+            .zip((2..=10).rev())
+            .map(|(digit, weight)| digit * weight)
+            .sum();
+        let check = match 11 - sum % 11 {
+            11 => 0,
+            10 => return Err(NhsNumberError::CheckDigit),
+            check => check,
+        };
+        if check != values[9] {
+            return Err(NhsNumberError::CheckDigit);
+        }
+        Ok(Self(digits))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for NhsNumber {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_valid_numbers_in_any_grouping() {
+        for input in [
+            "9434765919",
+            "943 476 5919",
+            "943-476-5919",
+            " 943 476 5919 ",
+        ] {
+            assert_eq!(NhsNumber::parse(input).unwrap().as_str(), "9434765919");
+        }
+        // Test range, never issued, still valid.
+        assert!(NhsNumber::parse("999 000 0018").is_ok());
+    }
+
+    #[test]
+    fn a_check_digit_of_eleven_is_zero() {
+        // 401 023 001: the weighted sum is a multiple of 11, so the check
+        // digit is 0.
+        assert!(NhsNumber::parse("4010230010").is_ok());
+        assert_eq!(
+            NhsNumber::parse("4010230011"),
+            Err(NhsNumberError::CheckDigit)
+        );
+    }
+
+    #[test]
+    fn refuses_bad_form_and_bad_check_digits() {
+        for input in [
+            "",
+            "943476591",
+            "94347659190",
+            "943 476 591X",
+            "943_476_5919",
+            "٩٤٣٤٧٦٥٩١٩",
+        ] {
+            assert_eq!(
+                NhsNumber::parse(input),
+                Err(NhsNumberError::Format),
+                "{input}"
+            );
+        }
+        assert_eq!(
+            NhsNumber::parse("9434765918"),
+            Err(NhsNumberError::CheckDigit)
+        );
+    }
+
+    #[test]
+    fn a_remainder_giving_ten_is_never_valid() {
+        // Find a nine-digit stem whose check would be 10: no tenth digit works.
+        let stem = (0..1_000u32)
+            .map(|n| format!("{:09}", 123_456_000 + n))
+            .find(|stem| {
+                let sum: u32 = stem
+                    .bytes()
+                    .zip((2..=10).rev())
+                    .map(|(b, w)| u32::from(b - b'0') * w)
+                    .sum();
+                11 - sum % 11 == 10
+            })
+            .unwrap();
+        for last in 0..10 {
+            assert!(NhsNumber::parse(&format!("{stem}{last}")).is_err());
+        }
+    }
+}

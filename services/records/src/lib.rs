@@ -1,0 +1,32 @@
+//! RecordsService: patients, and (in later versions) everything filed
+//! against them.
+
+#![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
+
+mod api;
+pub mod domain;
+pub mod store;
+
+use medsec_platform::config::ServerSettings;
+use medsec_proto::records::v1::records_service_server::RecordsServiceServer;
+use sea_orm::{DatabaseConnection, DbErr};
+
+pub use api::RecordsApi;
+
+/// The gRPC name of the service, for health checks.
+pub const SERVICE_NAME: &str = "medsec.records.v1.RecordsService";
+
+/// The tonic server for RecordsService, with the configured message limits.
+pub fn service(
+    db: DatabaseConnection,
+    limits: &ServerSettings,
+) -> RecordsServiceServer<RecordsApi> {
+    RecordsServiceServer::new(RecordsApi::new(db))
+        .max_decoding_message_size(limits.max_message_bytes)
+        .max_encoding_message_size(limits.max_message_bytes)
+}
+
+/// Applies RecordsService's pending migrations.
+pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
+    medsec_platform::db::migrate::<store::Migrator>(db).await
+}
