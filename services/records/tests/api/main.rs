@@ -1,1 +1,6 @@
+//! RecordsService API tests: a real server on a random loopback port, a
+//! fresh database per test, a real tonic client; every test runs once on
+//! SQLite and once on PostgreSQL.
 
+mod helpers;
+mod patients;

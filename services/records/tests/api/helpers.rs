@@ -1,0 +1,106 @@
+use medsec_platform::server::Services;
+use medsec_platform::testing::{Backend, TestDatabase, TestServer};
+use medsec_proto::records::v1 as pb;
+use medsec_proto::records::v1::records_service_client::RecordsServiceClient;
+use medsec_records::store::patient::Entity as Patients;
+use sea_orm::{DatabaseConnection, EntityTrait, PaginatorTrait};
+use tonic::transport::Channel;
+use tonic::{Code, Status};
+use tonic_types::StatusExt;
+
+/// A RecordsService on a fresh database, and a client for it.
+pub(crate) struct TestApp {
+    pub(crate) client: RecordsServiceClient<Channel>,
+    pub(crate) db: DatabaseConnection,
+    _server: TestServer,
+    _database: TestDatabase,
+}
+
+pub(crate) async fn spawn_app(backend: Backend) -> TestApp {
+    let database = TestDatabase::create(backend).await;
+    let settings = database.settings();
+    let db = database.connect().await;
+    medsec_records::migrate(&db).await.expect("migrate");
+    let services = Services::new().add(medsec_records::service(db.clone(), &settings.server));
+    let server = TestServer::start(&settings, services).await;
+    let client = RecordsServiceClient::new(server.channel().await);
+    TestApp {
+        client,
+        db,
+        _server: server,
+        _database: database,
+    }
+}
+
+impl TestApp {
+    /// Rows in the patients table, archived or not.
+    pub(crate) async fn stored_patients(&self) -> u64 {
+        Patients::find()
+            .count(&self.db)
+            .await
+            .expect("count patients")
+    }
+
+    pub(crate) async fn create(&mut self, patient: pb::Patient) -> pb::Patient {
+        self.client
+            .create_patient(pb::CreatePatientRequest {
+                patient: Some(patient),
+                request_id: String::new(),
+            })
+            .await
+            .expect("create patient")
+            .into_inner()
+    }
+}
+
+/// A valid patient; NHS numbers from the never-issued 999 test range.
+pub(crate) fn patient(nhs_number: &str, given: &str, family: &str) -> pb::Patient {
+    pb::Patient {
+        nhs_number: nhs_number.into(),
+        given_name: given.into(),
+        family_name: family.into(),
+        birth_date: "1970-01-31".into(),
+        sex: pb::Sex::Female as i32,
+        address: Some(pb::Address {
+            lines: vec!["1 Hospital Road".into()],
+            town: "Leeds".into(),
+            postcode: "LS1 3EX".into(),
+        }),
+        phone: "0113 243 2799".into(),
+        email: format!("{}@example.org", given.trim().to_lowercase()),
+        gp_practice: Some(pb::GpPractice {
+            ods_code: "B86001".into(),
+            name: "Park Surgery".into(),
+        }),
+        ..Default::default()
+    }
+}
+
+/// The `n`th valid NHS number of the test range 999 000 0000 onwards.
+pub(crate) fn test_nhs_number(n: u32) -> String {
+    let mut stem = 999_000_000 + n * 10;
+    loop {
+        let digits: Vec<u32> = format!("{stem:09}")
+            .bytes()
+            .map(|b| u32::from(b - b'0'))
+            .collect();
+        let sum: u32 = digits.iter().zip((2..=10).rev()).map(|(d, w)| d * w).sum();
+        match 11 - sum % 11 {
+            10 => stem += 1,
+            11 => return format!("{stem:09}0"),
+            check => return format!("{stem:09}{check}"),
+        }
+    }
+}
+
+/// The bad fields an INVALID_ARGUMENT status names.
+pub(crate) fn violated_fields(status: &Status) -> Vec<String> {
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+    status
+        .get_details_bad_request()
+        .expect("bad request details")
+        .field_violations
+        .into_iter()
+        .map(|violation| violation.field)
+        .collect()
+}
