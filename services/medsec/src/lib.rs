@@ -99,11 +99,11 @@ impl Application {
         let services = selected
             .iter()
             .fold(Services::new(), |services, name| match name {
-                ServiceName::Records => services.add(medsec_records::service(db.clone(), limits)),
+                ServiceName::Records => services.with(medsec_records::service(db.clone(), limits)),
                 ServiceName::Scheduling => {
-                    services.add(medsec_scheduling::service(db.clone(), limits))
+                    services.with(medsec_scheduling::service(db.clone(), limits))
                 }
-                ServiceName::Billing => services.add(medsec_billing::service(db.clone(), limits)),
+                ServiceName::Billing => services.with(medsec_billing::service(db.clone(), limits)),
             });
         let server = GrpcServer::bind(&settings.server).await?;
         Ok(Self { server, services })

@@ -25,15 +25,11 @@ pub struct TelemetryGuard {
 
 impl Drop for TelemetryGuard {
     fn drop(&mut self) {
-        if let Some(provider) = self.tracer_provider.take() {
-            if let Err(error) = provider.shutdown() {
-                tracing::warn!(%error, "trace exporter did not shut down cleanly");
-            }
+        if let Some(Err(error)) = self.tracer_provider.take().map(|p| p.shutdown()) {
+            tracing::warn!(%error, "trace exporter did not shut down cleanly");
         }
-        if let Some(provider) = self.meter_provider.take() {
-            if let Err(error) = provider.shutdown() {
-                tracing::warn!(%error, "metric exporter did not shut down cleanly");
-            }
+        if let Some(Err(error)) = self.meter_provider.take().map(|p| p.shutdown()) {
+            tracing::warn!(%error, "metric exporter did not shut down cleanly");
         }
     }
 }

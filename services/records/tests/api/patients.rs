@@ -349,19 +349,19 @@ async fn filters_by_nhs_number_name_birth_date_and_postcode(backend: Backend) {
     assert_eq!(by_name, [smith.id.clone(), smithson.id.clone()]);
     // LIKE wildcards in the prefix are literal.
     let literal = ids(list(&mut app, 50, "", |r| r.family_name_prefix = "sm%".into()).await);
-    assert_eq!(literal, [percent.id.clone()]);
+    assert_eq!(literal, [percent.id.as_str()]);
 
     let by_nhs = ids(list(&mut app, 50, "", |r| {
         r.nhs_number = format!("{} ", &test_nhs_number(3));
     })
     .await);
-    assert_eq!(by_nhs, [goldsmith.id.clone()]);
+    assert_eq!(by_nhs, [goldsmith.id.as_str()]);
 
     let by_birth = ids(list(&mut app, 50, "", |r| r.birth_date = "1990-05-17".into()).await);
-    assert_eq!(by_birth, [smith.id.clone()]);
+    assert_eq!(by_birth, [smith.id.as_str()]);
 
     let by_postcode = ids(list(&mut app, 50, "", |r| r.postcode = "ls29jt".into()).await);
-    assert_eq!(by_postcode, [smithson.id.clone()]);
+    assert_eq!(by_postcode, [smithson.id.as_str()]);
     let by_district = ids(list(&mut app, 50, "", |r| r.postcode = "LS1".into()).await);
     assert_eq!(by_district.len(), 3);
 
@@ -370,7 +370,7 @@ async fn filters_by_nhs_number_name_birth_date_and_postcode(backend: Backend) {
         r.postcode = "LS1".into();
     })
     .await);
-    assert_eq!(combined, [smith.id.clone()]);
+    assert_eq!(combined, [smith.id.as_str()]);
 
     for (field, change) in [
         (

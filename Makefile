@@ -1,0 +1,38 @@
+# medsec: `make run` starts the suite, `make test` runs every test.
+# Both first install what the build needs from the system when it is missing.
+
+SHELL := /bin/bash
+CARGO ?= cargo
+# PostgreSQL for the API tests; each test makes (and drops) a database of its own.
+export MEDSEC_TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/postgres
+
+.PHONY: help bootstrap run test lint fmt bench check-postgres
+
+help:
+	@echo "make run    start every service on 127.0.0.1:50051 with embedded SQLite (./data/medsec.db)"
+	@echo "make test   run every test, on SQLite and on PostgreSQL ($(MEDSEC_TEST_DATABASE_URL))"
+	@echo "make lint   cargo fmt --check and clippy -D warnings"
+	@echo "make bench  run the scheduler benchmarks and rewrite docs/BENCHMARKS.md"
+
+bootstrap:
+	@scripts/bootstrap.sh
+
+run: bootstrap
+	$(CARGO) run -p medsec -- serve
+
+check-postgres:
+	@scripts/check-postgres.sh "$(MEDSEC_TEST_DATABASE_URL)"
+
+test: bootstrap check-postgres
+	$(CARGO) test --workspace --all-targets
+	$(CARGO) test --workspace --doc
+
+lint: bootstrap
+	$(CARGO) fmt --all --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+fmt:
+	$(CARGO) fmt --all
+
+bench: bootstrap
+	scripts/bench/run.sh

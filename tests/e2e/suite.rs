@@ -1,0 +1,278 @@
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use medsec::{Application, ServiceName};
+use medsec_platform::Settings;
+use medsec_platform::both_backends;
+use medsec_platform::testing::{Backend, TestDatabase, init_test_logging};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tonic::Code;
+use tonic::transport::Channel;
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
+
+both_backends!(
+    every_service_reports_serving,
+    reflection_lists_the_services_in_both_versions,
+    one_service_can_run_alone,
+    shutdown_reports_not_serving_before_draining,
+    a_restart_finds_its_data_and_migrates_nothing,
+);
+
+const ALL: [&str; 3] = [
+    "medsec.records.v1.RecordsService",
+    "medsec.scheduling.v1.SchedulingService",
+    "medsec.billing.v1.BillingService",
+];
+
+struct Suite {
+    channel: Channel,
+    stop: Option<oneshot::Sender<()>>,
+    handle: JoinHandle<()>,
+}
+
+async fn start(settings: &Settings, services: &[ServiceName]) -> Suite {
+    init_test_logging();
+    let app = Application::build(settings, services).await.expect("build");
+    let addr = app.local_addr();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let handle = tokio::spawn(async move {
+        app.run_until_stopped(async move {
+            let _ = stopped.await;
+        })
+        .await
+        .expect("serve");
+    });
+    let channel = Channel::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect()
+        .await
+        .expect("connect");
+    Suite {
+        channel,
+        stop: Some(stop),
+        handle,
+    }
+}
+
+impl Suite {
+    async fn health(&self, service: &str) -> Result<ServingStatus, tonic::Status> {
+        let response = HealthClient::new(self.channel.clone())
+            .check(HealthCheckRequest {
+                service: service.into(),
+            })
+            .await?;
+        Ok(response.into_inner().status())
+    }
+
+    async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        self.handle.await.expect("server task");
+    }
+}
+
+async fn every_service_reports_serving(backend: Backend) {
+    let database = TestDatabase::create(backend).await;
+    let suite = start(&database.settings(), &[]).await;
+    assert_eq!(suite.health("").await.unwrap(), ServingStatus::Serving);
+    for service in ALL {
+        assert_eq!(
+            suite.health(service).await.unwrap(),
+            ServingStatus::Serving,
+            "{service}"
+        );
+    }
+    let unknown = suite.health("medsec.nothing.v1.Nothing").await.unwrap_err();
+    assert_eq!(unknown.code(), Code::NotFound);
+    suite.stop().await;
+}
+
+async fn reflection_lists_the_services_in_both_versions(backend: Backend) {
+    let database = TestDatabase::create(backend).await;
+    let suite = start(&database.settings(), &[]).await;
+
+    let v1 = list_services_v1(&suite.channel).await;
+    let v1alpha = list_services_v1alpha(&suite.channel).await;
+    for service in ALL.iter().chain(&["grpc.health.v1.Health"]) {
+        assert!(v1.contains(*service), "v1 lacks {service}: {v1:?}");
+        assert!(
+            v1alpha.contains(*service),
+            "v1alpha lacks {service}: {v1alpha:?}"
+        );
+    }
+
+    // A client can fetch the schema of an RPC by symbol.
+    use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
+    use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
+    let response = reflect_v1(
+        &suite.channel,
+        MessageRequest::FileContainingSymbol(
+            "medsec.records.v1.RecordsService.CreatePatient".into(),
+        ),
+    )
+    .await;
+    let Some(MessageResponse::FileDescriptorResponse(files)) = response else {
+        panic!("no descriptor for CreatePatient: {response:?}");
+    };
+    assert!(!files.file_descriptor_proto.is_empty());
+    suite.stop().await;
+}
+
+async fn one_service_can_run_alone(backend: Backend) {
+    let database = TestDatabase::create(backend).await;
+    let suite = start(&database.settings(), &[ServiceName::Records]).await;
+    assert_eq!(
+        suite
+            .health("medsec.records.v1.RecordsService")
+            .await
+            .unwrap(),
+        ServingStatus::Serving
+    );
+    for absent in &ALL[1..] {
+        assert_eq!(
+            suite.health(absent).await.unwrap_err().code(),
+            Code::NotFound
+        );
+    }
+    let listed = list_services_v1(&suite.channel).await;
+    assert!(listed.contains("medsec.records.v1.RecordsService"));
+    assert!(
+        !listed.contains("medsec.billing.v1.BillingService"),
+        "{listed:?}"
+    );
+    suite.stop().await;
+}
+
+async fn shutdown_reports_not_serving_before_draining(backend: Backend) {
+    let database = TestDatabase::create(backend).await;
+    let mut settings = database.settings();
+    settings.server.shutdown_grace_millis = 1500;
+    let mut suite = start(&settings, &[]).await;
+    assert_eq!(suite.health("").await.unwrap(), ServingStatus::Serving);
+
+    let _ = suite.stop.take().unwrap().send(());
+    // During the grace period the server still answers, saying NOT_SERVING.
+    let mut reported = Vec::new();
+    for _ in 0..20 {
+        tokio::time::sleep(Duration::from_millis(25)).await;
+        reported.push(
+            suite
+                .health("medsec.records.v1.RecordsService")
+                .await
+                .unwrap(),
+        );
+        if reported.last() == Some(&ServingStatus::NotServing) {
+            break;
+        }
+    }
+    assert_eq!(
+        reported.last(),
+        Some(&ServingStatus::NotServing),
+        "{reported:?}"
+    );
+    assert_eq!(suite.health("").await.unwrap(), ServingStatus::NotServing);
+    tokio::time::timeout(Duration::from_secs(10), suite.handle)
+        .await
+        .expect("the server stops after its grace period")
+        .unwrap();
+}
+
+async fn a_restart_finds_its_data_and_migrates_nothing(backend: Backend) {
+    use medsec_proto::records::v1 as pb;
+    use medsec_proto::records::v1::records_service_client::RecordsServiceClient;
+
+    let database = TestDatabase::create(backend).await;
+    let settings = database.settings();
+    let suite = start(&settings, &[]).await;
+    let created = RecordsServiceClient::new(suite.channel.clone())
+        .create_patient(pb::CreatePatientRequest {
+            patient: Some(pb::Patient {
+                nhs_number: "9434765919".into(),
+                given_name: "Ada".into(),
+                family_name: "Lovelace".into(),
+                birth_date: "1985-12-10".into(),
+                sex: pb::Sex::Female as i32,
+                ..Default::default()
+            }),
+            request_id: "first-boot".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    suite.stop().await;
+
+    let suite = start(&settings, &[]).await;
+    let fetched = RecordsServiceClient::new(suite.channel.clone())
+        .get_patient(pb::GetPatientRequest {
+            id: created.id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(fetched, created);
+    suite.stop().await;
+}
+
+async fn list_services_v1(channel: &Channel) -> BTreeSet<String> {
+    use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
+    use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
+    match reflect_v1(channel, MessageRequest::ListServices(String::new())).await {
+        Some(MessageResponse::ListServicesResponse(list)) => {
+            list.service.into_iter().map(|s| s.name).collect()
+        }
+        other => panic!("unexpected reflection answer: {other:?}"),
+    }
+}
+
+async fn reflect_v1(
+    channel: &Channel,
+    request: tonic_reflection::pb::v1::server_reflection_request::MessageRequest,
+) -> Option<tonic_reflection::pb::v1::server_reflection_response::MessageResponse> {
+    use tonic_reflection::pb::v1::ServerReflectionRequest;
+    use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
+    let request = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(request),
+    };
+    let mut responses = ServerReflectionClient::new(channel.clone())
+        .server_reflection_info(tokio_stream::iter([request]))
+        .await
+        .expect("reflection call")
+        .into_inner();
+    responses
+        .message()
+        .await
+        .expect("reflection answer")
+        .and_then(|response| response.message_response)
+}
+
+async fn list_services_v1alpha(channel: &Channel) -> BTreeSet<String> {
+    use tonic_reflection::pb::v1alpha::ServerReflectionRequest;
+    use tonic_reflection::pb::v1alpha::server_reflection_client::ServerReflectionClient;
+    use tonic_reflection::pb::v1alpha::server_reflection_request::MessageRequest;
+    use tonic_reflection::pb::v1alpha::server_reflection_response::MessageResponse;
+    let request = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    let mut responses = ServerReflectionClient::new(channel.clone())
+        .server_reflection_info(tokio_stream::iter([request]))
+        .await
+        .expect("reflection call")
+        .into_inner();
+    match responses
+        .message()
+        .await
+        .expect("answer")
+        .and_then(|r| r.message_response)
+    {
+        Some(MessageResponse::ListServicesResponse(list)) => {
+            list.service.into_iter().map(|s| s.name).collect()
+        }
+        other => panic!("unexpected reflection answer: {other:?}"),
+    }
+}
