@@ -11,7 +11,11 @@ pub enum InstanceError {
     #[error("{item}: capacity {capacity} is below 1")]
     Capacity { item: String, capacity: i64 },
     #[error("{item}: unavailable range from {from} is after to {to}")]
-    RangeOrder { item: String, from: String, to: String },
+    RangeOrder {
+        item: String,
+        from: String,
+        to: String,
+    },
     #[error("horizon: start {start} is after end {end}")]
     Horizon { start: String, end: String },
     #[error("{item}: {message}")]

@@ -13,7 +13,11 @@ use crate::model::Solution;
 use crate::validate::{Problem, date_of};
 
 /// A human-readable explanation, or why none can be given.
-pub fn explain(problem: &Problem, solution: &Solution, referral_id: &str) -> Result<String, String> {
+pub fn explain(
+    problem: &Problem,
+    solution: &Solution,
+    referral_id: &str,
+) -> Result<String, String> {
     let assignment = evaluate::assignment_of(problem, solution)?;
     let r = problem
         .referrals
@@ -24,7 +28,8 @@ pub fn explain(problem: &Problem, solution: &Solution, referral_id: &str) -> Res
     let p = referral.priority.index();
     let weights = &problem.weights;
     let mut out = String::new();
-    let clinician = |c: Option<u32>| c.map_or("-".to_owned(), |c| problem.clinicians[c as usize].clone());
+    let clinician =
+        |c: Option<u32>| c.map_or("-".to_owned(), |c| problem.clinicians[c as usize].clone());
     let _ = writeln!(
         out,
         "referral {} (patient {}, {} {:?}, priority {}, clock start {}, due {})",
@@ -49,18 +54,24 @@ pub fn explain(problem: &Problem, solution: &Solution, referral_id: &str) -> Res
         clinician(referral.preferred_clinician),
     );
 
-    let holders: HashMap<usize, Vec<usize>> = assignment.iter().enumerate().fold(HashMap::new(), |mut m, (x, s)| {
-        if let Some(s) = *s {
-            m.entry(s).or_default().push(x);
-        }
-        m
-    });
+    let holders: HashMap<usize, Vec<usize>> =
+        assignment
+            .iter()
+            .enumerate()
+            .fold(HashMap::new(), |mut m, (x, s)| {
+                if let Some(s) = *s {
+                    m.entry(s).or_default().push(x);
+                }
+                m
+            });
     let own_cost = match assignment[r] {
         Some(s) => {
             let slot = &problem.slots[s];
             let w = i64::from(slot.day - referral.clock_start);
             let breach = slot.day > referral.due;
-            let missed = referral.preferred_clinician.is_some_and(|c| c != slot.clinician);
+            let missed = referral
+                .preferred_clinician
+                .is_some_and(|c| c != slot.clinician);
             let cost = problem.cost(r, slot.day, slot.clinician);
             let _ = writeln!(
                 out,
@@ -82,7 +93,11 @@ pub fn explain(problem: &Problem, solution: &Solution, referral_id: &str) -> Res
                 "unallocated: cost {cost} (as if seen {} plus {} for not being seen{})",
                 date_of(problem.horizon_end + 1),
                 weights.unallocated,
-                if problem.breaches(r, None) { ", with breach" } else { "" },
+                if problem.breaches(r, None) {
+                    ", with breach"
+                } else {
+                    ""
+                },
             );
             cost
         }
@@ -93,14 +108,22 @@ pub fn explain(problem: &Problem, solution: &Solution, referral_id: &str) -> Res
         .filter(|&s| Some(s) != assignment[r] && problem.feasible(r, s))
         .filter(|&s| {
             let slot = &problem.slots[s];
-            slot.day < own_day || (slot.day == own_day && problem.cost(r, slot.day, slot.clinician) < own_cost)
+            slot.day < own_day
+                || (slot.day == own_day && problem.cost(r, slot.day, slot.clinician) < own_cost)
         })
         .collect();
-    earlier.sort_by(|&a, &b| (problem.slots[a].day, &problem.slots[a].id).cmp(&(problem.slots[b].day, &problem.slots[b].id)));
+    earlier.sort_by(|&a, &b| {
+        (problem.slots[a].day, &problem.slots[a].id)
+            .cmp(&(problem.slots[b].day, &problem.slots[b].id))
+    });
     if earlier.is_empty() {
         let _ = writeln!(out, "no earlier feasible slot exists");
     } else {
-        let _ = writeln!(out, "{} earlier feasible slots it did not get:", earlier.len());
+        let _ = writeln!(
+            out,
+            "{} earlier feasible slots it did not get:",
+            earlier.len()
+        );
     }
     for s in earlier {
         let slot = &problem.slots[s];

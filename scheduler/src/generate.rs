@@ -302,7 +302,11 @@ fn make_slots(
             let mut minute = if kind == Kind::New { 9 * 60 } else { 14 * 60 };
             while places > 0 {
                 // Occasionally a group session takes two patients at once.
-                let capacity = if places >= 2 && rng.chance(0.03) { 2 } else { 1 };
+                let capacity = if places >= 2 && rng.chance(0.03) {
+                    2
+                } else {
+                    1
+                };
                 places -= capacity;
                 slots.push(Slot {
                     id: String::new(),

@@ -19,7 +19,10 @@ pub(crate) fn slot_groups(problem: &Problem) -> HashMap<(u32, Kind), Vec<usize>>
         if slot.day < problem.horizon_start || slot.day > problem.horizon_end {
             continue;
         }
-        groups.entry((slot.specialty, slot.kind)).or_default().push(s);
+        groups
+            .entry((slot.specialty, slot.kind))
+            .or_default()
+            .push(s);
     }
     for slots in groups.values_mut() {
         slots.sort_by(|&a, &b| {

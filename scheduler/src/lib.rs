@@ -19,7 +19,7 @@ pub use explain::explain;
 pub use generate::{GenerateOptions, generate};
 pub use greedy::greedy;
 pub use model::{Instance, Solution, Status};
-pub use solve::{SolveOptions, solve};
+pub use solve::{Engine, SolveOptions, solve};
 pub use validate::{Problem, validate};
 
 /// Parses and validates an instance document in one step.

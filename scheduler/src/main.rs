@@ -5,10 +5,14 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
-use medsec_scheduler::{GenerateOptions, SolveOptions, Solution};
+use medsec_scheduler::{Engine, GenerateOptions, Solution, SolveOptions};
 
 #[derive(Debug, Parser)]
-#[command(name = "medsec-scheduler", version, about = "Optimising waiting-list scheduler (allocation model v1)")]
+#[command(
+    name = "medsec-scheduler",
+    version,
+    about = "Optimising waiting-list scheduler (allocation model v1)"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -28,6 +32,10 @@ enum Command {
         /// Worker threads for independent sub-problems (0: one per core).
         #[arg(long, default_value_t = 0)]
         threads: usize,
+        /// Solve each sub-problem's relaxation with HiGHS's simplex instead of
+        /// the specialised min-cost flow (slower; for cross-checking).
+        #[arg(long)]
+        lp: bool,
     },
     /// Write a realistic instance to stdout.
     Generate {
@@ -53,12 +61,13 @@ fn read(path: &Path) -> anyhow::Result<String> {
 }
 
 fn load(path: &Path) -> anyhow::Result<medsec_scheduler::Problem> {
-    medsec_scheduler::load(&read(path)?).with_context(|| format!("invalid instance {}", path.display()))
+    medsec_scheduler::load(&read(path)?)
+        .with_context(|| format!("invalid instance {}", path.display()))
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Solve { instance, greedy, time_limit, threads } => {
+        Command::Solve { instance, greedy, time_limit, threads, lp } => {
             if time_limit.is_some_and(|t| !(t > 0.0)) {
                 anyhow::bail!("--time-limit must be a positive number of seconds");
             }
@@ -66,23 +75,41 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let solution = if greedy {
                 medsec_scheduler::greedy_solution(&problem)
             } else {
-                medsec_scheduler::solve(&problem, &SolveOptions { time_limit, threads })?
+                medsec_scheduler::solve(
+                    &problem,
+                    &SolveOptions { time_limit, threads, engine: if lp { Engine::Lp } else { Engine::Flow } },
+                )?
             };
             println!("{}", solution.to_json());
             report(&solution);
         }
-        Command::Generate { referrals, specialties, weeks, seed } => {
+        Command::Generate {
+            referrals,
+            specialties,
+            weeks,
+            seed,
+        } => {
             if specialties == 0 || weeks == 0 {
                 anyhow::bail!("--specialties and --weeks must be at least 1");
             }
-            let instance = medsec_scheduler::generate(GenerateOptions { referrals, specialties, weeks, seed });
+            let instance = medsec_scheduler::generate(GenerateOptions {
+                referrals,
+                specialties,
+                weeks,
+                seed,
+            });
             println!("{}", serde_json::to_string(&instance)?);
         }
-        Command::Explain { instance, solution, referral } => {
+        Command::Explain {
+            instance,
+            solution,
+            referral,
+        } => {
             let problem = load(&instance)?;
             let solution: Solution = serde_json::from_str(&read(&solution)?)
                 .with_context(|| format!("invalid solution {}", solution.display()))?;
-            let text = medsec_scheduler::explain(&problem, &solution, &referral).map_err(anyhow::Error::msg)?;
+            let text = medsec_scheduler::explain(&problem, &solution, &referral)
+                .map_err(anyhow::Error::msg)?;
             print!("{text}");
         }
     }

@@ -82,7 +82,11 @@ pub(crate) fn solve_model(request: &ModelRequest<'_>) -> Result<ModelOutcome, So
             let mut vs = Vec::with_capacity(request.arcs[k][c].len());
             for arc in &request.arcs[k][c] {
                 let definition = variable().min(0.0);
-                let v = vars.add(if integer { definition.integer() } else { definition });
+                let v = vars.add(if integer {
+                    definition.integer()
+                } else {
+                    definition
+                });
                 objective.add_mul(arc.cost as f64, v);
                 vs.push(v);
                 count += 1;
@@ -95,10 +99,15 @@ pub(crate) fn solve_model(request: &ModelRequest<'_>) -> Result<ModelOutcome, So
     let mut model = vars
         .minimise(objective)
         .using(highs)
-        .set_solver(HighsSolverType::Simplex)
+        .set_solver(if std::env::var_os("MEDSEC_IPM").is_some() { HighsSolverType::Ipm } else { HighsSolverType::Simplex })
         .set_parallel(HighsParallelType::Off)
         .set_threads(1)
-        .set_option("random_seed", 0);
+        .set_option("random_seed", 0)
+        .set_option("simplex_strategy", std::env::var("MEDSEC_SS").ok().and_then(|v| v.parse::<i32>().ok()).unwrap_or(1))
+        .set_option(
+            "presolve",
+            std::env::var("MEDSEC_PRESOLVE").unwrap_or_else(|_| "choose".into()),
+        );
     if mip {
         // Objectives are integers, so any gap below one proves optimality; the
         // default relative gap (1e-4) would stop early on large objectives.
@@ -139,7 +148,9 @@ pub(crate) fn solve_model(request: &ModelRequest<'_>) -> Result<ModelOutcome, So
                 .into_iter()
                 .zip(&sub.date_capacity)
                 .zip(date_terms)
-                .map(|((e, &cap), terms)| (terms > 0).then(|| model.add_constraint(e.leq(cap as f64))))
+                .map(|((e, &cap), terms)| {
+                    (terms > 0).then(|| model.add_constraint(e.leq(cap as f64)))
+                })
                 .collect(),
         );
         bin_rows.push(
@@ -169,7 +180,16 @@ pub(crate) fn solve_model(request: &ModelRequest<'_>) -> Result<ModelOutcome, So
         }
     }
 
+    let t = std::time::Instant::now();
     let mut solution = model.solve().map_err(|e| fail(e.to_string()))?;
+    if std::env::var_os("MEDSEC_TRACE").is_some() {
+        eprintln!(
+            "solve {} cols mip={} {:.3}s",
+            count,
+            mip,
+            t.elapsed().as_secs_f64()
+        );
+    }
     let mut proven = matches!(solution.status(), SolutionStatus::Optimal);
 
     let mut flows: Flows = Vec::with_capacity(request.subs.len());
@@ -199,7 +219,8 @@ pub(crate) fn solve_model(request: &ModelRequest<'_>) -> Result<ModelOutcome, So
         let dual = solution.compute_dual();
         let read = |row: &Option<ConstraintReference>| {
             // Row duals of `<=` rows are <= 0 when minimising; clamp noise.
-            row.as_ref().map_or(0, |r| (dual.dual(r.clone()).round() as i64).min(0))
+            row.as_ref()
+                .map_or(0, |r| (dual.dual(r.clone()).round() as i64).min(0))
         };
         for k in 0..request.subs.len() {
             duals.push(Duals {
@@ -217,4 +238,3 @@ pub(crate) fn solve_model(request: &ModelRequest<'_>) -> Result<ModelOutcome, So
         columns: count,
     })
 }
-

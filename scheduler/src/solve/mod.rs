@@ -18,6 +18,7 @@
 //! patient-day rows added lazily. Arcs are fixed by reduced cost against an
 //! upper bound from a repaired allocation, so the MIP stays small.
 
+mod flow;
 mod lp;
 mod network;
 mod split;
@@ -40,12 +41,23 @@ pub struct SolveOptions {
     pub time_limit: Option<f64>,
     /// Worker threads for independent sub-problems (0: available parallelism).
     pub threads: usize,
+    /// How stage 1 solves each sub-problem's relaxation.
+    pub engine: Engine,
+}
+
+/// Stage-1 algorithm. Both end with the same integral dual certificate.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Engine {
+    /// The specialised min-cost flow of [`flow`] (fast; the default).
+    #[default]
+    Flow,
+    /// HiGHS's simplex through good_lp, with column generation.
+    Lp,
 }
 
 /// Everything stage 1 learned about one sub-problem.
 #[derive(Debug)]
 struct SubResult {
-    arcs: Vec<Vec<Arc>>,
     flows: Vec<Vec<(Arc, i64)>>,
     duals: Duals,
     /// Completed class duals (see [`certify`]).
@@ -183,7 +195,8 @@ fn solve_all(
     let mut order: Vec<usize> = (0..subs.len()).collect();
     order.sort_by_key(|&k| std::cmp::Reverse(subs[k].classes.len()));
     let next = std::sync::atomic::AtomicUsize::new(0);
-    let mut slots: Vec<Option<Result<SubResult, SolveError>>> = (0..subs.len()).map(|_| None).collect();
+    let mut slots: Vec<Option<Result<SubResult, SolveError>>> =
+        (0..subs.len()).map(|_| None).collect();
     std::thread::scope(|scope| {
         let workers: Vec<_> = (0..threads)
             .map(|_| {
@@ -192,7 +205,11 @@ fn solve_all(
                     loop {
                         let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                         let Some(&k) = order.get(i) else { break };
-                        done.push((k, solve_sub(problem, &subs[k], greedy_assignment)));
+                        let result = match options.engine {
+                            Engine::Flow => Ok(solve_sub_flow(problem, &subs[k])),
+                            Engine::Lp => solve_sub(problem, &subs[k], greedy_assignment),
+                        };
+                        done.push((k, result));
                     }
                     done
                 })
@@ -228,7 +245,13 @@ fn solve_all(
 
 /// Columns a class starts with: its arcs up to a week past the latest date the
 /// greedy baseline gave any member (all arcs if greedy left one unallocated).
-fn initial_arcs(problem: &Problem, sub: &Subproblem, all: Vec<Arc>, members: &[usize], greedy_assignment: &Assignment) -> Vec<Arc> {
+fn initial_arcs(
+    problem: &Problem,
+    sub: &Subproblem,
+    all: Vec<Arc>,
+    members: &[usize],
+    greedy_assignment: &Assignment,
+) -> Vec<Arc> {
     let mut latest = i32::MIN;
     for &r in members {
         match greedy_assignment[r] {
@@ -237,7 +260,11 @@ fn initial_arcs(problem: &Problem, sub: &Subproblem, all: Vec<Arc>, members: &[u
         }
     }
     let limit = latest + 7;
-    let keep = all.iter().filter(|a| sub.dates[a.date as usize] <= limit).count().max(6);
+    let keep = all
+        .iter()
+        .filter(|a| sub.dates[a.date as usize] <= limit)
+        .count()
+        .max(6);
     let mut all = all;
     all.retain(|a| sub.dates[a.date as usize] <= limit);
     if all.len() < keep {
@@ -246,11 +273,23 @@ fn initial_arcs(problem: &Problem, sub: &Subproblem, all: Vec<Arc>, members: &[u
     all
 }
 
-fn solve_sub(problem: &Problem, sub: &Subproblem, greedy_assignment: &Assignment) -> Result<SubResult, SolveError> {
+fn solve_sub(
+    problem: &Problem,
+    sub: &Subproblem,
+    greedy_assignment: &Assignment,
+) -> Result<SubResult, SolveError> {
     let mut arcs: Vec<Vec<Arc>> = sub
         .classes
         .iter()
-        .map(|class| initial_arcs(problem, sub, sub.arcs(problem, class), &class.members, greedy_assignment))
+        .map(|class| {
+            initial_arcs(
+                problem,
+                sub,
+                sub.arcs(problem, class),
+                &class.members,
+                greedy_assignment,
+            )
+        })
         .collect();
     let mut lp_solves = 0;
     let mut max_columns = 0;
@@ -272,10 +311,22 @@ fn solve_sub(problem: &Problem, sub: &Subproblem, greedy_assignment: &Assignment
         let flows = outcome.flows.into_iter().next().unwrap_or_default();
         let duals = outcome.duals.into_iter().next().unwrap_or_default();
 
-        let value: i64 = flows.iter().flatten().map(|(arc, units)| arc.cost * units).sum();
+        let value: i64 = flows
+            .iter()
+            .flatten()
+            .map(|(arc, units)| arc.cost * units)
+            .sum();
         let (bound, class_dual) = certify(problem, sub, &duals);
         if bound >= value && outcome.proven {
-            return Ok(SubResult { arcs, flows, duals, class_dual, bound, proven: true, lp_solves, max_columns });
+            return Ok(SubResult {
+                flows,
+                duals,
+                class_dual,
+                bound,
+                proven: true,
+                lp_solves,
+                max_columns,
+            });
         }
         // Price every arc against the LP's own duals; add the improving ones.
         let mut added = 0;
@@ -292,8 +343,31 @@ fn solve_sub(problem: &Problem, sub: &Subproblem, greedy_assignment: &Assignment
         if added == 0 || lp_solves >= 50 {
             // No improving column yet no certificate: HiGHS's answer was not a
             // clean vertex. Keep the allocation, but claim no proof.
-            return Ok(SubResult { arcs, flows, duals, class_dual, bound, proven: false, lp_solves, max_columns });
+            return Ok(SubResult {
+                flows,
+                duals,
+                class_dual,
+                bound,
+                proven: false,
+                lp_solves,
+                max_columns,
+            });
         }
+    }
+}
+
+fn solve_sub_flow(problem: &Problem, sub: &Subproblem) -> SubResult {
+    let outcome = flow::min_cost_flow(problem, sub);
+    let value: i64 = outcome.flows.iter().flatten().map(|(arc, units)| arc.cost * units).sum();
+    let (bound, class_dual) = certify(problem, sub, &outcome.duals);
+    SubResult {
+        flows: outcome.flows,
+        duals: outcome.duals,
+        class_dual,
+        bound,
+        proven: bound >= value,
+        lp_solves: 0,
+        max_columns: 0,
     }
 }
 
@@ -321,8 +395,18 @@ fn certify(problem: &Problem, sub: &Subproblem, duals: &Duals) -> (i64, Vec<i64>
         class_dual.push(u);
         bound += u * class.members.len() as i64;
     }
-    bound += sub.date_capacity.iter().zip(&duals.date).map(|(c, d)| c * d).sum::<i64>();
-    bound += sub.bins.iter().zip(&duals.bin).map(|(b, d)| b.capacity * d).sum::<i64>();
+    bound += sub
+        .date_capacity
+        .iter()
+        .zip(&duals.date)
+        .map(|(c, d)| c * d)
+        .sum::<i64>();
+    bound += sub
+        .bins
+        .iter()
+        .zip(&duals.bin)
+        .map(|(b, d)| b.capacity * d)
+        .sum::<i64>();
     (bound, class_dual)
 }
 
@@ -331,7 +415,9 @@ fn conflicts(problem: &Problem, assignment: &Assignment) -> BTreeMap<(u32, i32),
     let mut seen: HashMap<(u32, i32), Vec<usize>> = HashMap::new();
     for (r, slot) in assignment.iter().enumerate() {
         if let Some(s) = *slot {
-            seen.entry((problem.referrals[r].patient, problem.slots[s].day)).or_default().push(r);
+            seen.entry((problem.referrals[r].patient, problem.slots[s].day))
+                .or_default()
+                .push(r);
         }
     }
     seen.into_iter().filter(|(_, rs)| rs.len() > 1).collect()
@@ -363,7 +449,10 @@ fn resolve_conflicts(
             if class.individual {
                 let r = class.members[0];
                 home.insert(r, (k, c));
-                individuals_of.entry(problem.referrals[r].patient).or_default().push(r);
+                individuals_of
+                    .entry(problem.referrals[r].patient)
+                    .or_default()
+                    .push(r);
             }
         }
     }
@@ -391,7 +480,10 @@ fn resolve_conflicts(
         let mut dirty: BTreeSet<usize> = BTreeSet::new();
         for (&(patient, day), referrals) in &clashes {
             rows.insert((patient, day));
-            let touched: Vec<usize> = referrals.iter().filter_map(|r| home.get(r).map(|h| h.0)).collect();
+            let touched: Vec<usize> = referrals
+                .iter()
+                .filter_map(|r| home.get(r).map(|h| h.0))
+                .collect();
             for pair in touched.windows(2) {
                 let (a, b) = (find(&mut component, pair[0]), find(&mut component, pair[1]));
                 // The smaller index becomes the root so components are named stably.
@@ -402,11 +494,16 @@ fn resolve_conflicts(
         let roots: BTreeSet<usize> = dirty.iter().map(|&k| find(&mut component, k)).collect();
         for root in roots {
             solved.remove(&root);
-            let members: Vec<usize> = (0..subs.len()).filter(|&k| find(&mut component, k) == root).collect();
+            let members: Vec<usize> = (0..subs.len())
+                .filter(|&k| find(&mut component, k) == root)
+                .collect();
             for k in &members {
                 solved.remove(k);
             }
-            let lower: i64 = members.iter().map(|&k| results[k].bound + unallocated_total[k]).sum();
+            let lower: i64 = members
+                .iter()
+                .map(|&k| results[k].bound + unallocated_total[k])
+                .sum();
             let time_limit = match deadline {
                 Some((start, limit)) => Some(limit - start.elapsed().as_secs_f64()),
                 None => None,
@@ -415,7 +512,18 @@ fn resolve_conflicts(
                 None
             } else {
                 outcome.mip_solves += 1;
-                solve_component(problem, subs, results, &members, &rows, &home, &individuals_of, assignment, lower, time_limit)?
+                solve_component(
+                    problem,
+                    subs,
+                    results,
+                    &members,
+                    &rows,
+                    &home,
+                    &individuals_of,
+                    assignment,
+                    lower,
+                    time_limit,
+                )?
             };
             match mip {
                 Some(candidate) => {
@@ -433,7 +541,9 @@ fn resolve_conflicts(
         clashes = conflicts(problem, assignment);
     }
     for (root, bound) in solved {
-        let members: Vec<usize> = (0..subs.len()).filter(|&k| find(&mut component, k) == root).collect();
+        let members: Vec<usize> = (0..subs.len())
+            .filter(|&k| find(&mut component, k) == root)
+            .collect();
         outcome.component_bounds.push((members, bound));
     }
     Ok(outcome)
@@ -472,13 +582,16 @@ fn solve_component(
                 .map(|(c, class)| {
                     sub.arcs(problem, class)
                         .into_iter()
-                        .filter(|a| reduced_cost(a, results[k].class_dual[c], &results[k].duals) <= gap)
+                        .filter(|a| {
+                            reduced_cost(a, results[k].class_dual[c], &results[k].duals) <= gap
+                        })
                         .collect()
                 })
                 .collect()
         })
         .collect();
-    let position: HashMap<usize, usize> = members.iter().enumerate().map(|(i, &k)| (k, i)).collect();
+    let position: HashMap<usize, usize> =
+        members.iter().enumerate().map(|(i, &k)| (k, i)).collect();
     let patient_days: Vec<PatientDay> = rows
         .iter()
         .map(|&(patient, day)| PatientDay {
@@ -524,7 +637,12 @@ fn solve_component(
 }
 
 /// Total model cost of the referrals of some sub-problems.
-fn component_cost(problem: &Problem, subs: &[Subproblem], members: &[usize], assignment: &Assignment) -> i64 {
+fn component_cost(
+    problem: &Problem,
+    subs: &[Subproblem],
+    members: &[usize],
+    assignment: &Assignment,
+) -> i64 {
     members
         .iter()
         .flat_map(|&k| subs[k].classes.iter().flat_map(|c| &c.members))
@@ -558,10 +676,15 @@ fn repair(
             }
         }
     }
-    let index: HashMap<(u32, crate::model::Kind), usize> = members.iter().map(|&k| ((subs[k].specialty, subs[k].kind), k)).collect();
+    let index: HashMap<(u32, crate::model::Kind), usize> = members
+        .iter()
+        .map(|&k| ((subs[k].specialty, subs[k].kind), k))
+        .collect();
     for r in bumped {
         let referral = &problem.referrals[r];
-        let Some(&k) = index.get(&(referral.specialty, referral.kind)) else { continue };
+        let Some(&k) = index.get(&(referral.specialty, referral.kind)) else {
+            continue;
+        };
         let mut best: Option<(i64, usize)> = None;
         for bin in &subs[k].bins {
             for &s in &bin.slots {

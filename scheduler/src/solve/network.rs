@@ -101,9 +101,12 @@ pub(crate) fn build(problem: &Problem) -> Vec<Subproblem> {
         .iter()
         .map(|r| (r.specialty, r.kind))
         .collect();
-    keys.sort_by(|a, b| (&problem.specialties[a.0 as usize], a.1).cmp(&(&problem.specialties[b.0 as usize], b.1)));
+    keys.sort_by(|a, b| {
+        (&problem.specialties[a.0 as usize], a.1).cmp(&(&problem.specialties[b.0 as usize], b.1))
+    });
     keys.dedup();
-    let index: HashMap<(u32, Kind), usize> = keys.iter().enumerate().map(|(i, &k)| (k, i)).collect();
+    let index: HashMap<(u32, Kind), usize> =
+        keys.iter().enumerate().map(|(i, &k)| (k, i)).collect();
 
     let mut slots_of: Vec<Vec<usize>> = vec![Vec::new(); keys.len()];
     for (s, slot) in problem.slots.iter().enumerate() {

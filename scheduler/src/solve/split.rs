@@ -44,9 +44,15 @@ pub(crate) fn place(
     let mut free: Vec<Vec<i64>> = sub
         .bins
         .iter()
-        .map(|bin| bin.slots.iter().map(|&s| problem.slots[s].capacity).collect())
+        .map(|bin| {
+            bin.slots
+                .iter()
+                .map(|&s| problem.slots[s].capacity)
+                .collect()
+        })
         .collect();
-    let overfull = |what: String| SolveError::Solution(format!("{what} got more referrals than places"));
+    let overfull =
+        |what: String| SolveError::Solution(format!("{what} got more referrals than places"));
     for (b, referrals) in to_bin.iter_mut().enumerate() {
         referrals.sort_by(|&x, &y| problem.referrals[x].id.cmp(&problem.referrals[y].id));
         let mut cursor = 0;
@@ -75,7 +81,11 @@ pub(crate) fn place(
                 current = places.next();
             }
             let Some((b, i)) = current else {
-                return Err(overfull(format!("date {} of {}", sub.dates[d], sub.name(problem))));
+                return Err(overfull(format!(
+                    "date {} of {}",
+                    sub.dates[d],
+                    sub.name(problem)
+                )));
             };
             free[b][i] -= 1;
             assignment[r] = Some(sub.bins[b].slots[i]);
