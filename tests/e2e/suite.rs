@@ -19,6 +19,8 @@ both_backends!(
     one_service_can_run_alone,
     shutdown_reports_not_serving_before_draining,
     a_restart_finds_its_data_and_migrates_nothing,
+    replicas_starting_together_migrate_once,
+    an_oversized_message_is_refused,
 );
 
 const ALL: [&str; 3] = [
@@ -275,4 +277,50 @@ async fn list_services_v1alpha(channel: &Channel) -> BTreeSet<String> {
         }
         other => panic!("unexpected reflection answer: {other:?}"),
     }
+}
+
+async fn replicas_starting_together_migrate_once(backend: Backend) {
+    let database = TestDatabase::create(backend).await;
+    let settings = database.settings();
+    let replicas = (0..4).map(|_| {
+        let settings = settings.clone();
+        tokio::spawn(async move { start(&settings, &[]).await })
+    });
+    let mut suites = Vec::new();
+    for replica in futures::future::join_all(replicas).await {
+        suites.push(replica.expect("every replica starts"));
+    }
+    for suite in &suites {
+        assert_eq!(suite.health("").await.unwrap(), ServingStatus::Serving);
+    }
+    for suite in suites {
+        suite.stop().await;
+    }
+}
+
+async fn an_oversized_message_is_refused(backend: Backend) {
+    use medsec_proto::records::v1 as pb;
+    use medsec_proto::records::v1::records_service_client::RecordsServiceClient;
+
+    let database = TestDatabase::create(backend).await;
+    let mut settings = database.settings();
+    settings.server.max_message_bytes = 4096;
+    let suite = start(&settings, &[]).await;
+    let status = RecordsServiceClient::new(suite.channel.clone())
+        .create_patient(pb::CreatePatientRequest {
+            patient: Some(pb::Patient {
+                given_name: "x".repeat(10_000),
+                ..Default::default()
+            }),
+            request_id: String::new(),
+        })
+        .await
+        .unwrap_err();
+    // tonic answers OUT_OF_RANGE where other gRPC stacks say RESOURCE_EXHAUSTED.
+    assert!(
+        matches!(status.code(), Code::OutOfRange | Code::ResourceExhausted),
+        "{status:?}"
+    );
+    assert!(status.message().contains("too large"), "{status:?}");
+    suite.stop().await;
 }

@@ -59,21 +59,38 @@ fn ensure_sqlite_folder(url: &str) -> Result<(), DbErr> {
     }
 }
 
-/// Applies the pending migrations of `M`. On PostgreSQL a transaction-scoped
-/// advisory lock is held meanwhile, so replicas starting together migrate one
-/// at a time and the later ones find nothing to do.
+/// Applies the pending migrations of `M`, all or none, in one transaction
+/// that first takes a database-wide lock: replicas (or processes sharing one
+/// SQLite file) starting together migrate one at a time, and the later ones
+/// find nothing to do.
 pub async fn migrate<M: MigratorTrait>(db: &DatabaseConnection) -> Result<(), DbErr> {
-    if db.get_database_backend() != DbBackend::Postgres {
-        return M::up(db, None).await;
-    }
-    let lock = db.begin().await?;
-    lock.execute_raw(Statement::from_sql_and_values(
-        DbBackend::Postgres,
-        "SELECT pg_advisory_xact_lock($1)",
-        [MIGRATION_LOCK_KEY.into()],
-    ))
-    .await?;
-    let result = M::up(db, None).await;
-    lock.commit().await?;
-    result
+    let txn = match db.get_database_backend() {
+        DbBackend::Postgres => {
+            let txn = db.begin().await?;
+            txn.execute_raw(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                "SELECT pg_advisory_xact_lock($1)",
+                [MIGRATION_LOCK_KEY.into()],
+            ))
+            .await?;
+            txn
+        }
+        DbBackend::Sqlite => {
+            // SQLite has no advisory locks; its write lock serves, taken by
+            // writing first (a transaction that reads first could not upgrade).
+            db.execute_unprepared(
+                "CREATE TABLE IF NOT EXISTS medsec_migration_lock (holder INTEGER PRIMARY KEY)",
+            )
+            .await?;
+            let txn = db.begin().await?;
+            txn.execute_unprepared(
+                "INSERT OR REPLACE INTO medsec_migration_lock (holder) VALUES (1)",
+            )
+            .await?;
+            txn
+        }
+        _ => return M::up(db, None).await,
+    };
+    M::up(&txn, None).await?;
+    txn.commit().await
 }
