@@ -67,7 +67,13 @@ fn load(path: &Path) -> anyhow::Result<medsec_scheduler::Problem> {
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Solve { instance, greedy, time_limit, threads, lp } => {
+        Command::Solve {
+            instance,
+            greedy,
+            time_limit,
+            threads,
+            lp,
+        } => {
             if time_limit.is_some_and(|t| !(t > 0.0)) {
                 anyhow::bail!("--time-limit must be a positive number of seconds");
             }
@@ -77,7 +83,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             } else {
                 medsec_scheduler::solve(
                     &problem,
-                    &SolveOptions { time_limit, threads, engine: if lp { Engine::Lp } else { Engine::Flow } },
+                    &SolveOptions {
+                        time_limit,
+                        threads,
+                        engine: if lp { Engine::Lp } else { Engine::Flow },
+                    },
                 )?
             };
             println!("{}", solution.to_json());

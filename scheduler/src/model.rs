@@ -333,8 +333,12 @@ pub struct Stats {
 }
 
 /// Work done by the exact solver.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct SolverStats {
+    /// Wall time from the start through stage 1 (greedy, network, relaxations).
+    pub stage1_seconds: f64,
+    /// Wall time of stage 2 (patient-per-day clashes).
+    pub stage2_seconds: f64,
     /// Independent (specialty, kind) flow problems.
     pub subproblems: usize,
     /// Referral classes (referrals with identical attributes) over all sub-problems.

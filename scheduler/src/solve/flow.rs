@@ -17,7 +17,7 @@
 //! arc, and a path may bump another referral onto it or to a later date.
 
 use std::cmp::Reverse;
-use std::collections::BinaryHeap;
+use std::collections::{BinaryHeap, HashSet};
 
 use super::lp::Duals;
 use super::network::{Arc, Hub, Subproblem};
@@ -42,8 +42,13 @@ pub(crate) struct FlowOutcome {
     pub duals: Duals,
 }
 
-/// Solves the sub-problem's relaxation (no patient-day rule) to optimality.
-pub(crate) fn min_cost_flow(problem: &Problem, sub: &Subproblem) -> FlowOutcome {
+/// Solves the sub-problem's relaxation (no patient-day rule) to optimality,
+/// without the arcs of `forbidden` (class, day) pairs.
+pub(crate) fn min_cost_flow(
+    problem: &Problem,
+    sub: &Subproblem,
+    forbidden: &HashSet<(usize, i32)>,
+) -> FlowOutcome {
     let classes = sub.classes.len();
     let bins = sub.bins.len();
     let dates = sub.dates.len();
@@ -70,6 +75,7 @@ pub(crate) fn min_cost_flow(problem: &Problem, sub: &Subproblem) -> FlowOutcome 
         let arcs = sub
             .arcs(problem, class)
             .into_iter()
+            .filter(|arc| !forbidden.contains(&(c, sub.dates[arc.date as usize])))
             .map(|arc| {
                 let head = match arc.hub {
                     Hub::Date(d) => date_node(d),

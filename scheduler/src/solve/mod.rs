@@ -77,6 +77,7 @@ pub fn solve(problem: &Problem, options: &SolveOptions) -> Result<Solution, Solv
 
     let subs = network::build(problem);
     let results = solve_all(problem, &subs, &greedy_assignment, options)?;
+    let stage1_done = started.elapsed().as_secs_f64();
 
     let mut assignment: Assignment = vec![None; problem.referrals.len()];
     for (sub, result) in subs.iter().zip(&results) {
@@ -147,7 +148,8 @@ pub fn solve(problem: &Problem, options: &SolveOptions) -> Result<Solution, Solv
             }
         }
     }
-
+    stats.stage1_seconds = stage1_done;
+    stats.stage2_seconds = started.elapsed().as_secs_f64() - stage1_done;
     let objective = evaluate::check(problem, &assignment).map_err(SolveError::Solution)?;
     let bound = fixed_cost + sub_bound.iter().sum::<i64>();
     let status = if proven && objective <= bound {
@@ -357,8 +359,13 @@ fn solve_sub(
 }
 
 fn solve_sub_flow(problem: &Problem, sub: &Subproblem) -> SubResult {
-    let outcome = flow::min_cost_flow(problem, sub);
-    let value: i64 = outcome.flows.iter().flatten().map(|(arc, units)| arc.cost * units).sum();
+    let outcome = flow::min_cost_flow(problem, sub, &HashSet::new());
+    let value: i64 = outcome
+        .flows
+        .iter()
+        .flatten()
+        .map(|(arc, units)| arc.cost * units)
+        .sum();
     let (bound, class_dual) = certify(problem, sub, &outcome.duals);
     SubResult {
         flows: outcome.flows,
@@ -565,7 +572,15 @@ fn solve_component(
     lower: i64,
     time_limit: Option<f64>,
 ) -> Result<Option<Assignment>, SolveError> {
-    let repaired = repair(problem, subs, members, assignment);
+    let repaired = repair_by_flow(
+        problem,
+        subs,
+        members,
+        rows,
+        home,
+        individuals_of,
+        assignment,
+    )?;
     let upper = component_cost(problem, subs, members, &repaired);
     let gap = upper - lower;
     // Reduced-cost fixing: by weak duality any allocation costs at least
@@ -634,6 +649,66 @@ fn solve_component(
         split::place(problem, &subs[k], &outcome.flows[i], &mut candidate)?;
     }
     Ok(Some(candidate))
+}
+
+/// A good feasible allocation for a component, for a tight upper bound: in each
+/// clash all but the lowest-id referral are barred from the day and their
+/// sub-problems re-solved by min-cost flow (so everyone else may shift to make
+/// room); repeated while new clashes appear, then [`repair`] settles the rest.
+fn repair_by_flow(
+    problem: &Problem,
+    subs: &[Subproblem],
+    members: &[usize],
+    rows: &BTreeSet<(u32, i32)>,
+    home: &HashMap<usize, (usize, usize)>,
+    individuals_of: &HashMap<u32, Vec<usize>>,
+    assignment: &Assignment,
+) -> Result<Assignment, SolveError> {
+    let mut current = assignment.clone();
+    let mut forbidden: BTreeMap<usize, HashSet<(usize, i32)>> =
+        members.iter().map(|&k| (k, HashSet::new())).collect();
+    let mut rows = rows.clone();
+    for _ in 0..5 {
+        let mut changed: BTreeSet<usize> = BTreeSet::new();
+        for &(patient, day) in &rows {
+            let mut holders: Vec<usize> = individuals_of
+                .get(&patient)
+                .into_iter()
+                .flatten()
+                .copied()
+                .filter(|&r| current[r].is_some_and(|s| problem.slots[s].day == day))
+                .collect();
+            holders.sort_unstable();
+            for &r in holders.iter().skip(1) {
+                if let Some(&(k, c)) = home.get(&r) {
+                    if let Some(set) = forbidden.get_mut(&k) {
+                        set.insert((c, day));
+                        changed.insert(k);
+                    }
+                }
+            }
+        }
+        if changed.is_empty() {
+            break;
+        }
+        for &k in &changed {
+            let outcome = flow::min_cost_flow(problem, &subs[k], &forbidden[&k]);
+            for &r in subs[k].classes.iter().flat_map(|c| &c.members) {
+                current[r] = None;
+            }
+            split::place(problem, &subs[k], &outcome.flows, &mut current)?;
+        }
+        let in_component: BTreeSet<usize> = members.iter().copied().collect();
+        for ((patient, day), referrals) in conflicts(problem, &current) {
+            if referrals
+                .iter()
+                .any(|r| home.get(r).is_some_and(|h| in_component.contains(&h.0)))
+            {
+                rows.insert((patient, day));
+            }
+        }
+    }
+    Ok(repair(problem, subs, members, &current))
 }
 
 /// Total model cost of the referrals of some sub-problems.
