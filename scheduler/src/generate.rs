@@ -121,12 +121,12 @@ pub fn generate(options: GenerateOptions) -> Instance {
     let mut patient_count = 0_usize;
     let mut assigned = 0_usize;
 
-    for spec in 0..specialties {
+    for (spec, share) in shares.iter().enumerate() {
         let name = specialty_name(spec);
         let count = if spec + 1 == specialties {
             options.referrals - assigned
         } else {
-            ((options.referrals as f64) * shares[spec] / share_total).round() as usize
+            ((options.referrals as f64) * share / share_total).round() as usize
         }
         .min(options.referrals - assigned);
         assigned += count;

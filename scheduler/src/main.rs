@@ -74,7 +74,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             threads,
             lp,
         } => {
-            if time_limit.is_some_and(|t| !(t > 0.0)) {
+            if time_limit.is_some_and(|t| !t.is_finite() || t <= 0.0) {
                 anyhow::bail!("--time-limit must be a positive number of seconds");
             }
             let problem = load(&instance)?;

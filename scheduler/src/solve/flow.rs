@@ -125,7 +125,7 @@ pub(crate) fn min_cost_flow(
     for c in 0..classes {
         for e in graph.offset[c]..graph.offset[c + 1] {
             let e = graph.adjacency[e] as usize;
-            if e % 2 == 0 {
+            if e.is_multiple_of(2) {
                 let h = graph.head[e] as usize;
                 potential[h] = potential[h].min(graph.cost[e]);
             }

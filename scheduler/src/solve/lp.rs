@@ -96,6 +96,27 @@ pub(crate) fn solve_model(request: &ModelRequest<'_>) -> Result<ModelOutcome, So
         columns.push(per_class);
     }
 
+    if count == 0 {
+        // HiGHS rejects a model without columns; nothing can be allocated.
+        return Ok(ModelOutcome {
+            flows: request
+                .subs
+                .iter()
+                .map(|s| vec![Vec::new(); s.classes.len()])
+                .collect(),
+            duals: request
+                .subs
+                .iter()
+                .map(|s| Duals {
+                    class: vec![0; s.classes.len()],
+                    date: vec![0; s.dates.len()],
+                    bin: vec![0; s.bins.len()],
+                })
+                .collect(),
+            proven: true,
+            columns: 0,
+        });
+    }
     let mut model = vars
         .minimise(objective)
         .using(highs)
@@ -185,9 +206,13 @@ pub(crate) fn solve_model(request: &ModelRequest<'_>) -> Result<ModelOutcome, So
     let mut flows: Flows = Vec::with_capacity(request.subs.len());
     for (k, sub) in request.subs.iter().enumerate() {
         let mut per_class = Vec::with_capacity(sub.classes.len());
-        for c in 0..sub.classes.len() {
+        for (arcs, vars) in request.arcs[k]
+            .iter()
+            .zip(&columns[k])
+            .take(sub.classes.len())
+        {
             let mut used = Vec::new();
-            for (arc, &v) in request.arcs[k][c].iter().zip(&columns[k][c]) {
+            for (arc, &v) in arcs.iter().zip(vars) {
                 let value = solution.value(v);
                 let units = value.round();
                 if (value - units).abs() > 1e-6 {

@@ -511,10 +511,7 @@ fn resolve_conflicts(
                 .iter()
                 .map(|&k| results[k].bound + unallocated_total[k])
                 .sum();
-            let time_limit = match deadline {
-                Some((start, limit)) => Some(limit - start.elapsed().as_secs_f64()),
-                None => None,
-            };
+            let time_limit = deadline.map(|(start, limit)| limit - start.elapsed().as_secs_f64());
             let mip = if rounds > 20 || time_limit.is_some_and(|t| t <= 0.0) {
                 None
             } else {
@@ -680,11 +677,11 @@ fn repair_by_flow(
                 .collect();
             holders.sort_unstable();
             for &r in holders.iter().skip(1) {
-                if let Some(&(k, c)) = home.get(&r) {
-                    if let Some(set) = forbidden.get_mut(&k) {
-                        set.insert((c, day));
-                        changed.insert(k);
-                    }
+                if let Some(&(k, c)) = home.get(&r)
+                    && let Some(set) = forbidden.get_mut(&k)
+                {
+                    set.insert((c, day));
+                    changed.insert(k);
                 }
             }
         }

@@ -1,0 +1,152 @@
+//! Tiny random instances solved exactly and cross-checked against brute-force
+//! enumeration of every allocation.
+
+use chrono::{Days, NaiveDate};
+use medsec_scheduler::model::{DateRange, Horizon, Instance, Kind, Priority, Referral, Slot};
+use medsec_scheduler::{Engine, SolveOptions, Status};
+use proptest::prelude::*;
+
+use crate::common::independent_objective;
+
+fn day(offset: u64) -> NaiveDate {
+    NaiveDate::from_ymd_opt(2026, 1, 5).unwrap() + Days::new(offset)
+}
+
+prop_compose! {
+    fn slot()(specialty in 0..2_u8, clinician in 0..2_u8, date in 0..6_u64,
+              follow_up in proptest::bool::weighted(0.25), capacity in 1..3_i64) -> Slot {
+        Slot {
+            id: String::new(),
+            specialty: format!("sp{specialty}"),
+            clinician: format!("c{clinician}"),
+            date: day(date),
+            start: None,
+            kind: if follow_up { Kind::FollowUp } else { Kind::New },
+            capacity,
+        }
+    }
+}
+
+prop_compose! {
+    fn referral()(patient in 0..3_u8, specialty in 0..2_u8, priority in 0..3_u8,
+                  clock in 0..40_u64, follow_up in proptest::bool::weighted(0.25),
+                  earliest in proptest::option::weighted(0.3, 0..6_u64),
+                  unavailable in proptest::option::weighted(0.3, (0..6_u64, 0..3_u64)),
+                  required in proptest::option::weighted(0.2, 0..2_u8),
+                  preferred in proptest::option::weighted(0.3, 0..2_u8),
+                  due in proptest::option::weighted(0.2, 0..10_u64)) -> Referral {
+        let clock_start = day(0) - Days::new(clock) + Days::new(2);
+        Referral {
+            id: String::new(),
+            patient: format!("p{patient}"),
+            specialty: format!("sp{specialty}"),
+            priority: [Priority::TwoWeekWait, Priority::Urgent, Priority::Routine][priority as usize],
+            clock_start,
+            kind: if follow_up { Kind::FollowUp } else { Kind::New },
+            earliest: earliest.map(day),
+            unavailable: unavailable
+                .map(|(from, len)| vec![DateRange { from: day(from), to: day(from + len) }])
+                .unwrap_or_default(),
+            required_clinician: required.map(|c| format!("c{c}")),
+            preferred_clinician: preferred.map(|c| format!("c{c}")),
+            due: due.map(|d| clock_start + Days::new(d)),
+        }
+    }
+}
+
+prop_compose! {
+    fn instance()(slots in proptest::collection::vec(slot(), 0..6),
+                  referrals in proptest::collection::vec(referral(), 0..6)) -> Instance {
+        let mut instance = Instance {
+            horizon: Horizon { start: day(0), end: day(4) },
+            weights: Default::default(),
+            slots,
+            referrals,
+        };
+        for (i, s) in instance.slots.iter_mut().enumerate() {
+            s.id = format!("s{i}");
+        }
+        for (i, r) in instance.referrals.iter_mut().enumerate() {
+            r.id = format!("r{i}");
+        }
+        instance
+    }
+}
+
+/// The optimum by enumeration: every referral takes any slot or none.
+fn brute_force(problem: &medsec_scheduler::Problem) -> i64 {
+    fn go(
+        problem: &medsec_scheduler::Problem,
+        r: usize,
+        assignment: &mut Vec<Option<usize>>,
+        best: &mut i64,
+    ) {
+        if r == problem.referrals.len() {
+            if let Ok(cost) = medsec_scheduler::evaluate::check(problem, assignment) {
+                *best = (*best).min(cost);
+            }
+            return;
+        }
+        assignment.push(None);
+        go(problem, r + 1, assignment, best);
+        for s in 0..problem.slots.len() {
+            if problem.feasible(r, s) {
+                *assignment.last_mut().unwrap() = Some(s);
+                go(problem, r + 1, assignment, best);
+            }
+        }
+        assignment.pop();
+    }
+    let mut best = i64::MAX;
+    go(problem, 0, &mut Vec::new(), &mut best);
+    best
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 500, ..ProptestConfig::default() })]
+
+    #[test]
+    fn solver_matches_brute_force(instance in instance()) {
+        let problem = medsec_scheduler::validate(&instance).unwrap();
+        let optimum = brute_force(&problem);
+        for engine in [Engine::Flow, Engine::Lp] {
+            let solution = medsec_scheduler::solve(
+                &problem,
+                &SolveOptions { engine, threads: 1, ..SolveOptions::default() },
+            ).unwrap();
+            prop_assert_eq!(solution.status, Status::Optimal);
+            prop_assert_eq!(solution.objective, optimum);
+            prop_assert_eq!(independent_objective(&instance, &solution), optimum);
+            prop_assert_eq!(solution.stats.bound, Some(optimum));
+        }
+        let greedy = medsec_scheduler::greedy_solution(&problem);
+        prop_assert!(greedy.objective >= optimum);
+        prop_assert_eq!(independent_objective(&instance, &greedy), greedy.objective);
+    }
+}
+
+#[test]
+fn generated_instance_objective_is_recomputed_independently() {
+    let instance = medsec_scheduler::generate(medsec_scheduler::GenerateOptions {
+        referrals: 400,
+        specialties: 3,
+        weeks: 6,
+        seed: 7,
+    });
+    let problem = medsec_scheduler::validate(&instance).unwrap();
+    let flow = medsec_scheduler::solve(&problem, &SolveOptions::default()).unwrap();
+    let lp = medsec_scheduler::solve(
+        &problem,
+        &SolveOptions {
+            engine: Engine::Lp,
+            ..SolveOptions::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(flow.status, Status::Optimal);
+    assert_eq!(lp.status, Status::Optimal);
+    assert_eq!(flow.objective, lp.objective);
+    assert_eq!(independent_objective(&instance, &flow), flow.objective);
+    let greedy = flow.stats.greedy.as_ref().unwrap();
+    assert!(greedy.objective >= flow.objective);
+}
