@@ -99,7 +99,9 @@ impl Application {
         let services = selected
             .iter()
             .fold(Services::new(), |services, name| match name {
-                ServiceName::Records => services.with(medsec_records::service(db.clone(), limits)),
+                ServiceName::Records => {
+                    services.with(medsec_records::service(db.clone(), settings))
+                }
                 ServiceName::Scheduling => {
                     services.with(medsec_scheduling::service(db.clone(), limits))
                 }

@@ -27,6 +27,9 @@ connect_timeout_secs = 10
 acquire_timeout_secs = 10
 migrate_on_start = true
 
+[records]
+max_document_bytes = 10485760
+
 [telemetry]
 log_filter = "info"
 log_format = "text"
@@ -41,7 +44,16 @@ pub const DEFAULT_CONFIG_FILE: &str = "medsec.toml";
 pub struct Settings {
     pub server: ServerSettings,
     pub database: DatabaseSettings,
+    pub records: RecordsSettings,
     pub telemetry: TelemetrySettings,
+}
+
+/// RecordsService's limits.
+#[derive(Debug, Clone, Deserialize)]
+pub struct RecordsSettings {
+    /// Largest clinical document accepted, in bytes (default 10 MiB). Keep
+    /// `server.max_message_bytes` above it.
+    pub max_document_bytes: usize,
 }
 
 /// The gRPC listener and its limits.

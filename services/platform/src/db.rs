@@ -5,7 +5,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr};
-use sea_orm::{Statement, TransactionTrait};
+use sea_orm::{
+    DatabaseTransaction, SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait,
+};
 use sea_orm_migration::MigratorTrait;
 
 use crate::config::DatabaseSettings;
@@ -57,6 +59,18 @@ fn ensure_sqlite_folder(url: &str) -> Result<(), DbErr> {
             .map_err(|e| DbErr::Custom(format!("cannot create {}: {e}", folder.display()))),
         _ => Ok(()),
     }
+}
+
+/// Begins a transaction that will write. On SQLite it takes the write lock at
+/// once (`BEGIN IMMEDIATE`), waiting its turn, so a transaction that reads
+/// before it writes never fails to upgrade its lock; elsewhere it is an
+/// ordinary transaction.
+pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
+    db.begin_with_options(TransactionOptions {
+        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+        ..TransactionOptions::default()
+    })
+    .await
 }
 
 /// Applies the pending migrations of `M`, all or none, in one transaction

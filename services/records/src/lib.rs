@@ -1,5 +1,6 @@
-//! RecordsService: patients, and (in later versions) everything filed
-//! against them.
+//! RecordsService: the patient's file — the register, intake forms, medical
+//! history, clinical documents, samples sent for testing — and the audit
+//! trail of every access to it.
 
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
@@ -7,7 +8,7 @@ mod api;
 pub mod domain;
 pub mod store;
 
-use medsec_platform::config::ServerSettings;
+use medsec_platform::Settings;
 use medsec_proto::records::v1::records_service_server::RecordsServiceServer;
 use sea_orm::{DatabaseConnection, DbErr};
 
@@ -16,14 +17,11 @@ pub use api::RecordsApi;
 /// The gRPC name of the service, for health checks.
 pub const SERVICE_NAME: &str = "medsec.records.v1.RecordsService";
 
-/// The tonic server for RecordsService, with the configured message limits.
-pub fn service(
-    db: DatabaseConnection,
-    limits: &ServerSettings,
-) -> RecordsServiceServer<RecordsApi> {
-    RecordsServiceServer::new(RecordsApi::new(db))
-        .max_decoding_message_size(limits.max_message_bytes)
-        .max_encoding_message_size(limits.max_message_bytes)
+/// The tonic server for RecordsService, with the configured limits.
+pub fn service(db: DatabaseConnection, settings: &Settings) -> RecordsServiceServer<RecordsApi> {
+    RecordsServiceServer::new(RecordsApi::new(db, settings.records.clone()))
+        .max_decoding_message_size(settings.server.max_message_bytes)
+        .max_encoding_message_size(settings.server.max_message_bytes)
 }
 
 /// Applies RecordsService's pending migrations.

@@ -403,22 +403,11 @@ impl PatientPatch {
 }
 
 fn required_text(value: &str, max_chars: usize) -> Result<String, String> {
-    let value = value.trim();
-    if value.is_empty() {
-        return Err("is required".into());
-    }
-    optional_text(value, max_chars)
+    super::text::required_line(value, max_chars)
 }
 
 fn optional_text(value: &str, max_chars: usize) -> Result<String, String> {
-    let value = value.trim();
-    if value.chars().count() > max_chars {
-        return Err(format!("must be at most {max_chars} characters"));
-    }
-    if value.chars().any(char::is_control) {
-        return Err("must not contain control characters".into());
-    }
-    Ok(value.to_owned())
+    super::text::optional_line(value, max_chars)
 }
 
 /// Keeps the digits and a leading `+`; separators people type are dropped.

@@ -1,9 +1,15 @@
 //! Storage of the patient's file: sea-orm entities, migrations, and queries
-//! over any connection or transaction.
+//! over any connection or transaction. Every access to a patient's data is
+//! audited in its own transaction (see `audit`).
 
+pub mod audit;
+pub mod documents;
+pub mod forms;
+pub mod history;
 pub mod migration;
 pub mod patient;
 pub mod patients;
+pub mod specimens;
 
 pub use migration::Migrator;
 

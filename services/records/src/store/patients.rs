@@ -4,17 +4,18 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use medsec_platform::ApiError;
+use medsec_platform::db::begin_write;
 use medsec_platform::idempotency::Claim;
 use medsec_platform::pagination::PageRequest;
 use sea_orm::sea_query::{Expr, ExprTrait as _, LikeExpr};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbErr,
     EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, QuerySelect, Set, SqlErr,
-    TransactionTrait,
 };
 use uuid::Uuid;
 
 use super::IDEMPOTENCY_KEYS;
+use super::audit::{self, Access, Actor};
 use super::patient::{ActiveModel, Column, Entity as Patients, Model};
 use crate::domain::{Address, GpPractice, NhsNumber, PatientDetails, Postcode, Sex};
 
@@ -57,11 +58,40 @@ impl PatientFilter {
     }
 }
 
-pub async fn get(db: &impl ConnectionTrait, id: Uuid) -> Result<Model, ApiError> {
+/// The audit resource name of a patient.
+pub fn resource(id: Uuid) -> String {
+    format!("patients/{id}")
+}
+
+/// A patient, archived or not; not audited (callers audit their access).
+pub async fn find(db: &impl ConnectionTrait, id: Uuid) -> Result<Model, ApiError> {
     Patients::find_by_id(id)
         .one(db)
         .await?
         .ok_or_else(|| ApiError::not_found(RESOURCE, id.to_string()))
+}
+
+/// Fails unless the patient exists and is active: an archived record takes
+/// no new entries.
+pub async fn require_active(db: &impl ConnectionTrait, id: Uuid) -> Result<Model, ApiError> {
+    let patient = find(db, id).await?;
+    if patient.archive_time.is_some() {
+        return Err(ApiError::wrong_state(
+            resource(id),
+            "archived",
+            "add to its record",
+        ));
+    }
+    Ok(patient)
+}
+
+/// Reads a patient, auditing the read.
+pub async fn get(db: &DatabaseConnection, id: Uuid, actor: &Actor) -> Result<Model, ApiError> {
+    let txn = begin_write(db).await?;
+    let patient = find(&txn, id).await?;
+    audit::record(&txn, actor, [Access::new("GetPatient", resource(id), id)]).await?;
+    txn.commit().await?;
+    Ok(patient)
 }
 
 /// Registers a patient. With a key, a retry of the same request returns the
@@ -70,9 +100,10 @@ pub async fn create(
     db: &DatabaseConnection,
     details: PatientDetails,
     key: Option<RequestKey<'_>>,
+    actor: &Actor,
 ) -> Result<Model, ApiError> {
     let id = Uuid::now_v7();
-    let txn = db.begin().await?;
+    let txn = begin_write(db).await?;
     if let Some(key) = &key {
         let claim = IDEMPOTENCY_KEYS
             .claim(
@@ -84,9 +115,16 @@ pub async fn create(
             )
             .await?;
         if let Claim::Replay { resource_id } = claim {
-            txn.rollback().await?;
             let id = Uuid::parse_str(&resource_id).map_err(ApiError::internal)?;
-            return get(db, id).await;
+            let patient = find(&txn, id).await?;
+            audit::record(
+                &txn,
+                actor,
+                [Access::new("CreatePatient", resource(id), id)],
+            )
+            .await?;
+            txn.commit().await?;
+            return Ok(patient);
         }
     }
     ensure_nhs_number_free(&txn, &details.nhs_number, None).await?;
@@ -107,6 +145,12 @@ pub async fn create(
             return Err(on_write_error(db, error, &details.nhs_number).await);
         }
     };
+    audit::record(
+        &txn,
+        actor,
+        [Access::new("CreatePatient", resource(id), id)],
+    )
+    .await?;
     txn.commit().await?;
     Ok(inserted)
 }
@@ -117,14 +161,15 @@ pub async fn update(
     id: Uuid,
     expected_revision: Option<i64>,
     change: impl FnOnce(&mut PatientDetails),
+    actor: &Actor,
 ) -> Result<Model, ApiError> {
-    let txn = db.begin().await?;
+    let txn = begin_write(db).await?;
     let now = Utc::now();
     let claimed = bump_revision(&txn, id, expected_revision, now, None).await?;
     if claimed == 0 {
         return Err(explain_missed_update(&txn, id, "update").await);
     }
-    let current = get(&txn, id).await?;
+    let current = find(&txn, id).await?;
     let mut details = to_details(&current)?;
     let before_nhs = details.nhs_number.clone();
     change(&mut details);
@@ -140,6 +185,12 @@ pub async fn update(
             return Err(on_write_error(db, error, &details.nhs_number).await);
         }
     };
+    audit::record(
+        &txn,
+        actor,
+        [Access::new("UpdatePatient", resource(id), id)],
+    )
+    .await?;
     txn.commit().await?;
     Ok(updated)
 }
@@ -150,17 +201,52 @@ pub async fn archive(
     db: &DatabaseConnection,
     id: Uuid,
     expected_revision: Option<i64>,
+    actor: &Actor,
 ) -> Result<Model, ApiError> {
+    let txn = begin_write(db).await?;
     let now = Utc::now();
-    let archived = bump_revision(db, id, expected_revision, now, Some(now)).await?;
+    let archived = bump_revision(&txn, id, expected_revision, now, Some(now)).await?;
     if archived == 0 {
-        return Err(explain_missed_update(db, id, "archive").await);
+        return Err(explain_missed_update(&txn, id, "archive").await);
     }
-    get(db, id).await
+    let patient = find(&txn, id).await?;
+    audit::record(
+        &txn,
+        actor,
+        [Access::new("ArchivePatient", resource(id), id)],
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(patient)
 }
 
-/// One page of patients in id (registration) order.
+/// One page of patients in id (registration) order; every patient listed is
+/// audited as read.
 pub async fn list(
+    db: &DatabaseConnection,
+    filter: &PatientFilter,
+    page: &PageRequest,
+    actor: &Actor,
+) -> Result<Vec<Model>, ApiError> {
+    let txn = begin_write(db).await?;
+    let rows = select(&txn, filter, page).await?;
+    // Only the page served is read by the caller; the look-ahead row is not.
+    let served = rows
+        .len()
+        .min(usize::try_from(page.size).unwrap_or(usize::MAX));
+    audit::record(
+        &txn,
+        actor,
+        rows[..served]
+            .iter()
+            .map(|row| Access::new("ListPatients", resource(row.id), row.id)),
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(rows)
+}
+
+async fn select(
     db: &impl ConnectionTrait,
     filter: &PatientFilter,
     page: &PageRequest,
@@ -230,7 +316,7 @@ async fn bump_revision(
 /// Why a guarded change touched nothing: no such patient, archived, or a
 /// stale etag.
 async fn explain_missed_update(db: &impl ConnectionTrait, id: Uuid, action: &str) -> ApiError {
-    match get(db, id).await {
+    match find(db, id).await {
         Err(error) => error,
         Ok(patient) if patient.archive_time.is_some() => {
             ApiError::wrong_state(format!("patients/{id}"), "archived", action)

@@ -1,0 +1,435 @@
+//! Medical history: conditions, allergies and intolerances, medications, as
+//! FHIR Condition, AllergyIntolerance and MedicationStatement see them.
+
+use chrono::NaiveDate;
+use medsec_platform::FieldViolations;
+use medsec_platform::time::{format_civil_date, parse_civil_date};
+use medsec_proto::records::v1 as pb;
+use serde::{Deserialize, Serialize};
+
+use super::text;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum HistoryDetails {
+    Condition(Condition),
+    Allergy(Allergy),
+    Medication(Medication),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Condition {
+    pub description: String,
+    pub snomed_code: Option<String>,
+    pub onset_date: Option<NaiveDate>,
+    pub clinical_status: ClinicalStatus,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClinicalStatus {
+    Active,
+    Recurrence,
+    Remission,
+    Resolved,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Allergy {
+    pub substance: String,
+    pub reaction: Option<String>,
+    pub severity: Option<Severity>,
+    pub criticality: Criticality,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    Mild,
+    Moderate,
+    Severe,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Criticality {
+    Low,
+    High,
+    UnableToAssess,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Medication {
+    pub name: String,
+    pub dose: String,
+    pub route: String,
+    pub frequency: String,
+    pub start_date: NaiveDate,
+    pub end_date: Option<NaiveDate>,
+}
+
+impl HistoryDetails {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Condition(_) => "condition",
+            Self::Allergy(_) => "allergy",
+            Self::Medication(_) => "medication",
+        }
+    }
+
+    /// Part of the patient's current history on `today`.
+    pub fn is_current(&self, today: NaiveDate) -> bool {
+        match self {
+            Self::Condition(condition) => condition.clinical_status != ClinicalStatus::Resolved,
+            Self::Allergy(_) => true,
+            Self::Medication(medication) => medication.end_date.is_none_or(|end| end >= today),
+        }
+    }
+
+    /// Validates the entry of a request; `prefix` is its path ("entry").
+    pub fn parse(
+        entry: Option<&pb::history_entry::Entry>,
+        prefix: &str,
+        today: NaiveDate,
+        violations: &mut FieldViolations,
+    ) -> Option<Self> {
+        use pb::history_entry::Entry;
+        match entry {
+            Some(Entry::Condition(c)) => {
+                parse_condition(c, &format!("{prefix}.condition"), today, violations)
+                    .map(Self::Condition)
+            }
+            Some(Entry::Allergy(a)) => {
+                parse_allergy(a, &format!("{prefix}.allergy"), violations).map(Self::Allergy)
+            }
+            Some(Entry::Medication(m)) => {
+                parse_medication(m, &format!("{prefix}.medication"), violations)
+                    .map(Self::Medication)
+            }
+            None => {
+                violations.add(prefix, "must hold a condition, an allergy or a medication");
+                None
+            }
+        }
+    }
+
+    pub fn to_proto(&self) -> pb::history_entry::Entry {
+        use pb::history_entry::Entry;
+        let date = |d: &Option<NaiveDate>| d.map(format_civil_date).unwrap_or_default();
+        match self {
+            Self::Condition(c) => Entry::Condition(pb::Condition {
+                description: c.description.clone(),
+                snomed_code: c.snomed_code.clone().unwrap_or_default(),
+                onset_date: date(&c.onset_date),
+                clinical_status: match c.clinical_status {
+                    ClinicalStatus::Active => pb::ClinicalStatus::Active,
+                    ClinicalStatus::Recurrence => pb::ClinicalStatus::Recurrence,
+                    ClinicalStatus::Remission => pb::ClinicalStatus::Remission,
+                    ClinicalStatus::Resolved => pb::ClinicalStatus::Resolved,
+                } as i32,
+            }),
+            Self::Allergy(a) => Entry::Allergy(pb::Allergy {
+                substance: a.substance.clone(),
+                reaction: a.reaction.clone().unwrap_or_default(),
+                severity: match a.severity {
+                    None => pb::Severity::Unspecified,
+                    Some(Severity::Mild) => pb::Severity::Mild,
+                    Some(Severity::Moderate) => pb::Severity::Moderate,
+                    Some(Severity::Severe) => pb::Severity::Severe,
+                } as i32,
+                criticality: match a.criticality {
+                    Criticality::Low => pb::Criticality::Low,
+                    Criticality::High => pb::Criticality::High,
+                    Criticality::UnableToAssess => pb::Criticality::UnableToAssess,
+                } as i32,
+            }),
+            Self::Medication(m) => Entry::Medication(pb::Medication {
+                name: m.name.clone(),
+                dose: m.dose.clone(),
+                route: m.route.clone(),
+                frequency: m.frequency.clone(),
+                start_date: format_civil_date(m.start_date),
+                end_date: date(&m.end_date),
+            }),
+        }
+    }
+}
+
+/// The field-mask paths each kind accepts, after its kind prefix.
+pub fn updatable_fields(kind: &str) -> &'static [&'static str] {
+    match kind {
+        "condition" => &[
+            "description",
+            "snomed_code",
+            "onset_date",
+            "clinical_status",
+        ],
+        "allergy" => &["substance", "reaction", "severity", "criticality"],
+        "medication" => &[
+            "name",
+            "dose",
+            "route",
+            "frequency",
+            "start_date",
+            "end_date",
+        ],
+        _ => &[],
+    }
+}
+
+/// Copies `field` of `from` onto `onto`, both of one kind. Unknown fields
+/// were refused before this is called.
+pub fn overlay(onto: &mut pb::history_entry::Entry, from: &pb::history_entry::Entry, field: &str) {
+    use pb::history_entry::Entry;
+    match (onto, from) {
+        (Entry::Condition(onto), Entry::Condition(from)) => match field {
+            "description" => onto.description.clone_from(&from.description),
+            "snomed_code" => onto.snomed_code.clone_from(&from.snomed_code),
+            "onset_date" => onto.onset_date.clone_from(&from.onset_date),
+            "clinical_status" => onto.clinical_status = from.clinical_status,
+            _ => {}
+        },
+        (Entry::Allergy(onto), Entry::Allergy(from)) => match field {
+            "substance" => onto.substance.clone_from(&from.substance),
+            "reaction" => onto.reaction.clone_from(&from.reaction),
+            "severity" => onto.severity = from.severity,
+            "criticality" => onto.criticality = from.criticality,
+            _ => {}
+        },
+        (Entry::Medication(onto), Entry::Medication(from)) => match field {
+            "name" => onto.name.clone_from(&from.name),
+            "dose" => onto.dose.clone_from(&from.dose),
+            "route" => onto.route.clone_from(&from.route),
+            "frequency" => onto.frequency.clone_from(&from.frequency),
+            "start_date" => onto.start_date.clone_from(&from.start_date),
+            "end_date" => onto.end_date.clone_from(&from.end_date),
+            _ => {}
+        },
+        _ => {}
+    }
+}
+
+fn parse_condition(
+    c: &pb::Condition,
+    prefix: &str,
+    today: NaiveDate,
+    violations: &mut FieldViolations,
+) -> Option<Condition> {
+    let description = violations.check(
+        format!("{prefix}.description"),
+        text::required_line(&c.description, 500),
+    );
+    let snomed_code = if c.snomed_code.trim().is_empty() {
+        Some(None)
+    } else {
+        violations
+            .check(
+                format!("{prefix}.snomed_code"),
+                parse_snomed_code(&c.snomed_code),
+            )
+            .map(Some)
+    };
+    let onset_date = if c.onset_date.is_empty() {
+        Some(None)
+    } else {
+        let result = match parse_civil_date(&c.onset_date) {
+            None => Err("must be a date in the form YYYY-MM-DD"),
+            Some(date) if date > today => Err("must not be in the future"),
+            Some(date) => Ok(Some(date)),
+        };
+        violations.check(format!("{prefix}.onset_date"), result)
+    };
+    let clinical_status = violations.check(
+        format!("{prefix}.clinical_status"),
+        match pb::ClinicalStatus::try_from(c.clinical_status) {
+            Ok(pb::ClinicalStatus::Active) => Ok(ClinicalStatus::Active),
+            Ok(pb::ClinicalStatus::Recurrence) => Ok(ClinicalStatus::Recurrence),
+            Ok(pb::ClinicalStatus::Remission) => Ok(ClinicalStatus::Remission),
+            Ok(pb::ClinicalStatus::Resolved) => Ok(ClinicalStatus::Resolved),
+            Ok(pb::ClinicalStatus::Unspecified) => Err("is required"),
+            Err(_) => Err("is not a known clinical status"),
+        },
+    );
+    Some(Condition {
+        description: description?,
+        snomed_code: snomed_code?,
+        onset_date: onset_date?,
+        clinical_status: clinical_status?,
+    })
+}
+
+fn parse_allergy(
+    a: &pb::Allergy,
+    prefix: &str,
+    violations: &mut FieldViolations,
+) -> Option<Allergy> {
+    let substance = violations.check(
+        format!("{prefix}.substance"),
+        text::required_line(&a.substance, 200),
+    );
+    let reaction = violations.check(
+        format!("{prefix}.reaction"),
+        text::optional_line(&a.reaction, 200),
+    );
+    let severity = violations.check(
+        format!("{prefix}.severity"),
+        match pb::Severity::try_from(a.severity) {
+            Ok(pb::Severity::Unspecified) => Ok(None),
+            Ok(pb::Severity::Mild) => Ok(Some(Severity::Mild)),
+            Ok(pb::Severity::Moderate) => Ok(Some(Severity::Moderate)),
+            Ok(pb::Severity::Severe) => Ok(Some(Severity::Severe)),
+            Err(_) => Err("is not a known severity"),
+        },
+    );
+    let criticality = violations.check(
+        format!("{prefix}.criticality"),
+        match pb::Criticality::try_from(a.criticality) {
+            Ok(pb::Criticality::Low) => Ok(Criticality::Low),
+            Ok(pb::Criticality::High) => Ok(Criticality::High),
+            Ok(pb::Criticality::UnableToAssess) => Ok(Criticality::UnableToAssess),
+            Ok(pb::Criticality::Unspecified) => {
+                Err("is required (use CRITICALITY_UNABLE_TO_ASSESS when not known)")
+            }
+            Err(_) => Err("is not a known criticality"),
+        },
+    );
+    Some(Allergy {
+        substance: substance?,
+        reaction: Some(reaction?).filter(|r| !r.is_empty()),
+        severity: severity?,
+        criticality: criticality?,
+    })
+}
+
+fn parse_medication(
+    m: &pb::Medication,
+    prefix: &str,
+    violations: &mut FieldViolations,
+) -> Option<Medication> {
+    let mut line = |field: &str, value: &str, required: bool| {
+        let result = if required {
+            text::required_line(value, 200)
+        } else {
+            text::optional_line(value, 200)
+        };
+        violations.check(format!("{prefix}.{field}"), result)
+    };
+    let name = line("name", &m.name, true);
+    let dose = line("dose", &m.dose, true);
+    let route = line("route", &m.route, true);
+    let frequency = line("frequency", &m.frequency, true);
+    let start_date = violations.check(
+        format!("{prefix}.start_date"),
+        parse_civil_date(&m.start_date).ok_or("must be a date in the form YYYY-MM-DD"),
+    );
+    let end_date = if m.end_date.is_empty() {
+        Some(None)
+    } else {
+        let result = match (parse_civil_date(&m.end_date), start_date) {
+            (None, _) => Err("must be a date in the form YYYY-MM-DD"),
+            (Some(end), Some(start)) if end < start => Err("must not be before start_date"),
+            (Some(end), _) => Ok(Some(end)),
+        };
+        violations.check(format!("{prefix}.end_date"), result)
+    };
+    Some(Medication {
+        name: name?,
+        dose: dose?,
+        route: route?,
+        frequency: frequency?,
+        start_date: start_date?,
+        end_date: end_date?,
+    })
+}
+
+/// A SNOMED CT identifier: 6 to 18 digits, not starting with 0, whose last
+/// digit is a Verhoeff check digit.
+pub fn parse_snomed_code(code: &str) -> Result<String, &'static str> {
+    let code = code.trim();
+    if !(6..=18).contains(&code.len()) || !code.bytes().all(|b| b.is_ascii_digit()) {
+        return Err("must be a SNOMED CT id of 6 to 18 digits");
+    }
+    if code.starts_with('0') || !verhoeff_valid(code) {
+        return Err("fails the SNOMED CT (Verhoeff) check digit");
+    }
+    Ok(code.to_owned())
+}
+
+fn verhoeff_valid(digits: &str) -> bool {
+    const D: [[u8; 10]; 10] = [
+        [0, 1, 2, 3, 4, 5, 6, 7, 8, 9],
+        [1, 2, 3, 4, 0, 6, 7, 8, 9, 5],
+        [2, 3, 4, 0, 1, 7, 8, 9, 5, 6],
+        [3, 4, 0, 1, 2, 8, 9, 5, 6, 7],
+        [4, 0, 1, 2, 3, 9, 5, 6, 7, 8],
+        [5, 9, 8, 7, 6, 0, 4, 3, 2, 1],
+        [6, 5, 9, 8, 7, 1, 0, 4, 3, 2],
+        [7, 6, 5, 9, 8, 2, 1, 0, 4, 3],
+        [8, 7, 6, 5, 9, 3, 2, 1, 0, 4],
+        [9, 8, 7, 6, 5, 4, 3, 2, 1, 0],
+    ];
+    const P: [[u8; 10]; 8] = [
+        [0, 1, 2, 3, 4, 5, 6, 7, 8, 9],
+        [1, 5, 7, 6, 2, 8, 3, 0, 9, 4],
+        [5, 8, 0, 3, 7, 9, 6, 1, 4, 2],
+        [8, 9, 1, 6, 0, 4, 3, 5, 2, 7],
+        [9, 4, 5, 3, 1, 2, 6, 8, 7, 0],
+        [4, 2, 8, 6, 5, 7, 3, 9, 0, 1],
+        [2, 7, 9, 3, 8, 0, 6, 4, 1, 5],
+        [7, 0, 4, 6, 9, 1, 3, 2, 5, 8],
+    ];
+    let check = digits.bytes().rev().enumerate().fold(0u8, |c, (i, b)| {
+        D[usize::from(c)][usize::from(P[i % 8][usize::from(b - b'0')])]
+    });
+    check == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn snomed_codes_carry_a_verhoeff_check_digit() {
+        // Real concept ids: diabetes mellitus, asthma, penicillin allergy.
+        for code in ["73211009", "195967001", "91936005"] {
+            assert!(parse_snomed_code(code).is_ok(), "{code}");
+        }
+        assert!(parse_snomed_code("73211008").is_err());
+        assert!(parse_snomed_code("12345").is_err());
+        assert!(parse_snomed_code("7321100X").is_err());
+    }
+
+    #[test]
+    fn current_history() {
+        let today = NaiveDate::from_ymd_opt(2026, 11, 25).unwrap();
+        let medication = |end: Option<NaiveDate>| {
+            HistoryDetails::Medication(Medication {
+                name: "metformin".into(),
+                dose: "500 mg".into(),
+                route: "oral".into(),
+                frequency: "twice daily".into(),
+                start_date: NaiveDate::from_ymd_opt(2020, 1, 1).unwrap(),
+                end_date: end,
+            })
+        };
+        assert!(medication(None).is_current(today));
+        assert!(medication(Some(today)).is_current(today));
+        assert!(!medication(today.pred_opt()).is_current(today));
+    }
+
+    #[test]
+    fn details_round_trip_through_json() {
+        let details = HistoryDetails::Allergy(Allergy {
+            substance: "penicillin".into(),
+            reaction: Some("urticaria".into()),
+            severity: Some(Severity::Moderate),
+            criticality: Criticality::High,
+        });
+        let json = serde_json::to_string(&details).unwrap();
+        assert!(json.contains("\"kind\":\"allergy\""), "{json}");
+        assert_eq!(
+            serde_json::from_str::<HistoryDetails>(&json).unwrap(),
+            details
+        );
+    }
+}

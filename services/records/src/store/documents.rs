@@ -1,0 +1,376 @@
+//! Clinical documents and their versions. Content lives in its own table so
+//! listings never load it.
+
+use chrono::{DateTime, Utc};
+use medsec_platform::ApiError;
+use medsec_platform::db::begin_write;
+use medsec_platform::idempotency::Claim;
+use medsec_platform::pagination::PageRequest;
+use sea_orm::sea_query::{Expr, ExprTrait as _};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection,
+    EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+};
+use uuid::Uuid;
+
+use super::IDEMPOTENCY_KEYS;
+use super::audit::{self, Access, Actor};
+use super::patients::{self, RequestKey};
+use crate::domain::documents::{DocumentKind, DocumentMeta, sha256_hex};
+
+pub mod document {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "documents")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        /// The id of version 1, shared by every version.
+        pub lineage_id: Uuid,
+        pub patient_id: Uuid,
+        pub version: i32,
+        /// "current" or "superseded".
+        pub status: String,
+        pub title: String,
+        pub kind: String,
+        pub content_type: String,
+        pub author: String,
+        pub size_bytes: i64,
+        pub sha256: String,
+        pub supersedes_id: Option<Uuid>,
+        pub create_time: DateTimeUtc,
+        pub revision: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod content {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "document_contents")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub document_id: Uuid,
+        pub content: Vec<u8>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+use document::{Column, Entity as Documents, Model};
+
+pub const CURRENT: &str = "current";
+pub const SUPERSEDED: &str = "superseded";
+const RESOURCE: &str = "document";
+
+pub fn resource(id: Uuid) -> String {
+    format!("documents/{id}")
+}
+
+/// Filters of ListDocuments, validated.
+#[derive(Debug, Clone)]
+pub struct DocumentFilter {
+    pub patient_id: Uuid,
+    pub kind: Option<DocumentKind>,
+    pub filed_from: Option<DateTime<Utc>>,
+    pub filed_before: Option<DateTime<Utc>>,
+    pub include_superseded: bool,
+}
+
+/// Changes a new version may make; `None` keeps the previous value.
+#[derive(Debug, Clone, Default)]
+pub struct VersionChanges {
+    pub title: Option<String>,
+    pub content_type: Option<String>,
+    pub author: Option<String>,
+}
+
+pub async fn find(db: &impl ConnectionTrait, id: Uuid) -> Result<Model, ApiError> {
+    Documents::find_by_id(id)
+        .one(db)
+        .await?
+        .ok_or_else(|| ApiError::not_found(RESOURCE, id.to_string()))
+}
+
+/// Files version 1 of a document.
+pub async fn create(
+    db: &DatabaseConnection,
+    patient_id: Uuid,
+    meta: DocumentMeta,
+    content: Vec<u8>,
+    key: Option<RequestKey<'_>>,
+    actor: &Actor,
+) -> Result<Model, ApiError> {
+    let id = Uuid::now_v7();
+    let txn = begin_write(db).await?;
+    if let Some(key) = &key {
+        let claim = IDEMPOTENCY_KEYS
+            .claim(
+                &txn,
+                "CreateDocument",
+                key.request_id,
+                &key.request,
+                &id.to_string(),
+            )
+            .await?;
+        if let Claim::Replay { resource_id } = claim {
+            let existing = find(
+                &txn,
+                Uuid::parse_str(&resource_id).map_err(ApiError::internal)?,
+            )
+            .await?;
+            audit::record(
+                &txn,
+                actor,
+                [Access::new(
+                    "CreateDocument",
+                    resource(existing.id),
+                    existing.patient_id,
+                )],
+            )
+            .await?;
+            txn.commit().await?;
+            return Ok(existing);
+        }
+    }
+    patients::require_active(&txn, patient_id).await?;
+    let row = insert(&txn, id, id, patient_id, 1, None, &meta, content).await?;
+    audit::record(
+        &txn,
+        actor,
+        [Access::new("CreateDocument", resource(id), patient_id)],
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(row)
+}
+
+/// Files a new version of the current document `previous_id`, which becomes
+/// superseded in the same transaction.
+pub async fn create_version(
+    db: &DatabaseConnection,
+    previous_id: Uuid,
+    expected_revision: Option<i64>,
+    changes: VersionChanges,
+    content: Vec<u8>,
+    key: Option<RequestKey<'_>>,
+    actor: &Actor,
+) -> Result<Model, ApiError> {
+    let id = Uuid::now_v7();
+    let txn = begin_write(db).await?;
+    if let Some(key) = &key {
+        let claim = IDEMPOTENCY_KEYS
+            .claim(
+                &txn,
+                "CreateDocumentVersion",
+                key.request_id,
+                &key.request,
+                &id.to_string(),
+            )
+            .await?;
+        if let Claim::Replay { resource_id } = claim {
+            let existing = find(
+                &txn,
+                Uuid::parse_str(&resource_id).map_err(ApiError::internal)?,
+            )
+            .await?;
+            audit::record(
+                &txn,
+                actor,
+                [Access::new(
+                    "CreateDocumentVersion",
+                    resource(existing.id),
+                    existing.patient_id,
+                )],
+            )
+            .await?;
+            txn.commit().await?;
+            return Ok(existing);
+        }
+    }
+    // Supersede first: of two racing new versions only one finds it current.
+    let mut supersede = Documents::update_many()
+        .col_expr(Column::Status, Expr::value(SUPERSEDED))
+        .col_expr(Column::Revision, Expr::col(Column::Revision).add(1))
+        .filter(Column::Id.eq(previous_id))
+        .filter(Column::Status.eq(CURRENT));
+    if let Some(revision) = expected_revision {
+        supersede = supersede.filter(Column::Revision.eq(revision));
+    }
+    if supersede.exec(&txn).await?.rows_affected == 0 {
+        let previous = find(&txn, previous_id).await?;
+        return Err(if previous.status == SUPERSEDED {
+            ApiError::wrong_state(
+                resource(previous_id),
+                SUPERSEDED,
+                "file a new version of it",
+            )
+        } else {
+            ApiError::stale_etag(resource(previous_id))
+        });
+    }
+    let previous = find(&txn, previous_id).await?;
+    patients::require_active(&txn, previous.patient_id).await?;
+    let kind = DocumentKind::from_stored(&previous.kind)
+        .ok_or_else(|| ApiError::internal(format!("document {previous_id} has a bad kind")))?;
+    let meta = DocumentMeta {
+        title: changes.title.unwrap_or(previous.title),
+        kind,
+        content_type: changes.content_type.unwrap_or(previous.content_type),
+        author: changes.author.unwrap_or(previous.author),
+    };
+    let row = insert(
+        &txn,
+        id,
+        previous.lineage_id,
+        previous.patient_id,
+        previous.version + 1,
+        Some(previous_id),
+        &meta,
+        content,
+    )
+    .await?;
+    audit::record(
+        &txn,
+        actor,
+        [Access::new(
+            "CreateDocumentVersion",
+            resource(id),
+            previous.patient_id,
+        )],
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(row)
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn insert(
+    db: &impl ConnectionTrait,
+    id: Uuid,
+    lineage_id: Uuid,
+    patient_id: Uuid,
+    version: i32,
+    supersedes_id: Option<Uuid>,
+    meta: &DocumentMeta,
+    content: Vec<u8>,
+) -> Result<Model, ApiError> {
+    let size_bytes = i64::try_from(content.len()).map_err(ApiError::internal)?;
+    let row = document::ActiveModel {
+        id: Set(id),
+        lineage_id: Set(lineage_id),
+        patient_id: Set(patient_id),
+        version: Set(version),
+        status: Set(CURRENT.to_owned()),
+        title: Set(meta.title.clone()),
+        kind: Set(meta.kind.as_str().to_owned()),
+        content_type: Set(meta.content_type.clone()),
+        author: Set(meta.author.clone()),
+        size_bytes: Set(size_bytes),
+        sha256: Set(sha256_hex(&content)),
+        supersedes_id: Set(supersedes_id),
+        create_time: Set(Utc::now()),
+        revision: Set(1),
+    };
+    let inserted = row.insert(db).await?;
+    content::Entity::insert(content::ActiveModel {
+        document_id: Set(id),
+        content: Set(content),
+    })
+    .exec(db)
+    .await?;
+    Ok(inserted)
+}
+
+/// One document version, audited.
+pub async fn get(db: &DatabaseConnection, id: Uuid, actor: &Actor) -> Result<Model, ApiError> {
+    let txn = begin_write(db).await?;
+    let row = find(&txn, id).await?;
+    audit::record(
+        &txn,
+        actor,
+        [Access::new("GetDocument", resource(id), row.patient_id)],
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(row)
+}
+
+/// A document version with its content, audited.
+pub async fn get_content(
+    db: &DatabaseConnection,
+    id: Uuid,
+    actor: &Actor,
+) -> Result<(Model, Vec<u8>), ApiError> {
+    let txn = begin_write(db).await?;
+    let row = find(&txn, id).await?;
+    let stored = content::Entity::find_by_id(id)
+        .one(&txn)
+        .await?
+        .ok_or_else(|| ApiError::internal(format!("document {id} has no content")))?;
+    audit::record(
+        &txn,
+        actor,
+        [Access::new(
+            "GetDocumentContent",
+            resource(id),
+            row.patient_id,
+        )],
+    )
+    .await?;
+    txn.commit().await?;
+    Ok((row, stored.content))
+}
+
+/// One page of a patient's documents in filing order; the listing is audited
+/// once.
+pub async fn list(
+    db: &DatabaseConnection,
+    filter: &DocumentFilter,
+    page: &PageRequest,
+    actor: &Actor,
+) -> Result<Vec<Model>, ApiError> {
+    let txn = begin_write(db).await?;
+    patients::find(&txn, filter.patient_id).await?;
+    let mut query = Documents::find().filter(Column::PatientId.eq(filter.patient_id));
+    if let Some(kind) = filter.kind {
+        query = query.filter(Column::Kind.eq(kind.as_str()));
+    }
+    if let Some(from) = filter.filed_from {
+        query = query.filter(Column::CreateTime.gte(from));
+    }
+    if let Some(before) = filter.filed_before {
+        query = query.filter(Column::CreateTime.lt(before));
+    }
+    if !filter.include_superseded {
+        query = query.filter(Column::Status.eq(CURRENT));
+    }
+    if let Some(after) = &page.after {
+        let after = Uuid::parse_str(after)
+            .map_err(|_| ApiError::invalid("page_token", "is not a token this API issued"))?;
+        query = query.filter(Column::Id.gt(after));
+    }
+    let rows = query
+        .order_by_asc(Column::Id)
+        .limit(page.fetch_limit())
+        .all(&txn)
+        .await?;
+    let listing = format!("{}/documents", patients::resource(filter.patient_id));
+    audit::record(
+        &txn,
+        actor,
+        [Access::new("ListDocuments", listing, filter.patient_id)],
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(rows)
+}

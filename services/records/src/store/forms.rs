@@ -1,0 +1,465 @@
+//! Form templates (immutable versions) and responses with every revision
+//! kept.
+
+use chrono::Utc;
+use medsec_platform::ApiError;
+use medsec_platform::db::begin_write;
+use medsec_platform::idempotency::Claim;
+use medsec_platform::pagination::PageRequest;
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection,
+    EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+};
+use uuid::Uuid;
+
+use super::IDEMPOTENCY_KEYS;
+use super::audit::{self, Access, Actor};
+use super::patients::{self, RequestKey};
+use crate::domain::forms::{AnswerValue, FormItem, TemplateContent};
+
+pub mod template {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "form_templates")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub version: i32,
+        pub title: String,
+        /// `Vec<FormItem>` as JSON.
+        pub items: String,
+        /// The newest version of its template.
+        pub latest: bool,
+        pub create_time: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod response {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "form_responses")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub patient_id: Uuid,
+        pub template_id: Uuid,
+        pub template_version: i32,
+        pub status: String,
+        /// The latest revision; also the etag.
+        pub revision: i32,
+        pub create_time: DateTimeUtc,
+        pub update_time: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod revision {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "form_response_revisions")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub response_id: Uuid,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub revision: i32,
+        pub status: String,
+        /// `Vec<AnswerValue>` as JSON.
+        pub answers: String,
+        pub author: String,
+        pub time: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub const IN_PROGRESS: &str = "in_progress";
+pub const COMPLETED: &str = "completed";
+pub const AMENDED: &str = "amended";
+
+/// A template version with its items decoded.
+#[derive(Debug, Clone)]
+pub struct TemplateRecord {
+    pub row: template::Model,
+    pub items: Vec<FormItem>,
+}
+
+/// A response at one revision.
+#[derive(Debug, Clone)]
+pub struct ResponseRecord {
+    pub response: response::Model,
+    pub revision: revision::Model,
+    pub answers: Vec<AnswerValue>,
+}
+
+pub fn resource(id: Uuid) -> String {
+    format!("form-responses/{id}")
+}
+
+fn decode_template(row: template::Model) -> Result<TemplateRecord, ApiError> {
+    let items = serde_json::from_str(&row.items).map_err(ApiError::internal)?;
+    Ok(TemplateRecord { row, items })
+}
+
+/// A template at `version`, or its latest version when `None`.
+pub async fn find_template(
+    db: &impl ConnectionTrait,
+    id: Uuid,
+    version: Option<i32>,
+) -> Result<TemplateRecord, ApiError> {
+    let query = template::Entity::find().filter(template::Column::Id.eq(id));
+    let query = match version {
+        Some(version) => query.filter(template::Column::Version.eq(version)),
+        None => query.filter(template::Column::Latest.eq(true)),
+    };
+    let row = query.one(db).await?.ok_or_else(|| {
+        let name = match version {
+            Some(version) => format!("{id} version {version}"),
+            None => id.to_string(),
+        };
+        ApiError::not_found("form_template", name)
+    })?;
+    decode_template(row)
+}
+
+pub async fn create_template(
+    db: &DatabaseConnection,
+    content: TemplateContent,
+    key: Option<RequestKey<'_>>,
+) -> Result<TemplateRecord, ApiError> {
+    let id = Uuid::now_v7();
+    let txn = begin_write(db).await?;
+    if let Some(key) = &key {
+        let claim = IDEMPOTENCY_KEYS
+            .claim(
+                &txn,
+                "CreateFormTemplate",
+                key.request_id,
+                &key.request,
+                &id.to_string(),
+            )
+            .await?;
+        if let Claim::Replay { resource_id } = claim {
+            let id = Uuid::parse_str(&resource_id).map_err(ApiError::internal)?;
+            let existing = find_template(&txn, id, Some(1)).await?;
+            txn.commit().await?;
+            return Ok(existing);
+        }
+    }
+    let record = insert_template(&txn, id, 1, content).await?;
+    txn.commit().await?;
+    Ok(record)
+}
+
+/// Adds the next version; the previous latest stops being latest in the
+/// same transaction, so two racing new versions cannot both succeed.
+pub async fn create_template_version(
+    db: &DatabaseConnection,
+    id: Uuid,
+    content: TemplateContent,
+) -> Result<TemplateRecord, ApiError> {
+    let txn = begin_write(db).await?;
+    let latest = find_template(&txn, id, None).await?;
+    let demoted = template::Entity::update_many()
+        .col_expr(template::Column::Latest, Expr::value(false))
+        .filter(template::Column::Id.eq(id))
+        .filter(template::Column::Version.eq(latest.row.version))
+        .filter(template::Column::Latest.eq(true))
+        .exec(&txn)
+        .await?;
+    if demoted.rows_affected == 0 {
+        return Err(ApiError::Aborted(format!(
+            "form template {id} gained a version concurrently; retry"
+        )));
+    }
+    let record = insert_template(&txn, id, latest.row.version + 1, content).await?;
+    txn.commit().await?;
+    Ok(record)
+}
+
+async fn insert_template(
+    db: &impl ConnectionTrait,
+    id: Uuid,
+    version: i32,
+    content: TemplateContent,
+) -> Result<TemplateRecord, ApiError> {
+    let row = template::ActiveModel {
+        id: Set(id),
+        version: Set(version),
+        title: Set(content.title),
+        items: Set(serde_json::to_string(&content.items).map_err(ApiError::internal)?),
+        latest: Set(true),
+        create_time: Set(Utc::now()),
+    }
+    .insert(db)
+    .await?;
+    Ok(TemplateRecord {
+        row,
+        items: content.items,
+    })
+}
+
+/// The latest version of each template, in creation order.
+pub async fn list_templates(
+    db: &impl ConnectionTrait,
+    page: &PageRequest,
+) -> Result<Vec<TemplateRecord>, ApiError> {
+    let mut query = template::Entity::find().filter(template::Column::Latest.eq(true));
+    if let Some(after) = &page.after {
+        let after = Uuid::parse_str(after)
+            .map_err(|_| ApiError::invalid("page_token", "is not a token this API issued"))?;
+        query = query.filter(template::Column::Id.gt(after));
+    }
+    query
+        .order_by_asc(template::Column::Id)
+        .limit(page.fetch_limit())
+        .all(db)
+        .await?
+        .into_iter()
+        .map(decode_template)
+        .collect()
+}
+
+/// A response as submitted: already checked against its template version.
+#[derive(Debug, Clone)]
+pub struct NewResponse {
+    pub patient_id: Uuid,
+    pub template_id: Uuid,
+    pub template_version: i32,
+    pub status: &'static str,
+    pub answers: Vec<AnswerValue>,
+}
+
+pub async fn submit(
+    db: &DatabaseConnection,
+    new: NewResponse,
+    key: Option<RequestKey<'_>>,
+    actor: &Actor,
+) -> Result<ResponseRecord, ApiError> {
+    let id = Uuid::now_v7();
+    let txn = begin_write(db).await?;
+    if let Some(key) = &key {
+        let claim = IDEMPOTENCY_KEYS
+            .claim(
+                &txn,
+                "SubmitFormResponse",
+                key.request_id,
+                &key.request,
+                &id.to_string(),
+            )
+            .await?;
+        if let Claim::Replay { resource_id } = claim {
+            let id = Uuid::parse_str(&resource_id).map_err(ApiError::internal)?;
+            let existing = load(&txn, id, None).await?;
+            audit::record(
+                &txn,
+                actor,
+                [Access::new(
+                    "SubmitFormResponse",
+                    resource(id),
+                    existing.response.patient_id,
+                )],
+            )
+            .await?;
+            txn.commit().await?;
+            return Ok(existing);
+        }
+    }
+    patients::require_active(&txn, new.patient_id).await?;
+    let now = Utc::now();
+    response::ActiveModel {
+        id: Set(id),
+        patient_id: Set(new.patient_id),
+        template_id: Set(new.template_id),
+        template_version: Set(new.template_version),
+        status: Set(new.status.to_owned()),
+        revision: Set(1),
+        create_time: Set(now),
+        update_time: Set(now),
+    }
+    .insert(&txn)
+    .await?;
+    insert_revision(&txn, id, 1, new.status, &new.answers, actor).await?;
+    audit::record(
+        &txn,
+        actor,
+        [Access::new(
+            "SubmitFormResponse",
+            resource(id),
+            new.patient_id,
+        )],
+    )
+    .await?;
+    let record = load(&txn, id, None).await?;
+    txn.commit().await?;
+    Ok(record)
+}
+
+/// Saves the next revision. `check` sees the stored response and its
+/// template and returns the new status and answers (or what is wrong).
+pub async fn revise(
+    db: &DatabaseConnection,
+    id: Uuid,
+    expected_revision: Option<i32>,
+    check: impl FnOnce(
+        &response::Model,
+        &TemplateRecord,
+    ) -> Result<(&'static str, Vec<AnswerValue>), ApiError>,
+    actor: &Actor,
+) -> Result<ResponseRecord, ApiError> {
+    let txn = begin_write(db).await?;
+    let current = find_response(&txn, id).await?;
+    if expected_revision.is_some_and(|revision| revision != current.revision) {
+        return Err(ApiError::stale_etag(resource(id)));
+    }
+    patients::require_active(&txn, current.patient_id).await?;
+    let template = find_template(&txn, current.template_id, Some(current.template_version)).await?;
+    let (status, answers) = check(&current, &template)?;
+    let next = current.revision + 1;
+    let bumped = response::Entity::update_many()
+        .col_expr(response::Column::Revision, Expr::value(next))
+        .col_expr(response::Column::Status, Expr::value(status))
+        .col_expr(response::Column::UpdateTime, Expr::value(Utc::now()))
+        .filter(response::Column::Id.eq(id))
+        .filter(response::Column::Revision.eq(current.revision))
+        .exec(&txn)
+        .await?;
+    if bumped.rows_affected == 0 {
+        return Err(ApiError::stale_etag(resource(id)));
+    }
+    insert_revision(&txn, id, next, status, &answers, actor).await?;
+    audit::record(
+        &txn,
+        actor,
+        [Access::new(
+            "ReviseFormResponse",
+            resource(id),
+            current.patient_id,
+        )],
+    )
+    .await?;
+    let record = load(&txn, id, None).await?;
+    txn.commit().await?;
+    Ok(record)
+}
+
+async fn insert_revision(
+    db: &impl ConnectionTrait,
+    response_id: Uuid,
+    revision: i32,
+    status: &str,
+    answers: &[AnswerValue],
+    actor: &Actor,
+) -> Result<(), ApiError> {
+    revision::ActiveModel {
+        response_id: Set(response_id),
+        revision: Set(revision),
+        status: Set(status.to_owned()),
+        answers: Set(serde_json::to_string(answers).map_err(ApiError::internal)?),
+        author: Set(actor.actor.clone()),
+        time: Set(Utc::now()),
+    }
+    .insert(db)
+    .await?;
+    Ok(())
+}
+
+async fn find_response(db: &impl ConnectionTrait, id: Uuid) -> Result<response::Model, ApiError> {
+    response::Entity::find_by_id(id)
+        .one(db)
+        .await?
+        .ok_or_else(|| ApiError::not_found("form_response", id.to_string()))
+}
+
+/// A response at `revision`, or its latest.
+async fn load(
+    db: &impl ConnectionTrait,
+    id: Uuid,
+    revision: Option<i32>,
+) -> Result<ResponseRecord, ApiError> {
+    let response = find_response(db, id).await?;
+    let wanted = revision.unwrap_or(response.revision);
+    let revision = revision::Entity::find_by_id((id, wanted))
+        .one(db)
+        .await?
+        .ok_or_else(|| ApiError::not_found("form_response", format!("{id} revision {wanted}")))?;
+    let answers = serde_json::from_str(&revision.answers).map_err(ApiError::internal)?;
+    Ok(ResponseRecord {
+        response,
+        revision,
+        answers,
+    })
+}
+
+pub async fn get(
+    db: &DatabaseConnection,
+    id: Uuid,
+    revision: Option<i32>,
+    actor: &Actor,
+) -> Result<ResponseRecord, ApiError> {
+    let txn = begin_write(db).await?;
+    let record = load(&txn, id, revision).await?;
+    audit::record(
+        &txn,
+        actor,
+        [Access::new(
+            "GetFormResponse",
+            resource(id),
+            record.response.patient_id,
+        )],
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(record)
+}
+
+/// One page of a patient's responses at their latest revisions; audited once.
+pub async fn list(
+    db: &DatabaseConnection,
+    patient_id: Uuid,
+    page: &PageRequest,
+    actor: &Actor,
+) -> Result<Vec<ResponseRecord>, ApiError> {
+    let txn = begin_write(db).await?;
+    patients::find(&txn, patient_id).await?;
+    let mut query = response::Entity::find().filter(response::Column::PatientId.eq(patient_id));
+    if let Some(after) = &page.after {
+        let after = Uuid::parse_str(after)
+            .map_err(|_| ApiError::invalid("page_token", "is not a token this API issued"))?;
+        query = query.filter(response::Column::Id.gt(after));
+    }
+    let rows = query
+        .order_by_asc(response::Column::Id)
+        .limit(page.fetch_limit())
+        .all(&txn)
+        .await?;
+    let mut records = Vec::with_capacity(rows.len());
+    for row in rows {
+        records.push(load(&txn, row.id, None).await?);
+    }
+    let listing = format!("{}/form-responses", patients::resource(patient_id));
+    audit::record(
+        &txn,
+        actor,
+        [Access::new("ListFormResponses", listing, patient_id)],
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(records)
+}

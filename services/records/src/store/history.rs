@@ -1,0 +1,264 @@
+//! Medical history entries: the typed details are stored as JSON beside the
+//! columns that are queried (patient, kind).
+
+use chrono::Utc;
+use medsec_platform::ApiError;
+use medsec_platform::db::begin_write;
+use medsec_platform::idempotency::Claim;
+use medsec_platform::pagination::PageRequest;
+use sea_orm::sea_query::{Expr, ExprTrait as _};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection,
+    EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+};
+use uuid::Uuid;
+
+use super::IDEMPOTENCY_KEYS;
+use super::audit::{self, Access, Actor};
+use super::patients::{self, RequestKey};
+use crate::domain::history::HistoryDetails;
+
+pub mod entry {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "history_entries")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub patient_id: Uuid,
+        /// "condition", "allergy" or "medication".
+        pub kind: String,
+        /// `HistoryDetails` as JSON.
+        pub details: String,
+        pub create_time: DateTimeUtc,
+        pub update_time: DateTimeUtc,
+        pub revision: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+use entry::{Column, Entity as Entries, Model};
+
+/// A stored entry with its details decoded.
+#[derive(Debug, Clone)]
+pub struct HistoryRecord {
+    pub row: Model,
+    pub details: HistoryDetails,
+}
+
+pub fn resource(id: Uuid) -> String {
+    format!("history/{id}")
+}
+
+fn decode(row: Model) -> Result<HistoryRecord, ApiError> {
+    let details = serde_json::from_str(&row.details).map_err(ApiError::internal)?;
+    Ok(HistoryRecord { row, details })
+}
+
+fn encode(details: &HistoryDetails) -> Result<String, ApiError> {
+    serde_json::to_string(details).map_err(ApiError::internal)
+}
+
+async fn find(db: &impl ConnectionTrait, id: Uuid) -> Result<HistoryRecord, ApiError> {
+    let row = Entries::find_by_id(id)
+        .one(db)
+        .await?
+        .ok_or_else(|| ApiError::not_found("history_entry", id.to_string()))?;
+    decode(row)
+}
+
+pub async fn create(
+    db: &DatabaseConnection,
+    patient_id: Uuid,
+    details: HistoryDetails,
+    key: Option<RequestKey<'_>>,
+    actor: &Actor,
+) -> Result<HistoryRecord, ApiError> {
+    let id = Uuid::now_v7();
+    let txn = begin_write(db).await?;
+    if let Some(key) = &key {
+        let claim = IDEMPOTENCY_KEYS
+            .claim(
+                &txn,
+                "CreateHistoryEntry",
+                key.request_id,
+                &key.request,
+                &id.to_string(),
+            )
+            .await?;
+        if let Claim::Replay { resource_id } = claim {
+            let record = find(
+                &txn,
+                Uuid::parse_str(&resource_id).map_err(ApiError::internal)?,
+            )
+            .await?;
+            audit::record(
+                &txn,
+                actor,
+                [Access::new(
+                    "CreateHistoryEntry",
+                    resource(record.row.id),
+                    record.row.patient_id,
+                )],
+            )
+            .await?;
+            txn.commit().await?;
+            return Ok(record);
+        }
+    }
+    patients::require_active(&txn, patient_id).await?;
+    let now = Utc::now();
+    let row = entry::ActiveModel {
+        id: Set(id),
+        patient_id: Set(patient_id),
+        kind: Set(details.kind().to_owned()),
+        details: Set(encode(&details)?),
+        create_time: Set(now),
+        update_time: Set(now),
+        revision: Set(1),
+    }
+    .insert(&txn)
+    .await?;
+    audit::record(
+        &txn,
+        actor,
+        [Access::new("CreateHistoryEntry", resource(id), patient_id)],
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(HistoryRecord { row, details })
+}
+
+/// Changes an entry with `change`, which sees the current details and
+/// returns the new ones (or the validation errors).
+pub async fn update(
+    db: &DatabaseConnection,
+    id: Uuid,
+    expected_revision: Option<i64>,
+    change: impl FnOnce(&HistoryDetails) -> Result<HistoryDetails, ApiError>,
+    actor: &Actor,
+) -> Result<HistoryRecord, ApiError> {
+    let txn = begin_write(db).await?;
+    let current = find(&txn, id).await?;
+    if expected_revision.is_some_and(|revision| revision != current.row.revision) {
+        return Err(ApiError::stale_etag(resource(id)));
+    }
+    patients::require_active(&txn, current.row.patient_id).await?;
+    let details = change(&current.details)?;
+    let now = Utc::now();
+    // The write lock is held (begin_write) on SQLite; on PostgreSQL the
+    // revision guard makes a concurrent change lose cleanly.
+    let changed = Entries::update_many()
+        .col_expr(Column::Details, Expr::value(encode(&details)?))
+        .col_expr(Column::UpdateTime, Expr::value(now))
+        .col_expr(Column::Revision, Expr::col(Column::Revision).add(1))
+        .filter(Column::Id.eq(id))
+        .filter(Column::Revision.eq(current.row.revision))
+        .exec(&txn)
+        .await?;
+    if changed.rows_affected == 0 {
+        return Err(ApiError::stale_etag(resource(id)));
+    }
+    audit::record(
+        &txn,
+        actor,
+        [Access::new(
+            "UpdateHistoryEntry",
+            resource(id),
+            current.row.patient_id,
+        )],
+    )
+    .await?;
+    let updated = find(&txn, id).await?;
+    txn.commit().await?;
+    Ok(updated)
+}
+
+pub async fn get(
+    db: &DatabaseConnection,
+    id: Uuid,
+    actor: &Actor,
+) -> Result<HistoryRecord, ApiError> {
+    let txn = begin_write(db).await?;
+    let record = find(&txn, id).await?;
+    audit::record(
+        &txn,
+        actor,
+        [Access::new(
+            "GetHistoryEntry",
+            resource(id),
+            record.row.patient_id,
+        )],
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(record)
+}
+
+/// One page of a patient's entries, oldest first; audited once.
+pub async fn list(
+    db: &DatabaseConnection,
+    patient_id: Uuid,
+    kind: Option<&str>,
+    page: &PageRequest,
+    actor: &Actor,
+) -> Result<Vec<HistoryRecord>, ApiError> {
+    let txn = begin_write(db).await?;
+    patients::find(&txn, patient_id).await?;
+    let mut query = Entries::find().filter(Column::PatientId.eq(patient_id));
+    if let Some(kind) = kind {
+        query = query.filter(Column::Kind.eq(kind));
+    }
+    if let Some(after) = &page.after {
+        let after = Uuid::parse_str(after)
+            .map_err(|_| ApiError::invalid("page_token", "is not a token this API issued"))?;
+        query = query.filter(Column::Id.gt(after));
+    }
+    let rows = query
+        .order_by_asc(Column::Id)
+        .limit(page.fetch_limit())
+        .all(&txn)
+        .await?;
+    let listing = format!("{}/history", patients::resource(patient_id));
+    audit::record(
+        &txn,
+        actor,
+        [Access::new("ListHistoryEntries", listing, patient_id)],
+    )
+    .await?;
+    txn.commit().await?;
+    rows.into_iter().map(decode).collect()
+}
+
+/// The patient and every history entry, read together and audited once.
+pub async fn summary(
+    db: &DatabaseConnection,
+    patient_id: Uuid,
+    actor: &Actor,
+) -> Result<(super::patient::Model, Vec<HistoryRecord>), ApiError> {
+    let txn = begin_write(db).await?;
+    let patient = patients::find(&txn, patient_id).await?;
+    let rows = Entries::find()
+        .filter(Column::PatientId.eq(patient_id))
+        .order_by_asc(Column::Id)
+        .all(&txn)
+        .await?;
+    audit::record(
+        &txn,
+        actor,
+        [Access::new(
+            "GetPatientSummary",
+            patients::resource(patient_id),
+            patient_id,
+        )],
+    )
+    .await?;
+    txn.commit().await?;
+    let records = rows.into_iter().map(decode).collect::<Result<_, _>>()?;
+    Ok((patient, records))
+}
