@@ -1,0 +1,169 @@
+//! Charges for encounters. The database holds one charge per (appointment,
+//! code), which makes CreateCharge idempotent for callers that retry.
+
+use chrono::{NaiveDate, Utc};
+use medsec_platform::ApiError;
+use medsec_platform::pagination::PageRequest;
+use sea_orm::sea_query::OnConflict;
+use sea_orm::{
+    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, Set,
+};
+use uuid::Uuid;
+
+use super::entities::charge::{ActiveModel, Column, Entity as Charges, Model};
+use super::price_list;
+use crate::domain::{Payer, line_amounts};
+
+/// A validated charge request.
+#[derive(Debug, Clone)]
+pub struct NewCharge {
+    pub appointment_id: Uuid,
+    pub patient_id: Uuid,
+    pub code: String,
+    pub quantity: i32,
+    pub service_date: NaiveDate,
+    pub payer: Payer,
+}
+
+/// Filters of ListCharges.
+#[derive(Debug, Default, Clone)]
+pub struct ChargeFilter {
+    pub patient_id: Option<Uuid>,
+    pub appointment_id: Option<Uuid>,
+    pub unbilled_only: bool,
+}
+
+impl ChargeFilter {
+    pub fn fingerprint(&self) -> String {
+        format!(
+            "patient={:?};appointment={:?};unbilled={}",
+            self.patient_id, self.appointment_id, self.unbilled_only
+        )
+    }
+}
+
+/// Records a charge at the price valid on its service date. A retry (same
+/// appointment and code, same content) returns the first charge.
+pub async fn create(db: &DatabaseConnection, charge: NewCharge) -> Result<Model, ApiError> {
+    let Some(price) = price_list::valid_on(db, &charge.code, charge.service_date).await? else {
+        return Err(ApiError::invalid(
+            "charge.code",
+            format!("has no price-list version valid on {}", charge.service_date),
+        ));
+    };
+    let amounts = line_amounts(
+        charge.quantity,
+        price.unit_price_pence,
+        price.vat_rate_basis_points,
+    );
+    let (insurer_name, policy_number, preauthorisation_code) = match &charge.payer {
+        Payer::Insurer {
+            name,
+            policy_number,
+            preauthorisation_code,
+        } => (
+            Some(name.clone()),
+            Some(policy_number.clone()),
+            preauthorisation_code.clone(),
+        ),
+        Payer::SelfPay | Payer::Nhs => (None, None, None),
+    };
+    let row = ActiveModel {
+        id: Set(Uuid::now_v7()),
+        appointment_id: Set(charge.appointment_id),
+        patient_id: Set(charge.patient_id),
+        code: Set(charge.code.clone()),
+        price_item_id: Set(price.id),
+        description: Set(price.description.clone()),
+        quantity: Set(charge.quantity),
+        unit_price_pence: Set(price.unit_price_pence),
+        vat_rate_basis_points: Set(price.vat_rate_basis_points),
+        net_pence: Set(amounts.net_pence),
+        vat_pence: Set(amounts.vat_pence),
+        service_date: Set(charge.service_date),
+        payer_kind: Set(charge.payer.kind().to_owned()),
+        payer_key: Set(charge.payer.key()),
+        insurer_name: Set(insurer_name),
+        policy_number: Set(policy_number),
+        preauthorisation_code: Set(preauthorisation_code),
+        invoice_id: Set(None),
+        create_time: Set(Utc::now()),
+    };
+    // One statement, no transaction: the unique index decides which of
+    // racing retries inserts; the others find its row.
+    Charges::insert(row)
+        .on_conflict(
+            OnConflict::columns([Column::AppointmentId, Column::Code])
+                .do_nothing()
+                .to_owned(),
+        )
+        .exec_without_returning(db)
+        .await?;
+    let stored = Charges::find()
+        .filter(Column::AppointmentId.eq(charge.appointment_id))
+        .filter(Column::Code.eq(charge.code.as_str()))
+        .one(db)
+        .await?
+        .ok_or_else(|| ApiError::internal("charge vanished after insert"))?;
+    let same = stored.patient_id == charge.patient_id
+        && stored.quantity == charge.quantity
+        && stored.service_date == charge.service_date
+        && stored.payer_key == charge.payer.key()
+        && stored.preauthorisation_code == preauthorisation_code_of(&charge.payer);
+    if !same {
+        return Err(ApiError::AlreadyExists {
+            message: format!(
+                "appointment {} is already charged for {} by charge {} with other details",
+                charge.appointment_id, charge.code, stored.id
+            ),
+            resource: "charge",
+            existing_id: stored.id.to_string(),
+        });
+    }
+    Ok(stored)
+}
+
+fn preauthorisation_code_of(payer: &Payer) -> Option<String> {
+    match payer {
+        Payer::Insurer {
+            preauthorisation_code,
+            ..
+        } => preauthorisation_code.clone(),
+        Payer::SelfPay | Payer::Nhs => None,
+    }
+}
+
+pub async fn get(db: &impl ConnectionTrait, id: Uuid) -> Result<Model, ApiError> {
+    Charges::find_by_id(id)
+        .one(db)
+        .await?
+        .ok_or_else(|| ApiError::not_found("charge", id.to_string()))
+}
+
+/// One page of charges by id (creation) order.
+pub async fn list(
+    db: &impl ConnectionTrait,
+    filter: &ChargeFilter,
+    page: &PageRequest,
+) -> Result<Vec<Model>, ApiError> {
+    let mut condition = Condition::all();
+    if let Some(patient_id) = filter.patient_id {
+        condition = condition.add(Column::PatientId.eq(patient_id));
+    }
+    if let Some(appointment_id) = filter.appointment_id {
+        condition = condition.add(Column::AppointmentId.eq(appointment_id));
+    }
+    if filter.unbilled_only {
+        condition = condition.add(Column::InvoiceId.is_null());
+    }
+    if let Some(after) = super::page_after(page)? {
+        condition = condition.add(Column::Id.gt(after));
+    }
+    Ok(Charges::find()
+        .filter(condition)
+        .order_by_asc(Column::Id)
+        .limit(page.fetch_limit())
+        .all(db)
+        .await?)
+}

@@ -1,0 +1,243 @@
+//! The price list: versions of items by code, never overlapping in time.
+
+use chrono::{NaiveDate, Utc};
+use medsec_platform::ApiError;
+use medsec_platform::idempotency::Claim;
+use medsec_platform::pagination::PageRequest;
+use sea_orm::sea_query::{Expr, ExprTrait as _, OnConflict, Query};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait,
+    QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
+};
+use uuid::Uuid;
+
+use super::entities::price_item::{ActiveModel, Column, Entity as PriceItems, Model};
+use super::{IDEMPOTENCY_KEYS, RequestKey};
+
+const RESOURCE: &str = "price item";
+
+/// A validated new version.
+#[derive(Debug, Clone)]
+pub struct NewPriceItem {
+    pub code: String,
+    pub description: String,
+    pub unit_price_pence: i64,
+    pub vat_rate_basis_points: i32,
+    pub valid_from: NaiveDate,
+    pub valid_to: Option<NaiveDate>,
+}
+
+/// Filters of ListPriceItems.
+#[derive(Debug, Default, Clone)]
+pub struct PriceFilter {
+    pub code: Option<String>,
+    pub valid_on: Option<NaiveDate>,
+}
+
+impl PriceFilter {
+    pub fn fingerprint(&self) -> String {
+        format!("code={:?};on={:?}", self.code, self.valid_on)
+    }
+}
+
+pub async fn get(db: &impl ConnectionTrait, id: Uuid) -> Result<Model, ApiError> {
+    PriceItems::find_by_id(id)
+        .one(db)
+        .await?
+        .ok_or_else(|| ApiError::not_found(RESOURCE, id.to_string()))
+}
+
+/// The version of `code` valid on `date`, if any.
+pub async fn valid_on(
+    db: &impl ConnectionTrait,
+    code: &str,
+    date: NaiveDate,
+) -> Result<Option<Model>, ApiError> {
+    Ok(PriceItems::find()
+        .filter(Column::Code.eq(code))
+        .filter(valid_on_condition(date))
+        .one(db)
+        .await?)
+}
+
+fn valid_on_condition(date: NaiveDate) -> Condition {
+    Condition::all().add(Column::ValidFrom.lte(date)).add(
+        Condition::any()
+            .add(Column::ValidTo.is_null())
+            .add(Column::ValidTo.gte(date)),
+    )
+}
+
+/// Adds a version, refusing one that overlaps another of its code.
+pub async fn create(
+    db: &DatabaseConnection,
+    item: NewPriceItem,
+    key: Option<RequestKey>,
+) -> Result<Model, ApiError> {
+    let id = Uuid::now_v7();
+    let txn = db.begin().await?;
+    if let Some(key) = &key {
+        let claim = IDEMPOTENCY_KEYS
+            .claim(
+                &txn,
+                "CreatePriceItem",
+                &key.request_id,
+                &key.request,
+                &id.to_string(),
+            )
+            .await?;
+        if let Claim::Replay { resource_id } = claim {
+            txn.rollback().await?;
+            return get(
+                db,
+                Uuid::parse_str(&resource_id).map_err(ApiError::internal)?,
+            )
+            .await;
+        }
+    }
+    lock_code(&txn, &item.code).await?;
+    if let Some(overlap) =
+        find_overlap(&txn, &item.code, item.valid_from, item.valid_to, None).await?
+    {
+        return Err(overlapping(&overlap));
+    }
+    let row = ActiveModel {
+        id: Set(id),
+        code: Set(item.code),
+        description: Set(item.description),
+        unit_price_pence: Set(item.unit_price_pence),
+        vat_rate_basis_points: Set(item.vat_rate_basis_points),
+        valid_from: Set(item.valid_from),
+        valid_to: Set(item.valid_to),
+        create_time: Set(Utc::now()),
+    }
+    .insert(&txn)
+    .await?;
+    txn.commit().await?;
+    Ok(row)
+}
+
+/// Closes an open-ended version on `valid_to`.
+pub async fn end(
+    db: &DatabaseConnection,
+    id: Uuid,
+    valid_to: NaiveDate,
+) -> Result<Model, ApiError> {
+    let txn = db.begin().await?;
+    // Write first: the code's lock row, found through the item.
+    let lock = Query::update()
+        .table("price_codes")
+        .value("revision", Expr::col("revision").add(1))
+        .and_where(
+            Expr::col("code").in_subquery(
+                Query::select()
+                    .column(Column::Code)
+                    .from(PriceItems)
+                    .and_where(Expr::col(Column::Id).eq(id))
+                    .to_owned(),
+            ),
+        )
+        .to_owned();
+    if txn.execute(&lock).await?.rows_affected() == 0 {
+        return Err(ApiError::not_found(RESOURCE, id.to_string()));
+    }
+    let item = get(&txn, id).await?;
+    if let Some(to) = item.valid_to {
+        return Err(ApiError::wrong_state(
+            format!("price_items/{id}"),
+            &format!("already ended on {to}"),
+            "end it again",
+        ));
+    }
+    if valid_to < item.valid_from {
+        return Err(ApiError::invalid(
+            "valid_to",
+            "must not be before the version's valid_from",
+        ));
+    }
+    if let Some(overlap) =
+        find_overlap(&txn, &item.code, item.valid_from, Some(valid_to), Some(id)).await?
+    {
+        return Err(overlapping(&overlap));
+    }
+    let mut row: ActiveModel = item.into();
+    row.valid_to = Set(Some(valid_to));
+    let row = row.update(&txn).await?;
+    txn.commit().await?;
+    Ok(row)
+}
+
+/// Takes the per-code lock row (made on first use) by writing to it.
+async fn lock_code(txn: &impl ConnectionTrait, code: &str) -> Result<(), ApiError> {
+    let upsert = Query::insert()
+        .into_table("price_codes")
+        .columns(["code", "revision"])
+        .values_panic([code.into(), 1_i64.into()])
+        .on_conflict(
+            OnConflict::column("code")
+                .value("revision", Expr::col(("price_codes", "revision")).add(1))
+                .to_owned(),
+        )
+        .to_owned();
+    txn.execute(&upsert).await?;
+    Ok(())
+}
+
+async fn find_overlap(
+    txn: &impl ConnectionTrait,
+    code: &str,
+    from: NaiveDate,
+    to: Option<NaiveDate>,
+    except: Option<Uuid>,
+) -> Result<Option<Model>, ApiError> {
+    let mut query = PriceItems::find().filter(Column::Code.eq(code)).filter(
+        Condition::any()
+            .add(Column::ValidTo.is_null())
+            .add(Column::ValidTo.gte(from)),
+    );
+    if let Some(to) = to {
+        query = query.filter(Column::ValidFrom.lte(to));
+    }
+    if let Some(except) = except {
+        query = query.filter(Column::Id.ne(except));
+    }
+    Ok(query.one(txn).await?)
+}
+
+fn overlapping(existing: &Model) -> ApiError {
+    let until = existing
+        .valid_to
+        .map_or_else(|| "open-ended".to_owned(), |to| format!("to {to}"));
+    ApiError::FailedPrecondition {
+        message: format!(
+            "overlaps price item {} for {} valid from {} {until}; end it first",
+            existing.id, existing.code, existing.valid_from
+        ),
+        kind: "OVERLAP",
+        subject: format!("price_items/{}", existing.id),
+    }
+}
+
+/// One page of versions by id (creation) order.
+pub async fn list(
+    db: &impl ConnectionTrait,
+    filter: &PriceFilter,
+    page: &PageRequest,
+) -> Result<Vec<Model>, ApiError> {
+    let mut condition = Condition::all();
+    if let Some(code) = &filter.code {
+        condition = condition.add(Column::Code.eq(code.as_str()));
+    }
+    if let Some(date) = filter.valid_on {
+        condition = condition.add(valid_on_condition(date));
+    }
+    if let Some(after) = super::page_after(page)? {
+        condition = condition.add(Column::Id.gt(after));
+    }
+    Ok(PriceItems::find()
+        .filter(condition)
+        .order_by_asc(Column::Id)
+        .limit(page.fetch_limit())
+        .all(db)
+        .await?)
+}

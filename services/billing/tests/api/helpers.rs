@@ -1,0 +1,238 @@
+use medsec_platform::server::Services;
+use medsec_platform::testing::{Backend, TestDatabase, TestServer};
+use medsec_proto::billing::v1 as pb;
+use medsec_proto::billing::v1::billing_service_client::BillingServiceClient;
+use sea_orm::DatabaseConnection;
+use tonic::transport::Channel;
+use tonic::{Code, Status};
+use tonic_types::StatusExt;
+use uuid::Uuid;
+
+/// A BillingService on a fresh database, and a client for it.
+pub(crate) struct TestApp {
+    pub(crate) client: BillingServiceClient<Channel>,
+    #[allow(dead_code)] // read by the invariant checks
+    pub(crate) db: DatabaseConnection,
+    _server: TestServer,
+    _database: TestDatabase,
+}
+
+pub(crate) async fn spawn_app(backend: Backend) -> TestApp {
+    let database = TestDatabase::create(backend).await;
+    let settings = database.settings();
+    let db = database.connect().await;
+    medsec_billing::migrate(&db).await.expect("migrate");
+    let services = Services::new().with(medsec_billing::service(db.clone(), &settings.server));
+    let server = TestServer::start(&settings, services).await;
+    let client = BillingServiceClient::new(server.channel().await);
+    TestApp {
+        client,
+        db,
+        _server: server,
+        _database: database,
+    }
+}
+
+pub(crate) fn new_id() -> String {
+    Uuid::now_v7().to_string()
+}
+
+pub(crate) fn self_pay() -> pb::Payer {
+    pb::Payer {
+        kind: pb::PayerKind::SelfPay as i32,
+        insurer: None,
+    }
+}
+
+pub(crate) fn insurer(preauth: &str) -> pb::Payer {
+    pb::Payer {
+        kind: pb::PayerKind::Insurer as i32,
+        insurer: Some(pb::Insurer {
+            name: "Bupa".into(),
+            policy_number: "POL-778812".into(),
+            preauthorisation_code: preauth.into(),
+        }),
+    }
+}
+
+pub(crate) fn nhs() -> pb::Payer {
+    pb::Payer {
+        kind: pb::PayerKind::Nhs as i32,
+        insurer: None,
+    }
+}
+
+impl TestApp {
+    pub(crate) async fn price(
+        &mut self,
+        code: &str,
+        pence: i64,
+        vat: i32,
+        from: &str,
+    ) -> pb::PriceItem {
+        self.client
+            .create_price_item(pb::CreatePriceItemRequest {
+                price_item: Some(pb::PriceItem {
+                    code: code.into(),
+                    description: format!("{code} description"),
+                    unit_price_pence: pence,
+                    vat_rate_basis_points: vat,
+                    valid_from: from.into(),
+                    ..Default::default()
+                }),
+                request_id: String::new(),
+            })
+            .await
+            .expect("create price item")
+            .into_inner()
+    }
+
+    pub(crate) async fn charge(
+        &mut self,
+        patient: &str,
+        code: &str,
+        quantity: i32,
+        payer: pb::Payer,
+    ) -> pb::Charge {
+        self.try_charge(&new_id(), patient, code, quantity, payer)
+            .await
+            .expect("create charge")
+    }
+
+    pub(crate) async fn try_charge(
+        &mut self,
+        appointment: &str,
+        patient: &str,
+        code: &str,
+        quantity: i32,
+        payer: pb::Payer,
+    ) -> Result<pb::Charge, Status> {
+        self.client
+            .create_charge(pb::CreateChargeRequest {
+                charge: Some(pb::Charge {
+                    appointment_id: appointment.into(),
+                    patient_id: patient.into(),
+                    code: code.into(),
+                    quantity,
+                    service_date: "2026-05-05".into(),
+                    payer: Some(payer),
+                    ..Default::default()
+                }),
+            })
+            .await
+            .map(tonic::Response::into_inner)
+    }
+
+    pub(crate) async fn draft(&mut self, patient: &str, payer: pb::Payer) -> pb::Invoice {
+        self.client
+            .create_invoice(pb::CreateInvoiceRequest {
+                patient_id: patient.into(),
+                payer: Some(payer),
+                request_id: String::new(),
+            })
+            .await
+            .expect("create invoice")
+            .into_inner()
+    }
+
+    pub(crate) async fn try_issue(&mut self, id: &str, date: &str) -> Result<pb::Invoice, Status> {
+        self.client
+            .issue_invoice(pb::IssueInvoiceRequest {
+                id: id.into(),
+                issue_date: date.into(),
+                ..Default::default()
+            })
+            .await
+            .map(tonic::Response::into_inner)
+    }
+
+    pub(crate) async fn issue(&mut self, id: &str, date: &str) -> pb::Invoice {
+        self.try_issue(id, date).await.expect("issue invoice")
+    }
+
+    pub(crate) async fn try_pay(
+        &mut self,
+        id: &str,
+        pence: i64,
+        request_id: &str,
+    ) -> Result<pb::Invoice, Status> {
+        self.client
+            .record_payment(pb::RecordPaymentRequest {
+                invoice_id: id.into(),
+                amount_pence: pence,
+                method: pb::PaymentMethod::Card as i32,
+                paid_on: "2026-05-20".into(),
+                request_id: request_id.into(),
+            })
+            .await
+            .map(tonic::Response::into_inner)
+    }
+
+    pub(crate) async fn pay(&mut self, id: &str, pence: i64) -> pb::Invoice {
+        self.try_pay(id, pence, &new_id())
+            .await
+            .expect("record payment")
+    }
+
+    pub(crate) async fn get(&mut self, id: &str) -> pb::Invoice {
+        self.client
+            .get_invoice(pb::GetInvoiceRequest { id: id.into() })
+            .await
+            .expect("get invoice")
+            .into_inner()
+    }
+}
+
+/// The bad fields an INVALID_ARGUMENT status names.
+pub(crate) fn violated_fields(status: &Status) -> Vec<String> {
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+    status
+        .get_details_bad_request()
+        .expect("bad request details")
+        .field_violations
+        .into_iter()
+        .map(|violation| violation.field)
+        .collect()
+}
+
+/// Asserts a FAILED_PRECONDITION whose message names `state`.
+pub(crate) fn assert_wrong_state(status: &Status, state: &str) {
+    assert_eq!(status.code(), Code::FailedPrecondition, "{status:?}");
+    assert!(status.message().contains(state), "{}", status.message());
+    assert!(status.get_details_precondition_failure().is_some());
+}
+
+/// Every invariant of one invoice as the API shows it.
+pub(crate) fn assert_invoice_invariants(invoice: &pb::Invoice) {
+    let net: i64 = invoice.lines.iter().map(|l| l.net_pence).sum();
+    let vat: i64 = invoice.lines.iter().map(|l| l.vat_pence).sum();
+    assert_eq!(invoice.net_pence, net, "net = sum of lines");
+    assert_eq!(invoice.vat_pence, vat, "vat = sum of line vat");
+    assert_eq!(invoice.total_pence, net + vat, "total = lines plus vat");
+    let paid: i64 = invoice.payments.iter().map(|p| p.amount_pence).sum();
+    let credited: i64 = invoice.credit_notes.iter().map(|c| c.amount_pence).sum();
+    assert_eq!(invoice.paid_pence, paid);
+    assert_eq!(invoice.credited_pence, credited);
+    assert_eq!(invoice.balance_pence, invoice.total_pence - paid - credited);
+    assert!(invoice.balance_pence >= 0, "balance never negative");
+    for line in &invoice.lines {
+        assert_eq!(
+            line.net_pence,
+            i64::from(line.quantity) * line.unit_price_pence
+        );
+        let exact = line.net_pence * i64::from(line.vat_rate_basis_points);
+        assert_eq!(line.vat_pence, (exact + 5000) / 10000, "vat half up");
+    }
+    let status = invoice.status();
+    if status == pb::InvoiceStatus::Balanced {
+        assert_eq!(invoice.balance_pence, 0);
+    }
+    if status == pb::InvoiceStatus::Issued {
+        assert!(invoice.balance_pence > 0);
+    }
+    assert_eq!(
+        invoice.number.is_empty(),
+        status == pb::InvoiceStatus::Draft
+            || (status == pb::InvoiceStatus::Cancelled && invoice.issue_date.is_empty())
+    );
+}
