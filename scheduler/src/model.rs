@@ -351,8 +351,15 @@ pub struct SolverStats {
     pub max_lp_columns: usize,
     /// Patient-day clashes in the LP relaxation that needed the MIP stage.
     pub patient_day_conflicts: usize,
-    /// MIP solves (zero when the relaxation already respected every patient-day rule).
+    /// MIP solves (LP engine; zero when the relaxation already respected every
+    /// patient-day rule).
     pub mip_solves: usize,
+    /// Branch-and-bound nodes expanded (flow engine).
+    #[serde(default)]
+    pub branch_nodes: usize,
+    /// Warm-started flow re-solves in the branch and bound (flow engine).
+    #[serde(default)]
+    pub flow_resolves: usize,
 }
 
 /// A solution document.
