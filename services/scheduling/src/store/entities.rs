@@ -1,0 +1,258 @@
+//! The sea-orm entities of SchedulingService's tables. Instants that rules
+//! compare (slot, shift, absence and appointment times) are whole seconds
+//! since the Unix epoch in `*_at` columns: the same integer comparison on
+//! SQLite and PostgreSQL, and exact in unique indexes.
+
+macro_rules! no_relations {
+    () => {
+        #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+        pub enum Relation {}
+
+        impl ActiveModelBehavior for ActiveModel {}
+    };
+}
+
+pub mod staff {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "staff")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub name: String,
+        pub role: String,
+        pub grade: Option<String>,
+        /// Each specialty between commas (",cardiology,ent,"), so a LIKE on
+        /// ",x," finds exact members.
+        pub specialties: String,
+        /// Enquiry categories, stored like `specialties`.
+        pub skills: String,
+        pub duty_manager: bool,
+        pub create_time: DateTimeUtc,
+        /// Bumped to serialise changes to a clinician's diary.
+        pub revision: i64,
+    }
+
+    no_relations!();
+}
+
+pub mod location {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "locations")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub name: String,
+        pub address: String,
+        pub create_time: DateTimeUtc,
+    }
+
+    no_relations!();
+}
+
+pub mod room {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "rooms")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub location_id: Uuid,
+        pub name: String,
+        pub create_time: DateTimeUtc,
+    }
+
+    no_relations!();
+}
+
+pub mod duty_shift {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "duty_shifts")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub staff_id: Uuid,
+        pub start_at: i64,
+        pub end_at: i64,
+        pub create_time: DateTimeUtc,
+    }
+
+    no_relations!();
+}
+
+pub mod session_template {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "session_templates")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub clinician_id: Uuid,
+        pub specialty: String,
+        pub location_id: Uuid,
+        pub room_id: Option<Uuid>,
+        pub weekday: i32,
+        /// Local wall-clock "HH:MM".
+        pub start_time: String,
+        pub end_time: String,
+        pub slot_minutes: i32,
+        pub kind: String,
+        pub mode: String,
+        pub capacity: i32,
+        pub valid_from: Date,
+        pub valid_to: Option<Date>,
+        pub create_time: DateTimeUtc,
+    }
+
+    no_relations!();
+}
+
+pub mod slot {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "slots")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub clinician_id: Uuid,
+        pub specialty: String,
+        pub location_id: Uuid,
+        pub room_id: Option<Uuid>,
+        pub template_id: Option<Uuid>,
+        /// Civil date in Europe/London.
+        pub date: Date,
+        pub start_at: i64,
+        pub end_at: i64,
+        pub kind: String,
+        pub mode: String,
+        pub capacity: i32,
+        /// Places taken; 0 <= booked <= capacity (a CHECK constraint).
+        pub booked: i32,
+        /// The clinician is absent (busy-unavailable).
+        pub unavailable: bool,
+        pub create_time: DateTimeUtc,
+    }
+
+    no_relations!();
+}
+
+pub mod absence {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "absences")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub clinician_id: Uuid,
+        pub start_at: i64,
+        pub end_at: i64,
+        pub reason: String,
+        pub note: String,
+        pub create_time: DateTimeUtc,
+    }
+
+    no_relations!();
+}
+
+pub mod appointment {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "appointments")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub slot_id: Uuid,
+        pub patient_id: Uuid,
+        pub referral_id: Option<Uuid>,
+        pub reason: String,
+        pub status: String,
+        pub clinician_id: Uuid,
+        pub start_at: i64,
+        pub end_at: i64,
+        pub cancelled_by: Option<String>,
+        pub cancellation_reason: Option<String>,
+        pub create_time: DateTimeUtc,
+        pub update_time: DateTimeUtc,
+        pub revision: i64,
+    }
+
+    no_relations!();
+}
+
+/// One row per patient who ever booked: a write to it serialises that
+/// patient's bookings, so two concurrent ones cannot both pass the overlap
+/// check.
+pub mod patient_lock {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "patient_booking_locks")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub patient_id: Uuid,
+        pub changes: i64,
+    }
+
+    no_relations!();
+}
+
+pub mod referral {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "referrals")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub patient_id: Uuid,
+        pub specialty: String,
+        pub priority: String,
+        pub clock_start: Date,
+        pub kind: String,
+        pub earliest: Option<Date>,
+        /// JSON array of `{"from": "YYYY-MM-DD", "to": "YYYY-MM-DD"}`.
+        pub unavailable: String,
+        pub required_clinician: Option<Uuid>,
+        pub preferred_clinician: Option<Uuid>,
+        pub status: String,
+        pub removal_reason: Option<String>,
+        pub create_time: DateTimeUtc,
+        pub update_time: DateTimeUtc,
+        pub revision: i64,
+    }
+
+    no_relations!();
+}
+
+pub mod enquiry {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "enquiries")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub category: String,
+        pub urgency: String,
+        pub patient_id: Option<Uuid>,
+        pub summary: String,
+        pub assigned_staff_id: Uuid,
+        pub routing_reason: String,
+        pub status: String,
+        pub notes: String,
+        pub create_time: DateTimeUtc,
+        pub resolve_time: Option<DateTimeUtc>,
+    }
+
+    no_relations!();
+}

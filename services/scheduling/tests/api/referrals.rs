@@ -1,0 +1,235 @@
+use medsec_platform::both_backends;
+use medsec_platform::testing::Backend;
+use medsec_proto::scheduling::v1 as pb;
+
+use crate::helpers::{TestApp, assert_precondition, patient, spawn_app, violated_fields};
+
+both_backends!(
+    referral_clocks_run_stop_and_restart,
+    the_waiting_list_report_counts_bands_and_breaches,
+);
+
+async fn referral(
+    app: &mut TestApp,
+    patient_id: &str,
+    priority: pb::Priority,
+    clock_start: &str,
+) -> pb::Referral {
+    app.client
+        .create_referral(pb::CreateReferralRequest {
+            referral: Some(pb::Referral {
+                patient_id: patient_id.into(),
+                specialty: "cardiology".into(),
+                priority: priority as i32,
+                clock_start: clock_start.into(),
+                kind: pb::SlotKind::New as i32,
+                unavailable: vec![pb::DateRange {
+                    from: "2026-02-01".into(),
+                    to: "2026-02-14".into(),
+                }],
+                ..Default::default()
+            }),
+            request_id: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+}
+
+async fn get(app: &mut TestApp, id: &str, as_of: &str) -> pb::Referral {
+    app.client
+        .get_referral(pb::GetReferralRequest {
+            id: id.into(),
+            as_of: as_of.into(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+}
+
+async fn referral_clocks_run_stop_and_restart(backend: Backend) {
+    let mut app = spawn_app(backend).await;
+    let clinic = app.clinic().await;
+    let ada = patient();
+    let created = referral(&mut app, &ada, pb::Priority::Routine, "2026-01-05").await;
+    assert_eq!(created.status(), pb::ReferralStatus::Waiting);
+    assert_eq!(created.due, "2026-05-11");
+    assert_eq!(created.unavailable.len(), 1);
+    assert_eq!(
+        get(&mut app, &created.id, "2026-03-02").await.weeks_waited,
+        8
+    );
+
+    let first = app
+        .slot(&clinic, "2026-03-10T09:00:00Z", "2026-03-10T09:30:00Z", 1)
+        .await;
+    let booked = app.book(&first.id, &ada, &created.id).await.unwrap();
+    assert_eq!(
+        get(&mut app, &created.id, "").await.status(),
+        pb::ReferralStatus::Booked
+    );
+    // A booked referral cannot be booked twice.
+    let spare = app
+        .slot(&clinic, "2026-03-11T09:00:00Z", "2026-03-11T09:30:00Z", 1)
+        .await;
+    assert_precondition(
+        &app.book(&spare.id, &ada, &created.id).await.unwrap_err(),
+        "booked",
+    );
+
+    // A hospital cancellation returns it to waiting, clock still running.
+    app.client
+        .cancel_appointment(pb::CancelAppointmentRequest {
+            id: booked.id,
+            cancelled_by: pb::CancelledBy::Hospital as i32,
+            reason: "consultant on call".into(),
+        })
+        .await
+        .unwrap();
+    let back = get(&mut app, &created.id, "2026-03-10").await;
+    assert_eq!(back.status(), pb::ReferralStatus::Waiting);
+    assert_eq!(back.clock_start, "2026-01-05");
+
+    // A DNA at the first appointment restarts the clock on that day.
+    let rebooked = app.book(&spare.id, &ada, &created.id).await.unwrap();
+    app.client
+        .mark_did_not_attend(pb::MarkDidNotAttendRequest { id: rebooked.id })
+        .await
+        .unwrap();
+    let restarted = get(&mut app, &created.id, "2026-03-11").await;
+    assert_eq!(restarted.status(), pb::ReferralStatus::Waiting);
+    assert_eq!(restarted.clock_start, "2026-03-11");
+    assert_eq!(restarted.weeks_waited, 0);
+    assert_eq!(restarted.due, "2026-07-15");
+
+    let removed = app
+        .client
+        .remove_referral(pb::RemoveReferralRequest {
+            id: created.id.clone(),
+            reason: "discharged to GP".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(removed.status(), pb::ReferralStatus::Removed);
+    let status = app
+        .client
+        .remove_referral(pb::RemoveReferralRequest {
+            id: created.id.clone(),
+            reason: "again".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_precondition(&status, "removed");
+
+    let status = app
+        .client
+        .create_referral(pb::CreateReferralRequest {
+            referral: Some(pb::Referral {
+                patient_id: "nobody".into(),
+                specialty: "cardio-logy".into(),
+                priority: 0,
+                clock_start: "2026-1-5".into(),
+                kind: 9,
+                unavailable: vec![pb::DateRange {
+                    from: "2026-02-14".into(),
+                    to: "2026-02-01".into(),
+                }],
+                ..Default::default()
+            }),
+            request_id: String::new(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(
+        violated_fields(&status),
+        [
+            "referral.patient_id",
+            "referral.specialty",
+            "referral.priority",
+            "referral.clock_start",
+            "referral.kind",
+            "referral.unavailable[0].to"
+        ]
+    );
+    let listed = app
+        .client
+        .list_referrals(pb::ListReferralsRequest {
+            specialty: "cardiology".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(listed.referrals.len(), 1);
+}
+
+async fn the_waiting_list_report_counts_bands_and_breaches(backend: Backend) {
+    let mut app = spawn_app(backend).await;
+    let as_of = "2026-06-01";
+    // Weeks waited on 2026-06-01: 1, 10, 20, 60, 70, 80, 110.
+    for (start, priority) in [
+        ("2026-05-25", pb::Priority::TwoWeekWait),
+        ("2026-03-23", pb::Priority::Urgent),
+        ("2026-01-12", pb::Priority::Routine),
+        ("2025-04-07", pb::Priority::Routine),
+        ("2025-01-27", pb::Priority::Routine),
+        ("2024-12-02", pb::Priority::Routine),
+        ("2024-04-22", pb::Priority::Routine),
+    ] {
+        referral(&mut app, &patient(), priority, start).await;
+    }
+    // Removed referrals are off the list.
+    let gone = referral(&mut app, &patient(), pb::Priority::Routine, "2024-01-01").await;
+    app.client
+        .remove_referral(pb::RemoveReferralRequest {
+            id: gone.id,
+            reason: "treated".into(),
+        })
+        .await
+        .unwrap();
+
+    let report = app
+        .client
+        .get_waiting_list_report(pb::GetWaitingListReportRequest {
+            specialty: "cardiology".into(),
+            as_of: as_of.into(),
+            projected_at: "2026-06-10".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(report.waiting, 7);
+    let counts: Vec<(i32, i32, i32)> = report
+        .bands
+        .iter()
+        .map(|b| (b.min_weeks, b.max_weeks, b.count))
+        .collect();
+    assert_eq!(
+        counts,
+        [
+            (0, 18, 2),
+            (18, 52, 1),
+            (52, 65, 1),
+            (65, 78, 1),
+            (78, 104, 1),
+            (104, 0, 1)
+        ]
+    );
+    // Breaching now: the urgent one (due 2026-04-20), the 20-week routine
+    // one (due 2026-05-18) and the four over a year.
+    assert_eq!(report.breaches, 6);
+    // By 10 June the two-week-wait (due 8 June) breaches too.
+    assert_eq!(report.projected_breaches, 7);
+
+    let status = app
+        .client
+        .get_waiting_list_report(pb::GetWaitingListReportRequest {
+            specialty: String::new(),
+            as_of: "June".into(),
+            projected_at: String::new(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(violated_fields(&status), ["specialty", "as_of"]);
+}
