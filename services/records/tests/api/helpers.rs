@@ -1,3 +1,4 @@
+use medsec_platform::Settings;
 use medsec_platform::server::Services;
 use medsec_platform::testing::{Backend, TestDatabase, TestServer};
 use medsec_proto::records::v1 as pb;
@@ -19,6 +20,11 @@ pub(crate) struct TestApp {
 pub(crate) async fn spawn_app(backend: Backend) -> TestApp {
     let database = TestDatabase::create(backend).await;
     let settings = database.settings();
+    spawn_app_with(database, settings).await
+}
+
+/// A RecordsService with adjusted settings.
+pub(crate) async fn spawn_app_with(database: TestDatabase, settings: Settings) -> TestApp {
     let db = database.connect().await;
     medsec_records::migrate(&db).await.expect("migrate");
     let services = Services::new().with(medsec_records::service(db.clone(), &settings));
@@ -103,4 +109,29 @@ pub(crate) fn violated_fields(status: &Status) -> Vec<String> {
         .into_iter()
         .map(|violation| violation.field)
         .collect()
+}
+
+impl TestApp {
+    /// Registers a valid patient and returns its id.
+    pub(crate) async fn patient_id(&mut self, n: u32) -> String {
+        self.create(patient(&test_nhs_number(n), "Pat", &format!("Ient{n}")))
+            .await
+            .id
+    }
+}
+
+/// A request carrying who is asking and why, as a caller would send it.
+pub(crate) fn as_secretary<T>(message: T) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    let metadata = request.metadata_mut();
+    metadata.insert("x-medsec-actor", "s.jones".parse().unwrap());
+    metadata.insert("x-medsec-role", "medical-secretary".parse().unwrap());
+    metadata.insert("x-medsec-purpose", "direct-care".parse().unwrap());
+    metadata.insert(
+        "traceparent",
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+            .parse()
+            .unwrap(),
+    );
+    request
 }

@@ -2,5 +2,10 @@
 //! fresh database per test, a real tonic client; every test runs once on
 //! SQLite and once on PostgreSQL.
 
+mod audit;
+mod documents;
+mod forms;
 mod helpers;
+mod history;
 mod patients;
+mod specimens;

@@ -1,0 +1,184 @@
+use medsec_platform::both_backends;
+use medsec_platform::testing::Backend;
+use medsec_proto::records::v1 as pb;
+use sea_orm::ConnectionTrait;
+
+use crate::helpers::{as_secretary, patient, spawn_app, test_nhs_number, violated_fields};
+
+both_backends!(
+    every_access_is_audited_once_with_who_and_why,
+    the_trail_cannot_be_changed_or_removed,
+);
+
+async fn every_access_is_audited_once_with_who_and_why(backend: Backend) {
+    let mut app = spawn_app(backend).await;
+    let c = &mut app.client;
+    let created = c
+        .create_patient(as_secretary(pb::CreatePatientRequest {
+            patient: Some(patient(&test_nhs_number(1), "Ada", "Lovelace")),
+            request_id: String::new(),
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    let id = created.id.clone();
+    let mut expected = vec!["CreatePatient"];
+
+    c.get_patient(as_secretary(pb::GetPatientRequest { id: id.clone() }))
+        .await
+        .unwrap();
+    expected.push("GetPatient");
+    c.list_patients(as_secretary(pb::ListPatientsRequest::default()))
+        .await
+        .unwrap();
+    expected.push("ListPatients");
+    c.update_patient(as_secretary(pb::UpdatePatientRequest {
+        patient: Some(pb::Patient {
+            id: id.clone(),
+            family_name: "King".into(),
+            ..Default::default()
+        }),
+        update_mask: Some(prost_types::FieldMask {
+            paths: vec!["family_name".into()],
+        }),
+    }))
+    .await
+    .unwrap();
+    expected.push("UpdatePatient");
+    let document = c
+        .create_document(as_secretary(pb::CreateDocumentRequest {
+            document: Some(pb::Document {
+                patient_id: id.clone(),
+                title: "Referral letter".into(),
+                kind: pb::DocumentKind::Letter as i32,
+                content_type: "text/plain".into(),
+                author: "GP".into(),
+                ..Default::default()
+            }),
+            content: b"Dear colleague".to_vec(),
+            request_id: String::new(),
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    expected.push("CreateDocument");
+    c.get_document_content(as_secretary(pb::GetDocumentContentRequest {
+        id: document.id.clone(),
+    }))
+    .await
+    .unwrap();
+    expected.push("GetDocumentContent");
+    c.list_documents(as_secretary(pb::ListDocumentsRequest {
+        patient_id: id.clone(),
+        ..Default::default()
+    }))
+    .await
+    .unwrap();
+    expected.push("ListDocuments");
+    c.get_patient_summary(as_secretary(pb::GetPatientSummaryRequest {
+        patient_id: id.clone(),
+    }))
+    .await
+    .unwrap();
+    expected.push("GetPatientSummary");
+
+    // Failed calls touch nothing and are not audited as accesses.
+    let status = c
+        .update_patient(as_secretary(pb::UpdatePatientRequest {
+            patient: Some(pb::Patient {
+                id: id.clone(),
+                ..Default::default()
+            }),
+            update_mask: Some(prost_types::FieldMask {
+                paths: vec!["birth_date".into()],
+            }),
+        }))
+        .await
+        .unwrap_err();
+    assert_eq!(violated_fields(&status), ["patient.birth_date"]);
+
+    // Someone else's record is someone else's trail.
+    c.create_patient(pb::CreatePatientRequest {
+        patient: Some(patient(&test_nhs_number(2), "Other", "Person")),
+        request_id: String::new(),
+    })
+    .await
+    .unwrap();
+
+    let events = c
+        .list_audit_events(pb::ListAuditEventsRequest {
+            patient_id: id.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .events;
+    let actions: Vec<&str> = events.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(actions, expected, "one event per operation, in order");
+    for event in &events {
+        assert_eq!(event.actor, "s.jones");
+        assert_eq!(event.role, "medical-secretary");
+        assert_eq!(event.purpose, "direct-care");
+        assert_eq!(event.trace_id, "4bf92f3577b34da6a3ce929d0e0e4736");
+        assert_eq!(event.patient_id, id);
+        assert!(event.time.is_some());
+    }
+    assert_eq!(events[0].resource, format!("patients/{id}"));
+    assert_eq!(events[5].resource, format!("documents/{}", document.id));
+
+    // Paginated like every list.
+    let first = c
+        .list_audit_events(pb::ListAuditEventsRequest {
+            patient_id: id.clone(),
+            page_size: 5,
+            page_token: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let rest = c
+        .list_audit_events(pb::ListAuditEventsRequest {
+            patient_id: id.clone(),
+            page_size: 5,
+            page_token: first.next_page_token,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(first.events.len() + rest.events.len(), expected.len());
+
+    // Without metadata the caller is recorded as unidentified.
+    c.get_patient(pb::GetPatientRequest { id: id.clone() })
+        .await
+        .unwrap();
+    let events = c
+        .list_audit_events(pb::ListAuditEventsRequest {
+            patient_id: id.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .events;
+    assert_eq!(events.last().unwrap().actor, "unidentified");
+}
+
+async fn the_trail_cannot_be_changed_or_removed(backend: Backend) {
+    let mut app = spawn_app(backend).await;
+    app.patient_id(1).await;
+    for statement in [
+        "UPDATE audit_events SET actor = 'someone else'",
+        "DELETE FROM audit_events",
+    ] {
+        let refused = app.db.execute_unprepared(statement).await;
+        let error = refused.expect_err("the database refuses");
+        assert!(error.to_string().contains("append-only"), "{error}");
+    }
+    let count: u64 = {
+        use medsec_records::store::audit::event::Entity as Events;
+        use sea_orm::{EntityTrait, PaginatorTrait};
+        Events::find().count(&app.db).await.unwrap()
+    };
+    assert_eq!(count, 1);
+}
