@@ -50,17 +50,152 @@ pub(crate) struct BranchOutcome {
     pub bound: i64,
     pub nodes: usize,
     pub solves: usize,
+    /// Sub-problems outside the searched component that a clash reached.
+    pub expand: Option<BTreeSet<usize>>,
+    /// The sub-problems finally searched.
+    pub scope: BTreeSet<usize>,
 }
 
 /// Most nodes expanded before settling for a repaired allocation; a guard
 /// against pathological instances, far above what realistic ones need.
 const NODE_LIMIT: usize = 400;
 
-pub(crate) fn branch_and_bound(
+/// Resolves every clash: sub-problems joined by clashes form components, and
+/// components are searched one at a time (their choices are independent, so
+/// searching them jointly would multiply node counts for nothing). A component
+/// grows when its search meets a clash with a sub-problem outside it, and
+/// components merge if their final allocations clash with each other.
+pub(crate) fn resolve_clashes(
     problem: &Problem,
     subs: &[Subproblem],
     base: Vec<SubSolution>,
     base_assignment: &Assignment,
+    deadline: Option<(Instant, f64)>,
+) -> Result<BranchOutcome, SolveError> {
+    let base: Vec<Rc<SubSolution>> = base.into_iter().map(Rc::new).collect();
+    let sub_of = |r: usize| {
+        let referral = &problem.referrals[r];
+        subs.iter()
+            .position(|s| s.specialty == referral.specialty && s.kind == referral.kind)
+    };
+    let mut components: Vec<BTreeSet<usize>> = Vec::new();
+    let join = |components: &mut Vec<BTreeSet<usize>>, touched: BTreeSet<usize>| {
+        let mut merged = touched;
+        components.retain(|c| {
+            if c.is_disjoint(&merged) {
+                true
+            } else {
+                merged.extend(c.iter().copied());
+                false
+            }
+        });
+        components.push(merged);
+        components.sort();
+    };
+    for referrals in super::conflicts(problem, base_assignment).values() {
+        join(
+            &mut components,
+            referrals.iter().filter_map(|&r| sub_of(r)).collect(),
+        );
+    }
+
+    let mut total = BranchOutcome {
+        assignment: base_assignment.clone(),
+        proven: true,
+        bound: 0,
+        nodes: 0,
+        solves: 0,
+        expand: None,
+        scope: BTreeSet::new(),
+    };
+    let mut bounds: BTreeMap<BTreeSet<usize>, i64> = BTreeMap::new();
+    for _ in 0..subs.len() + 1 {
+        let mut queue: Vec<BTreeSet<usize>> = components
+            .iter()
+            .filter(|c| !bounds.contains_key(*c))
+            .cloned()
+            .collect();
+        while let Some(scope) = queue.pop() {
+            let settled: BTreeSet<usize> = bounds.keys().flatten().copied().collect();
+            let outcome = branch_and_bound(
+                problem,
+                subs,
+                &base,
+                &total.assignment,
+                &scope,
+                &settled,
+                deadline,
+            )?;
+            total.nodes += outcome.nodes;
+            total.solves += outcome.solves;
+            match outcome.expand {
+                Some(more) => {
+                    let mut grown = outcome.scope;
+                    grown.extend(more);
+                    join(&mut components, grown);
+                    bounds.retain(|c, _| components.contains(c));
+                    queue = components
+                        .iter()
+                        .filter(|c| !bounds.contains_key(*c))
+                        .cloned()
+                        .collect();
+                }
+                None => {
+                    total.proven &= outcome.proven;
+                    let grown = outcome.scope;
+                    for &k in &grown {
+                        for &r in subs[k].classes.iter().flat_map(|c| &c.members) {
+                            total.assignment[r] = outcome.assignment[r];
+                        }
+                    }
+                    if grown != scope {
+                        join(&mut components, grown.clone());
+                        bounds.retain(|c, _| c.is_disjoint(&grown));
+                        queue.retain(|c| c.is_disjoint(&grown));
+                    }
+                    bounds.insert(grown, outcome.bound);
+                }
+            }
+        }
+        // Components solved apart may clash with each other: merge and redo.
+        let clashes = super::conflicts(problem, &total.assignment);
+        if clashes.is_empty() {
+            break;
+        }
+        for referrals in clashes.values() {
+            let touched: BTreeSet<usize> = referrals.iter().filter_map(|&r| sub_of(r)).collect();
+            join(&mut components, touched);
+        }
+        bounds.retain(|c, _| components.contains(c));
+    }
+    let covered: BTreeSet<usize> = bounds.keys().flatten().copied().collect();
+    total.bound = bounds.values().sum::<i64>()
+        + (0..subs.len())
+            .filter(|k| !covered.contains(k))
+            .map(|k| base[k].value)
+            .sum::<i64>();
+    if !super::conflicts(problem, &total.assignment).is_empty() {
+        total.assignment = super::repair(
+            problem,
+            subs,
+            &(0..subs.len()).collect::<Vec<_>>(),
+            &total.assignment,
+        );
+        total.proven = false;
+    }
+    Ok(total)
+}
+
+/// Best-first search over the clashes of one component (`scope`); sub-problems
+/// outside it stay as in `current`. Returns `expand` instead of a result when a
+/// clash reaches outside the component.
+fn branch_and_bound(
+    problem: &Problem,
+    subs: &[Subproblem],
+    base: &[Rc<SubSolution>],
+    current: &Assignment,
+    scope: &BTreeSet<usize>,
+    settled: &BTreeSet<usize>,
     deadline: Option<(Instant, f64)>,
 ) -> Result<BranchOutcome, SolveError> {
     // Where each referral lives, and which patients hold several referrals.
@@ -81,14 +216,28 @@ pub(crate) fn branch_and_bound(
     for referrals in by_patient.values_mut() {
         referrals.sort_unstable();
     }
+    let all_by_patient = by_patient;
+    let mut scope = scope.clone();
+    let in_scope = |scope: &BTreeSet<usize>| {
+        let mut view = all_by_patient.clone();
+        view.retain(|_, referrals| {
+            referrals
+                .iter()
+                .any(|r| home.get(r).is_some_and(|h| scope.contains(&h.0)))
+        });
+        view
+    };
+    let mut by_patient = in_scope(&scope);
+    // Sub-problems pulled into the search later contribute a constant (their
+    // base value) to every node, so node order is unaffected.
+    let mut offset = 0_i64;
 
-    let base: Vec<Rc<SubSolution>> = base.into_iter().map(Rc::new).collect();
     let mut cache: HashMap<(usize, Bars), Rc<SubSolution>> = HashMap::new();
     let mut solves = 0;
     let mut proven = true;
     let mut nodes: Vec<Node> = vec![Node {
         bars: BTreeMap::new(),
-        value: base.iter().map(|s| s.value).sum(),
+        value: scope.iter().map(|&k| base[k].value).sum(),
     }];
     let mut open: BinaryHeap<Reverse<(i64, usize)>> =
         BinaryHeap::from([Reverse((nodes[0].value, 0))]);
@@ -106,7 +255,13 @@ pub(crate) fn branch_and_bound(
 
     while let Some(Reverse((value, id))) = open.pop() {
         expanded += 1;
-        let mut assignment = base_assignment.clone();
+        let mut assignment = current.clone();
+        for &k in &scope {
+            for &r in subs[k].classes.iter().flat_map(|c| &c.members) {
+                assignment[r] = None;
+            }
+            split::place(problem, &subs[k], &base[k].flows, &mut assignment)?;
+        }
         for &k in nodes[id].bars.keys() {
             let Some(solution) = solution_of(&cache, &nodes[id], k) else {
                 continue;
@@ -118,23 +273,43 @@ pub(crate) fn branch_and_bound(
         }
         let clash = first_clash(problem, &by_patient, &assignment);
         let Some((day, referrals)) = clash else {
-            return Ok(match diving {
-                None => BranchOutcome {
-                    assignment,
-                    proven,
-                    bound: value,
-                    nodes: expanded,
-                    solves,
-                },
-                Some(bound) => BranchOutcome {
-                    assignment,
-                    proven: false,
-                    bound,
-                    nodes: expanded,
-                    solves,
-                },
+            return Ok(BranchOutcome {
+                assignment,
+                proven: proven && diving.is_none(),
+                bound: diving.unwrap_or(value) + offset,
+                nodes: expanded,
+                solves,
+                expand: None,
+                scope,
             });
         };
+        let outside: BTreeSet<usize> = referrals
+            .iter()
+            .filter_map(|r| home.get(r).map(|h| h.0))
+            .filter(|k| !scope.contains(k))
+            .collect();
+        if !outside.is_empty() && outside.is_disjoint(settled) {
+            // Still at their base allocation: grow the search in place.
+            for &k in &outside {
+                offset += base[k].value;
+            }
+            scope.extend(outside);
+            by_patient = in_scope(&scope);
+            expanded -= 1;
+            open.push(Reverse((value, id)));
+            continue;
+        }
+        if !outside.is_empty() {
+            return Ok(BranchOutcome {
+                assignment,
+                proven,
+                bound: value + offset,
+                nodes: expanded,
+                solves,
+                expand: Some(outside),
+                scope,
+            });
+        }
         let out_of_time =
             deadline.is_some_and(|(start, limit)| start.elapsed().as_secs_f64() >= limit);
         if diving.is_none() && (out_of_time || expanded >= NODE_LIMIT) {
@@ -191,19 +366,15 @@ pub(crate) fn branch_and_bound(
             open.extend(best);
         }
     }
-    // Unreachable in practice: the root's branches always include a clash-free
-    // allocation (everyone barred). Fall back to repairing the base.
+    // Unreachable in practice: some branch of every clash is clash-free.
     Ok(BranchOutcome {
-        assignment: super::repair(
-            problem,
-            subs,
-            &(0..subs.len()).collect::<Vec<_>>(),
-            base_assignment,
-        ),
+        assignment: current.clone(),
         proven: false,
         bound: i64::MIN / 4,
         nodes: expanded,
         solves,
+        expand: None,
+        scope,
     })
 }
 

@@ -144,7 +144,7 @@ pub fn solve(problem: &Problem, options: &SolveOptions) -> Result<Solution, Solv
                 proven: r.proven,
             })
             .collect();
-        let outcome = branch::branch_and_bound(problem, &subs, base, &assignment, deadline)?;
+        let outcome = branch::resolve_clashes(problem, &subs, base, &assignment, deadline)?;
         assignment = outcome.assignment;
         proven &= outcome.proven;
         stats.branch_nodes = outcome.nodes;
@@ -506,7 +506,10 @@ pub(crate) fn certify_arcs(sub: &Subproblem, arcs: &[Vec<Arc>], duals: &Duals) -
 }
 
 /// Patient-days holding more than one referral: (patient, day) -> referrals.
-fn conflicts(problem: &Problem, assignment: &Assignment) -> BTreeMap<(u32, i32), Vec<usize>> {
+pub(crate) fn conflicts(
+    problem: &Problem,
+    assignment: &Assignment,
+) -> BTreeMap<(u32, i32), Vec<usize>> {
     let mut seen: HashMap<(u32, i32), Vec<usize>> = HashMap::new();
     for (r, slot) in assignment.iter().enumerate() {
         if let Some(s) = *slot {

@@ -150,3 +150,95 @@ fn generated_instance_objective_is_recomputed_independently() {
     let greedy = flow.stats.greedy.as_ref().unwrap();
     assert!(greedy.objective >= flow.objective);
 }
+
+/// One patient, two specialties, one slot each on the same day: only one of the
+/// two referrals can be seen, so stage 2 must resolve a clash.
+fn clashing_instance() -> Instance {
+    let slot = |id: &str, specialty: &str| Slot {
+        id: id.to_owned(),
+        specialty: specialty.to_owned(),
+        clinician: "c1".to_owned(),
+        date: day(1),
+        start: None,
+        kind: Kind::New,
+        capacity: 1,
+    };
+    let referral = |id: &str, specialty: &str, priority| Referral {
+        id: id.to_owned(),
+        patient: "p1".to_owned(),
+        specialty: specialty.to_owned(),
+        priority,
+        clock_start: day(0) - Days::new(30),
+        kind: Kind::New,
+        earliest: None,
+        unavailable: Vec::new(),
+        required_clinician: None,
+        preferred_clinician: None,
+        due: None,
+    };
+    Instance {
+        horizon: Horizon {
+            start: day(0),
+            end: day(4),
+        },
+        weights: Default::default(),
+        slots: vec![slot("s1", "cardiology"), slot("s2", "dermatology")],
+        referrals: vec![
+            referral("r1", "cardiology", Priority::Routine),
+            referral("r2", "dermatology", Priority::Urgent),
+        ],
+    }
+}
+
+#[test]
+fn a_patient_day_clash_is_resolved_optimally() {
+    let instance = clashing_instance();
+    let problem = medsec_scheduler::validate(&instance).unwrap();
+    for engine in [Engine::Flow, Engine::Lp] {
+        let solution = medsec_scheduler::solve(
+            &problem,
+            &SolveOptions {
+                engine,
+                ..SolveOptions::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(solution.status, Status::Optimal);
+        assert_eq!(solution.objective, brute_force(&problem));
+        // The urgent referral has the dearer wait, so it keeps the day.
+        assert_eq!(solution.allocations.len(), 1);
+        assert_eq!(solution.allocations[0].referral, "r2");
+        assert_eq!(
+            solution
+                .stats
+                .solver
+                .as_ref()
+                .unwrap()
+                .patient_day_conflicts,
+            1
+        );
+    }
+}
+
+#[test]
+fn an_exhausted_time_limit_still_returns_a_valid_allocation_with_a_bound() {
+    // A limit that is already over when stage 2 starts: not timing-dependent,
+    // because any run takes longer than a nanosecond.
+    let instance = clashing_instance();
+    let problem = medsec_scheduler::validate(&instance).unwrap();
+    let solution = medsec_scheduler::solve(
+        &problem,
+        &SolveOptions {
+            time_limit: Some(1e-9),
+            ..SolveOptions::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(solution.status, Status::Feasible);
+    let bound = solution.stats.bound.unwrap();
+    assert!(bound <= brute_force(&problem) && brute_force(&problem) <= solution.objective);
+    assert_eq!(
+        independent_objective(&instance, &solution),
+        solution.objective
+    );
+}
