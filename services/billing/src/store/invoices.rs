@@ -622,6 +622,7 @@ async fn insert_credit_note(
     amount: i64,
     reason: String,
 ) -> Result<(), ApiError> {
+    // A credit note is dated the day it is made, so it takes that year's number.
     let year = medsec_platform::time::today_in_london().year();
     let sequence = next_number(txn, "CN", year).await?;
     credit_note::ActiveModel {

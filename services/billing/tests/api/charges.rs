@@ -19,6 +19,30 @@ both_backends!(
 async fn price_versions_never_overlap_and_a_price_change_alters_nothing_billed(backend: Backend) {
     let mut app = spawn_app(backend).await;
     let first = app.price("cons-new", 15_000, 0, "2026-01-01").await;
+    // A retried create with its request_id makes nothing new.
+    let retry = pb::CreatePriceItemRequest {
+        price_item: Some(pb::PriceItem {
+            code: "SCAN".into(),
+            description: "Ultrasound scan".into(),
+            unit_price_pence: 30_000,
+            valid_from: "2026-01-01".into(),
+            ..Default::default()
+        }),
+        request_id: "price-scan-1".into(),
+    };
+    let scan = app
+        .client
+        .create_price_item(retry.clone())
+        .await
+        .unwrap()
+        .into_inner();
+    let again = app
+        .client
+        .create_price_item(retry)
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(scan, again);
     assert_eq!(first.code, "CONS-NEW");
     assert_eq!(first.valid_to, "");
 

@@ -19,7 +19,67 @@ both_backends!(
     twenty_concurrent_payments_with_one_request_id_record_one,
     concurrent_issues_number_without_gaps_even_when_some_fail,
     random_operation_sequences_hold_every_invariant,
+    racing_spends_never_pass_the_allocation,
 );
+
+async fn racing_spends_never_pass_the_allocation(backend: Backend) {
+    let mut app = spawn_app(backend).await;
+    let request = pb::CreateBudgetRequest {
+        budget: Some(pb::Budget {
+            department: "Theatres".into(),
+            financial_year: 2026,
+            allocation_pence: 100_000,
+            ..Default::default()
+        }),
+        request_id: "theatres-2026".into(),
+    };
+    let budget = app
+        .client
+        .create_budget(request.clone())
+        .await
+        .unwrap()
+        .into_inner();
+    let again = app
+        .client
+        .create_budget(request)
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(again.id, budget.id, "a retried create makes one budget");
+
+    let calls = (0..10).map(|n| {
+        let mut client = app.client.clone();
+        let request = pb::RecordBudgetEntryRequest {
+            budget_id: budget.id.clone(),
+            entry: Some(pb::BudgetEntry {
+                kind: pb::BudgetEntryKind::Spend as i32,
+                amount_pence: 20_000,
+                reference: format!("invoice {n}"),
+                entry_date: "2026-07-01".into(),
+                ..Default::default()
+            }),
+            override_reason: String::new(),
+            request_id: format!("spend-{n}"),
+        };
+        tokio::spawn(async move { client.record_budget_entry(request).await })
+    });
+    let mut accepted = 0;
+    for result in futures::future::join_all(calls).await {
+        match result.unwrap() {
+            Ok(_) => accepted += 1,
+            Err(status) => assert_eq!(status.code(), Code::FailedPrecondition, "{status:?}"),
+        }
+    }
+    assert_eq!(accepted, 5);
+    let budget = app
+        .client
+        .get_budget(pb::GetBudgetRequest { id: budget.id })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((budget.spent_pence, budget.remaining_pence), (100_000, 0));
+    assert!(budget.warning);
+}
 
 async fn twenty_concurrent_payments_with_one_request_id_record_one(backend: Backend) {
     let mut app = spawn_app(backend).await;
