@@ -254,6 +254,11 @@ impl Instance {
     /// Parses an instance document. Errors name the item that could not be parsed;
     /// call [`crate::validate::validate`] for the checks that span items.
     pub fn from_json(text: &str) -> Result<Instance, InstanceError> {
+        // Fast path: one typed pass. Only a document that fails it is parsed
+        // again item by item, to name the offending item in the error.
+        if let Ok(instance) = serde_json::from_str::<Instance>(text) {
+            return Ok(instance);
+        }
         let raw: RawInstance = serde_json::from_str(text).map_err(|e| InstanceError::Parse {
             item: "instance".to_owned(),
             message: e.to_string(),

@@ -292,20 +292,37 @@ fn cost_scaling(graph: &mut Graph, supply: Vec<i64>, warm: Option<&[i64]>) -> (V
 fn global_update(graph: &Graph, cost: &[i64], price: &mut [i64], excess: &[i64], epsilon: i64) {
     let nodes = price.len();
     let mut distance = vec![i64::MAX; nodes];
+    let mut done = vec![false; nodes];
     let mut heap = BinaryHeap::new();
+    let mut waiting = 0_usize;
     for v in 0..nodes {
         if excess[v] < 0 {
             distance[v] = 0;
             heap.push(Reverse((0_i64, v as u32)));
         }
+        if excess[v] > 0 {
+            waiting += 1;
+        }
     }
-    let mut furthest = 0;
+    // Stop once every node with an excess is settled: all unsettled nodes then
+    // take the last settled distance, which keeps every residual edge within
+    // epsilon (unsettled-to-settled edges were relaxed to at least that level,
+    // settled-to-unsettled edges start at most that level). Most refines end
+    // with few excesses near deficits, so this skips most of the graph.
+    let mut level = 0;
     while let Some(Reverse((d, w))) = heap.pop() {
         let w = w as usize;
-        if d > distance[w] {
+        if done[w] {
             continue;
         }
-        furthest = furthest.max(d);
+        done[w] = true;
+        level = d;
+        if excess[w] > 0 {
+            waiting -= 1;
+            if waiting == 0 {
+                break;
+            }
+        }
         for i in graph.offset[w]..graph.offset[w + 1] {
             // The reverse of an edge leaving w is an edge entering w.
             let into = graph.adjacency[i] as usize ^ 1;
@@ -313,6 +330,9 @@ fn global_update(graph: &Graph, cost: &[i64], price: &mut [i64], excess: &[i64],
                 continue;
             }
             let v = graph.head[into ^ 1] as usize;
+            if done[v] {
+                continue;
+            }
             let reduced = cost[into] + price[v] - price[w];
             let length = if reduced < 0 {
                 0
@@ -327,11 +347,7 @@ fn global_update(graph: &Graph, cost: &[i64], price: &mut [i64], excess: &[i64],
         }
     }
     for v in 0..nodes {
-        let d = if distance[v] == i64::MAX {
-            furthest + 1
-        } else {
-            distance[v]
-        };
+        let d = if done[v] { distance[v] } else { level };
         price[v] -= epsilon * d;
     }
 }
