@@ -24,7 +24,7 @@ check-postgres:
 	@scripts/check-postgres.sh "$(MEDSEC_TEST_DATABASE_URL)"
 
 test: bootstrap check-postgres
-	$(CARGO) test --workspace --all-targets
+	$(CARGO) test --workspace --all-targets --no-fail-fast
 	$(CARGO) test --workspace --doc
 
 lint: bootstrap
