@@ -59,6 +59,8 @@ pub struct Problem {
     pub specialties: Vec<String>,
     pub clinicians: Vec<String>,
     pub patients: Vec<String>,
+    /// Position of each referral in id order, for cheap deterministic sorts.
+    pub id_rank: Vec<u32>,
 }
 
 pub(crate) fn day_number(date: NaiveDate) -> i32 {
@@ -278,7 +280,14 @@ pub fn validate(instance: &Instance) -> Result<Problem, InstanceError> {
         });
     }
 
+    let mut by_id: Vec<usize> = (0..referrals.len()).collect();
+    by_id.sort_by(|&a, &b| referrals[a].id.cmp(&referrals[b].id));
+    let mut id_rank = vec![0_u32; referrals.len()];
+    for (rank, &r) in by_id.iter().enumerate() {
+        id_rank[r] = rank as u32;
+    }
     Ok(Problem {
+        id_rank,
         horizon_start,
         horizon_end,
         weights,

@@ -40,6 +40,8 @@ struct Node {
     bars: BTreeMap<usize, Bars>,
     /// Total of `sum(cost - unallocated)` over all sub-problems.
     value: i64,
+    /// Whether the node's heap key already includes its clash penalties.
+    strong: bool,
 }
 
 #[derive(Debug)]
@@ -238,6 +240,7 @@ fn branch_and_bound(
     let mut nodes: Vec<Node> = vec![Node {
         bars: BTreeMap::new(),
         value: scope.iter().map(|&k| base[k].value).sum(),
+        strong: false,
     }];
     let mut open: BinaryHeap<Reverse<(i64, usize)>> =
         BinaryHeap::from([Reverse((nodes[0].value, 0))]);
@@ -253,30 +256,37 @@ fn branch_and_bound(
             None => Some(base[k].clone()),
         };
 
-    while let Some(Reverse((value, id))) = open.pop() {
-        expanded += 1;
-        let mut assignment = current.clone();
-        for &k in &scope {
-            for &r in subs[k].classes.iter().flat_map(|c| &c.members) {
-                assignment[r] = None;
-            }
-            split::place(problem, &subs[k], &base[k].flows, &mut assignment)?;
+    let mut work = current.clone();
+    for &k in &scope {
+        for &r in subs[k].classes.iter().flat_map(|c| &c.members) {
+            work[r] = None;
         }
+        split::place(problem, &subs[k], &base[k].flows, &mut work)?;
+    }
+    let mut deltas: HashMap<(i32, Vec<usize>), i64> = HashMap::new();
+    while let Some(Reverse((key, id))) = open.pop() {
+        let value = nodes[id].value;
+        expanded += 1;
+        // Apply this node's re-solved sub-problems to the working copy; they
+        // are reverted below, so no node pays for copying the whole allocation.
+        let mut saved: Vec<(usize, Option<usize>)> = Vec::new();
         for &k in nodes[id].bars.keys() {
             let Some(solution) = solution_of(&cache, &nodes[id], k) else {
                 continue;
             };
             for &r in subs[k].classes.iter().flat_map(|c| &c.members) {
-                assignment[r] = None;
+                saved.push((r, work[r]));
+                work[r] = None;
             }
-            split::place(problem, &subs[k], &solution.flows, &mut assignment)?;
+            split::place(problem, &subs[k], &solution.flows, &mut work)?;
         }
-        let clash = first_clash(problem, &by_patient, &assignment);
+        let assignment = &work;
+        let clash = first_clash(problem, &by_patient, assignment);
         let Some((day, referrals)) = clash else {
             return Ok(BranchOutcome {
-                assignment,
+                assignment: work.clone(),
                 proven: proven && diving.is_none(),
-                bound: diving.unwrap_or(value) + offset,
+                bound: diving.unwrap_or(key) + offset,
                 nodes: expanded,
                 solves,
                 expand: None,
@@ -295,15 +305,66 @@ fn branch_and_bound(
             }
             scope.extend(outside);
             by_patient = in_scope(&scope);
+            for &(r, slot) in &saved {
+                work[r] = slot;
+            }
             expanded -= 1;
-            open.push(Reverse((value, id)));
+            open.push(Reverse((key, id)));
             continue;
+        }
+        if !nodes[id].strong && diving.is_none() {
+            // Re-key the node by a stronger bound before expanding it: every
+            // clash among untouched sub-problems must still be resolved, and
+            // clashes on disjoint sub-problems add their cheapest resolution
+            // cost independently (see `penalty`).
+            nodes[id].strong = true;
+            let touched: BTreeSet<usize> = nodes[id].bars.keys().copied().collect();
+            let clashes = all_clashes(problem, &by_patient, &work);
+            let mut candidates = Vec::new();
+            for (day, referrals) in clashes {
+                let subs_of: BTreeSet<usize> = referrals
+                    .iter()
+                    .filter_map(|r| home.get(r).map(|h| h.0))
+                    .collect();
+                if !subs_of.is_subset(&scope) || !subs_of.is_disjoint(&touched) {
+                    continue;
+                }
+                let delta = match deltas.get(&(day, referrals.clone())) {
+                    Some(&delta) => delta,
+                    None => {
+                        let (delta, all_proven, count) =
+                            penalty(problem, subs, base, &home, &mut cache, day, &referrals);
+                        proven &= all_proven;
+                        solves += count;
+                        deltas.insert((day, referrals.clone()), delta);
+                        delta
+                    }
+                };
+                candidates.push((delta, subs_of));
+            }
+            candidates.sort_by(|a, b| b.0.cmp(&a.0));
+            let mut used: BTreeSet<usize> = BTreeSet::new();
+            let mut strong = value;
+            for (delta, subs_of) in candidates {
+                if subs_of.is_disjoint(&used) {
+                    used.extend(subs_of);
+                    strong += delta;
+                }
+            }
+            if strong > key {
+                for &(r, slot) in &saved {
+                    work[r] = slot;
+                }
+                expanded -= 1;
+                open.push(Reverse((strong, id)));
+                continue;
+            }
         }
         if !outside.is_empty() {
             return Ok(BranchOutcome {
-                assignment,
+                assignment: work.clone(),
                 proven,
-                bound: value + offset,
+                bound: key + offset,
                 nodes: expanded,
                 solves,
                 expand: Some(outside),
@@ -317,7 +378,7 @@ fn branch_and_bound(
             // node's value stays a valid bound, and a dive (always the
             // cheapest child) reaches a clash-free allocation in at most one
             // step per clash.
-            diving = Some(value);
+            diving = Some(key);
         }
         for keep in 0..referrals.len() {
             let mut bars = nodes[id].bars.clone();
@@ -356,8 +417,14 @@ fn branch_and_bound(
             nodes.push(Node {
                 bars,
                 value: child_value,
+                strong: false,
             });
-            open.push(Reverse((child_value, nodes.len() - 1)));
+            // A child's relaxation is at least its parent's bound's relaxation
+            // part; keep the parent's penalties out, they may have changed.
+            open.push(Reverse((child_value.max(value), nodes.len() - 1)));
+        }
+        for &(r, slot) in &saved {
+            work[r] = slot;
         }
         if diving.is_some() {
             // Keep only the cheapest child.
@@ -376,6 +443,72 @@ fn branch_and_bound(
         expand: None,
         scope,
     })
+}
+
+/// Every clash in (patient, day) order: day and referrals (sorted).
+fn all_clashes(
+    problem: &Problem,
+    by_patient: &BTreeMap<u32, Vec<usize>>,
+    assignment: &Assignment,
+) -> Vec<(i32, Vec<usize>)> {
+    let mut clashes = Vec::new();
+    for referrals in by_patient.values() {
+        let mut days: BTreeMap<i32, Vec<usize>> = BTreeMap::new();
+        for &r in referrals {
+            if let Some(s) = assignment[r] {
+                days.entry(problem.slots[s].day).or_default().push(r);
+            }
+        }
+        clashes.extend(days.into_iter().filter(|(_, rs)| rs.len() > 1));
+    }
+    clashes
+}
+
+/// The cheapest way to resolve one clash among sub-problems still at their
+/// base solution: the least increase in relaxation value over its branches.
+/// Any allocation resolving it pays at least this on those sub-problems, as
+/// barring only ever raises a flow's optimum. Returns (penalty, all
+/// certificates held, re-solves done).
+#[allow(clippy::too_many_arguments)]
+fn penalty(
+    problem: &Problem,
+    subs: &[Subproblem],
+    base: &[Rc<SubSolution>],
+    home: &HashMap<usize, (usize, usize)>,
+    cache: &mut HashMap<(usize, Bars), Rc<SubSolution>>,
+    day: i32,
+    referrals: &[usize],
+) -> (i64, bool, usize) {
+    let mut best = i64::MAX;
+    let mut proven = true;
+    let mut count = 0;
+    for keep in 0..referrals.len() {
+        let mut bars: BTreeMap<usize, Bars> = BTreeMap::new();
+        for (j, r) in referrals.iter().enumerate() {
+            if j != keep
+                && let Some(&(k, c)) = home.get(r)
+            {
+                bars.entry(k).or_default().insert((c, day));
+            }
+        }
+        let mut delta = 0;
+        for (k, bars) in bars {
+            let key = (k, bars);
+            let solution = match cache.get(&key) {
+                Some(solution) => solution.clone(),
+                None => {
+                    count += 1;
+                    let solution = Rc::new(resolve(problem, &subs[k], &key.1, &base[k].prices));
+                    cache.insert(key, solution.clone());
+                    solution
+                }
+            };
+            proven &= solution.proven;
+            delta += solution.value - base[k].value;
+        }
+        best = best.min(delta);
+    }
+    (best.max(0), proven, count)
 }
 
 /// The first clash in (patient, day) order: its day and referrals (sorted).

@@ -54,7 +54,7 @@ pub(crate) fn place(
     let overfull =
         |what: String| SolveError::Solution(format!("{what} got more referrals than places"));
     for (b, referrals) in to_bin.iter_mut().enumerate() {
-        referrals.sort_by(|&x, &y| problem.referrals[x].id.cmp(&problem.referrals[y].id));
+        referrals.sort_by_key(|&r| problem.id_rank[r]);
         let mut cursor = 0;
         for &r in referrals.iter() {
             while cursor < free[b].len() && free[b][cursor] == 0 {
@@ -68,7 +68,7 @@ pub(crate) fn place(
         }
     }
     for (d, referrals) in to_date.iter_mut().enumerate() {
-        referrals.sort_by(|&x, &y| problem.referrals[x].id.cmp(&problem.referrals[y].id));
+        referrals.sort_by_key(|&r| problem.id_rank[r]);
         let mut places = sub.date_bins[d]
             .iter()
             .flat_map(|&b| (0..sub.bins[b as usize].slots.len()).map(move |i| (b as usize, i)));
