@@ -25,7 +25,7 @@ def main(path, runs):
     out.append("# medsec-scheduler benchmarks\n")
     out.append("Produced by `scripts/bench/run.sh` (command: `scripts/bench/run.sh`, defaults "
                f"`SIZES=\"2000:4:12 10000:10:12 50000:20:12\" RUNS={runs}`) at commit `{commit}` on "
-               f"{os.cpu_count()} cores ({cpu()}). Instances come from "
+               f"{os.cpu_count()} cores ({cpu()}), load average (1/5/15 min) before / after: {os.environ.get('LOAD', 'unknown')}. Instances come from "
                "`medsec-scheduler generate --referrals N --specialties K --weeks W --seed 1`.\n")
     out.append("Time is the wall time of the whole `medsec-scheduler solve INSTANCE.json` process "
                f"(read and parse JSON, validate, greedy baseline, solve, prove, write JSON), median of {runs} runs; "

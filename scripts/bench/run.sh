@@ -28,6 +28,8 @@ if [ ! -x "$ORTOOLS" ] || ! "$ORTOOLS" -c 'import ortools' 2>/dev/null; then
 fi
 if ! "$ORTOOLS" -c 'import ortools' 2>/dev/null; then ORTOOLS=""; fi
 
+# Other work on the machine slows every figure; record the load to read them by.
+LOAD_BEFORE="$(cut -d' ' -f1-3 /proc/loadavg)"
 RESULTS="$WORK/results.jsonl"
 : > "$RESULTS"
 for size in $SIZES; do
@@ -62,5 +64,6 @@ PY
   echo "done $name" >&2
 done
 
-python3 "$ROOT/scripts/bench/report.py" "$RESULTS" "$RUNS" > "$ROOT/docs/BENCHMARKS.md"
+LOAD_AFTER="$(cut -d' ' -f1-3 /proc/loadavg)"
+LOAD="$LOAD_BEFORE / $LOAD_AFTER" python3 "$ROOT/scripts/bench/report.py" "$RESULTS" "$RUNS" > "$ROOT/docs/BENCHMARKS.md"
 echo "wrote docs/BENCHMARKS.md" >&2

@@ -342,7 +342,7 @@ fn branch_and_bound(
                 };
                 candidates.push((delta, subs_of));
             }
-            candidates.sort_by(|a, b| b.0.cmp(&a.0));
+            candidates.sort_by_key(|c| std::cmp::Reverse(c.0));
             let mut used: BTreeSet<usize> = BTreeSet::new();
             let mut strong = value;
             for (delta, subs_of) in candidates {
