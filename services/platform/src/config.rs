@@ -206,7 +206,10 @@ mod tests {
         figment::Jail::expect_with(|jail| {
             jail.set_env("MEDSEC__SERVER__LISTEN", "not an address");
             let err = Settings::load(None, &Overrides::default()).unwrap_err();
-            assert!(err.to_string().to_lowercase().contains("server.listen"), "{err}");
+            assert!(
+                err.to_string().to_lowercase().contains("server.listen"),
+                "{err}"
+            );
             Ok(())
         });
     }

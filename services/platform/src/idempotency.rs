@@ -10,9 +10,11 @@
 use sea_orm::sea_query::{
     Alias, ColumnDef, Expr, ExprTrait as _, OnConflict, Query, Table, TableCreateStatement,
 };
-use sea_orm::{ConnectionTrait, DbErr};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr};
 use sha2::{Digest, Sha256};
+use uuid::Uuid;
 
+use crate::db::begin_write;
 use crate::error::ApiError;
 
 /// Longest accepted `request_id`.
@@ -22,6 +24,45 @@ pub const MAX_REQUEST_ID_LEN: usize = 128;
 #[derive(Debug, Clone, Copy)]
 pub struct IdempotencyKeys {
     table: &'static str,
+}
+
+/// A client's idempotency key with the canonical bytes of the request it
+/// guards.
+#[derive(Debug, Clone)]
+pub struct RequestKey<'a> {
+    pub request_id: &'a str,
+    pub request: Vec<u8>,
+}
+
+impl<'a> RequestKey<'a> {
+    /// The key of a Create request, or `None` when it carries no
+    /// `request_id`. The request with its id blanked (by `blank_id`) is "the
+    /// same request".
+    pub fn of<M: prost::Message + Clone>(
+        request_id: &'a str,
+        request: &M,
+        blank_id: impl FnOnce(&mut M),
+    ) -> Option<Self> {
+        if request_id.is_empty() {
+            return None;
+        }
+        let mut canonical = request.clone();
+        blank_id(&mut canonical);
+        Some(Self {
+            request_id,
+            request: canonical.encode_to_vec(),
+        })
+    }
+}
+
+/// The start of an idempotent create: a write transaction, the id the new
+/// resource takes, and — when the key was used before for the same request —
+/// the id the first call created, to answer with instead.
+#[derive(Debug)]
+pub struct Creation {
+    pub txn: DatabaseTransaction,
+    pub id: Uuid,
+    pub replay_of: Option<Uuid>,
 }
 
 /// What claiming a key found.
@@ -66,6 +107,31 @@ impl IdempotencyKeys {
                     .col(Alias::new("request_id")),
             )
             .to_owned()
+    }
+
+    /// Begins the transaction of a create in `scope` (e.g. `CreateDocument`)
+    /// and claims `key` in it.
+    pub async fn begin_create(
+        &self,
+        db: &DatabaseConnection,
+        scope: &str,
+        key: Option<&RequestKey<'_>>,
+    ) -> Result<Creation, ApiError> {
+        let id = Uuid::now_v7();
+        let txn = begin_write(db).await?;
+        let replay_of = match key {
+            None => None,
+            Some(key) => match self
+                .claim(&txn, scope, key.request_id, &key.request, &id.to_string())
+                .await?
+            {
+                Claim::New => None,
+                Claim::Replay { resource_id } => {
+                    Some(Uuid::parse_str(&resource_id).map_err(ApiError::internal)?)
+                }
+            },
+        };
+        Ok(Creation { txn, id, replay_of })
     }
 
     /// Claims `request_id` within `scope` (e.g. `CreatePatient`) for the

@@ -64,6 +64,35 @@ impl PageRequest {
         })
     }
 
+    /// The last key served as a UUID, for lists ordered by a UUID v7 id.
+    pub fn after_uuid(&self) -> Result<Option<uuid::Uuid>, ApiError> {
+        self.after
+            .as_deref()
+            .map(|after| {
+                uuid::Uuid::parse_str(after)
+                    .map_err(|_| ApiError::invalid("page_token", "is not a token this API issued"))
+            })
+            .transpose()
+    }
+
+    /// Restricts `query` to this page of rows ordered by the UUID `id`.
+    pub fn by_id<E, C>(
+        &self,
+        query: sea_orm::Select<E>,
+        id: C,
+    ) -> Result<sea_orm::Select<E>, ApiError>
+    where
+        E: sea_orm::EntityTrait,
+        C: sea_orm::ColumnTrait,
+    {
+        use sea_orm::{QueryFilter as _, QueryOrder as _, QuerySelect as _};
+        let query = match self.after_uuid()? {
+            Some(after) => query.filter(id.gt(after)),
+            None => query,
+        };
+        Ok(query.order_by_asc(id).limit(self.fetch_limit()))
+    }
+
     /// How many rows to fetch: one more than the page, to learn whether
     /// another page follows.
     pub fn fetch_limit(&self) -> u64 {

@@ -2,14 +2,15 @@
 
 use chrono::{NaiveDate, TimeZone as _, Utc};
 use chrono_tz::Europe::London;
+use medsec_platform::idempotency::{self, RequestKey};
 use medsec_platform::pagination::PageRequest;
 use medsec_platform::time::{parse_civil_date, to_timestamp};
-use medsec_platform::{ApiError, FieldViolations, idempotency};
+use medsec_platform::{ApiError, FieldViolations};
 use medsec_proto::records::v1 as pb;
 use tonic::Request;
 
+use super::RecordsApi;
 use super::context::{actor, parse_etag, parse_id, parse_uuid};
-use super::{RecordsApi, request_key};
 use crate::domain::documents::{DocumentKind, DocumentMeta, check_content, parse_content_type};
 use crate::domain::text;
 use crate::store::documents::{self, DocumentFilter, SUPERSEDED, VersionChanges};
@@ -43,7 +44,7 @@ pub(super) async fn create(
     let (Some(patient_id), Some(meta)) = (patient_id, meta) else {
         return Err(ApiError::invalid("document", "is invalid"));
     };
-    let key = request_key(&request.request_id, &request, |r| r.request_id.clear());
+    let key = RequestKey::of(&request.request_id, &request, |r| r.request_id.clear());
     let row = documents::create(
         &api.db,
         patient_id,
@@ -102,7 +103,7 @@ pub(super) async fn create_version(
         content_type,
         author,
     };
-    let key = request_key(&request.request_id, &request, |r| r.request_id.clear());
+    let key = RequestKey::of(&request.request_id, &request, |r| r.request_id.clear());
     let row = documents::create_version(
         &api.db,
         previous,

@@ -1,13 +1,14 @@
 //! Intake form handlers.
 
+use medsec_platform::idempotency::{self, RequestKey};
 use medsec_platform::pagination::PageRequest;
 use medsec_platform::time::to_timestamp;
-use medsec_platform::{ApiError, FieldViolations, idempotency};
+use medsec_platform::{ApiError, FieldViolations};
 use medsec_proto::records::v1 as pb;
 use tonic::Request;
 
+use super::RecordsApi;
 use super::context::{actor, parse_id, parse_uuid};
-use super::{RecordsApi, request_key};
 use crate::domain::forms::{TemplateContent, check_answers, items_to_proto};
 use crate::store::forms::{
     self, AMENDED, COMPLETED, IN_PROGRESS, NewResponse, ResponseRecord, TemplateRecord,
@@ -35,7 +36,7 @@ pub(super) async fn create_template(
     };
     violations.into_result()?;
     let content = content.ok_or_else(|| ApiError::invalid("template", "is invalid"))?;
-    let key = request_key(&request.request_id, &request, |r| r.request_id.clear());
+    let key = RequestKey::of(&request.request_id, &request, |r| r.request_id.clear());
     Ok(template_to_proto(
         &forms::create_template(&api.db, content, key).await?,
     ))
@@ -143,7 +144,7 @@ pub(super) async fn submit(
         "response.answers",
     )
     .map_err(ApiError::InvalidArgument)?;
-    let key = request_key(&request.request_id, &request, |r| r.request_id.clear());
+    let key = RequestKey::of(&request.request_id, &request, |r| r.request_id.clear());
     let new = NewResponse {
         patient_id,
         template_id,

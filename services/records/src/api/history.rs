@@ -1,13 +1,14 @@
 //! Medical history handlers and the patient summary.
 
+use medsec_platform::idempotency::{self, RequestKey};
 use medsec_platform::pagination::PageRequest;
 use medsec_platform::time::{to_timestamp, today_in_london};
-use medsec_platform::{ApiError, FieldViolations, idempotency};
+use medsec_platform::{ApiError, FieldViolations};
 use medsec_proto::records::v1 as pb;
 use tonic::Request;
 
 use super::context::{actor, parse_etag, parse_id, parse_uuid};
-use super::{RecordsApi, patients, request_key};
+use super::{RecordsApi, patients};
 use crate::domain::history::{HistoryDetails, overlay, updatable_fields};
 use crate::store::history::{self, HistoryRecord};
 
@@ -36,7 +37,7 @@ pub(super) async fn create(
     let (Some(patient_id), Some(details)) = (patient_id, details) else {
         return Err(ApiError::invalid("entry", "is invalid"));
     };
-    let key = request_key(&request.request_id, &request, |r| r.request_id.clear());
+    let key = RequestKey::of(&request.request_id, &request, |r| r.request_id.clear());
     let record = history::create(&api.db, patient_id, details, key, &actor).await?;
     Ok(to_proto(&record))
 }

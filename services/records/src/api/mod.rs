@@ -13,11 +13,8 @@ mod specimens;
 use medsec_platform::config::RecordsSettings;
 use medsec_proto::records::v1 as pb;
 use medsec_proto::records::v1::records_service_server::RecordsService;
-use prost::Message;
 use sea_orm::DatabaseConnection;
 use tonic::{Request, Response, Status};
-
-use crate::store::patients::RequestKey;
 
 /// RecordsService over one database.
 #[derive(Debug, Clone)]
@@ -30,24 +27,6 @@ impl RecordsApi {
     pub fn new(db: DatabaseConnection, settings: RecordsSettings) -> Self {
         Self { db, settings }
     }
-}
-
-/// The idempotency key of a create: its `request_id`, and the request with
-/// the id blanked as "the same request".
-fn request_key<'a, M: Message + Clone>(
-    request_id: &'a str,
-    request: &M,
-    blank_id: impl FnOnce(&mut M),
-) -> Option<RequestKey<'a>> {
-    if request_id.is_empty() {
-        return None;
-    }
-    let mut canonical = request.clone();
-    blank_id(&mut canonical);
-    Some(RequestKey {
-        request_id,
-        request: canonical.encode_to_vec(),
-    })
 }
 
 type Reply<T> = Result<Response<T>, Status>;

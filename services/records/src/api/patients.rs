@@ -1,13 +1,14 @@
 //! Patient register handlers.
 
+use medsec_platform::idempotency::{self, RequestKey};
 use medsec_platform::pagination::PageRequest;
 use medsec_platform::time::{format_civil_date, parse_civil_date, to_timestamp, today_in_london};
-use medsec_platform::{ApiError, FieldViolations, idempotency};
+use medsec_platform::{ApiError, FieldViolations};
 use medsec_proto::records::v1 as pb;
 use tonic::Request;
 
+use super::RecordsApi;
 use super::context::{actor, parse_etag, parse_id, parse_uuid};
-use super::{RecordsApi, request_key};
 use crate::domain::postcode::parse_outward_code;
 use crate::domain::{NhsNumber, PatientDetails, PatientPatch, Postcode, Sex};
 use crate::store::patient::Model as PatientRow;
@@ -40,7 +41,7 @@ pub(super) async fn create(
     violations.into_result()?;
     let details = details.ok_or_else(|| ApiError::invalid("patient", "is required"))?;
 
-    let key = request_key(&request.request_id, &request, |r| r.request_id.clear());
+    let key = RequestKey::of(&request.request_id, &request, |r| r.request_id.clear());
     let created = patients::create(&api.db, details, key, &actor).await?;
     Ok(to_proto(&created))
 }

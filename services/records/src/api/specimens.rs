@@ -1,15 +1,16 @@
 //! Test catalogue and specimen handlers.
 
 use chrono::Utc;
+use medsec_platform::idempotency::{self, RequestKey};
 use medsec_platform::pagination::PageRequest;
 use medsec_platform::time::{from_timestamp, to_timestamp};
-use medsec_platform::{ApiError, FieldViolations, idempotency};
+use medsec_platform::{ApiError, FieldViolations};
 use medsec_proto::records::v1 as pb;
 use tonic::Request;
 use uuid::Uuid;
 
+use super::RecordsApi;
 use super::context::{actor, parse_etag, parse_id, parse_uuid};
-use super::{RecordsApi, request_key};
 use crate::domain::specimens::{SpecimenState, parse_test_code};
 use crate::domain::text;
 use crate::store::specimens::{self, SpecimenRecord, TransitionData, test_type};
@@ -81,7 +82,7 @@ pub(super) async fn request(
     let (Some(patient_id), Some(test_code), Some(notes)) = (patient_id, test_code, notes) else {
         return Err(ApiError::invalid("patient_id", "is invalid"));
     };
-    let key = request_key(&request.request_id, &request, |r| r.request_id.clear());
+    let key = RequestKey::of(&request.request_id, &request, |r| r.request_id.clear());
     let record = specimens::request(&api.db, patient_id, &test_code, notes, key, &actor).await?;
     Ok(to_proto(&record))
 }

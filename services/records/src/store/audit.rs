@@ -5,10 +5,7 @@
 use chrono::Utc;
 use medsec_platform::ApiError;
 use medsec_platform::pagination::PageRequest;
-use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect,
-};
+use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter};
 use uuid::Uuid;
 
 pub mod event {
@@ -98,15 +95,6 @@ pub async fn list(
     patient_id: Uuid,
     page: &PageRequest,
 ) -> Result<Vec<Model>, ApiError> {
-    let mut query = AuditEvents::find().filter(Column::PatientId.eq(patient_id));
-    if let Some(after) = &page.after {
-        let after = Uuid::parse_str(after)
-            .map_err(|_| ApiError::invalid("page_token", "is not a token this API issued"))?;
-        query = query.filter(Column::Id.gt(after));
-    }
-    Ok(query
-        .order_by_asc(Column::Id)
-        .limit(page.fetch_limit())
-        .all(db)
-        .await?)
+    let query = AuditEvents::find().filter(Column::PatientId.eq(patient_id));
+    Ok(page.by_id(query, Column::Id)?.all(db).await?)
 }

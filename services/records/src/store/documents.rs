@@ -4,18 +4,18 @@
 use chrono::{DateTime, Utc};
 use medsec_platform::ApiError;
 use medsec_platform::db::begin_write;
-use medsec_platform::idempotency::Claim;
+use medsec_platform::idempotency::RequestKey;
 use medsec_platform::pagination::PageRequest;
 use sea_orm::sea_query::{Expr, ExprTrait as _};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection,
-    EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    EntityTrait, QueryFilter,
 };
 use uuid::Uuid;
 
 use super::IDEMPOTENCY_KEYS;
 use super::audit::{self, Access, Actor};
-use super::patients::{self, RequestKey};
+use super::patients;
 use crate::domain::documents::{DocumentKind, DocumentMeta, sha256_hex};
 
 pub mod document {
@@ -110,37 +110,12 @@ pub async fn create(
     key: Option<RequestKey<'_>>,
     actor: &Actor,
 ) -> Result<Model, ApiError> {
-    let id = Uuid::now_v7();
-    let txn = begin_write(db).await?;
-    if let Some(key) = &key {
-        let claim = IDEMPOTENCY_KEYS
-            .claim(
-                &txn,
-                "CreateDocument",
-                key.request_id,
-                &key.request,
-                &id.to_string(),
-            )
-            .await?;
-        if let Claim::Replay { resource_id } = claim {
-            let existing = find(
-                &txn,
-                Uuid::parse_str(&resource_id).map_err(ApiError::internal)?,
-            )
-            .await?;
-            audit::record(
-                &txn,
-                actor,
-                [Access::new(
-                    "CreateDocument",
-                    resource(existing.id),
-                    existing.patient_id,
-                )],
-            )
-            .await?;
-            txn.commit().await?;
-            return Ok(existing);
-        }
+    let creation = IDEMPOTENCY_KEYS
+        .begin_create(db, "CreateDocument", key.as_ref())
+        .await?;
+    let (txn, id) = (creation.txn, creation.id);
+    if let Some(existing) = creation.replay_of {
+        return replay(txn, existing, "CreateDocument", actor).await;
     }
     patients::require_active(&txn, patient_id).await?;
     let row = insert(&txn, id, id, patient_id, 1, None, &meta, content).await?;
@@ -165,37 +140,12 @@ pub async fn create_version(
     key: Option<RequestKey<'_>>,
     actor: &Actor,
 ) -> Result<Model, ApiError> {
-    let id = Uuid::now_v7();
-    let txn = begin_write(db).await?;
-    if let Some(key) = &key {
-        let claim = IDEMPOTENCY_KEYS
-            .claim(
-                &txn,
-                "CreateDocumentVersion",
-                key.request_id,
-                &key.request,
-                &id.to_string(),
-            )
-            .await?;
-        if let Claim::Replay { resource_id } = claim {
-            let existing = find(
-                &txn,
-                Uuid::parse_str(&resource_id).map_err(ApiError::internal)?,
-            )
-            .await?;
-            audit::record(
-                &txn,
-                actor,
-                [Access::new(
-                    "CreateDocumentVersion",
-                    resource(existing.id),
-                    existing.patient_id,
-                )],
-            )
-            .await?;
-            txn.commit().await?;
-            return Ok(existing);
-        }
+    let creation = IDEMPOTENCY_KEYS
+        .begin_create(db, "CreateDocumentVersion", key.as_ref())
+        .await?;
+    let (txn, id) = (creation.txn, creation.id);
+    if let Some(existing) = creation.replay_of {
+        return replay(txn, existing, "CreateDocumentVersion", actor).await;
     }
     // Supersede first: of two racing new versions only one finds it current.
     let mut supersede = Documents::update_many()
@@ -251,6 +201,24 @@ pub async fn create_version(
     .await?;
     txn.commit().await?;
     Ok(row)
+}
+
+/// Answers a retried create with the document the first call filed.
+async fn replay(
+    txn: sea_orm::DatabaseTransaction,
+    id: Uuid,
+    action: &'static str,
+    actor: &Actor,
+) -> Result<Model, ApiError> {
+    let existing = find(&txn, id).await?;
+    audit::record(
+        &txn,
+        actor,
+        [Access::new(action, resource(id), existing.patient_id)],
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(existing)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -354,16 +322,7 @@ pub async fn list(
     if !filter.include_superseded {
         query = query.filter(Column::Status.eq(CURRENT));
     }
-    if let Some(after) = &page.after {
-        let after = Uuid::parse_str(after)
-            .map_err(|_| ApiError::invalid("page_token", "is not a token this API issued"))?;
-        query = query.filter(Column::Id.gt(after));
-    }
-    let rows = query
-        .order_by_asc(Column::Id)
-        .limit(page.fetch_limit())
-        .all(&txn)
-        .await?;
+    let rows = page.by_id(query, Column::Id)?.all(&txn).await?;
     let listing = format!("{}/documents", patients::resource(filter.patient_id));
     audit::record(
         &txn,

@@ -4,18 +4,18 @@
 use chrono::Utc;
 use medsec_platform::ApiError;
 use medsec_platform::db::begin_write;
-use medsec_platform::idempotency::Claim;
+use medsec_platform::idempotency::RequestKey;
 use medsec_platform::pagination::PageRequest;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection,
-    EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    EntityTrait, QueryFilter,
 };
 use uuid::Uuid;
 
 use super::IDEMPOTENCY_KEYS;
 use super::audit::{self, Access, Actor};
-use super::patients::{self, RequestKey};
+use super::patients;
 use crate::domain::forms::{AnswerValue, FormItem, TemplateContent};
 
 pub mod template {
@@ -143,24 +143,14 @@ pub async fn create_template(
     content: TemplateContent,
     key: Option<RequestKey<'_>>,
 ) -> Result<TemplateRecord, ApiError> {
-    let id = Uuid::now_v7();
-    let txn = begin_write(db).await?;
-    if let Some(key) = &key {
-        let claim = IDEMPOTENCY_KEYS
-            .claim(
-                &txn,
-                "CreateFormTemplate",
-                key.request_id,
-                &key.request,
-                &id.to_string(),
-            )
-            .await?;
-        if let Claim::Replay { resource_id } = claim {
-            let id = Uuid::parse_str(&resource_id).map_err(ApiError::internal)?;
-            let existing = find_template(&txn, id, Some(1)).await?;
-            txn.commit().await?;
-            return Ok(existing);
-        }
+    let creation = IDEMPOTENCY_KEYS
+        .begin_create(db, "CreateFormTemplate", key.as_ref())
+        .await?;
+    let (txn, id) = (creation.txn, creation.id);
+    if let Some(existing) = creation.replay_of {
+        let existing = find_template(&txn, existing, Some(1)).await?;
+        txn.commit().await?;
+        return Ok(existing);
     }
     let record = insert_template(&txn, id, 1, content).await?;
     txn.commit().await?;
@@ -220,15 +210,8 @@ pub async fn list_templates(
     db: &impl ConnectionTrait,
     page: &PageRequest,
 ) -> Result<Vec<TemplateRecord>, ApiError> {
-    let mut query = template::Entity::find().filter(template::Column::Latest.eq(true));
-    if let Some(after) = &page.after {
-        let after = Uuid::parse_str(after)
-            .map_err(|_| ApiError::invalid("page_token", "is not a token this API issued"))?;
-        query = query.filter(template::Column::Id.gt(after));
-    }
-    query
-        .order_by_asc(template::Column::Id)
-        .limit(page.fetch_limit())
+    let query = template::Entity::find().filter(template::Column::Latest.eq(true));
+    page.by_id(query, template::Column::Id)?
         .all(db)
         .await?
         .into_iter()
@@ -252,34 +235,20 @@ pub async fn submit(
     key: Option<RequestKey<'_>>,
     actor: &Actor,
 ) -> Result<ResponseRecord, ApiError> {
-    let id = Uuid::now_v7();
-    let txn = begin_write(db).await?;
-    if let Some(key) = &key {
-        let claim = IDEMPOTENCY_KEYS
-            .claim(
-                &txn,
-                "SubmitFormResponse",
-                key.request_id,
-                &key.request,
-                &id.to_string(),
-            )
-            .await?;
-        if let Claim::Replay { resource_id } = claim {
-            let id = Uuid::parse_str(&resource_id).map_err(ApiError::internal)?;
-            let existing = load(&txn, id, None).await?;
-            audit::record(
-                &txn,
-                actor,
-                [Access::new(
-                    "SubmitFormResponse",
-                    resource(id),
-                    existing.response.patient_id,
-                )],
-            )
-            .await?;
-            txn.commit().await?;
-            return Ok(existing);
-        }
+    let creation = IDEMPOTENCY_KEYS
+        .begin_create(db, "SubmitFormResponse", key.as_ref())
+        .await?;
+    let (txn, id) = (creation.txn, creation.id);
+    if let Some(existing) = creation.replay_of {
+        let record = load(&txn, existing, None).await?;
+        let access = Access::new(
+            "SubmitFormResponse",
+            resource(existing),
+            record.response.patient_id,
+        );
+        audit::record(&txn, actor, [access]).await?;
+        txn.commit().await?;
+        return Ok(record);
     }
     patients::require_active(&txn, new.patient_id).await?;
     let now = Utc::now();
@@ -438,17 +407,8 @@ pub async fn list(
 ) -> Result<Vec<ResponseRecord>, ApiError> {
     let txn = begin_write(db).await?;
     patients::find(&txn, patient_id).await?;
-    let mut query = response::Entity::find().filter(response::Column::PatientId.eq(patient_id));
-    if let Some(after) = &page.after {
-        let after = Uuid::parse_str(after)
-            .map_err(|_| ApiError::invalid("page_token", "is not a token this API issued"))?;
-        query = query.filter(response::Column::Id.gt(after));
-    }
-    let rows = query
-        .order_by_asc(response::Column::Id)
-        .limit(page.fetch_limit())
-        .all(&txn)
-        .await?;
+    let query = response::Entity::find().filter(response::Column::PatientId.eq(patient_id));
+    let rows = page.by_id(query, response::Column::Id)?.all(&txn).await?;
     let mut records = Vec::with_capacity(rows.len());
     for row in rows {
         records.push(load(&txn, row.id, None).await?);

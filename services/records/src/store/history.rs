@@ -4,18 +4,18 @@
 use chrono::Utc;
 use medsec_platform::ApiError;
 use medsec_platform::db::begin_write;
-use medsec_platform::idempotency::Claim;
+use medsec_platform::idempotency::RequestKey;
 use medsec_platform::pagination::PageRequest;
 use sea_orm::sea_query::{Expr, ExprTrait as _};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection,
-    EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    EntityTrait, QueryFilter, QueryOrder,
 };
 use uuid::Uuid;
 
 use super::IDEMPOTENCY_KEYS;
 use super::audit::{self, Access, Actor};
-use super::patients::{self, RequestKey};
+use super::patients;
 use crate::domain::history::HistoryDetails;
 
 pub mod entry {
@@ -79,37 +79,20 @@ pub async fn create(
     key: Option<RequestKey<'_>>,
     actor: &Actor,
 ) -> Result<HistoryRecord, ApiError> {
-    let id = Uuid::now_v7();
-    let txn = begin_write(db).await?;
-    if let Some(key) = &key {
-        let claim = IDEMPOTENCY_KEYS
-            .claim(
-                &txn,
-                "CreateHistoryEntry",
-                key.request_id,
-                &key.request,
-                &id.to_string(),
-            )
-            .await?;
-        if let Claim::Replay { resource_id } = claim {
-            let record = find(
-                &txn,
-                Uuid::parse_str(&resource_id).map_err(ApiError::internal)?,
-            )
-            .await?;
-            audit::record(
-                &txn,
-                actor,
-                [Access::new(
-                    "CreateHistoryEntry",
-                    resource(record.row.id),
-                    record.row.patient_id,
-                )],
-            )
-            .await?;
-            txn.commit().await?;
-            return Ok(record);
-        }
+    let creation = IDEMPOTENCY_KEYS
+        .begin_create(db, "CreateHistoryEntry", key.as_ref())
+        .await?;
+    let (txn, id) = (creation.txn, creation.id);
+    if let Some(existing) = creation.replay_of {
+        let record = find(&txn, existing).await?;
+        let access = Access::new(
+            "CreateHistoryEntry",
+            resource(existing),
+            record.row.patient_id,
+        );
+        audit::record(&txn, actor, [access]).await?;
+        txn.commit().await?;
+        return Ok(record);
     }
     patients::require_active(&txn, patient_id).await?;
     let now = Utc::now();
@@ -214,16 +197,7 @@ pub async fn list(
     if let Some(kind) = kind {
         query = query.filter(Column::Kind.eq(kind));
     }
-    if let Some(after) = &page.after {
-        let after = Uuid::parse_str(after)
-            .map_err(|_| ApiError::invalid("page_token", "is not a token this API issued"))?;
-        query = query.filter(Column::Id.gt(after));
-    }
-    let rows = query
-        .order_by_asc(Column::Id)
-        .limit(page.fetch_limit())
-        .all(&txn)
-        .await?;
+    let rows = page.by_id(query, Column::Id)?.all(&txn).await?;
     let listing = format!("{}/history", patients::resource(patient_id));
     audit::record(
         &txn,

@@ -5,12 +5,12 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use medsec_platform::ApiError;
 use medsec_platform::db::begin_write;
-use medsec_platform::idempotency::Claim;
+use medsec_platform::idempotency::RequestKey;
 use medsec_platform::pagination::PageRequest;
 use sea_orm::sea_query::{Expr, ExprTrait as _, LikeExpr};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbErr,
-    EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, QuerySelect, Set, SqlErr,
+    EntityTrait, IntoActiveModel, QueryFilter, Set, SqlErr,
 };
 use uuid::Uuid;
 
@@ -20,13 +20,6 @@ use super::patient::{ActiveModel, Column, Entity as Patients, Model};
 use crate::domain::{Address, GpPractice, NhsNumber, PatientDetails, Postcode, Sex};
 
 const RESOURCE: &str = "patient";
-
-/// An idempotency key with the canonical bytes of the request it guards.
-#[derive(Debug)]
-pub struct RequestKey<'a> {
-    pub request_id: &'a str,
-    pub request: Vec<u8>,
-}
 
 /// Filters of ListPatients, already validated and normalised.
 #[derive(Debug, Default, Clone)]
@@ -102,30 +95,20 @@ pub async fn create(
     key: Option<RequestKey<'_>>,
     actor: &Actor,
 ) -> Result<Model, ApiError> {
-    let id = Uuid::now_v7();
-    let txn = begin_write(db).await?;
-    if let Some(key) = &key {
-        let claim = IDEMPOTENCY_KEYS
-            .claim(
-                &txn,
-                "CreatePatient",
-                key.request_id,
-                &key.request,
-                &id.to_string(),
-            )
-            .await?;
-        if let Claim::Replay { resource_id } = claim {
-            let id = Uuid::parse_str(&resource_id).map_err(ApiError::internal)?;
-            let patient = find(&txn, id).await?;
-            audit::record(
-                &txn,
-                actor,
-                [Access::new("CreatePatient", resource(id), id)],
-            )
-            .await?;
-            txn.commit().await?;
-            return Ok(patient);
-        }
+    let creation = IDEMPOTENCY_KEYS
+        .begin_create(db, "CreatePatient", key.as_ref())
+        .await?;
+    let (txn, id) = (creation.txn, creation.id);
+    if let Some(existing) = creation.replay_of {
+        let patient = find(&txn, existing).await?;
+        audit::record(
+            &txn,
+            actor,
+            [Access::new("CreatePatient", resource(existing), existing)],
+        )
+        .await?;
+        txn.commit().await?;
+        return Ok(patient);
     }
     ensure_nhs_number_free(&txn, &details.nhs_number, None).await?;
 
@@ -277,15 +260,8 @@ async fn select(
         }
         None => {}
     }
-    if let Some(after) = &page.after {
-        let after = Uuid::parse_str(after)
-            .map_err(|_| ApiError::invalid("page_token", "is not a token this API issued"))?;
-        condition = condition.add(Column::Id.gt(after));
-    }
-    Ok(Patients::find()
-        .filter(condition)
-        .order_by_asc(Column::Id)
-        .limit(page.fetch_limit())
+    Ok(page
+        .by_id(Patients::find().filter(condition), Column::Id)?
         .all(db)
         .await?)
 }

@@ -5,7 +5,7 @@
 use chrono::{DateTime, Duration, Utc};
 use medsec_platform::ApiError;
 use medsec_platform::db::begin_write;
-use medsec_platform::idempotency::Claim;
+use medsec_platform::idempotency::RequestKey;
 use medsec_platform::pagination::PageRequest;
 use sea_orm::sea_query::{Expr, ExprTrait as _, SimpleExpr};
 use sea_orm::{
@@ -16,7 +16,7 @@ use uuid::Uuid;
 
 use super::IDEMPOTENCY_KEYS;
 use super::audit::{self, Access, Actor};
-use super::patients::{self, RequestKey};
+use super::patients;
 use crate::domain::specimens::SpecimenState;
 
 pub mod test_type {
@@ -155,34 +155,20 @@ pub async fn request(
     key: Option<RequestKey<'_>>,
     actor: &Actor,
 ) -> Result<SpecimenRecord, ApiError> {
-    let id = Uuid::now_v7();
-    let txn = begin_write(db).await?;
-    if let Some(key) = &key {
-        let claim = IDEMPOTENCY_KEYS
-            .claim(
-                &txn,
-                "RequestSpecimen",
-                key.request_id,
-                &key.request,
-                &id.to_string(),
-            )
-            .await?;
-        if let Claim::Replay { resource_id } = claim {
-            let id = Uuid::parse_str(&resource_id).map_err(ApiError::internal)?;
-            let record = load(&txn, id).await?;
-            audit::record(
-                &txn,
-                actor,
-                [Access::new(
-                    "RequestSpecimen",
-                    resource(id),
-                    record.specimen.patient_id,
-                )],
-            )
-            .await?;
-            txn.commit().await?;
-            return Ok(record);
-        }
+    let creation = IDEMPOTENCY_KEYS
+        .begin_create(db, "RequestSpecimen", key.as_ref())
+        .await?;
+    let (txn, id) = (creation.txn, creation.id);
+    if let Some(existing) = creation.replay_of {
+        let record = load(&txn, existing).await?;
+        let access = Access::new(
+            "RequestSpecimen",
+            resource(existing),
+            record.specimen.patient_id,
+        );
+        audit::record(&txn, actor, [access]).await?;
+        txn.commit().await?;
+        return Ok(record);
     }
     patients::require_active(&txn, patient_id).await?;
     find_test_type(&txn, test_code).await?;
@@ -359,16 +345,7 @@ pub async fn list_for_patient(
     if let Some(state) = state {
         query = query.filter(Column::State.eq(state.as_str()));
     }
-    if let Some(after) = &page.after {
-        let after = Uuid::parse_str(after)
-            .map_err(|_| ApiError::invalid("page_token", "is not a token this API issued"))?;
-        query = query.filter(Column::Id.gt(after));
-    }
-    let rows = query
-        .order_by_asc(Column::Id)
-        .limit(page.fetch_limit())
-        .all(&txn)
-        .await?;
+    let rows = page.by_id(query, Column::Id)?.all(&txn).await?;
     let records = with_events(&txn, rows).await?;
     let listing = format!("{}/specimens", patients::resource(patient_id));
     audit::record(
