@@ -2,4 +2,5 @@
 //! and graceful shutdown, through standard gRPC clients, on SQLite and on
 //! PostgreSQL.
 
+mod day;
 mod suite;
