@@ -264,7 +264,7 @@ fn branch_and_bound(
         }
         split::place(problem, &subs[k], &base[k].flows, &mut work)?;
     }
-    let mut deltas: HashMap<(i32, Vec<usize>), i64> = HashMap::new();
+    let mut deltas: HashMap<i32, HashMap<Vec<usize>, i64>> = HashMap::new();
     while let Some(Reverse((key, id))) = open.pop() {
         let value = nodes[id].value;
         expanded += 1;
@@ -289,7 +289,8 @@ fn branch_and_bound(
             .enumerate()
             .max_by_key(|(i, (day, referrals))| {
                 let known = deltas
-                    .get(&(*day, referrals.clone()))
+                    .get(day)
+                    .and_then(|m| m.get(referrals.as_slice()))
                     .copied()
                     .unwrap_or(-1);
                 (known, std::cmp::Reverse(*i))
@@ -342,14 +343,17 @@ fn branch_and_bound(
                 if !subs_of.is_subset(&scope) || !subs_of.is_disjoint(&touched) {
                     continue;
                 }
-                let delta = match deltas.get(&(day, referrals.clone())) {
+                let delta = match deltas.get(&day).and_then(|m| m.get(referrals.as_slice())) {
                     Some(&delta) => delta,
                     None => {
                         let (delta, all_proven, count) =
                             penalty(problem, subs, base, &home, &mut cache, day, &referrals);
                         proven &= all_proven;
                         solves += count;
-                        deltas.insert((day, referrals.clone()), delta);
+                        deltas
+                            .entry(day)
+                            .or_default()
+                            .insert(referrals.clone(), delta);
                         delta
                     }
                 };
@@ -465,14 +469,27 @@ fn all_clashes(
     assignment: &Assignment,
 ) -> Vec<(i32, Vec<usize>)> {
     let mut clashes = Vec::new();
+    let mut seen: Vec<(i32, usize)> = Vec::new();
     for referrals in by_patient.values() {
-        let mut days: BTreeMap<i32, Vec<usize>> = BTreeMap::new();
-        for &r in referrals {
-            if let Some(s) = assignment[r] {
-                days.entry(problem.slots[s].day).or_default().push(r);
-            }
+        seen.clear();
+        seen.extend(
+            referrals
+                .iter()
+                .filter_map(|&r| assignment[r].map(|s| (problem.slots[s].day, r))),
+        );
+        if seen.len() < 2 {
+            continue;
         }
-        clashes.extend(days.into_iter().filter(|(_, rs)| rs.len() > 1));
+        seen.sort_unstable();
+        let mut i = 0;
+        while i < seen.len() {
+            let day = seen[i].0;
+            let run = seen[i..].iter().take_while(|(d, _)| *d == day).count();
+            if run > 1 {
+                clashes.push((day, seen[i..i + run].iter().map(|&(_, r)| r).collect()));
+            }
+            i += run;
+        }
     }
     clashes
 }
