@@ -16,7 +16,7 @@ use crate::domain::money::{
     MAX_QUANTITY, MAX_UNIT_PRICE_PENCE, MAX_VAT_RATE_BASIS_POINTS, positive_amount,
 };
 use crate::domain::payer::kind_of_proto;
-use crate::domain::text::{optional_text, price_code, required_text, uuid};
+use crate::domain::text::{price_code, uuid};
 use crate::domain::{FinancialYear, InvoiceStatus, Payer};
 use crate::store::RequestKey;
 use crate::store::budgets::{self, BudgetFilter, EntryKind, NewEntry};
@@ -24,6 +24,7 @@ use crate::store::charges::{self, ChargeFilter, NewCharge};
 use crate::store::entities::{budget, budget_entry, charge, price_item};
 use crate::store::invoices::{self, InvoiceFilter, InvoiceView, NewPayment};
 use crate::store::price_list::{self, NewPriceItem, PriceFilter};
+use medsec_platform::text::{optional_line as optional_text, required_line as required_text};
 
 /// Payment terms when IssueInvoice names none.
 const DEFAULT_PAYMENT_TERMS_DAYS: i32 = 30;

@@ -3,7 +3,7 @@
 use medsec_platform::FieldViolations;
 use medsec_proto::billing::v1 as pb;
 
-use super::text::{optional_text, required_text};
+use medsec_platform::text::{optional_line as optional_text, required_line as required_text};
 
 /// A validated payer.
 #[derive(Debug, Clone, PartialEq, Eq)]

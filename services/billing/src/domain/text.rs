@@ -1,27 +1,7 @@
-//! Checks of free text and identifiers sent by callers.
+//! Checks of identifiers sent by callers (free text is checked by
+//! `medsec_platform::text`).
 
 use uuid::Uuid;
-
-/// Trimmed text of 1 to `max` characters with no control characters.
-pub fn required_text(text: &str, max: usize) -> Result<String, String> {
-    let trimmed = text.trim();
-    if trimmed.is_empty() {
-        return Err("is required".to_owned());
-    }
-    optional_text(trimmed, max)
-}
-
-/// Like [`required_text`], but empty is allowed.
-pub fn optional_text(text: &str, max: usize) -> Result<String, String> {
-    let trimmed = text.trim();
-    if trimmed.chars().count() > max {
-        return Err(format!("must be at most {max} characters"));
-    }
-    if trimmed.chars().any(char::is_control) {
-        return Err("must not contain control characters".to_owned());
-    }
-    Ok(trimmed.to_owned())
-}
 
 /// A required UUID.
 pub fn uuid(text: &str) -> Result<Uuid, &'static str> {

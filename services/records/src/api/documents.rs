@@ -12,8 +12,8 @@ use tonic::Request;
 use super::RecordsApi;
 use super::context::{actor, parse_etag, parse_id, parse_uuid};
 use crate::domain::documents::{DocumentKind, DocumentMeta, check_content, parse_content_type};
-use crate::domain::text;
 use crate::store::documents::{self, DocumentFilter, SUPERSEDED, VersionChanges};
+use medsec_platform::text;
 
 pub(super) async fn create(
     api: &RecordsApi,

@@ -12,8 +12,8 @@ use uuid::Uuid;
 use super::RecordsApi;
 use super::context::{actor, parse_etag, parse_id, parse_uuid};
 use crate::domain::specimens::{SpecimenState, parse_test_code};
-use crate::domain::text;
 use crate::store::specimens::{self, SpecimenRecord, TransitionData, test_type};
+use medsec_platform::text;
 
 pub(super) async fn create_test_type(
     api: &RecordsApi,

@@ -4,7 +4,7 @@ use medsec_platform::FieldViolations;
 use medsec_proto::records::v1 as pb;
 use sha2::{Digest, Sha256};
 
-use super::text;
+use medsec_platform::text;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DocumentKind {

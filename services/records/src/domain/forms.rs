@@ -10,7 +10,7 @@ use medsec_platform::time::parse_civil_date;
 use medsec_proto::records::v1 as pb;
 use serde::{Deserialize, Serialize};
 
-use super::text;
+use medsec_platform::text;
 
 const MAX_ITEMS: usize = 500;
 const MAX_DEPTH: usize = 5;

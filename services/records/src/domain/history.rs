@@ -7,7 +7,7 @@ use medsec_platform::time::{format_civil_date, parse_civil_date};
 use medsec_proto::records::v1 as pb;
 use serde::{Deserialize, Serialize};
 
-use super::text;
+use medsec_platform::text;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]

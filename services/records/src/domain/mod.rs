@@ -7,7 +7,6 @@ pub mod nhs_number;
 pub mod patient;
 pub mod postcode;
 pub mod specimens;
-pub mod text;
 
 pub use nhs_number::NhsNumber;
 pub use patient::{Address, GpPractice, PatientDetails, PatientPatch, Sex};

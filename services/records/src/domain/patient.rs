@@ -403,11 +403,11 @@ impl PatientPatch {
 }
 
 fn required_text(value: &str, max_chars: usize) -> Result<String, String> {
-    super::text::required_line(value, max_chars)
+    medsec_platform::text::required_line(value, max_chars)
 }
 
 fn optional_text(value: &str, max_chars: usize) -> Result<String, String> {
-    super::text::optional_line(value, max_chars)
+    medsec_platform::text::optional_line(value, max_chars)
 }
 
 /// Keeps the digits and a leading `+`; separators people type are dropped.

@@ -1,4 +1,5 @@
-//! Checks of free text typed by people.
+//! Checks of free text typed by people: trimmed, bounded, and free of
+//! control characters (a single line unless the field allows more).
 
 /// Trimmed text that must be present.
 pub fn required(value: &str, max_chars: usize) -> Result<String, String> {
@@ -40,4 +41,22 @@ pub fn required_line(value: &str, max_chars: usize) -> Result<String, String> {
         return Err("must be a single line".into());
     }
     Ok(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trims_bounds_and_refuses_control_characters() {
+        assert_eq!(required(" Ada ", 10).unwrap(), "Ada");
+        assert!(required("  ", 10).is_err());
+        assert!(required("x".repeat(11).as_str(), 10).is_err());
+        assert_eq!(optional("", 10).unwrap(), "");
+        assert_eq!(optional("two\nlines", 20).unwrap(), "two\nlines");
+        assert!(optional("bell\u{7}", 20).is_err());
+        assert!(required_line("two\nlines", 20).is_err());
+        assert!(optional_line("tab\there", 20).is_err());
+        assert_eq!(optional_line("", 5).unwrap(), "");
+    }
 }
