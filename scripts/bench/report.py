@@ -31,15 +31,17 @@ def main(path, runs):
                f"(read and parse JSON, validate, greedy baseline, solve, prove, write JSON), median of {runs} runs; "
                "memory is the peak resident set size (`/usr/bin/time -v`). Targets on 2 cores: "
                "10k/10/12 <= 0.3 s; 50k/20/12 <= 2 s and <= 1 GiB.\n")
+    out.append("Stage 1 is the relaxation (greedy, network build, one certified min-cost flow per (specialty, kind)); stage 2 "
+               "resolves patient-per-day clashes by branch and bound. 'clashes' counts them in the relaxation's allocation.\n")
     out.append("## Solver\n")
-    out.append("| size (referrals/specialties/weeks) | slots | feasible pairs | time (s) | peak memory (MiB) | status | objective | proven bound | stage 1 (s) | stage 2 (s) | clashes | B&B nodes |")
-    out.append("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    out.append("| size (referrals/specialties/weeks) | slots | feasible pairs | time (s) | best run (s) | peak memory (MiB) | status | objective | proven bound | stage 1 (s) | stage 2 (s) | clashes | B&B nodes |")
+    out.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         s = r["stats"]
         solver = s.get("solver", {})
         out.append(
             f"| {r['referrals']}/{r['specialties']}/{r['weeks']} | {s['slots']} | {s.get('feasible_pairs', 0):,} | "
-            f"{r['wall_median']:.2f} | {r['peak_rss_kb'] / 1024:.0f} | {r['status']} | {r['objective']:,} | {s.get('bound', 0):,} | "
+            f"{r['wall_median']:.2f} | {min(r['walls']):.2f} | {r['peak_rss_kb'] / 1024:.0f} | {r['status']} | {r['objective']:,} | {s.get('bound', 0):,} | "
             f"{solver.get('stage1_seconds', 0):.2f} | {solver.get('stage2_seconds', 0):.2f} | "
             f"{solver.get('patient_day_conflicts', 0)} | {solver.get('branch_nodes', 0)} |")
     out.append("\n## Solver versus greedy baseline\n")
@@ -71,6 +73,17 @@ def main(path, runs):
         out.append(
             f"| {r['referrals']}/{r['specialties']}/{r['weeks']} | {o['objective']:,} | {r['objective']:,} | {r['objective'] - o['objective']:,} | "
             f"{o['arcs']:,} | {o['seconds']:.2f} | {o['total_seconds']:.2f} | {r['wall_median']:.2f} |")
+    out.append("\n## Reading these figures\n")
+    out.append("- The machine is shared: another engineer's cargo builds ran during the measurement (see the load average "
+               "above), so wall times are inflated and noisy; 'best run' is the least disturbed. Peak memory and CPU work are "
+               "not affected.\n"
+               "- Against the targets: the 10k instance meets 0.3 s only on a quiet machine (0.26-0.29 s measured between "
+               "builds, about 0.45 s of CPU over 2 threads); the 50k instance is proven optimal well inside 1 GiB, but takes "
+               "several seconds, not 2: stage 1 is ~1.2 s when quiet, and stage 2's branch and bound on its 35 clashes "
+               "(one large component of coupled specialties) expands ~1,600 nodes sequentially.\n"
+               "- The OR-Tools column solves only the relaxation (no patient-per-day rule), without class aggregation; its "
+               "objective matching ours exactly where there were no clashes, and sitting just below where there were, is an "
+               "independent check of both the model and the optimum.\n")
     out.append("\n## Raw wall times (s)\n")
     for r in rows:
         out.append(f"- {r['name']}: {', '.join(f'{w:.2f}' for w in r['walls'])}")
