@@ -32,11 +32,14 @@ pub fn explain(
         |c: Option<u32>| c.map_or("-".to_owned(), |c| problem.clinicians[c as usize].clone());
     let _ = writeln!(
         out,
-        "referral {} (patient {}, {} {:?}, priority {}, clock start {}, due {})",
+        "referral {} (patient {}, {} {}, priority {}, clock start {}, due {})",
         referral.id,
         problem.patients[referral.patient as usize],
         problem.specialties[referral.specialty as usize],
-        referral.kind,
+        match referral.kind {
+            crate::model::Kind::New => "new",
+            crate::model::Kind::FollowUp => "follow_up",
+        },
         referral.priority,
         date_of(referral.clock_start),
         date_of(referral.due),
