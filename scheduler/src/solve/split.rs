@@ -13,19 +13,29 @@ use crate::evaluate::Assignment;
 use crate::validate::Problem;
 
 /// Writes the allocations of one sub-problem's flows into `assignment`.
+///
+/// Runs once per branch-and-bound node for every re-solved sub-problem, so it
+/// works in a few flat vectors rather than one per bin or class.
 pub(crate) fn place(
     problem: &Problem,
     sub: &Subproblem,
     flows: &[Vec<(Arc, i64)>],
     assignment: &mut Assignment,
 ) -> Result<(), SolveError> {
-    let mut to_date: Vec<Vec<usize>> = vec![Vec::new(); sub.dates.len()];
-    let mut to_bin: Vec<Vec<usize>> = vec![Vec::new(); sub.bins.len()];
+    // (hub, id rank, referral): flows are listed per class in (date, hub)
+    // order already (arcs are generated that way), so members in id order
+    // meet them earliest date first.
+    let mut placed: Vec<(Hub, u32, usize)> = Vec::new();
     for (class, class_flows) in sub.classes.iter().zip(flows) {
-        let mut sorted: Vec<&(Arc, i64)> = class_flows.iter().collect();
-        sorted.sort_by_key(|(arc, _)| (arc.date, arc.hub));
         let mut members = class.members.iter();
-        for (arc, units) in sorted {
+        let mut sorted_copy;
+        let mut class_flows: &[(Arc, i64)] = class_flows;
+        if !class_flows.is_sorted_by_key(|(arc, _)| (arc.date, arc.hub)) {
+            sorted_copy = class_flows.to_vec();
+            sorted_copy.sort_by_key(|(arc, _)| (arc.date, arc.hub));
+            class_flows = &sorted_copy;
+        }
+        for (arc, units) in class_flows {
             for _ in 0..*units {
                 let Some(&r) = members.next() else {
                     return Err(SolveError::Solution(format!(
@@ -33,62 +43,63 @@ pub(crate) fn place(
                         problem.referrals[class.representative()].id
                     )));
                 };
-                match arc.hub {
-                    Hub::Date(d) => to_date[d as usize].push(r),
-                    Hub::Bin(b) => to_bin[b as usize].push(r),
-                }
+                placed.push((arc.hub, problem.id_rank[r], r));
             }
         }
     }
+    // Bins first (Hub::Date sorts before Hub::Bin, so reverse the kinds):
+    // direct referrals must have their bin's places before date-hub referrals
+    // fill what remains of the day.
+    placed.sort_unstable_by_key(|&(hub, rank, _)| match hub {
+        Hub::Bin(b) => (0, b, rank),
+        Hub::Date(d) => (1, d, rank),
+    });
 
-    let mut free: Vec<Vec<i64>> = sub
+    let mut offset = Vec::with_capacity(sub.bins.len() + 1);
+    offset.push(0);
+    for bin in &sub.bins {
+        offset.push(offset[offset.len() - 1] + bin.slots.len());
+    }
+    let mut free: Vec<i64> = sub
         .bins
         .iter()
-        .map(|bin| {
-            bin.slots
-                .iter()
-                .map(|&s| problem.slots[s].capacity)
-                .collect()
-        })
+        .flat_map(|bin| bin.slots.iter().map(|&s| problem.slots[s].capacity))
         .collect();
     let overfull =
         |what: String| SolveError::Solution(format!("{what} got more referrals than places"));
-    for (b, referrals) in to_bin.iter_mut().enumerate() {
-        referrals.sort_by_key(|&r| problem.id_rank[r]);
-        let mut cursor = 0;
-        for &r in referrals.iter() {
-            while cursor < free[b].len() && free[b][cursor] == 0 {
-                cursor += 1;
+
+    let mut i = 0;
+    while i < placed.len() {
+        let hub = placed[i].0;
+        let run = placed[i..].iter().take_while(|p| p.0 == hub).count();
+        let group = &placed[i..i + run];
+        i += run;
+        // The places this hub may use, in order: its bin's slots, or every
+        // bin of the date in clinician order.
+        let single: [u32; 1];
+        let bins: &[u32] = match hub {
+            Hub::Bin(b) => {
+                single = [b];
+                &single
             }
-            let Some(places) = free[b].get_mut(cursor) else {
-                return Err(overfull(format!("slot group {b} of {}", sub.name(problem))));
-            };
-            *places -= 1;
-            assignment[r] = Some(sub.bins[b].slots[cursor]);
-        }
-    }
-    for (d, referrals) in to_date.iter_mut().enumerate() {
-        referrals.sort_by_key(|&r| problem.id_rank[r]);
-        let mut places = sub.date_bins[d]
-            .iter()
-            .flat_map(|&b| (0..sub.bins[b as usize].slots.len()).map(move |i| (b as usize, i)));
+            Hub::Date(d) => &sub.date_bins[d as usize],
+        };
+        let mut places = bins.iter().flat_map(|&b| {
+            (offset[b as usize]..offset[b as usize + 1]).map(move |k| (b as usize, k))
+        });
         let mut current = places.next();
-        for &r in referrals.iter() {
-            while let Some((b, i)) = current {
-                if free[b][i] > 0 {
+        for &(_, _, r) in group {
+            while let Some((_, k)) = current {
+                if free[k] > 0 {
                     break;
                 }
                 current = places.next();
             }
-            let Some((b, i)) = current else {
-                return Err(overfull(format!(
-                    "date {} of {}",
-                    sub.dates[d],
-                    sub.name(problem)
-                )));
+            let Some((b, k)) = current else {
+                return Err(overfull(format!("{hub:?} of {}", sub.name(problem))));
             };
-            free[b][i] -= 1;
-            assignment[r] = Some(sub.bins[b].slots[i]);
+            free[k] -= 1;
+            assignment[r] = Some(sub.bins[b].slots[k - offset[b]]);
         }
     }
     Ok(())
