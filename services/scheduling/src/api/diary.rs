@@ -279,16 +279,21 @@ pub(crate) async fn create_slot(
         booked: 0,
         unavailable: false,
         create_time: Utc::now(),
+        held_for_referral: None,
+        held_until: None,
     };
     let created = diary::create_slot(db, key.as_ref(), row).await?;
     Ok(slot_to_proto(&created))
 }
 
 pub(crate) fn slot_to_proto(row: &slot::Model) -> pb::Slot {
+    let hold = diary::active_hold(row, Utc::now().timestamp());
     let state = if row.unavailable {
         pb::SlotState::BusyUnavailable
     } else if row.booked >= row.capacity {
         pb::SlotState::Busy
+    } else if hold.is_some() {
+        pb::SlotState::BusyTentative
     } else {
         pb::SlotState::Free
     };
@@ -307,6 +312,10 @@ pub(crate) fn slot_to_proto(row: &slot::Model) -> pb::Slot {
         capacity: row.capacity,
         booked: row.booked,
         state: state as i32,
+        held_for_referral_id: hold
+            .map(|(referral, _)| referral.to_string())
+            .unwrap_or_default(),
+        hold_until: hold.and_then(|(_, until)| epoch_to_proto(until)),
     }
 }
 

@@ -7,6 +7,7 @@ mod appointments;
 mod convert;
 mod diary;
 mod enquiries;
+mod optimise;
 mod referrals;
 mod staff;
 
@@ -346,6 +347,78 @@ impl SchedulingService for SchedulingApi {
         let id = request.into_inner().id;
         Ok(Response::new(
             appointments::mark(&self.db, &id, Action::DidNotAttend).await?,
+        ))
+    }
+
+    async fn propose_allocation(
+        &self,
+        request: Request<pb::ProposeAllocationRequest>,
+    ) -> Result<Response<pb::Proposal>, Status> {
+        Ok(Response::new(
+            optimise::propose_allocation(&self.db, request.into_inner()).await?,
+        ))
+    }
+
+    async fn get_proposal(
+        &self,
+        request: Request<pb::GetProposalRequest>,
+    ) -> Result<Response<pb::Proposal>, Status> {
+        Ok(Response::new(
+            optimise::get_proposal(&self.db, request.into_inner()).await?,
+        ))
+    }
+
+    async fn list_proposals(
+        &self,
+        request: Request<pb::ListProposalsRequest>,
+    ) -> Result<Response<pb::ListProposalsResponse>, Status> {
+        Ok(Response::new(
+            optimise::list_proposals(&self.db, request.into_inner()).await?,
+        ))
+    }
+
+    async fn list_proposal_allocations(
+        &self,
+        request: Request<pb::ListProposalAllocationsRequest>,
+    ) -> Result<Response<pb::ListProposalAllocationsResponse>, Status> {
+        Ok(Response::new(
+            optimise::list_proposal_allocations(&self.db, request.into_inner()).await?,
+        ))
+    }
+
+    async fn commit_proposal(
+        &self,
+        request: Request<pb::CommitProposalRequest>,
+    ) -> Result<Response<pb::CommitProposalResponse>, Status> {
+        Ok(Response::new(
+            optimise::commit_proposal(&self.db, request.into_inner()).await?,
+        ))
+    }
+
+    async fn book_best_slot(
+        &self,
+        request: Request<pb::BookBestSlotRequest>,
+    ) -> Result<Response<pb::BookBestSlotResponse>, Status> {
+        Ok(Response::new(
+            optimise::book_best_slot(&self.db, request.into_inner()).await?,
+        ))
+    }
+
+    async fn rebook_displaced(
+        &self,
+        request: Request<pb::RebookDisplacedRequest>,
+    ) -> Result<Response<pb::RebookDisplacedResponse>, Status> {
+        Ok(Response::new(
+            optimise::rebook_displaced(&self.db, request.into_inner()).await?,
+        ))
+    }
+
+    async fn offer_freed_slot(
+        &self,
+        request: Request<pb::OfferFreedSlotRequest>,
+    ) -> Result<Response<pb::SlotOffer>, Status> {
+        Ok(Response::new(
+            optimise::offer_freed_slot(&self.db, request.into_inner()).await?,
         ))
     }
 }

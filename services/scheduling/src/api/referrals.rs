@@ -114,7 +114,7 @@ pub(crate) async fn create_referral(
     ))
 }
 
-fn referral_to_proto(row: &referral::Model, as_of: NaiveDate) -> pb::Referral {
+pub(crate) fn referral_to_proto(row: &referral::Model, as_of: NaiveDate) -> pb::Referral {
     let priority = Priority::from_stored(&row.priority);
     let periods: Vec<Period> = serde_json::from_str(&row.unavailable).unwrap_or_default();
     pb::Referral {

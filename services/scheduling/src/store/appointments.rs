@@ -21,6 +21,7 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
+use super::diary::{active_hold, not_held};
 use super::entities::{appointment, patient_lock, referral, slot};
 use super::{RequestKey, after_start, claim, db_error};
 use crate::domain::appointment::{Action, HOLDING};
@@ -53,11 +54,25 @@ pub async fn book(
         txn.rollback().await?;
         return get(db, created.id()).await;
     }
-    let slot = take_place(&txn, booking.slot_id, "book").await?;
-    lock_patient(&txn, booking.patient_id).await?;
-    ensure_no_overlap(&txn, booking.patient_id, &slot, None).await?;
+    book_in(&txn, id, booking).await?;
+    txn.commit().await.map_err(db_error)?;
+    get(db, id).await
+}
+
+/// The one booking path (BookAppointment, CommitProposal, BookBestSlot,
+/// RebookDisplaced): takes the place with the guarded write, serialises the
+/// patient, checks overlaps and the referral, and inserts appointment `id`,
+/// all in `txn` (a transaction or a savepoint).
+pub async fn book_in(
+    txn: &DatabaseTransaction,
+    id: Uuid,
+    booking: Booking,
+) -> Result<(), ApiError> {
+    let slot = take_place(txn, booking.slot_id, "book", booking.referral_id).await?;
+    lock_patient(txn, booking.patient_id).await?;
+    ensure_no_overlap(txn, booking.patient_id, &slot, None).await?;
     if let Some(referral_id) = booking.referral_id {
-        book_referral(&txn, referral_id, booking.patient_id, &slot).await?;
+        book_referral(txn, referral_id, booking.patient_id, &slot).await?;
     }
     let now = Utc::now();
     let row = appointment::Model {
@@ -77,24 +92,32 @@ pub async fn book(
         revision: 1,
     };
     appointment::Entity::insert(row.into_active_model().reset_all())
-        .exec_without_returning(&txn)
+        .exec_without_returning(txn)
         .await
         .map_err(db_error)?;
-    txn.commit().await.map_err(db_error)?;
-    get(db, id).await
+    Ok(())
 }
 
-/// Takes one place in a slot (the guarded write), or says why it cannot.
+/// Takes one place in a slot (the guarded write), or says why it cannot. A
+/// slot under a tentative hold only admits the referral it is held for,
+/// whose booking ends the hold.
 async fn take_place(
     txn: &DatabaseTransaction,
     slot_id: Uuid,
     action: &str,
+    referral_id: Option<Uuid>,
 ) -> Result<slot::Model, ApiError> {
+    let now = Utc::now().timestamp();
+    let mut admitted = not_held(now);
+    if let Some(referral_id) = referral_id {
+        admitted = admitted.add(slot::Column::HeldForReferral.eq(referral_id));
+    }
     let taken = slot::Entity::update_many()
         .col_expr(slot::Column::Booked, Expr::col(slot::Column::Booked).add(1))
         .filter(slot::Column::Id.eq(slot_id))
         .filter(slot::Column::Unavailable.eq(false))
         .filter(Expr::col(slot::Column::Booked).lt(Expr::col(slot::Column::Capacity)))
+        .filter(admitted)
         .exec(txn)
         .await
         .map_err(db_error)?
@@ -102,17 +125,41 @@ async fn take_place(
     let slot = super::diary::get_slot(txn, slot_id).await?;
     if taken == 0 {
         let state = if slot.unavailable {
-            "busy-unavailable (the clinician is absent)"
+            "busy-unavailable (the clinician is absent)".to_owned()
+        } else if slot.booked >= slot.capacity {
+            "full".to_owned()
+        } else if let Some((holder, until)) = active_hold(&slot, now) {
+            format!("busy-tentative (held for referral {holder} until {until} epoch seconds)")
         } else {
-            "full"
+            "changed meanwhile".to_owned()
         };
         return Err(ApiError::wrong_state(
             format!("slots/{slot_id}"),
-            state,
+            &state,
             action,
         ));
     }
+    if let Some(referral_id) = referral_id
+        && slot.held_for_referral == Some(referral_id)
+    {
+        release_hold(txn, slot_id).await?;
+    }
     Ok(slot)
+}
+
+/// Ends a slot's tentative hold.
+pub async fn release_hold(txn: &impl ConnectionTrait, slot_id: Uuid) -> Result<(), ApiError> {
+    slot::Entity::update_many()
+        .col_expr(
+            slot::Column::HeldForReferral,
+            Expr::value(Option::<Uuid>::None),
+        )
+        .col_expr(slot::Column::HeldUntil, Expr::value(Option::<i64>::None))
+        .filter(slot::Column::Id.eq(slot_id))
+        .exec(txn)
+        .await
+        .map_err(db_error)?;
+    Ok(())
 }
 
 async fn free_place(txn: &DatabaseTransaction, slot_id: Uuid) -> Result<(), ApiError> {
@@ -382,26 +429,38 @@ pub async fn reschedule(
     new_slot_id: Uuid,
 ) -> Result<appointment::Model, ApiError> {
     let txn = db.begin().await?;
-    let appointment = advance(&txn, id, Action::Reschedule, None).await?;
+    reschedule_in(&txn, id, new_slot_id).await?;
+    txn.commit().await.map_err(db_error)?;
+    get(db, id).await
+}
+
+/// The one moving path (RescheduleAppointment, RebookDisplaced), in `txn`.
+pub async fn reschedule_in(
+    txn: &DatabaseTransaction,
+    id: Uuid,
+    new_slot_id: Uuid,
+) -> Result<(), ApiError> {
+    let appointment = advance(txn, id, Action::Reschedule, None).await?;
     if appointment.slot_id == new_slot_id {
         return Err(ApiError::invalid(
             "new_slot_id",
             "is the slot the appointment is already in",
         ));
     }
+    let referral_id = appointment.referral_id;
     // Slots in id order, so two moves between the same slots cannot deadlock.
     let new_slot = if appointment.slot_id < new_slot_id {
-        free_place(&txn, appointment.slot_id).await?;
-        take_place(&txn, new_slot_id, "reschedule into it").await?
+        free_place(txn, appointment.slot_id).await?;
+        take_place(txn, new_slot_id, "reschedule into it", referral_id).await?
     } else {
-        let slot = take_place(&txn, new_slot_id, "reschedule into it").await?;
-        free_place(&txn, appointment.slot_id).await?;
+        let slot = take_place(txn, new_slot_id, "reschedule into it", referral_id).await?;
+        free_place(txn, appointment.slot_id).await?;
         slot
     };
-    lock_patient(&txn, appointment.patient_id).await?;
-    ensure_no_overlap(&txn, appointment.patient_id, &new_slot, Some(id)).await?;
-    if let Some(referral_id) = appointment.referral_id {
-        let referral = referral::Entity::find_by_id(referral_id).one(&txn).await?;
+    lock_patient(txn, appointment.patient_id).await?;
+    ensure_no_overlap(txn, appointment.patient_id, &new_slot, Some(id)).await?;
+    if let Some(referral_id) = referral_id {
+        let referral = referral::Entity::find_by_id(referral_id).one(txn).await?;
         if referral.is_some_and(|r| r.specialty != new_slot.specialty) {
             return Err(ApiError::invalid(
                 "new_slot_id",
@@ -418,11 +477,10 @@ pub async fn reschedule(
         .col_expr(appointment::Column::StartAt, Expr::value(new_slot.start_at))
         .col_expr(appointment::Column::EndAt, Expr::value(new_slot.end_at))
         .filter(appointment::Column::Id.eq(id))
-        .exec(&txn)
+        .exec(txn)
         .await
         .map_err(db_error)?;
-    txn.commit().await.map_err(db_error)?;
-    get(db, id).await
+    Ok(())
 }
 
 /// Filters of ListAppointments.

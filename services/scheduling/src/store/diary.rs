@@ -161,6 +161,8 @@ pub async fn generate_slots(
                         booked: 0,
                         unavailable: absences.iter().any(|(a, b)| *a < e && *b > s),
                         create_time: now,
+                        held_for_referral: None,
+                        held_until: None,
                     };
                     // The unique index is what makes a repeat run harmless,
                     // whatever the checks above saw.
@@ -290,7 +292,8 @@ pub async fn list_slots(
     if filter.free_only {
         condition = condition
             .add(slot::Column::Unavailable.eq(false))
-            .add(Expr::col(slot::Column::Booked).lt(Expr::col(slot::Column::Capacity)));
+            .add(Expr::col(slot::Column::Booked).lt(Expr::col(slot::Column::Capacity)))
+            .add(not_held(Utc::now().timestamp()));
     }
     if let Some(after) = after_start(page, slot::Column::StartAt, slot::Column::Id)? {
         condition = condition.add(after);
@@ -428,4 +431,19 @@ pub fn epoch(instant: DateTime<Utc>) -> i64 {
 /// A wall-clock time parsed from stored text (validated when stored).
 pub fn stored_time(text: &str) -> Option<NaiveTime> {
     london::parse_time(text)
+}
+
+/// The referral a slot is held for and until when, while the hold lasts.
+pub fn active_hold(slot: &slot::Model, now: i64) -> Option<(Uuid, i64)> {
+    match (slot.held_for_referral, slot.held_until) {
+        (Some(referral), Some(until)) if until > now => Some((referral, until)),
+        _ => None,
+    }
+}
+
+/// Slots not under a tentative hold at `now` (none, or lapsed).
+pub fn not_held(now: i64) -> Condition {
+    Condition::any()
+        .add(slot::Column::HeldUntil.is_null())
+        .add(slot::Column::HeldUntil.lte(now))
 }

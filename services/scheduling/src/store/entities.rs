@@ -139,6 +139,10 @@ pub mod slot {
         /// The clinician is absent (busy-unavailable).
         pub unavailable: bool,
         pub create_time: DateTimeUtc,
+        /// An offer's tentative hold: only this referral may book the slot
+        /// until `held_until` (epoch seconds) has passed.
+        pub held_for_referral: Option<Uuid>,
+        pub held_until: Option<i64>,
     }
 
     no_relations!();
@@ -252,6 +256,84 @@ pub mod enquiry {
         pub notes: String,
         pub create_time: DateTimeUtc,
         pub resolve_time: Option<DateTimeUtc>,
+    }
+
+    no_relations!();
+}
+
+pub mod proposal {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "proposals")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        /// Empty when every specialty was optimised.
+        pub specialty: String,
+        pub horizon_start: Date,
+        pub horizon_end: Date,
+        pub status: String,
+        pub optimal: bool,
+        pub objective: i64,
+        pub greedy_objective: i64,
+        pub referrals: i32,
+        pub slots: i32,
+        pub allocated: i32,
+        pub unallocated: i32,
+        pub breaches: i32,
+        pub greedy_breaches: i32,
+        pub mean_wait_days: f64,
+        pub max_wait_days: i32,
+        pub solve_seconds: f64,
+        pub run_seconds: f64,
+        pub create_time: DateTimeUtc,
+        pub commit_time: Option<DateTimeUtc>,
+        pub booked: i32,
+        pub not_booked: i32,
+    }
+
+    no_relations!();
+}
+
+pub mod proposal_allocation {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "proposal_allocations")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub proposal_id: Uuid,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub referral_id: Uuid,
+        pub patient_id: Uuid,
+        pub slot_id: Uuid,
+        pub specialty: String,
+        pub slot_date: Date,
+        pub clinician_id: Uuid,
+        pub wait_days: i32,
+        pub breach: bool,
+        pub preference_missed: bool,
+        pub cost: i64,
+        pub appointment_id: Option<Uuid>,
+        pub not_booked_reason: Option<String>,
+    }
+
+    no_relations!();
+}
+
+/// SQLite's stand-in for PostgreSQL's advisory lock: one row per specialty
+/// being optimised, with a lease so a crashed run cannot hold it for ever.
+pub mod optimisation_lock {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "optimisation_locks")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub specialty: String,
+        pub holder: Uuid,
+        pub expires_at: i64,
     }
 
     no_relations!();

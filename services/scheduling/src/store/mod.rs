@@ -13,6 +13,7 @@ pub mod diary;
 pub mod enquiries;
 pub mod entities;
 pub mod migration;
+pub mod optimise;
 pub mod referrals;
 pub mod staff;
 

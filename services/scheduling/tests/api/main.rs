@@ -6,4 +6,5 @@ mod appointments;
 mod diary;
 mod enquiries;
 mod helpers;
+mod optimise;
 mod referrals;

@@ -1,0 +1,769 @@
+//! The optimising scheduler through the API: proposals, commits, the run
+//! lock, races with manual bookings, best slots, rebooking and offers.
+
+use medsec_platform::both_backends;
+use medsec_platform::testing::Backend;
+use medsec_proto::scheduling::v1 as pb;
+use medsec_scheduling::store::optimise::RunLock;
+use tonic::Code;
+
+use crate::helpers::{Clinic, TestApp, assert_precondition, patient, spawn_app, violated_fields};
+
+both_backends!(
+    proposes_lists_and_commits_once,
+    a_patients_existing_appointment_day_is_kept_free,
+    refuses_bad_optimisation_requests,
+    a_second_run_for_a_specialty_is_refused_while_one_holds_it,
+    commit_and_manual_booking_racing_for_one_slot_never_double_book,
+    commit_reports_allocations_it_could_not_book,
+    book_best_slot_ranks_by_the_models_cost_and_books,
+    rebook_displaced_moves_patients_off_an_absence_and_a_hospital_cancellation,
+    offer_freed_slot_holds_it_for_the_best_waiting_referral,
+);
+
+pub(crate) async fn referral(
+    app: &mut TestApp,
+    patient_id: &str,
+    priority: pb::Priority,
+    clock_start: &str,
+) -> pb::Referral {
+    app.client
+        .create_referral(pb::CreateReferralRequest {
+            referral: Some(pb::Referral {
+                patient_id: patient_id.into(),
+                specialty: "cardiology".into(),
+                priority: priority as i32,
+                clock_start: clock_start.into(),
+                kind: pb::SlotKind::New as i32,
+                ..Default::default()
+            }),
+            request_id: String::new(),
+        })
+        .await
+        .expect("create referral")
+        .into_inner()
+}
+
+/// A slot at 09:00Z on `date` (10:00 in London in summer).
+async fn day_slot(app: &mut TestApp, clinic: &Clinic, date: &str, capacity: i32) -> pb::Slot {
+    app.slot(
+        clinic,
+        &format!("{date}T09:00:00Z"),
+        &format!("{date}T09:30:00Z"),
+        capacity,
+    )
+    .await
+}
+
+async fn propose(app: &mut TestApp, start: &str, end: &str) -> Result<pb::Proposal, tonic::Status> {
+    app.client
+        .propose_allocation(pb::ProposeAllocationRequest {
+            specialty: "cardiology".into(),
+            horizon_start: start.into(),
+            horizon_end: end.into(),
+        })
+        .await
+        .map(tonic::Response::into_inner)
+}
+
+async fn allocations(app: &mut TestApp, proposal_id: &str) -> Vec<pb::ProposedAllocation> {
+    let mut all = Vec::new();
+    let mut token = String::new();
+    loop {
+        let page = app
+            .client
+            .list_proposal_allocations(pb::ListProposalAllocationsRequest {
+                proposal_id: proposal_id.into(),
+                page_size: 2,
+                page_token: token,
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        all.extend(page.allocations);
+        if page.next_page_token.is_empty() {
+            return all;
+        }
+        token = page.next_page_token;
+    }
+}
+
+async fn commit(app: &mut TestApp, id: &str) -> pb::CommitProposalResponse {
+    app.client
+        .commit_proposal(pb::CommitProposalRequest { id: id.into() })
+        .await
+        .unwrap()
+        .into_inner()
+}
+
+async fn proposes_lists_and_commits_once(backend: Backend) {
+    let mut app = spawn_app(backend).await;
+    let clinic = app.clinic().await;
+    let early = day_slot(&mut app, &clinic, "2026-06-01", 1).await;
+    let late = day_slot(&mut app, &clinic, "2026-06-29", 1).await;
+    let (ada, bo, cy) = (patient(), patient(), patient());
+    // Cy's two-week-wait referral must take the early slot; Ada has waited
+    // longer than Bo, so treat-in-turn gives her the late one and Bo waits.
+    let urgent = referral(&mut app, &cy, pb::Priority::TwoWeekWait, "2026-05-25").await;
+    let long_wait = referral(&mut app, &ada, pb::Priority::Routine, "2026-01-05").await;
+    let short_wait = referral(&mut app, &bo, pb::Priority::Routine, "2026-04-01").await;
+
+    let proposal = propose(&mut app, "2026-06-01", "2026-06-30").await.unwrap();
+    assert!(proposal.optimal);
+    assert_eq!(proposal.status(), pb::ProposalStatus::Proposed);
+    assert_eq!((proposal.referrals, proposal.slots), (3, 2));
+    assert_eq!(proposal.referrals_allocated, 2);
+    assert_eq!(proposal.referrals_unallocated, 1);
+    assert!(proposal.objective <= proposal.greedy_objective);
+    assert_eq!(
+        proposal.breaches_avoided,
+        proposal.greedy_breaches - proposal.breaches
+    );
+    assert!(proposal.max_wait_days >= 175, "{proposal:?}");
+    let got = app
+        .client
+        .get_proposal(pb::GetProposalRequest {
+            id: proposal.id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(got, proposal);
+    let listed = app
+        .client
+        .list_proposals(pb::ListProposalsRequest {
+            specialty: "cardiology".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(listed.proposals, vec![proposal.clone()]);
+
+    let placed = allocations(&mut app, &proposal.id).await;
+    assert_eq!(placed.len(), 2);
+    let slot_of = |referral: &pb::Referral| {
+        placed
+            .iter()
+            .find(|a| a.referral_id == referral.id)
+            .map(|a| a.slot_id.clone())
+    };
+    assert_eq!(slot_of(&urgent), Some(early.id.clone()));
+    assert_eq!(slot_of(&long_wait), Some(late.id.clone()));
+    assert_eq!(slot_of(&short_wait), None);
+    let ada_terms = placed
+        .iter()
+        .find(|a| a.referral_id == long_wait.id)
+        .unwrap();
+    // 2026-01-05 to 2026-06-29 is 175 days, past the 126-day target.
+    assert_eq!(ada_terms.wait_days, 175);
+    assert!(ada_terms.breach);
+    assert_eq!(ada_terms.cost, 175 * 175 + 20_000);
+    assert_eq!(ada_terms.slot_date, "2026-06-29");
+
+    let committed = commit(&mut app, &proposal.id).await;
+    assert_eq!(committed.booked, 2);
+    assert!(committed.not_booked.is_empty());
+    let header = committed.proposal.unwrap();
+    assert_eq!(header.status(), pb::ProposalStatus::Committed);
+    assert_eq!((header.booked, header.not_booked), (2, 0));
+    assert_eq!(app.get_slot(&early.id).await.state(), pb::SlotState::Busy);
+    assert_eq!(app.get_slot(&late.id).await.state(), pb::SlotState::Busy);
+    let booked = allocations(&mut app, &proposal.id).await;
+    assert!(booked.iter().all(|a| !a.appointment_id.is_empty()));
+
+    let again = commit(&mut app, &proposal.id).await;
+    assert_eq!(again.booked, 0, "a second commit books nothing");
+    let appointments = app
+        .client
+        .list_appointments(pb::ListAppointmentsRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .appointments;
+    assert_eq!(appointments.len(), 2);
+}
+
+async fn a_patients_existing_appointment_day_is_kept_free(backend: Backend) {
+    let mut app = spawn_app(backend).await;
+    let clinic = app.clinic().await;
+    let first = day_slot(&mut app, &clinic, "2026-06-01", 2).await;
+    let second = day_slot(&mut app, &clinic, "2026-06-02", 1).await;
+    let ada = patient();
+    // Ada already has an appointment (no referral) in the 2-place slot on 1 June.
+    app.book(&first.id, &ada, "").await.unwrap();
+    let waiting = referral(&mut app, &ada, pb::Priority::Urgent, "2026-05-01").await;
+    let proposal = propose(&mut app, "2026-06-01", "2026-06-30").await.unwrap();
+    let placed = allocations(&mut app, &proposal.id).await;
+    assert_eq!(placed.len(), 1);
+    assert_eq!(placed[0].referral_id, waiting.id);
+    assert_eq!(
+        placed[0].slot_id, second.id,
+        "not on the day she is already seen"
+    );
+}
+
+async fn refuses_bad_optimisation_requests(backend: Backend) {
+    let mut app = spawn_app(backend).await;
+    let status = app
+        .client
+        .propose_allocation(pb::ProposeAllocationRequest {
+            specialty: "cardio-logy".into(),
+            horizon_start: "2026-06-30".into(),
+            horizon_end: "2026-06-01".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(violated_fields(&status), ["specialty", "horizon_end"]);
+    let status = propose(&mut app, "2026-1-1", "").await.unwrap_err();
+    assert_eq!(violated_fields(&status), ["horizon_start", "horizon_end"]);
+    let status = propose(&mut app, "2026-01-01", "2027-06-01")
+        .await
+        .unwrap_err();
+    assert_eq!(violated_fields(&status), ["horizon_end"]);
+    let status = app
+        .client
+        .get_proposal(pb::GetProposalRequest { id: "x".into() })
+        .await
+        .unwrap_err();
+    assert_eq!(violated_fields(&status), ["id"]);
+    let missing = uuid::Uuid::now_v7().to_string();
+    let status = app
+        .client
+        .get_proposal(pb::GetProposalRequest {
+            id: missing.clone(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::NotFound);
+    let status = app
+        .client
+        .commit_proposal(pb::CommitProposalRequest {
+            id: missing.clone(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::NotFound);
+    let status = app
+        .client
+        .list_proposal_allocations(pb::ListProposalAllocationsRequest {
+            proposal_id: missing,
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::NotFound);
+    let status = app
+        .client
+        .list_proposals(pb::ListProposalsRequest {
+            page_size: -1,
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(violated_fields(&status), ["page_size"]);
+    let status = app
+        .client
+        .book_best_slot(pb::BookBestSlotRequest {
+            referral_id: "nope".into(),
+            from_date: "2026-06-01".into(),
+            to_date: "2026-05-01".into(),
+            max_candidates: -3,
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(
+        violated_fields(&status),
+        ["referral_id", "to_date", "max_candidates"]
+    );
+    let status = app
+        .client
+        .rebook_displaced(pb::RebookDisplacedRequest::default())
+        .await
+        .unwrap_err();
+    assert_eq!(
+        violated_fields(&status),
+        ["absence_id", "horizon_start", "horizon_end"]
+    );
+    let status = app
+        .client
+        .offer_freed_slot(pb::OfferFreedSlotRequest {
+            slot_id: String::new(),
+            hold_until: Some(crate::helpers::ts("2020-01-01T00:00:00Z")),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(violated_fields(&status), ["slot_id", "hold_until"]);
+    let proposals = app
+        .client
+        .list_proposals(pb::ListProposalsRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .proposals;
+    assert!(proposals.is_empty(), "nothing was stored");
+}
+
+async fn a_second_run_for_a_specialty_is_refused_while_one_holds_it(backend: Backend) {
+    let mut app = spawn_app(backend).await;
+    let clinic = app.clinic().await;
+    day_slot(&mut app, &clinic, "2026-06-01", 1).await;
+    referral(&mut app, &patient(), pb::Priority::Routine, "2026-03-01").await;
+    // A run in progress, held exactly as ProposeAllocation holds it.
+    let running = RunLock::acquire(&app.db, &["cardiology".to_owned()])
+        .await
+        .unwrap();
+    let status = propose(&mut app, "2026-06-01", "2026-06-30")
+        .await
+        .unwrap_err();
+    assert_precondition(&status, "specialties/cardiology is being optimised");
+    // All specialties includes cardiology, so it waits too; another does not.
+    let status = app
+        .client
+        .propose_allocation(pb::ProposeAllocationRequest {
+            specialty: String::new(),
+            horizon_start: "2026-06-01".into(),
+            horizon_end: "2026-06-30".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_precondition(&status, "being optimised");
+    app.client
+        .propose_allocation(pb::ProposeAllocationRequest {
+            specialty: "dermatology".into(),
+            horizon_start: "2026-06-01".into(),
+            horizon_end: "2026-06-30".into(),
+        })
+        .await
+        .unwrap();
+    running.release().await.unwrap();
+    let proposal = propose(&mut app, "2026-06-01", "2026-06-30").await.unwrap();
+    assert_eq!(proposal.referrals_allocated, 1);
+    // The finished run released its lock: another can start.
+    propose(&mut app, "2026-06-01", "2026-06-30").await.unwrap();
+}
+
+async fn commit_and_manual_booking_racing_for_one_slot_never_double_book(backend: Backend) {
+    let mut app = spawn_app(backend).await;
+    let clinic = app.clinic().await;
+    for round in 0..4 {
+        let date = format!("2026-06-{:02}", round + 1);
+        let slot = day_slot(&mut app, &clinic, &date, 1).await;
+        referral(&mut app, &patient(), pb::Priority::Routine, "2026-03-01").await;
+        let proposal = propose(&mut app, &date, &date).await.unwrap();
+        // The allocated referral may be an earlier round's, left waiting.
+        let allocated = allocations(&mut app, &proposal.id).await.remove(0);
+        assert_eq!(allocated.slot_id, slot.id);
+        let walk_in = patient();
+        let mut committer = app.client.clone();
+        let mut booker = app.client.clone();
+        let (committed, manual) = tokio::join!(
+            committer.commit_proposal(pb::CommitProposalRequest {
+                id: proposal.id.clone()
+            }),
+            booker.book_appointment(pb::BookAppointmentRequest {
+                slot_id: slot.id.clone(),
+                patient_id: walk_in.clone(),
+                referral_id: String::new(),
+                reason: "walk-in".into(),
+                request_id: String::new(),
+            }),
+        );
+        let committed = committed.unwrap().into_inner();
+        let held = app.get_slot(&slot.id).await;
+        assert_eq!(held.booked, 1, "round {round}: exactly one place taken");
+        let in_slot: Vec<_> = app
+            .client
+            .list_appointments(pb::ListAppointmentsRequest {
+                clinician_id: clinic.clinician.clone(),
+                page_size: 100,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .appointments
+            .into_iter()
+            .filter(|a| a.slot_id == slot.id)
+            .collect();
+        assert_eq!(in_slot.len(), 1, "round {round}");
+        match manual {
+            Ok(appointment) => {
+                assert_eq!(committed.booked, 0);
+                assert_eq!(committed.not_booked.len(), 1);
+                assert!(committed.not_booked[0].not_booked_reason.contains("full"));
+                assert_eq!(in_slot[0].id, appointment.into_inner().id);
+                let left = app
+                    .client
+                    .get_referral(pb::GetReferralRequest {
+                        id: allocated.referral_id.clone(),
+                        as_of: String::new(),
+                    })
+                    .await
+                    .unwrap()
+                    .into_inner();
+                assert_eq!(left.status(), pb::ReferralStatus::Waiting);
+            }
+            Err(status) => {
+                assert_precondition(&status, "full");
+                assert_eq!(committed.booked, 1);
+                assert_eq!(in_slot[0].referral_id, allocated.referral_id);
+            }
+        }
+    }
+}
+
+async fn commit_reports_allocations_it_could_not_book(backend: Backend) {
+    let mut app = spawn_app(backend).await;
+    let clinic = app.clinic().await;
+    let first = day_slot(&mut app, &clinic, "2026-06-01", 1).await;
+    let second = day_slot(&mut app, &clinic, "2026-06-02", 1).await;
+    let ada = referral(&mut app, &patient(), pb::Priority::Routine, "2026-01-05").await;
+    let bo = referral(&mut app, &patient(), pb::Priority::Routine, "2026-01-06").await;
+    let proposal = propose(&mut app, "2026-06-01", "2026-06-30").await.unwrap();
+    assert_eq!(proposal.referrals_allocated, 2);
+    // Meanwhile the first slot goes to someone else and Bo leaves the list.
+    app.book(&first.id, &patient(), "").await.unwrap();
+    app.client
+        .remove_referral(pb::RemoveReferralRequest {
+            id: bo.id.clone(),
+            reason: "treated elsewhere".into(),
+        })
+        .await
+        .unwrap();
+    let committed = commit(&mut app, &proposal.id).await;
+    let placed = allocations(&mut app, &proposal.id).await;
+    let booked = placed
+        .iter()
+        .filter(|a| !a.appointment_id.is_empty())
+        .count();
+    assert_eq!(committed.booked as usize, booked);
+    assert_eq!(committed.not_booked.len() + booked, 2);
+    for failed in &committed.not_booked {
+        let reason = &failed.not_booked_reason;
+        if failed.slot_id == first.id {
+            assert!(reason.contains("full"), "{reason}");
+        } else {
+            assert_eq!(failed.referral_id, bo.id);
+            assert!(reason.contains("removed"), "{reason}");
+        }
+    }
+    assert!(app.get_slot(&second.id).await.booked <= 1);
+    assert!(app.get_slot(&first.id).await.booked == 1);
+    let again = commit(&mut app, &proposal.id).await;
+    assert_eq!(again.booked, 0);
+    assert_eq!(again.not_booked, committed.not_booked);
+    let _ = ada;
+}
+
+async fn book_best_slot_ranks_by_the_models_cost_and_books(backend: Backend) {
+    let mut app = spawn_app(backend).await;
+    let clinic = app.clinic().await;
+    let other = app.staff(crate::helpers::clinician("Dr Ben Hale")).await.id;
+    let later = day_slot(&mut app, &clinic, "2026-06-10", 1).await;
+    let sooner = day_slot(&mut app, &clinic, "2026-06-03", 1).await;
+    let mut with_other =
+        crate::helpers::slot(&clinic, "2026-06-03T11:00:00Z", "2026-06-03T11:30:00Z", 1);
+    with_other.clinician_id = other.clone();
+    let by_other = app
+        .client
+        .create_slot(pb::CreateSlotRequest {
+            slot: Some(with_other),
+            request_id: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let ada = patient();
+    let waiting = app
+        .client
+        .create_referral(pb::CreateReferralRequest {
+            referral: Some(pb::Referral {
+                patient_id: ada.clone(),
+                specialty: "cardiology".into(),
+                priority: pb::Priority::Routine as i32,
+                clock_start: "2026-05-01".into(),
+                kind: pb::SlotKind::New as i32,
+                preferred_clinician: clinic.clinician.clone(),
+                ..Default::default()
+            }),
+            request_id: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let ask = pb::BookBestSlotRequest {
+        referral_id: waiting.id.clone(),
+        from_date: "2026-06-01".into(),
+        to_date: "2026-06-30".into(),
+        ..Default::default()
+    };
+    let ranked = app
+        .client
+        .book_best_slot(ask.clone())
+        .await
+        .unwrap()
+        .into_inner();
+    let order: Vec<&str> = ranked
+        .candidates
+        .iter()
+        .map(|c| c.slot.as_ref().unwrap().id.as_str())
+        .collect();
+    // Same day: the preferred clinician is cheaper by C = 20; later costs more.
+    assert_eq!(
+        order,
+        [sooner.id.as_str(), by_other.id.as_str(), later.id.as_str()]
+    );
+    assert_eq!(ranked.candidates[0].cost, 33 * 33);
+    assert_eq!(ranked.candidates[1].cost, 33 * 33 + 20);
+    assert!(ranked.candidates[1].preference_missed);
+    assert!(ranked.appointment.is_none(), "nothing booked without book");
+
+    // The best slot is taken meanwhile: booking falls through to the next.
+    app.book(&sooner.id, &patient(), "").await.unwrap();
+    let booked = app
+        .client
+        .book_best_slot(pb::BookBestSlotRequest {
+            book: true,
+            request_id: "best-ada".into(),
+            max_candidates: 2,
+            ..ask.clone()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(booked.candidates.len(), 2);
+    let appointment = booked.appointment.unwrap();
+    assert_eq!(appointment.slot_id, by_other.id);
+    assert_eq!(appointment.referral_id, waiting.id);
+    let retried = app
+        .client
+        .book_best_slot(pb::BookBestSlotRequest {
+            book: true,
+            request_id: "best-ada".into(),
+            max_candidates: 2,
+            ..ask.clone()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        retried.appointment.unwrap().id,
+        appointment.id,
+        "a retry books nothing more"
+    );
+    let status = app.client.book_best_slot(ask).await.unwrap_err();
+    assert_precondition(&status, "booked");
+}
+
+async fn rebook_displaced_moves_patients_off_an_absence_and_a_hospital_cancellation(
+    backend: Backend,
+) {
+    let mut app = spawn_app(backend).await;
+    let clinic = app.clinic().await;
+    let on_leave = day_slot(&mut app, &clinic, "2026-06-01", 2).await;
+    let spare_soon = day_slot(&mut app, &clinic, "2026-06-08", 1).await;
+    let spare_late = day_slot(&mut app, &clinic, "2026-06-22", 1).await;
+    let cancelled_clinic = day_slot(&mut app, &clinic, "2026-06-15", 1).await;
+    let (ada, bo, cy) = (patient(), patient(), patient());
+    let urgent = referral(&mut app, &ada, pb::Priority::Urgent, "2026-05-20").await;
+    let routine = referral(&mut app, &bo, pb::Priority::Routine, "2026-04-01").await;
+    let third = referral(&mut app, &cy, pb::Priority::Routine, "2026-03-01").await;
+    let a = app.book(&on_leave.id, &ada, &urgent.id).await.unwrap();
+    let b = app.book(&on_leave.id, &bo, &routine.id).await.unwrap();
+    let c = app
+        .book(&cancelled_clinic.id, &cy, &third.id)
+        .await
+        .unwrap();
+
+    let absence = app
+        .client
+        .create_absence(pb::CreateAbsenceRequest {
+            absence: Some(pb::Absence {
+                clinician_id: clinic.clinician.clone(),
+                start_time: Some(crate::helpers::ts("2026-06-01T00:00:00Z")),
+                end_time: Some(crate::helpers::ts("2026-06-02T00:00:00Z")),
+                reason: pb::AbsenceReason::Sickness as i32,
+                ..Default::default()
+            }),
+            request_id: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(absence.displaced_appointments.len(), 2);
+    let rebooked = app
+        .client
+        .rebook_displaced(pb::RebookDisplacedRequest {
+            absence_id: absence.id.clone(),
+            horizon_start: "2026-06-01".into(),
+            horizon_end: "2026-06-30".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(rebooked.optimal);
+    assert!(rebooked.not_moved.is_empty(), "{rebooked:?}");
+    let to = |appointment: &pb::Appointment| {
+        rebooked
+            .moves
+            .iter()
+            .find(|m| m.from_appointment_id == appointment.id)
+            .map(|m| (m.to_slot_id.clone(), m.appointment_id.clone()))
+            .unwrap()
+    };
+    // Both patients have waited past... the urgent one's due date (28 days
+    // from 20 May is 17 June) makes the soon slot worth more to her.
+    assert_eq!(to(&a), (spare_soon.id.clone(), a.id.clone()));
+    assert_eq!(to(&b), (spare_late.id.clone(), b.id.clone()));
+    let moved = app
+        .client
+        .get_appointment(pb::GetAppointmentRequest { id: a.id.clone() })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(moved.slot_id, spare_soon.id);
+    assert_eq!(app.get_slot(&on_leave.id).await.booked, 0);
+    let clock = app
+        .client
+        .get_referral(pb::GetReferralRequest {
+            id: urgent.id.clone(),
+            as_of: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(clock.clock_start, "2026-05-20", "original clock kept");
+
+    // Again: nothing left displaced.
+    let again = app
+        .client
+        .rebook_displaced(pb::RebookDisplacedRequest {
+            absence_id: absence.id.clone(),
+            horizon_start: "2026-06-01".into(),
+            horizon_end: "2026-06-30".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(again.moves.is_empty());
+
+    // A hospital cancellation: Cy's referral is booked anew. No slot is free
+    // until one is added.
+    app.client
+        .cancel_appointment(pb::CancelAppointmentRequest {
+            id: c.id.clone(),
+            cancelled_by: pb::CancelledBy::Hospital as i32,
+            reason: "clinic cancelled".into(),
+        })
+        .await
+        .unwrap();
+    let extra = day_slot(&mut app, &clinic, "2026-06-29", 1).await;
+    let rebooked = app
+        .client
+        .rebook_displaced(pb::RebookDisplacedRequest {
+            appointment_ids: vec![c.id.clone()],
+            horizon_start: "2026-06-01".into(),
+            horizon_end: "2026-06-30".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(rebooked.moves.len(), 1);
+    let new = &rebooked.moves[0];
+    assert_eq!(new.to_slot_id, extra.id, "not the cancelled clinic's slot");
+    assert_ne!(new.appointment_id, c.id);
+    assert_eq!(new.referral_id, third.id);
+
+    // A booked appointment in a working slot is not displaced.
+    let status = app
+        .client
+        .rebook_displaced(pb::RebookDisplacedRequest {
+            appointment_ids: vec![new.appointment_id.clone()],
+            horizon_start: "2026-06-01".into(),
+            horizon_end: "2026-06-30".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_precondition(&status, "booked");
+}
+
+async fn offer_freed_slot_holds_it_for_the_best_waiting_referral(backend: Backend) {
+    let mut app = spawn_app(backend).await;
+    let clinic = app.clinic().await;
+    let slot = day_slot(&mut app, &clinic, "2026-06-01", 1).await;
+    let (ada, bo) = (patient(), patient());
+    let leaving = referral(&mut app, &ada, pb::Priority::Routine, "2026-04-01").await;
+    let booked = app.book(&slot.id, &ada, &leaving.id).await.unwrap();
+    let longest = referral(&mut app, &bo, pb::Priority::Routine, "2026-01-05").await;
+    referral(&mut app, &patient(), pb::Priority::Routine, "2026-03-01").await;
+
+    let until = chrono::Utc::now() + chrono::Duration::hours(2);
+    let hold_until = prost_types::Timestamp {
+        seconds: until.timestamp(),
+        nanos: 0,
+    };
+    let request = pb::OfferFreedSlotRequest {
+        slot_id: slot.id.clone(),
+        hold_until: Some(hold_until),
+    };
+    let status = app
+        .client
+        .offer_freed_slot(request.clone())
+        .await
+        .unwrap_err();
+    assert_precondition(&status, "busy");
+
+    app.client
+        .cancel_appointment(pb::CancelAppointmentRequest {
+            id: booked.id,
+            cancelled_by: pb::CancelledBy::Patient as i32,
+            reason: "moving away".into(),
+        })
+        .await
+        .unwrap();
+    let offer = app
+        .client
+        .offer_freed_slot(request.clone())
+        .await
+        .unwrap()
+        .into_inner();
+    // The longest routine waiter gains most by being seen now.
+    let referral = offer.referral.unwrap();
+    assert_eq!(referral.id, longest.id);
+    let held = offer.slot.unwrap();
+    assert_eq!(held.state(), pb::SlotState::BusyTentative);
+    assert_eq!(held.held_for_referral_id, longest.id);
+    assert_eq!(offer.wait_days, 147);
+    assert_eq!(
+        app.get_slot(&slot.id).await.state(),
+        pb::SlotState::BusyTentative
+    );
+
+    let status = app.client.offer_freed_slot(request).await.unwrap_err();
+    assert_precondition(&status, "busy-tentative");
+    // Only the offered referral may take it meanwhile.
+    let status = app.book(&slot.id, &patient(), "").await.unwrap_err();
+    assert_precondition(&status, "busy-tentative");
+    let free = app
+        .client
+        .list_slots(pb::ListSlotsRequest {
+            free_only: true,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .slots;
+    assert!(free.is_empty(), "a held slot is not free");
+    let taken = app.book(&slot.id, &bo, &longest.id).await.unwrap();
+    assert_eq!(taken.slot_id, slot.id);
+    let after = app.get_slot(&slot.id).await;
+    assert_eq!(after.state(), pb::SlotState::Busy);
+    assert!(after.held_for_referral_id.is_empty());
+}
