@@ -42,6 +42,9 @@ struct Node {
     value: i64,
     /// Whether the node's heap key already includes its clash penalties.
     strong: bool,
+    /// The clash to branch on, remembered when the node was re-keyed so its
+    /// allocation need not be rebuilt when it comes round again.
+    branch: Option<(i32, Vec<usize>)>,
 }
 
 #[derive(Debug)]
@@ -242,6 +245,7 @@ fn branch_and_bound(
         bars: BTreeMap::new(),
         value: scope.iter().map(|&k| base[k].value).sum(),
         strong: false,
+        branch: None,
     }];
     let mut open: BinaryHeap<Reverse<(i64, usize)>> =
         BinaryHeap::from([Reverse((nodes[0].value, 0))]);
@@ -268,115 +272,140 @@ fn branch_and_bound(
     while let Some(Reverse((key, id))) = open.pop() {
         let value = nodes[id].value;
         expanded += 1;
-        // Apply this node's re-solved sub-problems to the working copy; they
-        // are reverted below, so no node pays for copying the whole allocation.
         let mut saved: Vec<(usize, Option<usize>)> = Vec::new();
-        for &k in nodes[id].bars.keys() {
-            let Some(solution) = solution_of(&cache, &nodes[id], k) else {
-                continue;
-            };
-            for &r in subs[k].classes.iter().flat_map(|c| &c.members) {
-                saved.push((r, work[r]));
-                work[r] = None;
-            }
-            split::place(problem, &subs[k], &solution.flows, &mut work)?;
-        }
-        let assignment = &work;
-        // Branch on the clash known to be dearest to resolve (ties: the first
-        // in (patient, day) order): the bound then rises fastest.
-        let clash = all_clashes(problem, &by_patient, assignment)
-            .into_iter()
-            .enumerate()
-            .max_by_key(|(i, (day, referrals))| {
-                let known = deltas
-                    .get(day)
-                    .and_then(|m| m.get(referrals.as_slice()))
-                    .copied()
-                    .unwrap_or(-1);
-                (known, std::cmp::Reverse(*i))
-            })
-            .map(|(_, clash)| clash);
-        let Some((day, referrals)) = clash else {
-            return Ok(BranchOutcome {
-                assignment: work.clone(),
-                proven: proven && diving.is_none(),
-                bound: diving.unwrap_or(key) + offset,
-                nodes: expanded,
-                solves,
-                expand: None,
-                scope,
-            });
+        let remembered = if nodes[id].strong {
+            nodes[id].branch.take()
+        } else {
+            None
         };
-        let outside: BTreeSet<usize> = referrals
-            .iter()
-            .filter_map(|r| home.get(r).map(|h| h.0))
-            .filter(|k| !scope.contains(k))
-            .collect();
-        if !outside.is_empty() && outside.is_disjoint(settled) {
-            // Still at their base allocation: grow the search in place.
-            for &k in &outside {
-                offset += base[k].value;
-            }
-            scope.extend(outside);
-            by_patient = in_scope(&scope);
-            for &(r, slot) in &saved {
-                work[r] = slot;
-            }
-            expanded -= 1;
-            open.push(Reverse((key, id)));
-            continue;
-        }
-        if !nodes[id].strong && diving.is_none() {
-            // Re-key the node by a stronger bound before expanding it: every
-            // clash among untouched sub-problems must still be resolved, and
-            // clashes on disjoint sub-problems add their cheapest resolution
-            // cost independently (see `penalty`).
-            nodes[id].strong = true;
-            let touched: BTreeSet<usize> = nodes[id].bars.keys().copied().collect();
-            let clashes = all_clashes(problem, &by_patient, &work);
-            let mut candidates = Vec::new();
-            for (day, referrals) in clashes {
-                let subs_of: BTreeSet<usize> = referrals
-                    .iter()
-                    .filter_map(|r| home.get(r).map(|h| h.0))
-                    .collect();
-                if !subs_of.is_subset(&scope) || !subs_of.is_disjoint(&touched) {
+        let (day, referrals, outside) = if let Some((day, referrals)) = remembered {
+            (day, referrals, BTreeSet::new())
+        } else {
+            // Apply this node's re-solved sub-problems to the working copy; they
+            // are reverted below, so no node pays for copying the whole allocation.
+            for &k in nodes[id].bars.keys() {
+                let Some(solution) = solution_of(&cache, &nodes[id], k) else {
                     continue;
-                }
-                let delta = match deltas.get(&day).and_then(|m| m.get(referrals.as_slice())) {
-                    Some(&delta) => delta,
-                    None => {
-                        let (delta, all_proven, count) =
-                            penalty(problem, subs, base, &home, &mut cache, day, &referrals);
-                        proven &= all_proven;
-                        solves += count;
-                        deltas
-                            .entry(day)
-                            .or_default()
-                            .insert(referrals.clone(), delta);
-                        delta
-                    }
                 };
-                candidates.push((delta, subs_of));
-            }
-            candidates.sort_by_key(|c| std::cmp::Reverse(c.0));
-            let mut used: BTreeSet<usize> = BTreeSet::new();
-            let mut strong = value;
-            for (delta, subs_of) in candidates {
-                if subs_of.is_disjoint(&used) {
-                    used.extend(subs_of);
-                    strong += delta;
+                for &r in subs[k].classes.iter().flat_map(|c| &c.members) {
+                    saved.push((r, work[r]));
+                    work[r] = None;
                 }
+                split::place(problem, &subs[k], &solution.flows, &mut work)?;
             }
-            if strong > key {
+            let assignment = &work;
+            // Branch on the clash known to be dearest to resolve (ties: the first
+            // in (patient, day) order): the bound then rises fastest.
+            let clash = all_clashes(problem, &by_patient, assignment)
+                .into_iter()
+                .enumerate()
+                .max_by_key(|(i, (day, referrals))| {
+                    let known = deltas
+                        .get(day)
+                        .and_then(|m| m.get(referrals.as_slice()))
+                        .copied()
+                        .unwrap_or(-1);
+                    (known, std::cmp::Reverse(*i))
+                })
+                .map(|(_, clash)| clash);
+            let Some((day, referrals)) = clash else {
+                return Ok(BranchOutcome {
+                    assignment: work.clone(),
+                    proven: proven && diving.is_none(),
+                    bound: diving.unwrap_or(key) + offset,
+                    nodes: expanded,
+                    solves,
+                    expand: None,
+                    scope,
+                });
+            };
+            let outside: BTreeSet<usize> = referrals
+                .iter()
+                .filter_map(|r| home.get(r).map(|h| h.0))
+                .filter(|k| !scope.contains(k))
+                .collect();
+            if !outside.is_empty() && outside.is_disjoint(settled) {
+                // Still at their base allocation: grow the search in place.
+                for &k in &outside {
+                    offset += base[k].value;
+                }
+                scope.extend(outside);
+                by_patient = in_scope(&scope);
                 for &(r, slot) in &saved {
                     work[r] = slot;
                 }
                 expanded -= 1;
-                open.push(Reverse((strong, id)));
+                open.push(Reverse((key, id)));
                 continue;
             }
-        }
+            if !nodes[id].strong && diving.is_none() {
+                // Re-key the node by a stronger bound before expanding it: every
+                // clash among untouched sub-problems must still be resolved, and
+                // clashes on disjoint sub-problems add their cheapest resolution
+                // cost independently (see `penalty`).
+                nodes[id].strong = true;
+                let touched: BTreeSet<usize> = nodes[id].bars.keys().copied().collect();
+                let clashes = all_clashes(problem, &by_patient, &work);
+                let mut candidates = Vec::new();
+                for (day, referrals) in clashes.iter().cloned() {
+                    let subs_of: BTreeSet<usize> = referrals
+                        .iter()
+                        .filter_map(|r| home.get(r).map(|h| h.0))
+                        .collect();
+                    if !subs_of.is_subset(&scope) || !subs_of.is_disjoint(&touched) {
+                        continue;
+                    }
+                    let delta = match deltas.get(&day).and_then(|m| m.get(referrals.as_slice())) {
+                        Some(&delta) => delta,
+                        None => {
+                            let (delta, all_proven, count) =
+                                penalty(problem, subs, base, &home, &mut cache, day, &referrals);
+                            proven &= all_proven;
+                            solves += count;
+                            deltas
+                                .entry(day)
+                                .or_default()
+                                .insert(referrals.clone(), delta);
+                            delta
+                        }
+                    };
+                    candidates.push((delta, subs_of));
+                }
+                candidates.sort_by_key(|c| std::cmp::Reverse(c.0));
+                let mut used: BTreeSet<usize> = BTreeSet::new();
+                let mut strong = value;
+                for (delta, subs_of) in candidates {
+                    if subs_of.is_disjoint(&used) {
+                        used.extend(subs_of);
+                        strong += delta;
+                    }
+                }
+                if strong > key {
+                    if outside.is_empty() {
+                        let chosen = clashes
+                            .iter()
+                            .enumerate()
+                            .max_by_key(|(i, (day, referrals))| {
+                                let known = deltas
+                                    .get(day)
+                                    .and_then(|m| m.get(referrals.as_slice()))
+                                    .copied()
+                                    .unwrap_or(-1);
+                                (known, std::cmp::Reverse(*i))
+                            })
+                            .map(|(_, clash)| clash.clone());
+                        nodes[id].branch = chosen;
+                    }
+                    for &(r, slot) in &saved {
+                        work[r] = slot;
+                    }
+                    expanded -= 1;
+                    open.push(Reverse((strong, id)));
+                    continue;
+                }
+            }
+            (day, referrals, outside)
+        };
         if !outside.is_empty() {
             return Ok(BranchOutcome {
                 assignment: work.clone(),
@@ -435,6 +464,7 @@ fn branch_and_bound(
                 bars,
                 value: child_value,
                 strong: false,
+                branch: None,
             });
             // A child's relaxation is at least its parent's bound's relaxation
             // part; keep the parent's penalties out, they may have changed.
