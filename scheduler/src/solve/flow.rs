@@ -156,6 +156,22 @@ pub(crate) fn min_cost_flow(
     }
 }
 
+/// Whether cost scaling on this sub-problem stays far inside `i64`: arc costs
+/// are at most the largest unallocated cost plus the preference weight in
+/// size, scaled costs that times (nodes + 1), and
+/// prices fall by at most about nodes times the largest scaled cost.
+pub(crate) fn fits(problem: &Problem, sub: &Subproblem) -> bool {
+    let nodes = (sub.classes.len() + sub.bins.len() + sub.dates.len() + 2) as i128;
+    let largest = sub
+        .classes
+        .iter()
+        .map(|class| i128::from(problem.unallocated_cost(class.representative())))
+        .map(|cost| cost + i128::from(problem.weights.preference))
+        .max()
+        .unwrap_or(0);
+    largest * nodes * nodes * 4 < i128::from(i64::MAX)
+}
+
 /// Goldberg-Tarjan cost scaling (push-relabel refine with FIFO discharge) from
 /// node supplies; returns integral potentials feasible for the final residual
 /// graph (`cost + p[tail] - p[head] >= 0` on every residual edge).

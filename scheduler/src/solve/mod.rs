@@ -79,6 +79,18 @@ pub fn solve(problem: &Problem, options: &SolveOptions) -> Result<Solution, Solv
     let greedy_assignment = greedy::greedy(problem);
 
     let subs = network::build(problem);
+    // Cost scaling multiplies costs by the node count and moves prices by up to
+    // node-count multiples of that; fall back to HiGHS where that could leave i64.
+    let engine =
+        if options.engine == Engine::Flow && subs.iter().all(|sub| flow::fits(problem, sub)) {
+            Engine::Flow
+        } else {
+            Engine::Lp
+        };
+    let options = &SolveOptions {
+        engine,
+        ..options.clone()
+    };
     let results = solve_all(problem, &subs, &greedy_assignment, options)?;
     let stage1_done = started.elapsed().as_secs_f64();
 
