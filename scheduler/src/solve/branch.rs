@@ -30,6 +30,24 @@ pub(crate) struct SubSolution {
     pub value: i64,
     pub prices: Vec<i64>,
     pub proven: bool,
+    /// The split of `flows` into (referral, slot) pairs, made once on first use:
+    /// a node applies every re-solved sub-problem of its branch, so the same
+    /// split is applied many times.
+    pub placed: std::cell::OnceCell<Vec<(usize, usize)>>,
+}
+
+impl SubSolution {
+    fn placements(
+        &self,
+        problem: &Problem,
+        sub: &Subproblem,
+    ) -> Result<&[(usize, usize)], SolveError> {
+        if let Some(placed) = self.placed.get() {
+            return Ok(placed);
+        }
+        let placed = split::placements(problem, sub, &self.flows)?;
+        Ok(self.placed.get_or_init(|| placed))
+    }
 }
 
 type Bars = BTreeSet<(usize, i32)>;
@@ -291,7 +309,9 @@ fn branch_and_bound(
                     saved.push((r, work[r]));
                     work[r] = None;
                 }
-                split::place(problem, &subs[k], &solution.flows, &mut work)?;
+                for &(r, slot) in solution.placements(problem, &subs[k])? {
+                    work[r] = Some(slot);
+                }
             }
             let assignment = &work;
             // Branch on the clash known to be dearest to resolve (ties: the first
@@ -599,6 +619,7 @@ pub(crate) fn resolve(
     // offered arcs only (barred arcs are absent from this branch's problem).
     let (bound, _) = certify_arcs(sub, &offered, &outcome.duals);
     SubSolution {
+        placed: std::cell::OnceCell::new(),
         flows: outcome.flows,
         value,
         prices: outcome.prices,

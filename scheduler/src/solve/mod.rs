@@ -145,6 +145,7 @@ pub fn solve(problem: &Problem, options: &SolveOptions) -> Result<Solution, Solv
         let base = results
             .iter()
             .map(|r| branch::SubSolution {
+                placed: std::cell::OnceCell::new(),
                 flows: r.flows.clone(),
                 value: r
                     .flows

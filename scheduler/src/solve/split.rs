@@ -22,6 +22,27 @@ pub(crate) fn place(
     flows: &[Vec<(Arc, i64)>],
     assignment: &mut Assignment,
 ) -> Result<(), SolveError> {
+    place_with(problem, sub, flows, |r, s| assignment[r] = Some(s))
+}
+
+/// The (referral, slot) pairs [`place`] would write, for callers that apply
+/// the same split many times.
+pub(crate) fn placements(
+    problem: &Problem,
+    sub: &Subproblem,
+    flows: &[Vec<(Arc, i64)>],
+) -> Result<Vec<(usize, usize)>, SolveError> {
+    let mut pairs = Vec::new();
+    place_with(problem, sub, flows, |r, s| pairs.push((r, s)))?;
+    Ok(pairs)
+}
+
+fn place_with(
+    problem: &Problem,
+    sub: &Subproblem,
+    flows: &[Vec<(Arc, i64)>],
+    mut assign: impl FnMut(usize, usize),
+) -> Result<(), SolveError> {
     // (hub, id rank, referral): flows are listed per class in (date, hub)
     // order already (arcs are generated that way), so members in id order
     // meet them earliest date first.
@@ -99,7 +120,7 @@ pub(crate) fn place(
                 return Err(overfull(format!("{hub:?} of {}", sub.name(problem))));
             };
             free[k] -= 1;
-            assignment[r] = Some(sub.bins[b].slots[k - offset[b]]);
+            assign(r, sub.bins[b].slots[k - offset[b]]);
         }
     }
     Ok(())
