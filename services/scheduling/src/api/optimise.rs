@@ -449,6 +449,7 @@ pub(crate) async fn rebook_displaced(
         start,
         end,
         referrals: Some(referral_ids),
+        exclude_referrals: Vec::new(),
         only_slot: None,
         exclude_slots: movable.iter().map(|a| a.slot_id).collect(),
         exclude_appointments: movable.iter().map(|a| a.id).collect(),
@@ -554,6 +555,7 @@ pub(crate) async fn offer_freed_slot(
         start: slot.date,
         end: slot.date,
         only_slot: Some(slot_id),
+        exclude_referrals: optimise::cancelled_from(db, slot_id).await?,
         ..Scope::default()
     };
     let lock = RunLock::acquire(db, std::slice::from_ref(&slot.specialty)).await?;

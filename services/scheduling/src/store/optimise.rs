@@ -42,6 +42,9 @@ pub struct Scope {
     /// Only these referrals, whatever their status (rebooking); `None`:
     /// every waiting referral.
     pub referrals: Option<Vec<Uuid>>,
+    /// Referrals left out (an offer is not made to whoever just gave the
+    /// slot up).
+    pub exclude_referrals: Vec<Uuid>,
     /// Only this slot, with one place (an offer).
     pub only_slot: Option<Uuid>,
     /// Slots never offered (those a displacement came from).
@@ -100,6 +103,10 @@ pub async fn build_instance(db: &impl ConnectionTrait, scope: &Scope) -> Result<
     if let Some(specialties) = &scope.specialties {
         referral_query =
             referral_query.filter(referral::Column::Specialty.is_in(specialties.clone()));
+    }
+    if !scope.exclude_referrals.is_empty() {
+        referral_query =
+            referral_query.filter(referral::Column::Id.is_not_in(scope.exclude_referrals.clone()));
     }
     let referral_rows = referral_query
         .order_by_asc(referral::Column::Id)
@@ -773,6 +780,22 @@ pub async fn hold(
         ));
     }
     Ok(slot)
+}
+
+/// Referrals whose appointment in the slot was cancelled: the patients who
+/// gave it up.
+pub async fn cancelled_from(
+    db: &impl ConnectionTrait,
+    slot_id: Uuid,
+) -> Result<Vec<Uuid>, ApiError> {
+    Ok(appointment::Entity::find()
+        .filter(appointment::Column::SlotId.eq(slot_id))
+        .filter(appointment::Column::Status.eq(AppointmentStatus::Cancelled.as_str()))
+        .all(db)
+        .await?
+        .into_iter()
+        .filter_map(|a| a.referral_id)
+        .collect())
 }
 
 /// A slot's FHIR state at `now`, as the API names it.

@@ -4,6 +4,7 @@
 
 mod appointments;
 mod diary;
+mod e2e;
 mod enquiries;
 mod helpers;
 mod optimise;
