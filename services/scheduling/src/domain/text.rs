@@ -1,4 +1,7 @@
-//! Checks of free text, names and specialty words shared by every resource.
+//! Checks of names, free text and specialty words shared by every resource;
+//! the text rules themselves are the platform's.
+
+use medsec_platform::text as platform;
 
 /// Longest name (staff, location, room).
 pub const MAX_NAME_CHARS: usize = 200;
@@ -6,42 +9,18 @@ pub const MAX_NAME_CHARS: usize = 200;
 pub const MAX_TEXT_CHARS: usize = 2000;
 
 /// A required single-line name, trimmed.
-pub fn name(text: &str) -> Result<String, &'static str> {
-    let trimmed = text.trim();
-    if trimmed.is_empty() {
-        return Err("is required");
-    }
-    if trimmed.chars().count() > MAX_NAME_CHARS {
-        return Err("must be at most 200 characters");
-    }
-    if trimmed.chars().any(char::is_control) {
-        return Err("must not contain control characters");
-    }
-    Ok(trimmed.to_owned())
+pub fn name(text: &str) -> Result<String, String> {
+    platform::required_line(text, MAX_NAME_CHARS)
 }
 
 /// Optional free text, trimmed; newlines allowed.
-pub fn free_text(text: &str) -> Result<String, &'static str> {
-    let trimmed = text.trim();
-    if trimmed.chars().count() > MAX_TEXT_CHARS {
-        return Err("must be at most 2000 characters");
-    }
-    if trimmed
-        .chars()
-        .any(|c| c.is_control() && c != '\n' && c != '\t')
-    {
-        return Err("must not contain control characters");
-    }
-    Ok(trimmed.to_owned())
+pub fn free_text(text: &str) -> Result<String, String> {
+    platform::optional(text, MAX_TEXT_CHARS)
 }
 
 /// Required free text.
-pub fn required_text(text: &str) -> Result<String, &'static str> {
-    let text = free_text(text)?;
-    if text.is_empty() {
-        return Err("is required");
-    }
-    Ok(text)
+pub fn required_text(text: &str) -> Result<String, String> {
+    platform::required(text, MAX_TEXT_CHARS)
 }
 
 /// A specialty as the allocation model names it: lower-case words joined by
