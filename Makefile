@@ -12,7 +12,7 @@ help:
 	@echo "make run    start every service on 127.0.0.1:50051 with embedded SQLite (./data/medsec.db)"
 	@echo "make test   run every test, on SQLite and on PostgreSQL ($(MEDSEC_TEST_DATABASE_URL))"
 	@echo "make lint   cargo fmt --check and clippy -D warnings"
-	@echo "make bench  run the scheduler benchmarks and rewrite docs/BENCHMARKS.md"
+	@echo "make bench  run the optimiser and ProposeAllocation benchmarks (see docs/BENCHMARKS.md)"
 
 bootstrap:
 	@scripts/bootstrap.sh
@@ -34,5 +34,6 @@ lint: bootstrap
 fmt:
 	$(CARGO) fmt --all
 
-bench: bootstrap
+bench: bootstrap check-postgres
 	scripts/bench/run.sh
+	$(CARGO) bench -p medsec-scheduling --bench propose
