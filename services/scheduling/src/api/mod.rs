@@ -266,6 +266,15 @@ impl SchedulingService for SchedulingApi {
         ))
     }
 
+    async fn update_referral(
+        &self,
+        request: Request<pb::UpdateReferralRequest>,
+    ) -> Result<Response<pb::Referral>, Status> {
+        Ok(Response::new(
+            referrals::update_referral(&self.db, request.into_inner()).await?,
+        ))
+    }
+
     async fn remove_referral(
         &self,
         request: Request<pb::RemoveReferralRequest>,

@@ -37,24 +37,7 @@ pub(crate) async fn create_referral(
     let clock_start = r.date("referral.clock_start", &input.clock_start);
     let kind = r.check("referral.kind", Kind::from_proto(input.kind));
     let earliest = r.optional_date("referral.earliest", &input.earliest);
-    let mut periods = Vec::new();
-    for (i, range) in input.unavailable.iter().enumerate() {
-        let from = r.date(&format!("referral.unavailable[{i}].from"), &range.from);
-        let to = r.date(&format!("referral.unavailable[{i}].to"), &range.to);
-        if let (Some(from), Some(to)) = (from, to) {
-            if to < from {
-                r.add(
-                    &format!("referral.unavailable[{i}].to"),
-                    "must not be before from",
-                );
-            } else {
-                periods.push(Period {
-                    from: format_civil_date(from),
-                    to: format_civil_date(to),
-                });
-            }
-        }
-    }
+    let periods = parse_periods(&mut r, &input.unavailable);
     let required = r.optional_id("referral.required_clinician", &input.required_clinician);
     let preferred = r.optional_id("referral.preferred_clinician", &input.preferred_clinician);
     if let Some(start) = clock_start
@@ -64,23 +47,7 @@ pub(crate) async fn create_referral(
     }
     r.finish()?;
     let specialty = present(specialty, "referral.specialty")?;
-    for (field, clinician) in [
-        ("referral.required_clinician", required),
-        ("referral.preferred_clinician", preferred),
-    ] {
-        if let Some(id) = clinician {
-            let member = staff::get_staff(db, id).await?;
-            if member.role != Role::Clinician.as_str() {
-                return Err(ApiError::invalid(field, "is not a clinician"));
-            }
-            if !crate::store::split_list(&member.specialties).contains(&specialty) {
-                return Err(ApiError::invalid(
-                    field,
-                    "does not work in the referral's specialty",
-                ));
-            }
-        }
-    }
+    check_clinicians(db, &specialty, required, preferred).await?;
     let key = request_key(
         &request.request_id,
         pb::CreateReferralRequest {
@@ -110,6 +77,147 @@ pub(crate) async fn create_referral(
     let created = referrals::create(db, key.as_ref(), row).await?;
     Ok(referral_to_proto(
         &created,
+        medsec_platform::time::today_in_london(),
+    ))
+}
+
+/// The unavailable periods of a referral in a request, checked.
+fn parse_periods(r: &mut Reader, ranges: &[pb::DateRange]) -> Vec<Period> {
+    let mut periods = Vec::new();
+    for (i, range) in ranges.iter().enumerate() {
+        let from = r.date(&format!("referral.unavailable[{i}].from"), &range.from);
+        let to = r.date(&format!("referral.unavailable[{i}].to"), &range.to);
+        if let (Some(from), Some(to)) = (from, to) {
+            if to < from {
+                r.add(
+                    &format!("referral.unavailable[{i}].to"),
+                    "must not be before from",
+                );
+            } else {
+                periods.push(Period {
+                    from: format_civil_date(from),
+                    to: format_civil_date(to),
+                });
+            }
+        }
+    }
+    periods
+}
+
+/// A required or preferred clinician must be a clinician of the specialty.
+async fn check_clinicians(
+    db: &DatabaseConnection,
+    specialty: &str,
+    required: Option<Uuid>,
+    preferred: Option<Uuid>,
+) -> Result<(), ApiError> {
+    for (field, clinician) in [
+        ("referral.required_clinician", required),
+        ("referral.preferred_clinician", preferred),
+    ] {
+        if let Some(id) = clinician {
+            let member = staff::get_staff(db, id).await?;
+            if member.role != Role::Clinician.as_str() {
+                return Err(ApiError::invalid(field, "is not a clinician"));
+            }
+            if !crate::store::split_list(&member.specialties).contains(&specialty.to_owned()) {
+                return Err(ApiError::invalid(
+                    field,
+                    "does not work in the referral's specialty",
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The field-mask paths UpdateReferral accepts.
+const UPDATABLE: &[&str] = &[
+    "priority",
+    "earliest",
+    "unavailable",
+    "required_clinician",
+    "preferred_clinician",
+];
+
+pub(crate) async fn update_referral(
+    db: &DatabaseConnection,
+    request: pb::UpdateReferralRequest,
+) -> Result<pb::Referral, ApiError> {
+    let Some(input) = request.referral else {
+        return Err(ApiError::invalid("referral", "is required"));
+    };
+    let paths = request
+        .update_mask
+        .map(|mask| mask.paths)
+        .unwrap_or_default();
+    let mut r = Reader::new();
+    let id = r.id("referral.id", &input.id);
+    let revision = r.check(
+        "referral.etag",
+        match input.etag.as_str() {
+            "" => Ok(None),
+            etag => etag
+                .parse::<i64>()
+                .map(Some)
+                .map_err(|_| "is not an etag this API issued"),
+        },
+    );
+    if paths.is_empty() {
+        r.add(
+            "update_mask",
+            "is required: name the fields to change, or \"*\" for all",
+        );
+    }
+    for path in &paths {
+        if path != "*" && !UPDATABLE.contains(&path.as_str()) {
+            r.add(
+                "update_mask",
+                format!(
+                    "unknown or fixed field {path:?}; updatable: {}",
+                    UPDATABLE.join(", ")
+                ),
+            );
+        }
+    }
+    let wants = |field: &str| paths.iter().any(|path| path == "*" || path == field);
+    let priority = wants("priority")
+        .then(|| r.check("referral.priority", Priority::from_proto(input.priority)))
+        .flatten();
+    let earliest = wants("earliest").then(|| r.optional_date("referral.earliest", &input.earliest));
+    let periods = wants("unavailable").then(|| parse_periods(&mut r, &input.unavailable));
+    let required = wants("required_clinician")
+        .then(|| r.optional_id("referral.required_clinician", &input.required_clinician));
+    let preferred = wants("preferred_clinician")
+        .then(|| r.optional_id("referral.preferred_clinician", &input.preferred_clinician));
+    r.finish()?;
+    let id = present(id, "referral.id")?;
+    let revision = present(revision, "referral.etag")?;
+    if wants("priority") && priority.is_none() {
+        return Err(ApiError::invalid("referral.priority", "is required"));
+    }
+
+    let current = referrals::get(db, id).await?;
+    check_clinicians(
+        db,
+        &current.specialty,
+        required.flatten(),
+        preferred.flatten(),
+    )
+    .await?;
+    let unavailable = periods
+        .map(|periods| serde_json::to_string(&periods).map_err(ApiError::internal))
+        .transpose()?;
+    let change = referrals::ReferralChange {
+        priority: priority.map(|p| p.as_str().to_owned()),
+        earliest,
+        unavailable,
+        required_clinician: required,
+        preferred_clinician: preferred,
+    };
+    let updated = referrals::update(db, id, revision, change).await?;
+    Ok(referral_to_proto(
+        &updated,
         medsec_platform::time::today_in_london(),
     ))
 }
@@ -148,6 +256,7 @@ pub(crate) fn referral_to_proto(row: &referral::Model, as_of: NaiveDate) -> pb::
         weeks_waited: i32::try_from(rtt::weeks_waited(row.clock_start, as_of)).unwrap_or(i32::MAX),
         create_time: Some(to_timestamp(row.create_time)),
         update_time: Some(to_timestamp(row.update_time)),
+        etag: row.revision.to_string(),
     }
 }
 

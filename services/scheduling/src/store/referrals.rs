@@ -71,6 +71,73 @@ pub async fn list(
         .await?)
 }
 
+/// New values for an update; `None` leaves a field as it is.
+#[derive(Debug, Default)]
+pub struct ReferralChange {
+    pub priority: Option<String>,
+    pub earliest: Option<Option<chrono::NaiveDate>>,
+    /// JSON, as stored.
+    pub unavailable: Option<String>,
+    pub required_clinician: Option<Option<Uuid>>,
+    pub preferred_clinician: Option<Option<Uuid>>,
+}
+
+/// Changes a waiting or booked referral, under an optional etag. The write is
+/// guarded by the revision read, so a concurrent change makes this one lose
+/// cleanly (ABORTED) rather than overwrite it.
+pub async fn update(
+    db: &DatabaseConnection,
+    id: Uuid,
+    expected_revision: Option<i64>,
+    change: ReferralChange,
+) -> Result<referral::Model, ApiError> {
+    let current = get(db, id).await?;
+    if current.status == ReferralStatus::Removed.as_str() {
+        return Err(ApiError::wrong_state(
+            format!("referrals/{id}"),
+            &current.status,
+            "update",
+        ));
+    }
+    if expected_revision.is_some_and(|revision| revision != current.revision) {
+        return Err(ApiError::stale_etag(format!("referrals/{id}")));
+    }
+    let mut update = referral::Entity::update_many()
+        .col_expr(referral::Column::UpdateTime, Expr::value(Utc::now()))
+        .col_expr(
+            referral::Column::Revision,
+            Expr::col(referral::Column::Revision).add(1),
+        )
+        .filter(referral::Column::Id.eq(id))
+        .filter(referral::Column::Revision.eq(current.revision))
+        .filter(referral::Column::Status.ne(ReferralStatus::Removed.as_str()));
+    if let Some(priority) = change.priority {
+        update = update.col_expr(referral::Column::Priority, Expr::value(priority));
+    }
+    if let Some(earliest) = change.earliest {
+        update = update.col_expr(referral::Column::Earliest, Expr::value(earliest));
+    }
+    if let Some(unavailable) = change.unavailable {
+        update = update.col_expr(referral::Column::Unavailable, Expr::value(unavailable));
+    }
+    if let Some(clinician) = change.required_clinician {
+        update = update.col_expr(referral::Column::RequiredClinician, Expr::value(clinician));
+    }
+    if let Some(clinician) = change.preferred_clinician {
+        update = update.col_expr(referral::Column::PreferredClinician, Expr::value(clinician));
+    }
+    let changed = update.exec(db).await.map_err(db_error)?.rows_affected;
+    if changed == 0 {
+        let now = get(db, id).await?;
+        return Err(if now.status == ReferralStatus::Removed.as_str() {
+            ApiError::wrong_state(format!("referrals/{id}"), &now.status, "update")
+        } else {
+            ApiError::stale_etag(format!("referrals/{id}"))
+        });
+    }
+    get(db, id).await
+}
+
 /// Takes a waiting referral off the list; nothing is deleted.
 pub async fn remove(
     db: &DatabaseConnection,

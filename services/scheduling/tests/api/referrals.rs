@@ -7,6 +7,7 @@ use crate::helpers::{TestApp, assert_precondition, patient, spawn_app, violated_
 both_backends!(
     referral_clocks_run_stop_and_restart,
     the_waiting_list_report_counts_bands_and_breaches,
+    a_referral_is_updated_under_a_mask_and_an_etag,
 );
 
 async fn referral(
@@ -232,4 +233,136 @@ async fn the_waiting_list_report_counts_bands_and_breaches(backend: Backend) {
         .await
         .unwrap_err();
     assert_eq!(violated_fields(&status), ["specialty", "as_of"]);
+}
+
+async fn update(
+    app: &mut TestApp,
+    referral: pb::Referral,
+    paths: &[&str],
+) -> Result<pb::Referral, tonic::Status> {
+    app.client
+        .update_referral(pb::UpdateReferralRequest {
+            referral: Some(referral),
+            update_mask: Some(prost_types::FieldMask {
+                paths: paths.iter().map(|p| p.to_string()).collect(),
+            }),
+        })
+        .await
+        .map(tonic::Response::into_inner)
+}
+
+async fn a_referral_is_updated_under_a_mask_and_an_etag(backend: Backend) {
+    let mut app = spawn_app(backend).await;
+    let clinic = app.clinic().await;
+    let created = referral(&mut app, &patient(), pb::Priority::Routine, "2026-01-05").await;
+    assert_eq!(created.due, "2026-05-11");
+
+    // A clinician upgrades the priority and the patient reports a holiday;
+    // the clock start is never touched.
+    let changed = update(
+        &mut app,
+        pb::Referral {
+            id: created.id.clone(),
+            etag: created.etag.clone(),
+            priority: pb::Priority::Urgent as i32,
+            clock_start: "2020-01-01".into(),
+            unavailable: vec![pb::DateRange {
+                from: "2026-03-01".into(),
+                to: "2026-03-08".into(),
+            }],
+            preferred_clinician: clinic.clinician.clone(),
+            ..Default::default()
+        },
+        &["priority", "unavailable", "preferred_clinician"],
+    )
+    .await
+    .unwrap();
+    assert_eq!(changed.priority(), pb::Priority::Urgent);
+    assert_eq!(
+        changed.due, "2026-02-02",
+        "urgent: 28 days from the clock start"
+    );
+    assert_eq!(changed.clock_start, "2026-01-05");
+    assert_eq!(changed.unavailable.len(), 1);
+    assert_eq!(changed.unavailable[0].from, "2026-03-01");
+    assert_eq!(changed.preferred_clinician, clinic.clinician);
+    assert_ne!(changed.etag, created.etag);
+
+    // The old etag is stale now.
+    let stale = update(
+        &mut app,
+        pb::Referral {
+            id: created.id.clone(),
+            etag: created.etag.clone(),
+            earliest: "2026-04-01".into(),
+            ..Default::default()
+        },
+        &["earliest"],
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(stale.code(), tonic::Code::Aborted);
+
+    // Fixed fields, unknown fields and bad values are refused by name.
+    let bad = update(
+        &mut app,
+        pb::Referral {
+            id: created.id.clone(),
+            earliest: "next week".into(),
+            unavailable: vec![pb::DateRange {
+                from: "2026-03-08".into(),
+                to: "2026-03-01".into(),
+            }],
+            ..Default::default()
+        },
+        &["clock_start", "earliest", "unavailable"],
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(
+        violated_fields(&bad),
+        [
+            "update_mask",
+            "referral.earliest",
+            "referral.unavailable[0].to"
+        ]
+    );
+    let not_a_clinician = update(
+        &mut app,
+        pb::Referral {
+            id: created.id.clone(),
+            required_clinician: patient(),
+            ..Default::default()
+        },
+        &["required_clinician"],
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(not_a_clinician.code(), tonic::Code::NotFound);
+    assert_eq!(
+        get(&mut app, &created.id, "").await.etag,
+        changed.etag,
+        "nothing changed"
+    );
+
+    // A removed referral is closed to changes.
+    app.client
+        .remove_referral(pb::RemoveReferralRequest {
+            id: created.id.clone(),
+            reason: "treated elsewhere".into(),
+        })
+        .await
+        .unwrap();
+    let removed = update(
+        &mut app,
+        pb::Referral {
+            id: created.id.clone(),
+            earliest: "2026-04-01".into(),
+            ..Default::default()
+        },
+        &["earliest"],
+    )
+    .await
+    .unwrap_err();
+    assert_precondition(&removed, "removed");
 }
