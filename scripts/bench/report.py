@@ -22,7 +22,8 @@ def main(path, runs):
     rows = [json.loads(line) for line in open(path) if line.strip()]
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
     out = []
-    out.append("# medsec-scheduler benchmarks\n")
+    out.append("# medsec benchmarks\n")
+    out.append("The optimiser alone (`medsec-scheduler`, first sections) and the waiting list optimised through SchedulingService (last section).\n")
     out.append("Produced by `scripts/bench/run.sh` (command: `scripts/bench/run.sh`, defaults "
                f"`SIZES=\"2000:4:12 10000:10:12 50000:20:12\" RUNS={runs}`) at commit `{commit}` on "
                f"{os.cpu_count()} cores ({cpu()}), load average (1/5/15 min) before / after: {os.environ.get('LOAD', 'unknown')}. Instances come from "
