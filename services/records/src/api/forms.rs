@@ -49,6 +49,10 @@ pub(super) async fn create_template_version(
     let request = request.into_inner();
     let mut violations = FieldViolations::default();
     let id = violations.check("template_id", parse_uuid(&request.template_id));
+    violations.check(
+        "request_id",
+        idempotency::validate_request_id(&request.request_id),
+    );
     let content = match TemplateContent::parse(&request.title, &request.items, "") {
         Ok(content) => Some(content),
         Err(bad) => {
@@ -60,8 +64,9 @@ pub(super) async fn create_template_version(
     let (Some(id), Some(content)) = (id, content) else {
         return Err(ApiError::invalid("template_id", "is invalid"));
     };
+    let key = RequestKey::of(&request.request_id, &request, |r| r.request_id.clear());
     Ok(template_to_proto(
-        &forms::create_template_version(&api.db, id, content).await?,
+        &forms::create_template_version(&api.db, id, content, key).await?,
     ))
 }
 

@@ -19,10 +19,15 @@ pub(super) async fn create_test_type(
     api: &RecordsApi,
     request: Request<pb::CreateTestTypeRequest>,
 ) -> Result<pb::TestType, ApiError> {
-    let Some(test) = request.into_inner().test_type else {
+    let request = request.into_inner();
+    let Some(test) = request.test_type.clone() else {
         return Err(ApiError::invalid("test_type", "is required"));
     };
     let mut violations = FieldViolations::default();
+    violations.check(
+        "request_id",
+        idempotency::validate_request_id(&request.request_id),
+    );
     let code = violations.check("test_type.code", parse_test_code(&test.code));
     let name = violations.check("test_type.name", text::required_line(&test.name, 200));
     let specimen_type = violations.check(
@@ -45,6 +50,7 @@ pub(super) async fn create_test_type(
             turnaround_hours: test.turnaround_hours,
             create_time: Utc::now(),
         },
+        RequestKey::of(&request.request_id, &request, |r| r.request_id.clear()),
     )
     .await?;
     Ok(test_type_to_proto(row))

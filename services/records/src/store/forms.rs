@@ -4,7 +4,7 @@
 use chrono::Utc;
 use medsec_platform::ApiError;
 use medsec_platform::db::begin_write;
-use medsec_platform::idempotency::RequestKey;
+use medsec_platform::idempotency::{Claim, RequestKey};
 use medsec_platform::pagination::PageRequest;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
@@ -158,14 +158,37 @@ pub async fn create_template(
 }
 
 /// Adds the next version; the previous latest stops being latest in the
-/// same transaction, so two racing new versions cannot both succeed.
+/// same transaction, so two racing new versions cannot both succeed. A retry
+/// with the same key returns the version the first call added.
 pub async fn create_template_version(
     db: &DatabaseConnection,
     id: Uuid,
     content: TemplateContent,
+    key: Option<RequestKey<'_>>,
 ) -> Result<TemplateRecord, ApiError> {
     let txn = begin_write(db).await?;
     let latest = find_template(&txn, id, None).await?;
+    let version = latest.row.version + 1;
+    if let Some(key) = &key {
+        let claimed = IDEMPOTENCY_KEYS
+            .claim(
+                &txn,
+                "CreateFormTemplateVersion",
+                key.request_id,
+                &key.request,
+                &format!("{id}/{version}"),
+            )
+            .await?;
+        if let Claim::Replay { resource_id } = claimed {
+            let version = resource_id
+                .rsplit_once('/')
+                .and_then(|(_, version)| version.parse().ok())
+                .ok_or_else(|| ApiError::internal("bad template version key"))?;
+            let existing = find_template(&txn, id, Some(version)).await?;
+            txn.commit().await?;
+            return Ok(existing);
+        }
+    }
     let demoted = template::Entity::update_many()
         .col_expr(template::Column::Latest, Expr::value(false))
         .filter(template::Column::Id.eq(id))
@@ -178,7 +201,7 @@ pub async fn create_template_version(
             "form template {id} gained a version concurrently; retry"
         )));
     }
-    let record = insert_template(&txn, id, latest.row.version + 1, content).await?;
+    let record = insert_template(&txn, id, version, content).await?;
     txn.commit().await?;
     Ok(record)
 }

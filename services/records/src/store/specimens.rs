@@ -106,10 +106,23 @@ pub fn resource(id: Uuid) -> String {
     format!("specimens/{id}")
 }
 
+/// Adds a test to the catalogue. A retry with the same key returns the test
+/// the first call added.
 pub async fn create_test_type(
     db: &DatabaseConnection,
     row: test_type::Model,
+    key: Option<RequestKey<'_>>,
 ) -> Result<test_type::Model, ApiError> {
+    let creation = IDEMPOTENCY_KEYS
+        .begin_create(db, "CreateTestType", key.as_ref())
+        .await?;
+    let txn = creation.txn;
+    if creation.replay_of.is_some() {
+        // The key was claimed with the code as its resource: find it by code.
+        let existing = find_test_type(&txn, &row.code).await?;
+        txn.commit().await?;
+        return Ok(existing);
+    }
     let code = row.code.clone();
     let active = test_type::ActiveModel {
         code: Set(row.code),
@@ -118,17 +131,19 @@ pub async fn create_test_type(
         turnaround_hours: Set(row.turnaround_hours),
         create_time: Set(Utc::now()),
     };
-    match active.insert(db).await {
-        Ok(inserted) => Ok(inserted),
+    let inserted = match active.insert(&txn).await {
+        Ok(inserted) => inserted,
         Err(error) if matches!(error.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
-            Err(ApiError::AlreadyExists {
+            return Err(ApiError::AlreadyExists {
                 message: format!("test type {code} already exists"),
                 resource: "test_type",
                 existing_id: code,
-            })
+            });
         }
-        Err(error) => Err(ApiError::internal(error)),
-    }
+        Err(error) => return Err(ApiError::internal(error)),
+    };
+    txn.commit().await?;
+    Ok(inserted)
 }
 
 pub async fn list_test_types(

@@ -87,17 +87,26 @@ async fn templates_are_versioned_and_never_change(backend: Backend) {
 
     let mut items = intake_items();
     items.push(item("alcohol_units", pb::ItemType::Integer, false));
+    let new_version = pb::CreateFormTemplateVersionRequest {
+        template_id: v1.id.clone(),
+        title: "New patient intake (2027)".into(),
+        items,
+        request_id: "intake-2027".into(),
+    };
     let v2 = app
         .client
-        .create_form_template_version(pb::CreateFormTemplateVersionRequest {
-            template_id: v1.id.clone(),
-            title: "New patient intake (2027)".into(),
-            items,
-        })
+        .create_form_template_version(new_version.clone())
         .await
         .unwrap()
         .into_inner();
     assert_eq!((v2.id.as_str(), v2.version), (v1.id.as_str(), 2));
+    let retried = app
+        .client
+        .create_form_template_version(new_version)
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(retried, v2, "a retry adds no third version");
 
     let get = |version: i32| {
         let mut client = app.client.clone();

@@ -23,6 +23,7 @@ async fn catalogue(app: &mut TestApp, code: &str, hours: i32) {
                 specimen_type: "blood (EDTA)".into(),
                 turnaround_hours: hours,
             }),
+            request_id: format!("add-{code}"),
         })
         .await
         .unwrap();
@@ -357,6 +358,8 @@ async fn overdue_samples_against_a_controlled_clock(backend: Backend) {
 async fn the_catalogue_refuses_bad_and_duplicate_tests(backend: Backend) {
     let mut app = spawn_app(backend).await;
     catalogue(&mut app, "FBC", 24).await;
+    // A retried add answers with the test it added.
+    catalogue(&mut app, "FBC", 24).await;
     let duplicate = app
         .client
         .create_test_type(pb::CreateTestTypeRequest {
@@ -366,6 +369,7 @@ async fn the_catalogue_refuses_bad_and_duplicate_tests(backend: Backend) {
                 specimen_type: "blood".into(),
                 turnaround_hours: 1,
             }),
+            request_id: String::new(),
         })
         .await
         .unwrap_err();
@@ -379,6 +383,7 @@ async fn the_catalogue_refuses_bad_and_duplicate_tests(backend: Backend) {
                 specimen_type: "blood".into(),
                 turnaround_hours: 0,
             }),
+            request_id: String::new(),
         })
         .await
         .unwrap_err();
