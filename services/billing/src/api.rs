@@ -1,7 +1,7 @@
 //! The BillingService gRPC handlers: proto in, domain validation, one store
 //! call, proto out. No SQL and no rules here.
 
-use chrono::NaiveDate;
+use chrono::{Datelike as _, NaiveDate};
 use medsec_platform::pagination::PageRequest;
 use medsec_platform::time::{format_civil_date, parse_civil_date, to_timestamp, today_in_london};
 use medsec_platform::{ApiError, FieldViolations, idempotency};
@@ -311,7 +311,7 @@ impl BillingService for BillingApi {
         let mut violations = FieldViolations::default();
         let id = violations.check("id", uuid(&request.id));
         let revision = violations.check("etag", parse_etag(&request.etag));
-        let issue_date = violations.check("issue_date", optional_date(&request.issue_date));
+        let issue_date = violations.check("issue_date", recent_date(&request.issue_date));
         let terms = violations.check(
             "payment_terms_days",
             match request.payment_terms_days {
@@ -340,7 +340,7 @@ impl BillingService for BillingApi {
         let id = violations.check("invoice_id", uuid(&request.invoice_id));
         let amount = violations.check("amount_pence", positive_amount(request.amount_pence));
         let method = violations.check("method", payment_method(request.method));
-        let paid_on = violations.check("paid_on", optional_date(&request.paid_on));
+        let paid_on = violations.check("paid_on", recent_date(&request.paid_on));
         if request.request_id.is_empty() {
             violations.add(
                 "request_id",
@@ -380,10 +380,17 @@ impl BillingService for BillingApi {
         let id = violations.check("invoice_id", uuid(&request.invoice_id));
         let amount = violations.check("amount_pence", positive_amount(request.amount_pence));
         let reason = violations.check("reason", required_text(&request.reason, 500));
-        violations.check(
-            "request_id",
-            idempotency::validate_request_id(&request.request_id),
-        );
+        if request.request_id.is_empty() {
+            violations.add(
+                "request_id",
+                "is required: a retried credit note must not be issued twice",
+            );
+        } else {
+            violations.check(
+                "request_id",
+                idempotency::validate_request_id(&request.request_id),
+            );
+        }
         violations.into_result()?;
         let (Some(id), Some(amount), Some(reason)) = (id, amount, reason) else {
             return Err(ApiError::invalid("invoice_id", "is invalid").into());
@@ -602,6 +609,22 @@ fn required_date(text: &str) -> Result<NaiveDate, &'static str> {
         return Err("is required");
     }
     parse_civil_date(text).ok_or(DATE_FORM)
+}
+
+/// A date the books may carry: not in the future (an invoice dated ahead
+/// would take next year's numbers early) and not before 2000, so every
+/// invoice number has a four-digit year.
+fn recent_date(text: &str) -> Result<Option<NaiveDate>, String> {
+    let Some(date) = optional_date(text)? else {
+        return Ok(None);
+    };
+    if date > today_in_london() {
+        return Err("must not be in the future".into());
+    }
+    if date.year() < 2000 {
+        return Err("must not be before 2000-01-01".into());
+    }
+    Ok(Some(date))
 }
 
 fn optional_date(text: &str) -> Result<Option<NaiveDate>, &'static str> {

@@ -85,7 +85,14 @@ impl Payer {
                 name,
                 policy_number,
                 ..
-            } => format!("insurer|{name}|{policy_number}"),
+            } => {
+                // Length-prefixed so no name or policy can run into the other.
+                format!(
+                    "insurer|{}:{name}|{}:{policy_number}",
+                    name.len(),
+                    policy_number.len()
+                )
+            }
             Self::Nhs => "nhs".to_owned(),
         }
     }

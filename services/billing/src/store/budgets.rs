@@ -193,15 +193,20 @@ pub async fn record_entry(
         EntryKind::Commitment => (entry.amount_pence, 0),
         EntryKind::Spend => (-released, entry.amount_pence),
     };
-    if entry.override_reason.is_none()
-        && !fits(
-            budget.allocation_pence,
-            budget.committed_pence,
-            budget.spent_pence,
-            entry.amount_pence,
-            released,
-        )
-    {
+    let fits = fits(
+        budget.allocation_pence,
+        budget.committed_pence,
+        budget.spent_pence,
+        entry.amount_pence,
+        released,
+    );
+    // A reason is recorded only for an entry that needed the override.
+    let override_reason = if fits {
+        None
+    } else {
+        entry.override_reason.clone()
+    };
+    if !fits && override_reason.is_none() {
         let remaining = budget.allocation_pence - budget.committed_pence - budget.spent_pence;
         return Err(ApiError::FailedPrecondition {
             message: format!(
@@ -233,7 +238,7 @@ pub async fn record_entry(
         entry_date: Set(entry.entry_date),
         settles_commitment_id: Set(entry.settles_commitment_id),
         settled: Set(false),
-        override_reason: Set(entry.override_reason),
+        override_reason: Set(override_reason),
         create_time: Set(Utc::now()),
     }
     .insert(&txn)

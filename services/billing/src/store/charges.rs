@@ -46,6 +46,11 @@ impl ChargeFilter {
 /// Records a charge at the price valid on its service date. A retry (same
 /// appointment and code, same content) returns the first charge.
 pub async fn create(db: &DatabaseConnection, charge: NewCharge) -> Result<Model, ApiError> {
+    // A retry is answered from the first charge before any price is looked
+    // up: the price list may have changed since.
+    if let Some(stored) = find(db, &charge).await? {
+        return same_or_conflict(stored, &charge);
+    }
     let Some(price) = price_list::valid_on(db, &charge.code, charge.service_date).await? else {
         return Err(ApiError::invalid(
             "charge.code",
@@ -100,12 +105,23 @@ pub async fn create(db: &DatabaseConnection, charge: NewCharge) -> Result<Model,
         )
         .exec_without_returning(db)
         .await?;
-    let stored = Charges::find()
+    let stored = find(db, &charge)
+        .await?
+        .ok_or_else(|| ApiError::internal("charge vanished after insert"))?;
+    same_or_conflict(stored, &charge)
+}
+
+async fn find(db: &DatabaseConnection, charge: &NewCharge) -> Result<Option<Model>, ApiError> {
+    Ok(Charges::find()
         .filter(Column::AppointmentId.eq(charge.appointment_id))
         .filter(Column::Code.eq(charge.code.as_str()))
         .one(db)
-        .await?
-        .ok_or_else(|| ApiError::internal("charge vanished after insert"))?;
+        .await?)
+}
+
+/// The stored charge when it is the same charge; ALREADY_EXISTS when the
+/// appointment was charged for the code with other details.
+fn same_or_conflict(stored: Model, charge: &NewCharge) -> Result<Model, ApiError> {
     let same = stored.patient_id == charge.patient_id
         && stored.quantity == charge.quantity
         && stored.service_date == charge.service_date

@@ -655,11 +655,24 @@ pub async fn void(
         ),
         (Column::VoidReason, Expr::value(reason)),
     ];
+    // A shortfall invoice carries what an insurer's credit note moved to the
+    // patient: voiding it would write that money off unrecorded.
     let untouched = Expr::col(Column::PaidPence)
         .eq(0)
-        .and(Expr::col(Column::CreditedPence).eq(0));
+        .and(Expr::col(Column::CreditedPence).eq(0))
+        .and(Expr::col(Column::ShortfallOfInvoiceId).is_null());
     if !claim_row(&txn, id, &states, revision, changes, Some(untouched)).await? {
         let row = get_row(&txn, id).await?;
+        if row.shortfall_of_invoice_id.is_some() {
+            return Err(ApiError::FailedPrecondition {
+                message: format!(
+                    "{} bills an insurer's shortfall: cannot void it; issue a credit note to write it off",
+                    subject(id)
+                ),
+                kind: "STATE",
+                subject: subject(id),
+            });
+        }
         if status_of(&row)? == InvoiceStatus::Issued
             && (row.paid_pence > 0 || row.credited_pence > 0)
         {

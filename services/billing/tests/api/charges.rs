@@ -307,6 +307,32 @@ async fn charges_are_idempotent_on_appointment_and_code(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(charge.net_pence, 19_998);
+
+    // Even after the price list no longer covers the service date, a retry
+    // is answered with the charge already made.
+    let version = app
+        .client
+        .list_price_items(pb::ListPriceItemsRequest {
+            code: "XRAY".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .price_items
+        .remove(0);
+    app.client
+        .end_price_item(pb::EndPriceItemRequest {
+            id: version.id,
+            valid_to: "2026-04-30".into(),
+        })
+        .await
+        .unwrap();
+    let retried = app
+        .try_charge(&appointment, &patient, "XRAY", 2, insurer("PA-1"))
+        .await
+        .unwrap();
+    assert_eq!(retried.id, charge.id);
     assert_eq!(charge.vat_pence, 4_000); // 3999.6p rounds half up
     assert_eq!(
         charge

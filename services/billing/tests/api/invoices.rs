@@ -135,8 +135,8 @@ async fn drafts_gather_unbilled_charges_and_issue_gap_free_numbers(backend: Back
     let draft = app.draft(&patient, self_pay()).await;
     assert_eq!(draft.lines[0].charge_id, next_year.id);
     assert_eq!(
-        app.issue(&draft.id, "2027-01-02").await.number,
-        "INV-2027-000001"
+        app.issue(&draft.id, "2025-12-30").await.number,
+        "INV-2025-000001"
     );
 }
 
@@ -216,6 +216,13 @@ async fn credit_notes_and_voids_correct_without_editing(backend: Backend) {
         reason: "goodwill: clinic ran late".into(),
         request_id: request_id.into(),
     };
+    // Money leaving a balance needs a key, as a payment does.
+    let keyless = app
+        .client
+        .issue_credit_note(credit(1_500, ""))
+        .await
+        .unwrap_err();
+    assert_eq!(violated_fields(&keyless), ["request_id"]);
     let credited = app
         .client
         .issue_credit_note(credit(1_500, "cn-1"))
@@ -394,8 +401,29 @@ async fn a_shortfall_moves_to_the_patient_as_a_new_invoice(backend: Backend) {
             .unwrap_err(),
         "balanced",
     );
+    // The shortfall cannot be voided away, as a draft or once issued: a
+    // write-off must be a numbered credit note.
+    let void = |id: &str| pb::VoidInvoiceRequest {
+        id: id.into(),
+        reason: "patient disputes it".into(),
+        ..Default::default()
+    };
+    let refused = app
+        .client
+        .void_invoice(void(&patient_invoice.id))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::FailedPrecondition);
+    assert!(
+        refused.message().contains("shortfall"),
+        "{}",
+        refused.message()
+    );
     let billed = app.issue(&patient_invoice.id, "2026-06-01").await;
     assert_eq!(billed.balance_pence, 50_000);
+    let refused = app.client.void_invoice(void(&billed.id)).await.unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::FailedPrecondition);
+    assert_eq!(app.get(&billed.id).await.balance_pence, 50_000);
 }
 
 async fn lists_invoices_by_status_payer_and_overdue(backend: Backend) {
@@ -599,6 +627,12 @@ async fn refuses_bad_invoice_requests(backend: Backend) {
         violated_fields(&status),
         ["etag", "issue_date", "payment_terms_days"]
     );
+    // Invoices are numbered by the year of their date: no dates ahead, none
+    // without a four-digit year.
+    for date in ["2999-01-01", "1999-12-31"] {
+        let status = app.try_issue(&draft.id, date).await.unwrap_err();
+        assert_eq!(violated_fields(&status), ["issue_date"], "{date}");
+    }
 
     // The same request_id returns the same draft.
     let request = pb::CreateInvoiceRequest {
