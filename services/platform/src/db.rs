@@ -61,6 +61,19 @@ fn ensure_sqlite_folder(url: &str) -> Result<(), DbErr> {
     }
 }
 
+/// Escapes `%`, `_` and the backslash so that text matches itself in a `LIKE`
+/// pattern; use with `LikeExpr::escape('\\')`.
+pub fn escape_like(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+    }
+    escaped
+}
+
 /// Begins a transaction that will write. On SQLite it takes the write lock at
 /// once (`BEGIN IMMEDIATE`), waiting its turn, so a transaction that reads
 /// before it writes never fails to upgrade its lock; elsewhere it is an

@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use medsec_platform::ApiError;
-use medsec_platform::db::begin_write;
+use medsec_platform::db::{begin_write, escape_like};
 use medsec_platform::idempotency::RequestKey;
 use medsec_platform::pagination::PageRequest;
 use sea_orm::sea_query::{Expr, ExprTrait as _, LikeExpr};
@@ -407,15 +407,4 @@ pub fn to_details(row: &Model) -> Result<PatientDetails, ApiError> {
             name: row.gp_name.clone().unwrap_or_default(),
         }),
     })
-}
-
-fn escape_like(text: &str) -> String {
-    let mut escaped = String::with_capacity(text.len());
-    for c in text.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            escaped.push('\\');
-        }
-        escaped.push(c);
-    }
-    escaped
 }

@@ -175,7 +175,7 @@ pub(crate) async fn list_session_templates(
     let page = PageRequest::parse(
         request.page_size,
         &request.page_token,
-        &format!("clinician={clinician_id:?}"),
+        &format!("templates;clinician={clinician_id:?}"),
     )?;
     let mut rows = diary::list_templates(db, clinician_id, &page).await?;
     let next_page_token = page.finish(&mut rows, |row| row.id.to_string());
@@ -435,7 +435,7 @@ pub(crate) async fn list_absences(
     let page = PageRequest::parse(
         request.page_size,
         &request.page_token,
-        &format!("clinician={clinician_id:?}"),
+        &format!("absences;clinician={clinician_id:?}"),
     )?;
     let mut rows = diary::list_absences(db, clinician_id, &page).await?;
     let next_page_token = page.finish(&mut rows, |row| row.id.to_string());

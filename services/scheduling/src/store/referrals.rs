@@ -2,17 +2,19 @@
 
 use chrono::Utc;
 use medsec_platform::ApiError;
+use medsec_platform::db::begin_write;
 use medsec_platform::pagination::PageRequest;
 use sea_orm::sea_query::{Expr, ExprTrait as _};
 use sea_orm::{
     ActiveModelTrait as _, ColumnTrait as _, Condition, ConnectionTrait, DatabaseConnection,
-    EntityTrait as _, IntoActiveModel as _, QueryFilter as _, QueryOrder as _, QuerySelect as _,
+    EntityTrait as _, IntoActiveModel as _, PaginatorTrait as _, QueryFilter as _, QueryOrder as _,
+    QuerySelect as _,
 };
 use uuid::Uuid;
 
-use super::entities::referral;
+use super::entities::{appointment, referral};
 use super::{RequestKey, after_id, create_once, db_error};
-use crate::domain::ReferralStatus;
+use crate::domain::{AppointmentStatus, ReferralStatus};
 
 pub async fn get(db: &impl ConnectionTrait, id: Uuid) -> Result<referral::Model, ApiError> {
     referral::Entity::find_by_id(id)
@@ -138,12 +140,39 @@ pub async fn update(
     get(db, id).await
 }
 
-/// Takes a waiting referral off the list; nothing is deleted.
+/// Takes a referral off the list; nothing is deleted. A waiting referral can
+/// always be removed; a booked one once no appointment of it is still to
+/// come or in progress (a treated patient's pathway is closed this way).
 pub async fn remove(
     db: &DatabaseConnection,
     id: Uuid,
     reason: &str,
 ) -> Result<referral::Model, ApiError> {
+    let txn = begin_write(db).await?;
+    let current = get(&txn, id).await?;
+    let live = appointment::Entity::find()
+        .filter(appointment::Column::ReferralId.eq(id))
+        .filter(appointment::Column::Status.is_in([
+            AppointmentStatus::Booked.as_str(),
+            AppointmentStatus::Arrived.as_str(),
+        ]))
+        .count(&txn)
+        .await?;
+    let removable = current.status == ReferralStatus::Waiting.as_str()
+        || (current.status == ReferralStatus::Booked.as_str() && live == 0);
+    if !removable {
+        let why = if live > 0 {
+            "remove it while an appointment is booked or in progress; cancel or complete it first"
+        } else {
+            "remove it"
+        };
+        return Err(ApiError::wrong_state(
+            format!("referrals/{id}"),
+            &current.status,
+            why,
+        ));
+    }
+    // Guarded by the revision read: a booking racing this removal bumps it.
     let changed = referral::Entity::update_many()
         .col_expr(
             referral::Column::Status,
@@ -159,20 +188,16 @@ pub async fn remove(
             Expr::col(referral::Column::Revision).add(1),
         )
         .filter(referral::Column::Id.eq(id))
-        .filter(referral::Column::Status.eq(ReferralStatus::Waiting.as_str()))
-        .exec(db)
+        .filter(referral::Column::Revision.eq(current.revision))
+        .exec(&txn)
         .await
         .map_err(db_error)?
         .rows_affected;
-    let current = get(db, id).await?;
     if changed == 0 {
-        return Err(ApiError::wrong_state(
-            format!("referrals/{id}"),
-            &current.status,
-            "remove (only a waiting referral can be removed; cancel its appointment first)",
-        ));
+        return Err(ApiError::stale_etag(format!("referrals/{id}")));
     }
-    Ok(current)
+    txn.commit().await?;
+    get(db, id).await
 }
 
 /// Every waiting referral of a specialty.

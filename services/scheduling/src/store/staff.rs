@@ -1,6 +1,7 @@
 //! Staff members, locations, rooms and the duty rota.
 
 use medsec_platform::ApiError;
+use medsec_platform::db::escape_like;
 use medsec_platform::pagination::PageRequest;
 use sea_orm::sea_query::{Expr, ExprTrait as _, LikeExpr};
 use sea_orm::{
@@ -54,7 +55,8 @@ pub async fn list_staff(
     }
     if let Some(specialty) = &filter.specialty {
         condition = condition.add(
-            Expr::col(staff::Column::Specialties).like(LikeExpr::new(format!("%,{specialty},%"))),
+            Expr::col(staff::Column::Specialties)
+                .like(LikeExpr::new(format!("%,{},%", escape_like(specialty))).escape('\\')),
         );
     }
     if let Some(after) = after_id(page)? {

@@ -8,6 +8,7 @@ both_backends!(
     referral_clocks_run_stop_and_restart,
     the_waiting_list_report_counts_bands_and_breaches,
     a_referral_is_updated_under_a_mask_and_an_etag,
+    a_treated_referral_is_closed_once_its_appointment_is_over,
 );
 
 async fn referral(
@@ -365,4 +366,61 @@ async fn a_referral_is_updated_under_a_mask_and_an_etag(backend: Backend) {
     .await
     .unwrap_err();
     assert_precondition(&removed, "removed");
+}
+
+async fn a_treated_referral_is_closed_once_its_appointment_is_over(backend: Backend) {
+    let mut app = spawn_app(backend).await;
+    let clinic = app.clinic().await;
+    let ada = patient();
+    let created = referral(&mut app, &ada, pb::Priority::Routine, "2026-01-05").await;
+    let slot = app
+        .slot(&clinic, "2026-02-16T09:00:00Z", "2026-02-16T09:30:00Z", 1)
+        .await;
+    let appointment = app.book(&slot.id, &ada, &created.id).await.unwrap();
+    let remove = |id: &str| pb::RemoveReferralRequest {
+        id: id.into(),
+        reason: "treated".into(),
+    };
+
+    // While the appointment is still to come, the pathway stays open.
+    let early = app
+        .client
+        .remove_referral(remove(&created.id))
+        .await
+        .unwrap_err();
+    assert_precondition(&early, "booked");
+
+    app.client
+        .mark_arrived(pb::MarkArrivedRequest {
+            id: appointment.id.clone(),
+        })
+        .await
+        .unwrap();
+    let during = app
+        .client
+        .remove_referral(remove(&created.id))
+        .await
+        .unwrap_err();
+    assert_precondition(&during, "booked");
+
+    app.client
+        .mark_fulfilled(pb::MarkFulfilledRequest {
+            id: appointment.id.clone(),
+        })
+        .await
+        .unwrap();
+    let closed = app
+        .client
+        .remove_referral(remove(&created.id))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(closed.status(), pb::ReferralStatus::Removed);
+    assert_eq!(closed.removal_reason, "treated");
+    let again = app
+        .client
+        .remove_referral(remove(&created.id))
+        .await
+        .unwrap_err();
+    assert_precondition(&again, "removed");
 }
