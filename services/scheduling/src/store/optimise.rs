@@ -630,42 +630,37 @@ pub fn refusal(error: &ApiError) -> Option<String> {
 /// What a commit did.
 #[derive(Debug)]
 pub struct Committed {
+    /// The proposal, its `booked` and `not_booked` counted from the
+    /// allocation rows.
     pub proposal: proposal::Model,
+    /// Appointments this call booked.
     pub booked: i32,
+    /// Every allocation not booked, with its reason, by referral id.
     pub not_booked: Vec<proposal_allocation::Model>,
 }
 
-/// Books a proposal's allocations, one transaction per specialty; each
-/// booking runs in a savepoint through [`book_in`], so one that is no longer
-/// valid (slot full or held, referral no longer waiting, patient busy) is
-/// rolled back alone and reported. The first write claims the proposal, so a
-/// second commit, even a concurrent one, books nothing.
+/// Books a proposal's open allocations (neither an appointment nor a
+/// reason recorded), one transaction per specialty; each booking runs in a
+/// savepoint through [`book_in`], so one that is no longer valid (slot full
+/// or held, referral no longer waiting, patient busy) is rolled back alone
+/// and its reason recorded. A commit interrupted between transactions (an
+/// error, a crash, a timeout) leaves open allocations, which the next
+/// commit books; after a full commit there are none, so a retry books
+/// nothing and reports the same outcome, counted from the rows.
 pub async fn commit(db: &DatabaseConnection, id: Uuid) -> Result<Committed, ApiError> {
-    let claimed = proposal::Entity::update_many()
+    get_proposal(db, id).await?;
+    proposal::Entity::update_many()
         .col_expr(proposal::Column::Status, Expr::value(COMMITTED))
         .col_expr(proposal::Column::CommitTime, Expr::value(Some(Utc::now())))
         .filter(proposal::Column::Id.eq(id))
         .filter(proposal::Column::Status.eq(PROPOSED))
         .exec(db)
         .await
-        .map_err(db_error)?
-        .rows_affected;
-    if claimed == 0 {
-        let proposal = get_proposal(db, id).await?;
-        let not_booked = proposal_allocation::Entity::find()
-            .filter(proposal_allocation::Column::ProposalId.eq(id))
-            .filter(proposal_allocation::Column::NotBookedReason.is_not_null())
-            .order_by_asc(proposal_allocation::Column::ReferralId)
-            .all(db)
-            .await?;
-        return Ok(Committed {
-            proposal,
-            booked: 0,
-            not_booked,
-        });
-    }
-    let allocations = proposal_allocation::Entity::find()
+        .map_err(db_error)?;
+    let open = proposal_allocation::Entity::find()
         .filter(proposal_allocation::Column::ProposalId.eq(id))
+        .filter(proposal_allocation::Column::AppointmentId.is_null())
+        .filter(proposal_allocation::Column::NotBookedReason.is_null())
         // Slots in id order within a specialty, as every booking path
         // orders its slot locks.
         .order_by_asc(proposal_allocation::Column::Specialty)
@@ -674,52 +669,35 @@ pub async fn commit(db: &DatabaseConnection, id: Uuid) -> Result<Committed, ApiE
         .all(db)
         .await?;
     let mut booked = 0;
-    let mut not_booked = Vec::new();
-    for group in allocations.chunk_by(|a, b| a.specialty == b.specialty) {
-        let txn = begin_write(db).await?;
-        for allocation in group {
-            let savepoint = txn.begin().await?;
-            let appointment_id = Uuid::now_v7();
-            let booking = Booking {
-                slot_id: allocation.slot_id,
-                patient_id: allocation.patient_id,
-                referral_id: Some(allocation.referral_id),
-                reason: format!("allocated by proposal {id}"),
-            };
-            let outcome = book_in(&savepoint, appointment_id, booking).await;
-            let mut row = allocation.clone();
-            match outcome {
-                Ok(()) => {
-                    savepoint.commit().await.map_err(db_error)?;
-                    row.appointment_id = Some(appointment_id);
-                    booked += 1;
-                }
-                Err(error) => {
-                    savepoint.rollback().await.map_err(db_error)?;
-                    let Some(reason) = refusal(&error) else {
-                        return Err(error);
-                    };
-                    row.not_booked_reason = Some(reason);
-                }
-            }
-            record_outcome(&txn, &row).await?;
-            if row.not_booked_reason.is_some() {
-                not_booked.push(row);
-            }
-        }
-        txn.commit().await.map_err(db_error)?;
+    for group in open.chunk_by(|a, b| a.specialty == b.specialty) {
+        booked += book_allocations(db, group).await?;
     }
+    let outcome = proposal_allocation::Entity::find()
+        .filter(proposal_allocation::Column::ProposalId.eq(id))
+        .order_by_asc(proposal_allocation::Column::ReferralId)
+        .all(db)
+        .await?;
+    let count = |n: usize| i32::try_from(n).unwrap_or(i32::MAX);
+    let total_booked = count(
+        outcome
+            .iter()
+            .filter(|a| a.appointment_id.is_some())
+            .count(),
+    );
+    let not_booked: Vec<_> = outcome
+        .into_iter()
+        .filter(|a| a.not_booked_reason.is_some())
+        .collect();
     proposal::Entity::update_many()
-        .col_expr(proposal::Column::Booked, Expr::value(booked))
+        .col_expr(proposal::Column::Booked, Expr::value(total_booked))
         .col_expr(
             proposal::Column::NotBooked,
-            Expr::value(i32::try_from(not_booked.len()).unwrap_or(i32::MAX)),
+            Expr::value(count(not_booked.len())),
         )
         .filter(proposal::Column::Id.eq(id))
         .exec(db)
         .await
         .map_err(db_error)?;
-    not_booked.sort_by_key(|a| a.referral_id);
     Ok(Committed {
         proposal: get_proposal(db, id).await?,
         booked,
@@ -727,18 +705,74 @@ pub async fn commit(db: &DatabaseConnection, id: Uuid) -> Result<Committed, ApiE
     })
 }
 
-async fn record_outcome(
+/// Books `allocations` (one specialty's, in slot id order) in one
+/// transaction, each in its own savepoint, recording an appointment or a
+/// reason on each row; returns how many it booked. Each allocation row is
+/// claimed first (a guarded write on a still-open row), so two commits of
+/// one proposal never both book an allocation: the second finds it closed
+/// and leaves it alone.
+pub async fn book_allocations(
+    db: &DatabaseConnection,
+    allocations: &[proposal_allocation::Model],
+) -> Result<i32, ApiError> {
+    let mut booked = 0;
+    let txn = begin_write(db).await?;
+    for allocation in allocations {
+        let appointment_id = Uuid::now_v7();
+        let claimed = proposal_allocation::Entity::update_many()
+            .col_expr(
+                proposal_allocation::Column::AppointmentId,
+                Expr::value(Some(appointment_id)),
+            )
+            .filter(proposal_allocation::Column::ProposalId.eq(allocation.proposal_id))
+            .filter(proposal_allocation::Column::ReferralId.eq(allocation.referral_id))
+            .filter(proposal_allocation::Column::AppointmentId.is_null())
+            .filter(proposal_allocation::Column::NotBookedReason.is_null())
+            .exec(&txn)
+            .await
+            .map_err(db_error)?
+            .rows_affected;
+        if claimed == 0 {
+            continue;
+        }
+        let savepoint = txn.begin().await?;
+        let booking = Booking {
+            slot_id: allocation.slot_id,
+            patient_id: allocation.patient_id,
+            referral_id: Some(allocation.referral_id),
+            reason: format!("allocated by proposal {}", allocation.proposal_id),
+        };
+        match book_in(&savepoint, appointment_id, booking).await {
+            Ok(()) => {
+                savepoint.commit().await.map_err(db_error)?;
+                booked += 1;
+            }
+            Err(error) => {
+                savepoint.rollback().await.map_err(db_error)?;
+                let Some(reason) = refusal(&error) else {
+                    return Err(error);
+                };
+                record_refusal(&txn, allocation, reason).await?;
+            }
+        }
+    }
+    txn.commit().await.map_err(db_error)?;
+    Ok(booked)
+}
+
+async fn record_refusal(
     txn: &DatabaseTransaction,
     row: &proposal_allocation::Model,
+    reason: String,
 ) -> Result<(), ApiError> {
     proposal_allocation::Entity::update_many()
         .col_expr(
             proposal_allocation::Column::AppointmentId,
-            Expr::value(row.appointment_id),
+            Expr::value(Option::<Uuid>::None),
         )
         .col_expr(
             proposal_allocation::Column::NotBookedReason,
-            Expr::value(row.not_booked_reason.clone()),
+            Expr::value(Some(reason)),
         )
         .filter(proposal_allocation::Column::ProposalId.eq(row.proposal_id))
         .filter(proposal_allocation::Column::ReferralId.eq(row.referral_id))

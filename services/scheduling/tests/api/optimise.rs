@@ -16,6 +16,7 @@ both_backends!(
     a_second_run_for_a_specialty_is_refused_while_one_holds_it,
     commit_and_manual_booking_racing_for_one_slot_never_double_book,
     commit_reports_allocations_it_could_not_book,
+    an_interrupted_commit_is_completed_by_the_next,
     book_best_slot_ranks_by_the_models_cost_and_books,
     rebook_displaced_moves_patients_off_an_absence_and_a_hospital_cancellation,
     offer_freed_slot_holds_it_for_the_best_waiting_referral,
@@ -174,6 +175,11 @@ async fn proposes_lists_and_commits_once(backend: Backend) {
 
     let again = commit(&mut app, &proposal.id).await;
     assert_eq!(again.booked, 0, "a second commit books nothing");
+    assert_eq!(
+        again.proposal.unwrap(),
+        header,
+        "and reports the same outcome"
+    );
     let appointments = app
         .client
         .list_appointments(pb::ListAppointmentsRequest::default())
@@ -417,44 +423,153 @@ async fn commit_and_manual_booking_racing_for_one_slot_never_double_book(backend
 async fn commit_reports_allocations_it_could_not_book(backend: Backend) {
     let mut app = spawn_app(backend).await;
     let clinic = app.clinic().await;
-    let first = day_slot(&mut app, &clinic, "2026-06-01", 1).await;
-    let second = day_slot(&mut app, &clinic, "2026-06-02", 1).await;
+    for date in ["2026-06-01", "2026-06-02", "2026-06-03"] {
+        day_slot(&mut app, &clinic, date, 1).await;
+    }
     let ada = referral(&mut app, &patient(), pb::Priority::Routine, "2026-01-05").await;
     let bo = referral(&mut app, &patient(), pb::Priority::Routine, "2026-01-06").await;
+    let cy = referral(&mut app, &patient(), pb::Priority::Routine, "2026-01-07").await;
     let proposal = propose(&mut app, "2026-06-01", "2026-06-30").await.unwrap();
-    assert_eq!(proposal.referrals_allocated, 2);
-    // Meanwhile the first slot goes to someone else and Bo leaves the list.
-    app.book(&first.id, &patient(), "").await.unwrap();
+    assert_eq!(proposal.referrals_allocated, 3);
+    let placed = allocations(&mut app, &proposal.id).await;
+    let slot_of = |referral: &pb::Referral| {
+        placed
+            .iter()
+            .find(|a| a.referral_id == referral.id)
+            .unwrap()
+            .slot_id
+            .clone()
+    };
+    // Meanwhile Bo's slot goes to someone else and Cy leaves the list; Ada's
+    // allocation is still good.
+    app.book(&slot_of(&bo), &patient(), "").await.unwrap();
     app.client
         .remove_referral(pb::RemoveReferralRequest {
-            id: bo.id.clone(),
+            id: cy.id.clone(),
             reason: "treated elsewhere".into(),
         })
         .await
         .unwrap();
     let committed = commit(&mut app, &proposal.id).await;
-    let placed = allocations(&mut app, &proposal.id).await;
-    let booked = placed
+    assert_eq!(committed.booked, 1, "{committed:?}");
+    let header = committed.proposal.clone().unwrap();
+    assert_eq!((header.booked, header.not_booked), (1, 2));
+    let reasons: Vec<(&str, &str)> = committed
+        .not_booked
         .iter()
-        .filter(|a| !a.appointment_id.is_empty())
-        .count();
-    assert_eq!(committed.booked as usize, booked);
-    assert_eq!(committed.not_booked.len() + booked, 2);
-    for failed in &committed.not_booked {
-        let reason = &failed.not_booked_reason;
-        if failed.slot_id == first.id {
+        .map(|a| (a.referral_id.as_str(), a.not_booked_reason.as_str()))
+        .collect();
+    let mut expected = vec![bo.id.as_str(), cy.id.as_str()];
+    expected.sort();
+    assert_eq!(
+        reasons.iter().map(|(r, _)| *r).collect::<Vec<_>>(),
+        expected
+    );
+    for (referral_id, reason) in &reasons {
+        if *referral_id == bo.id {
             assert!(reason.contains("full"), "{reason}");
         } else {
-            assert_eq!(failed.referral_id, bo.id);
             assert!(reason.contains("removed"), "{reason}");
         }
     }
-    assert!(app.get_slot(&second.id).await.booked <= 1);
-    assert!(app.get_slot(&first.id).await.booked == 1);
+    let after = allocations(&mut app, &proposal.id).await;
+    let ada_row = after.iter().find(|a| a.referral_id == ada.id).unwrap();
+    assert!(ada_row.not_booked_reason.is_empty());
+    let appointment = app
+        .client
+        .get_appointment(pb::GetAppointmentRequest {
+            id: ada_row.appointment_id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(appointment.slot_id, slot_of(&ada));
+    assert_eq!(appointment.referral_id, ada.id);
+    assert_eq!(app.get_slot(&slot_of(&ada)).await.booked, 1);
+    assert_eq!(app.get_slot(&slot_of(&bo)).await.booked, 1);
+    assert_eq!(app.get_slot(&slot_of(&cy)).await.booked, 0);
+
     let again = commit(&mut app, &proposal.id).await;
-    assert_eq!(again.booked, 0);
+    assert_eq!(again.booked, 0, "nothing new to book");
     assert_eq!(again.not_booked, committed.not_booked);
-    let _ = ada;
+    let header = again.proposal.unwrap();
+    assert_eq!((header.booked, header.not_booked), (1, 2));
+}
+
+async fn an_interrupted_commit_is_completed_by_the_next(backend: Backend) {
+    use medsec_scheduling::store::entities::{proposal, proposal_allocation};
+    use medsec_scheduling::store::optimise;
+    use sea_orm::sea_query::Expr;
+    use sea_orm::{ColumnTrait as _, EntityTrait as _, QueryFilter as _, QueryOrder as _};
+
+    let mut app = spawn_app(backend).await;
+    let clinic = app.clinic().await;
+    for date in ["2026-06-01", "2026-06-02", "2026-06-03"] {
+        day_slot(&mut app, &clinic, date, 1).await;
+    }
+    for start in ["2026-01-05", "2026-01-06", "2026-01-07"] {
+        referral(&mut app, &patient(), pb::Priority::Routine, start).await;
+    }
+    let proposal = propose(&mut app, "2026-06-01", "2026-06-30").await.unwrap();
+    assert_eq!(proposal.referrals_allocated, 3);
+    let id = uuid::Uuid::parse_str(&proposal.id).unwrap();
+    // A commit that claimed the proposal and booked its first allocation,
+    // then died before booking the rest.
+    proposal::Entity::update_many()
+        .col_expr(proposal::Column::Status, Expr::value(optimise::COMMITTED))
+        .filter(proposal::Column::Id.eq(id))
+        .exec(&app.db)
+        .await
+        .unwrap();
+    let rows = proposal_allocation::Entity::find()
+        .filter(proposal_allocation::Column::ProposalId.eq(id))
+        .order_by_asc(proposal_allocation::Column::SlotId)
+        .all(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(
+        optimise::book_allocations(&app.db, &rows[..1])
+            .await
+            .unwrap(),
+        1
+    );
+    let half = allocations(&mut app, &proposal.id).await;
+    assert_eq!(
+        half.iter().filter(|a| a.appointment_id.is_empty()).count(),
+        2,
+        "two allocations left with neither an appointment nor a reason"
+    );
+
+    let resumed = commit(&mut app, &proposal.id).await;
+    assert_eq!(resumed.booked, 2, "the retry books what was left");
+    assert!(resumed.not_booked.is_empty(), "{resumed:?}");
+    let header = resumed.proposal.clone().unwrap();
+    assert_eq!(header.status(), pb::ProposalStatus::Committed);
+    assert_eq!((header.booked, header.not_booked), (3, 0));
+    let done = allocations(&mut app, &proposal.id).await;
+    assert!(
+        done.iter().all(|a| !a.appointment_id.is_empty()),
+        "{done:?}"
+    );
+    for allocation in &done {
+        assert_eq!(app.get_slot(&allocation.slot_id).await.booked, 1);
+    }
+    let appointments = app
+        .client
+        .list_appointments(pb::ListAppointmentsRequest {
+            page_size: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .appointments;
+    assert_eq!(appointments.len(), 3);
+
+    let again = commit(&mut app, &proposal.id).await;
+    assert_eq!(again.booked, 0, "a retry after a full commit books nothing");
+    assert_eq!(again.proposal.unwrap().booked, 3);
+    assert_eq!(allocations(&mut app, &proposal.id).await, done);
 }
 
 async fn book_best_slot_ranks_by_the_models_cost_and_books(backend: Backend) {
