@@ -147,6 +147,26 @@ async fn take_place(
     Ok(slot)
 }
 
+/// Ends every tentative hold for a referral: once it is booked (anywhere)
+/// or removed, no slot is kept for it any longer. Called in the transaction
+/// that books or removes it.
+pub async fn release_holds_for(
+    txn: &impl ConnectionTrait,
+    referral_id: Uuid,
+) -> Result<(), ApiError> {
+    slot::Entity::update_many()
+        .col_expr(
+            slot::Column::HeldForReferral,
+            Expr::value(Option::<Uuid>::None),
+        )
+        .col_expr(slot::Column::HeldUntil, Expr::value(Option::<i64>::None))
+        .filter(slot::Column::HeldForReferral.eq(referral_id))
+        .exec(txn)
+        .await
+        .map_err(db_error)?;
+    Ok(())
+}
+
 /// Ends a slot's tentative hold.
 pub async fn release_hold(txn: &impl ConnectionTrait, slot_id: Uuid) -> Result<(), ApiError> {
     slot::Entity::update_many()
@@ -265,6 +285,8 @@ async fn book_referral(
             "book",
         ));
     }
+    // Booked here, the referral needs no slot kept for it elsewhere.
+    release_holds_for(txn, referral_id).await?;
     if referral.patient_id != patient_id {
         return Err(ApiError::invalid(
             "referral_id",

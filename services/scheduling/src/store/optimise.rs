@@ -118,8 +118,17 @@ pub async fn build_instance(db: &impl ConnectionTrait, scope: &Scope) -> Result<
         .filter(slot::Column::Date.gte(scope.start))
         .filter(slot::Column::Date.lte(scope.end))
         .filter(slot::Column::Unavailable.eq(false))
-        .filter(Expr::col(slot::Column::Booked).lt(Expr::col(slot::Column::Capacity)))
-        .filter(not_held(now));
+        .filter(Expr::col(slot::Column::Booked).lt(Expr::col(slot::Column::Capacity)));
+    // A slot held for a referral is that referral's to take: an instance of
+    // just that referral (BookBestSlot) sees it; any other leaves it out.
+    slot_query = match scope.referrals.as_deref() {
+        Some([only]) => slot_query.filter(
+            Condition::any()
+                .add(not_held(now))
+                .add(slot::Column::HeldForReferral.eq(*only)),
+        ),
+        _ => slot_query.filter(not_held(now)),
+    };
     if let Some(specialties) = &scope.specialties {
         slot_query = slot_query.filter(slot::Column::Specialty.is_in(specialties.clone()));
     }
@@ -783,7 +792,10 @@ async fn record_refusal(
 }
 
 /// Holds a slot for one referral until `until`, if it still has a free,
-/// unheld place.
+/// unheld place and the referral is still waiting (checked in the same
+/// transaction, after the slot, as every booking path orders its locks: a
+/// booking of the referral that commits first is seen, and one that
+/// commits later ends the hold).
 pub async fn hold(
     db: &DatabaseConnection,
     slot_id: Uuid,
@@ -791,6 +803,7 @@ pub async fn hold(
     until: i64,
 ) -> Result<slot::Model, ApiError> {
     let now = Utc::now().timestamp();
+    let txn = begin_write(db).await?;
     let held = slot::Entity::update_many()
         .col_expr(
             slot::Column::HeldForReferral,
@@ -801,19 +814,46 @@ pub async fn hold(
         .filter(slot::Column::Unavailable.eq(false))
         .filter(Expr::col(slot::Column::Booked).lt(Expr::col(slot::Column::Capacity)))
         .filter(not_held(now))
-        .exec(db)
+        .exec(&txn)
         .await
         .map_err(db_error)?
         .rows_affected;
-    let slot = super::diary::get_slot(db, slot_id).await?;
     if held == 0 {
+        let slot = super::diary::get_slot(&txn, slot_id).await?;
+        txn.rollback().await?;
         return Err(ApiError::wrong_state(
             format!("slots/{slot_id}"),
             slot_state(&slot, now),
             "offer it",
         ));
     }
-    Ok(slot)
+    // A write, so the referral row is locked (PostgreSQL) until commit.
+    let waiting = referral::Entity::update_many()
+        .col_expr(
+            referral::Column::Status,
+            Expr::col(referral::Column::Status),
+        )
+        .filter(referral::Column::Id.eq(referral_id))
+        .filter(referral::Column::Status.eq(ReferralStatus::Waiting.as_str()))
+        .exec(&txn)
+        .await
+        .map_err(db_error)?
+        .rows_affected;
+    if waiting == 0 {
+        let status = referral::Entity::find_by_id(referral_id)
+            .one(&txn)
+            .await?
+            .map(|r| r.status)
+            .unwrap_or_else(|| "missing".to_owned());
+        txn.rollback().await?;
+        return Err(ApiError::wrong_state(
+            format!("referrals/{referral_id}"),
+            &status,
+            "hold a slot for it",
+        ));
+    }
+    txn.commit().await.map_err(db_error)?;
+    super::diary::get_slot(db, slot_id).await
 }
 
 /// Referrals whose appointment in the slot was cancelled: the patients who

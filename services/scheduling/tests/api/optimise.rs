@@ -20,6 +20,7 @@ both_backends!(
     book_best_slot_ranks_by_the_models_cost_and_books,
     rebook_displaced_moves_patients_off_an_absence_and_a_hospital_cancellation,
     offer_freed_slot_holds_it_for_the_best_waiting_referral,
+    a_hold_ends_when_its_referral_is_booked_elsewhere_or_removed,
 );
 
 pub(crate) async fn referral(
@@ -883,4 +884,92 @@ async fn offer_freed_slot_holds_it_for_the_best_waiting_referral(backend: Backen
     let after = app.get_slot(&slot.id).await;
     assert_eq!(after.state(), pb::SlotState::Busy);
     assert!(after.held_for_referral_id.is_empty());
+}
+
+async fn offer(app: &mut TestApp, slot_id: &str) -> Result<pb::SlotOffer, tonic::Status> {
+    let until = chrono::Utc::now() + chrono::Duration::hours(2);
+    app.client
+        .offer_freed_slot(pb::OfferFreedSlotRequest {
+            slot_id: slot_id.into(),
+            hold_until: Some(prost_types::Timestamp {
+                seconds: until.timestamp(),
+                nanos: 0,
+            }),
+        })
+        .await
+        .map(tonic::Response::into_inner)
+}
+
+async fn a_hold_ends_when_its_referral_is_booked_elsewhere_or_removed(backend: Backend) {
+    let mut app = spawn_app(backend).await;
+    let clinic = app.clinic().await;
+    let held = day_slot(&mut app, &clinic, "2026-06-01", 1).await;
+    let elsewhere = day_slot(&mut app, &clinic, "2026-06-10", 1).await;
+    let (bo, cy) = (patient(), patient());
+    let longest = referral(&mut app, &bo, pb::Priority::Routine, "2026-01-05").await;
+    let next = referral(&mut app, &cy, pb::Priority::Routine, "2026-03-01").await;
+
+    let offered = offer(&mut app, &held.id).await.unwrap();
+    assert_eq!(offered.referral.unwrap().id, longest.id);
+    assert_eq!(
+        app.get_slot(&held.id).await.state(),
+        pb::SlotState::BusyTentative
+    );
+    // The slot held for Bo is his to take: BookBestSlot sees it.
+    let best = app
+        .client
+        .book_best_slot(pb::BookBestSlotRequest {
+            referral_id: longest.id.clone(),
+            from_date: "2026-06-01".into(),
+            to_date: "2026-06-30".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(best.candidates[0].slot.as_ref().unwrap().id, held.id);
+
+    // Bo is booked elsewhere: the hold ends, and the slot is anyone's.
+    app.book(&elsewhere.id, &bo, &longest.id).await.unwrap();
+    let freed = app.get_slot(&held.id).await;
+    assert_eq!(freed.state(), pb::SlotState::Free);
+    assert!(freed.held_for_referral_id.is_empty());
+    let walk_in = app.book(&held.id, &patient(), "").await.unwrap();
+    app.client
+        .cancel_appointment(pb::CancelAppointmentRequest {
+            id: walk_in.id,
+            cancelled_by: pb::CancelledBy::Patient as i32,
+            reason: "moving away".into(),
+        })
+        .await
+        .unwrap();
+
+    // Offered to Cy, who is then removed from the list: the hold ends too.
+    let offered = offer(&mut app, &held.id).await.unwrap();
+    assert_eq!(offered.referral.unwrap().id, next.id);
+    app.client
+        .remove_referral(pb::RemoveReferralRequest {
+            id: next.id.clone(),
+            reason: "treated elsewhere".into(),
+        })
+        .await
+        .unwrap();
+    let freed = app.get_slot(&held.id).await;
+    assert_eq!(freed.state(), pb::SlotState::Free);
+    assert!(freed.held_for_referral_id.is_empty());
+    app.book(&held.id, &patient(), "").await.unwrap();
+
+    // A slot is never held for a referral no longer waiting.
+    let spare = day_slot(&mut app, &clinic, "2026-06-02", 1).await;
+    let until = (chrono::Utc::now() + chrono::Duration::hours(1)).timestamp();
+    let refused = medsec_scheduling::store::optimise::hold(
+        &app.db,
+        uuid::Uuid::parse_str(&spare.id).unwrap(),
+        uuid::Uuid::parse_str(&next.id).unwrap(),
+        until,
+    )
+    .await
+    .unwrap_err();
+    assert!(refused.to_string().contains("removed"), "{refused}");
+    assert_eq!(app.get_slot(&spare.id).await.state(), pb::SlotState::Free);
 }
