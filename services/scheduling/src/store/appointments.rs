@@ -10,7 +10,7 @@
 //! - locks are taken in one order (appointment, slots by id, patient, referral)
 //!   so concurrent moves cannot deadlock each other.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use medsec_platform::ApiError;
 use medsec_platform::pagination::PageRequest;
 use sea_orm::sea_query::{Expr, ExprTrait as _, OnConflict};
@@ -19,6 +19,7 @@ use sea_orm::{
     DatabaseTransaction, EntityTrait as _, IntoActiveModel as _, PaginatorTrait as _,
     QueryFilter as _, QueryOrder as _, QuerySelect as _, TransactionTrait as _,
 };
+use serde::Deserialize;
 use uuid::Uuid;
 
 use super::diary::{active_hold, not_held};
@@ -293,23 +294,79 @@ async fn book_referral(
             "is a referral of another patient",
         ));
     }
+    check_fit(&referral, slot, "referral_id")
+}
+
+/// One stored unavailable period, as `referrals.unavailable` holds it.
+#[derive(Debug, Deserialize)]
+struct Period {
+    from: NaiveDate,
+    to: NaiveDate,
+}
+
+/// Whether a slot fits a referral as the allocation model requires (same
+/// specialty and kind, not before the clock start or the earliest date, not
+/// in an unavailable period, the required clinician's): checked whenever a
+/// referral is booked or moved, so a booking never breaks a rule a proposal
+/// would have kept. A mismatch the referral can never fit is
+/// INVALID_ARGUMENT on `field`; one its current details rule out is
+/// FAILED_PRECONDITION.
+fn check_fit(referral: &referral::Model, slot: &slot::Model, field: &str) -> Result<(), ApiError> {
+    let (r, s) = (referral.id, slot.id);
     if referral.specialty != slot.specialty {
         return Err(ApiError::invalid(
-            "referral_id",
+            field,
             format!(
-                "is for {} but the slot is {}",
-                referral.specialty, slot.specialty
+                "slots/{s} is {} but referrals/{r} is for {}",
+                slot.specialty, referral.specialty
             ),
         ));
     }
-    if referral
-        .required_clinician
-        .is_some_and(|required| required != slot.clinician_id)
-    {
+    if referral.kind != slot.kind {
         return Err(ApiError::invalid(
-            "referral_id",
-            "requires another clinician than the slot's",
+            field,
+            format!(
+                "slots/{s} is a {} slot but referrals/{r} needs a {} one",
+                slot.kind, referral.kind
+            ),
         ));
+    }
+    let unfit = |why: String| ApiError::FailedPrecondition {
+        message: format!(
+            "slots/{s} on {} does not fit referrals/{r}: {why}",
+            slot.date
+        ),
+        kind: "FIT",
+        subject: format!("referrals/{r}"),
+    };
+    if slot.date < referral.clock_start {
+        return Err(unfit(format!(
+            "it is before the clock start {}",
+            referral.clock_start
+        )));
+    }
+    if let Some(earliest) = referral.earliest
+        && slot.date < earliest
+    {
+        return Err(unfit(format!("it is before the earliest date {earliest}")));
+    }
+    let periods: Vec<Period> = serde_json::from_str(&referral.unavailable).unwrap_or_default();
+    if let Some(period) = periods
+        .iter()
+        .find(|p| p.from <= slot.date && slot.date <= p.to)
+    {
+        return Err(unfit(format!(
+            "the patient is unavailable from {} to {}",
+            period.from, period.to
+        )));
+    }
+    if let Some(required) = referral.required_clinician
+        && required != slot.clinician_id
+    {
+        return Err(unfit(format!(
+            "it requires clinician {required}, the slot is {}'s",
+            slot.clinician_id
+        )));
     }
     Ok(())
 }
@@ -481,14 +538,10 @@ pub async fn reschedule_in(
     };
     lock_patient(txn, appointment.patient_id).await?;
     ensure_no_overlap(txn, appointment.patient_id, &new_slot, Some(id)).await?;
-    if let Some(referral_id) = referral_id {
-        let referral = referral::Entity::find_by_id(referral_id).one(txn).await?;
-        if referral.is_some_and(|r| r.specialty != new_slot.specialty) {
-            return Err(ApiError::invalid(
-                "new_slot_id",
-                "is in another specialty than the appointment's referral",
-            ));
-        }
+    if let Some(referral_id) = referral_id
+        && let Some(referral) = referral::Entity::find_by_id(referral_id).one(txn).await?
+    {
+        check_fit(&referral, &new_slot, "new_slot_id")?;
     }
     appointment::Entity::update_many()
         .col_expr(appointment::Column::SlotId, Expr::value(new_slot.id))

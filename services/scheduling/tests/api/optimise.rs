@@ -21,6 +21,7 @@ both_backends!(
     rebook_displaced_moves_patients_off_an_absence_and_a_hospital_cancellation,
     offer_freed_slot_holds_it_for_the_best_waiting_referral,
     a_hold_ends_when_its_referral_is_booked_elsewhere_or_removed,
+    booking_rechecks_that_the_slot_fits_the_referral,
 );
 
 pub(crate) async fn referral(
@@ -972,4 +973,104 @@ async fn a_hold_ends_when_its_referral_is_booked_elsewhere_or_removed(backend: B
     .unwrap_err();
     assert!(refused.to_string().contains("removed"), "{refused}");
     assert_eq!(app.get_slot(&spare.id).await.state(), pb::SlotState::Free);
+}
+
+async fn booking_rechecks_that_the_slot_fits_the_referral(backend: Backend) {
+    let mut app = spawn_app(backend).await;
+    let clinic = app.clinic().await;
+    day_slot(&mut app, &clinic, "2026-06-01", 1).await;
+    day_slot(&mut app, &clinic, "2026-06-02", 1).await;
+    let (ada, bo) = (patient(), patient());
+    let first = referral(&mut app, &ada, pb::Priority::Routine, "2026-01-05").await;
+    let second = referral(&mut app, &bo, pb::Priority::Routine, "2026-01-06").await;
+    let proposal = propose(&mut app, "2026-06-01", "2026-06-30").await.unwrap();
+    let placed = allocations(&mut app, &proposal.id).await;
+    assert_eq!(placed.len(), 2);
+    let ada_date = placed
+        .iter()
+        .find(|a| a.referral_id == first.id)
+        .unwrap()
+        .slot_date
+        .clone();
+    // Ada reports she is away on her proposed date.
+    app.client
+        .update_referral(pb::UpdateReferralRequest {
+            referral: Some(pb::Referral {
+                id: first.id.clone(),
+                etag: first.etag.clone(),
+                unavailable: vec![pb::DateRange {
+                    from: ada_date.clone(),
+                    to: ada_date.clone(),
+                }],
+                ..Default::default()
+            }),
+            update_mask: Some(prost_types::FieldMask {
+                paths: vec!["unavailable".into()],
+            }),
+        })
+        .await
+        .unwrap();
+    let committed = commit(&mut app, &proposal.id).await;
+    assert_eq!(committed.booked, 1);
+    assert_eq!(committed.not_booked.len(), 1);
+    let refused = &committed.not_booked[0];
+    assert_eq!(refused.referral_id, first.id);
+    assert!(
+        refused.not_booked_reason.contains(&format!(
+            "the patient is unavailable from {ada_date} to {ada_date}"
+        )),
+        "{}",
+        refused.not_booked_reason
+    );
+    assert_eq!(app.get_slot(&refused.slot_id).await.booked, 0);
+    let waiting = app
+        .client
+        .get_referral(pb::GetReferralRequest {
+            id: first.id.clone(),
+            as_of: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(waiting.status(), pb::ReferralStatus::Waiting);
+
+    // Bo's appointment cannot be moved to a follow-up slot, nor booked
+    // before his clock started.
+    let bo_appointment = allocations(&mut app, &proposal.id)
+        .await
+        .into_iter()
+        .find(|a| a.referral_id == second.id)
+        .unwrap()
+        .appointment_id;
+    let mut follow_up =
+        crate::helpers::slot(&clinic, "2026-06-03T09:00:00Z", "2026-06-03T09:30:00Z", 1);
+    follow_up.kind = pb::SlotKind::FollowUp as i32;
+    let follow_up = app
+        .client
+        .create_slot(pb::CreateSlotRequest {
+            slot: Some(follow_up),
+            request_id: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let status = app
+        .client
+        .reschedule_appointment(pb::RescheduleAppointmentRequest {
+            id: bo_appointment.clone(),
+            new_slot_id: follow_up.id.clone(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(violated_fields(&status), ["new_slot_id"]);
+    assert!(status.message().contains("follow"), "{status:?}");
+    assert_eq!(app.get_slot(&follow_up.id).await.booked, 0);
+    let early = day_slot(&mut app, &clinic, "2026-01-02", 1).await;
+    let late_start = referral(&mut app, &patient(), pb::Priority::Routine, "2026-01-05").await;
+    let status = app
+        .book(&early.id, &late_start.patient_id, &late_start.id)
+        .await
+        .unwrap_err();
+    assert_precondition(&status, "before the clock start 2026-01-05");
+    assert_eq!(app.get_slot(&early.id).await.booked, 0);
 }
