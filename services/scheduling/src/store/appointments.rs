@@ -471,7 +471,7 @@ pub async fn mark(
     get(db, id).await
 }
 
-/// booked -> noshow. The place stays used. A referral goes back to waiting;
+/// booked -> noshow, once the appointment has started. The place stays used. A referral goes back to waiting;
 /// a DNA at its first appointment nullifies the clock, which restarts on the
 /// day of the missed appointment.
 pub async fn did_not_attend(
@@ -480,6 +480,20 @@ pub async fn did_not_attend(
 ) -> Result<appointment::Model, ApiError> {
     let txn = db.begin().await?;
     let appointment = advance(&txn, id, Action::DidNotAttend, None).await?;
+    // Nobody misses an appointment that has not started: a DNA recorded
+    // early would restart the clock on a future date.
+    if Utc::now().timestamp() < appointment.start_at {
+        txn.rollback().await?;
+        let start = DateTime::from_timestamp(appointment.start_at, 0).unwrap_or_default();
+        return Err(ApiError::FailedPrecondition {
+            message: format!(
+                "appointments/{id} starts at {}: cannot mark did not attend before it starts",
+                start.format("%Y-%m-%dT%H:%M:%SZ")
+            ),
+            kind: "STATE",
+            subject: format!("appointments/{id}"),
+        });
+    }
     if let Some(referral_id) = appointment.referral_id {
         let earlier = appointment::Entity::find()
             .filter(appointment::Column::ReferralId.eq(referral_id))

@@ -14,6 +14,7 @@ both_backends!(
     a_patient_never_holds_two_overlapping_appointments,
     fifty_concurrent_bookings_for_one_slot_admit_exactly_its_capacity,
     refuses_bad_bookings_and_books_nothing,
+    a_did_not_attend_is_not_recorded_before_the_appointment_starts,
 );
 
 async fn books_moves_sees_and_marks_did_not_attend(backend: Backend) {
@@ -379,4 +380,64 @@ async fn refuses_bad_bookings_and_books_nothing(backend: Backend) {
     assert_eq!(violated_fields(&status), ["cancelled_by", "reason"]);
     let count = appointment::Entity::find().count(&app.db).await.unwrap();
     assert_eq!(count, 0);
+}
+
+async fn a_did_not_attend_is_not_recorded_before_the_appointment_starts(backend: Backend) {
+    let mut app = spawn_app(backend).await;
+    let clinic = app.clinic().await;
+    let day = (chrono::Utc::now() + chrono::Duration::days(3)).date_naive();
+    let slot = app
+        .slot(
+            &clinic,
+            &format!("{day}T09:00:00Z"),
+            &format!("{day}T09:30:00Z"),
+            1,
+        )
+        .await;
+    let ada = patient();
+    let waiting = app
+        .client
+        .create_referral(pb::CreateReferralRequest {
+            referral: Some(pb::Referral {
+                patient_id: ada.clone(),
+                specialty: "cardiology".into(),
+                priority: pb::Priority::Routine as i32,
+                clock_start: "2026-01-05".into(),
+                kind: pb::SlotKind::New as i32,
+                ..Default::default()
+            }),
+            request_id: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let booked = app.book(&slot.id, &ada, &waiting.id).await.unwrap();
+    let status = app
+        .client
+        .mark_did_not_attend(pb::MarkDidNotAttendRequest {
+            id: booked.id.clone(),
+        })
+        .await
+        .unwrap_err();
+    assert_precondition(&status, "before it starts");
+    let unchanged = app
+        .client
+        .get_appointment(pb::GetAppointmentRequest {
+            id: booked.id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(unchanged.status(), pb::AppointmentStatus::Booked);
+    let referral = app
+        .client
+        .get_referral(pb::GetReferralRequest {
+            id: waiting.id.clone(),
+            as_of: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(referral.status(), pb::ReferralStatus::Booked);
+    assert_eq!(referral.clock_start, "2026-01-05", "the clock is untouched");
 }
