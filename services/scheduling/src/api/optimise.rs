@@ -20,7 +20,7 @@ use super::referrals::referral_to_proto;
 use super::staff::epoch_to_proto;
 use crate::domain::{AppointmentStatus, CancelledBy, ReferralStatus, text};
 use crate::store::appointments::{self, Booking};
-use crate::store::entities::{proposal, proposal_allocation};
+use crate::store::entities::{appointment, proposal, proposal_allocation};
 use crate::store::optimise::{self, PlannedMove, RunLock, Scope, row_id, terms};
 use crate::store::{diary, referrals};
 
@@ -373,22 +373,70 @@ pub(crate) async fn rebook_displaced(
     r.finish()?;
     let (start, end) = present(window, "horizon_start")?;
 
+    // A first read finds the specialties to lock; the set is read again
+    // under the lock, so a run that finished meanwhile (and moved some of
+    // them) is seen, and nothing is moved twice.
+    let (not_moved, movable) = displaced(db, absence_id, &appointment_ids, true).await?;
+    if movable.is_empty() {
+        return Ok(pb::RebookDisplacedResponse {
+            moves: Vec::new(),
+            not_moved,
+            optimal: true,
+            objective: 0,
+        });
+    }
+    let mut specialties: Vec<String> = Vec::new();
+    for row in &movable {
+        if let Some(id) = row.referral_id {
+            let referral = referrals::get(db, id).await?;
+            if !specialties.contains(&referral.specialty) {
+                specialties.push(referral.specialty);
+            }
+        }
+    }
+    let lock = RunLock::acquire(db, &specialties).await?;
+    let run = rebook_locked(db, absence_id, &appointment_ids, &specialties, start, end).await;
+    lock.release().await?;
+    run
+}
+
+/// The displaced appointments to rebook, and those that will not be (no
+/// referral, already dealt with). `strict`: an appointment named that is
+/// not displaced is an error; on the second read (under the lock) it is
+/// one dealt with meanwhile.
+async fn displaced(
+    db: &DatabaseConnection,
+    absence_id: Option<Uuid>,
+    appointment_ids: &[Uuid],
+    strict: bool,
+) -> Result<(Vec<pb::NotMoved>, Vec<appointment::Model>), ApiError> {
+    let mut not_moved = Vec::new();
     let displaced = match absence_id {
         Some(id) => optimise::displaced_by_absence(db, id).await?,
         None => {
             let mut rows = Vec::new();
-            for id in appointment_ids {
+            for &id in appointment_ids {
                 let row = appointments::get(db, id).await?;
                 let slot = diary::get_slot(db, row.slot_id).await?;
                 let by_hospital = row.status == AppointmentStatus::Cancelled.as_str()
                     && row.cancelled_by.as_deref() == Some(CancelledBy::Hospital.as_str());
                 let stranded = row.status == AppointmentStatus::Booked.as_str() && slot.unavailable;
                 if !by_hospital && !stranded {
-                    return Err(ApiError::wrong_state(
-                        format!("appointments/{id}"),
-                        &row.status,
-                        "rebook it (only one cancelled by the hospital, or booked in a busy-unavailable slot, is displaced)",
-                    ));
+                    if strict {
+                        return Err(ApiError::wrong_state(
+                            format!("appointments/{id}"),
+                            &row.status,
+                            "rebook it (only one cancelled by the hospital, or booked in a busy-unavailable slot, is displaced)",
+                        ));
+                    }
+                    not_moved.push(pb::NotMoved {
+                        appointment_id: id.to_string(),
+                        reason: format!(
+                            "is {} in slot {} and no longer displaced: already dealt with",
+                            row.status, row.slot_id
+                        ),
+                    });
+                    continue;
                 }
                 rows.push(row);
             }
@@ -396,7 +444,6 @@ pub(crate) async fn rebook_displaced(
         }
     };
 
-    let mut not_moved = Vec::new();
     let mut movable = Vec::new();
     for row in displaced {
         let Some(referral_id) = row.referral_id else {
@@ -424,16 +471,33 @@ pub(crate) async fn rebook_displaced(
         }
         movable.push(row);
     }
-    let mut specialties: Vec<String> = Vec::new();
+    Ok((not_moved, movable))
+}
+
+/// RebookDisplaced under the run lock of `locked` specialties.
+async fn rebook_locked(
+    db: &DatabaseConnection,
+    absence_id: Option<Uuid>,
+    appointment_ids: &[Uuid],
+    locked: &[String],
+    start: NaiveDate,
+    end: NaiveDate,
+) -> Result<pb::RebookDisplacedResponse, ApiError> {
+    let (mut not_moved, read) = displaced(db, absence_id, appointment_ids, false).await?;
+    let mut movable = Vec::new();
     let mut referral_ids = Vec::new();
-    for row in &movable {
-        if let Some(id) = row.referral_id {
-            referral_ids.push(id);
-            let referral = referrals::get(db, id).await?;
-            if !specialties.contains(&referral.specialty) {
-                specialties.push(referral.specialty);
-            }
+    for row in read {
+        let Some(id) = row.referral_id else { continue };
+        let referral = referrals::get(db, id).await?;
+        if !locked.contains(&referral.specialty) {
+            not_moved.push(pb::NotMoved {
+                appointment_id: row.id.to_string(),
+                reason: "was displaced while this run started: run it again".to_owned(),
+            });
+            continue;
         }
+        referral_ids.push(id);
+        movable.push(row);
     }
     if movable.is_empty() {
         return Ok(pb::RebookDisplacedResponse {
@@ -443,9 +507,8 @@ pub(crate) async fn rebook_displaced(
             objective: 0,
         });
     }
-    let lock = RunLock::acquire(db, &specialties).await?;
     let scope = Scope {
-        specialties: Some(specialties),
+        specialties: Some(locked.to_vec()),
         start,
         end,
         referrals: Some(referral_ids),
@@ -486,7 +549,6 @@ pub(crate) async fn rebook_displaced(
         Ok::<_, ApiError>((solved, planned, placed, results))
     }
     .await;
-    lock.release().await?;
     let (solved, planned, placed, results) = run?;
     let mut moves = Vec::new();
     for ((planned, t), result) in planned.iter().zip(placed).zip(results) {

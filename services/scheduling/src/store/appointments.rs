@@ -522,18 +522,33 @@ pub async fn reschedule(
     new_slot_id: Uuid,
 ) -> Result<appointment::Model, ApiError> {
     let txn = db.begin().await?;
-    reschedule_in(&txn, id, new_slot_id).await?;
+    reschedule_in(&txn, id, new_slot_id, None).await?;
     txn.commit().await.map_err(db_error)?;
     get(db, id).await
 }
 
 /// The one moving path (RescheduleAppointment, RebookDisplaced), in `txn`.
+/// With `from_slot`, only an appointment still in that slot is moved (a
+/// planned move is not applied to one moved meanwhile).
 pub async fn reschedule_in(
     txn: &DatabaseTransaction,
     id: Uuid,
     new_slot_id: Uuid,
+    from_slot: Option<Uuid>,
 ) -> Result<(), ApiError> {
     let appointment = advance(txn, id, Action::Reschedule, None).await?;
+    if let Some(expected) = from_slot
+        && appointment.slot_id != expected
+    {
+        return Err(ApiError::FailedPrecondition {
+            message: format!(
+                "appointments/{id} was moved meanwhile (from slots/{expected} to slots/{}): not moved again",
+                appointment.slot_id
+            ),
+            kind: "STATE",
+            subject: format!("appointments/{id}"),
+        });
+    }
     if appointment.slot_id == new_slot_id {
         return Err(ApiError::invalid(
             "new_slot_id",

@@ -950,7 +950,8 @@ pub struct PlannedMove {
 }
 
 /// Applies moves in one transaction, each in a savepoint: a booked
-/// appointment is moved (RescheduleAppointment's path), a cancelled one's
+/// appointment still booked in the slot it was displaced from is moved
+/// (RescheduleAppointment's path), a cancelled one's
 /// referral is booked anew (BookAppointment's path). Each result is the
 /// appointment now holding the referral, or why the move failed.
 pub async fn apply_moves(
@@ -965,9 +966,16 @@ pub async fn apply_moves(
     for (i, planned) in ordered {
         let savepoint = txn.begin().await?;
         let outcome = if planned.from.status == AppointmentStatus::Booked.as_str() {
-            super::appointments::reschedule_in(&savepoint, planned.from.id, planned.slot_id)
-                .await
-                .map(|()| planned.from.id)
+            // Only if still booked (the guarded state change) and still in
+            // the slot it was displaced from.
+            super::appointments::reschedule_in(
+                &savepoint,
+                planned.from.id,
+                planned.slot_id,
+                Some(planned.from.slot_id),
+            )
+            .await
+            .map(|()| planned.from.id)
         } else {
             let id = Uuid::now_v7();
             let booking = Booking {

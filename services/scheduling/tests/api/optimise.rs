@@ -22,6 +22,7 @@ both_backends!(
     offer_freed_slot_holds_it_for_the_best_waiting_referral,
     a_hold_ends_when_its_referral_is_booked_elsewhere_or_removed,
     booking_rechecks_that_the_slot_fits_the_referral,
+    a_displaced_appointment_is_moved_once,
 );
 
 pub(crate) async fn referral(
@@ -1073,4 +1074,119 @@ async fn booking_rechecks_that_the_slot_fits_the_referral(backend: Backend) {
         .unwrap_err();
     assert_precondition(&status, "before the clock start 2026-01-05");
     assert_eq!(app.get_slot(&early.id).await.booked, 0);
+}
+
+async fn a_displaced_appointment_is_moved_once(backend: Backend) {
+    use medsec_scheduling::store::entities::appointment;
+    use medsec_scheduling::store::optimise::{self, PlannedMove};
+    use sea_orm::EntityTrait as _;
+
+    let mut app = spawn_app(backend).await;
+    let clinic = app.clinic().await;
+    let on_leave = day_slot(&mut app, &clinic, "2026-06-01", 2).await;
+    let spares = [
+        day_slot(&mut app, &clinic, "2026-06-08", 1).await,
+        day_slot(&mut app, &clinic, "2026-06-15", 1).await,
+        day_slot(&mut app, &clinic, "2026-06-22", 1).await,
+    ];
+    let (ada, bo) = (patient(), patient());
+    let first = referral(&mut app, &ada, pb::Priority::Urgent, "2026-05-20").await;
+    let second = referral(&mut app, &bo, pb::Priority::Routine, "2026-04-01").await;
+    let a = app.book(&on_leave.id, &ada, &first.id).await.unwrap();
+    let b = app.book(&on_leave.id, &bo, &second.id).await.unwrap();
+    let a_id = uuid::Uuid::parse_str(&a.id).unwrap();
+    let stale = appointment::Entity::find_by_id(a_id)
+        .one(&app.db)
+        .await
+        .unwrap()
+        .unwrap();
+    let absence = app
+        .client
+        .create_absence(pb::CreateAbsenceRequest {
+            absence: Some(pb::Absence {
+                clinician_id: clinic.clinician.clone(),
+                start_time: Some(crate::helpers::ts("2026-06-01T00:00:00Z")),
+                end_time: Some(crate::helpers::ts("2026-06-02T00:00:00Z")),
+                reason: pb::AbsenceReason::Sickness as i32,
+                ..Default::default()
+            }),
+            request_id: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let request = pb::RebookDisplacedRequest {
+        absence_id: absence.id.clone(),
+        horizon_start: "2026-06-01".into(),
+        horizon_end: "2026-06-30".into(),
+        ..Default::default()
+    };
+    // Several runs at once: one takes the lock, the others are refused or
+    // find nothing left; each appointment is moved exactly once.
+    let calls = (0..4).map(|_| {
+        let mut client = app.client.clone();
+        let request = request.clone();
+        async move { client.rebook_displaced(request).await }
+    });
+    let mut moved = Vec::new();
+    for result in futures::future::join_all(calls).await {
+        match result {
+            Ok(reply) => moved.extend(reply.into_inner().moves),
+            Err(status) => assert_precondition(&status, "being optimised"),
+        }
+    }
+    let again = app
+        .client
+        .rebook_displaced(request)
+        .await
+        .unwrap()
+        .into_inner();
+    moved.extend(again.moves);
+    let mut from: Vec<&str> = moved
+        .iter()
+        .map(|m| m.from_appointment_id.as_str())
+        .collect();
+    from.sort();
+    let mut expected = vec![a.id.as_str(), b.id.as_str()];
+    expected.sort();
+    assert_eq!(from, expected, "{moved:?}");
+    assert_eq!(app.get_slot(&on_leave.id).await.booked, 0);
+    let mut taken = 0;
+    for spare in &spares {
+        taken += app.get_slot(&spare.id).await.booked;
+    }
+    assert_eq!(taken, 2);
+
+    // A move planned from where the appointment was before it was moved is
+    // not applied again.
+    let now_in = moved
+        .iter()
+        .find(|m| m.from_appointment_id == a.id)
+        .unwrap()
+        .to_slot_id
+        .clone();
+    let free = spares
+        .iter()
+        .find(|s| s.id != now_in && moved.iter().all(|m| m.to_slot_id != s.id))
+        .unwrap();
+    let results = optimise::apply_moves(
+        &app.db,
+        &[PlannedMove {
+            from: stale,
+            slot_id: uuid::Uuid::parse_str(&free.id).unwrap(),
+        }],
+    )
+    .await
+    .unwrap();
+    let reason = results[0].as_ref().unwrap_err();
+    assert!(reason.contains("moved meanwhile"), "{reason}");
+    let unmoved = app
+        .client
+        .get_appointment(pb::GetAppointmentRequest { id: a.id.clone() })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(unmoved.slot_id, now_in);
+    assert_eq!(app.get_slot(&free.id).await.booked, 0);
+    assert_eq!(app.get_slot(&now_in).await.booked, 1);
 }
