@@ -323,9 +323,6 @@ pub(crate) async fn remove_referral(
     r.finish()?;
     let id = present(id, "id")?;
     let removed = referrals::remove(db, id, &present(reason, "reason")?).await?;
-    // A removed referral keeps no slot on hold (best moved into
-    // store::referrals::remove's own transaction).
-    crate::store::appointments::release_holds_for(db, id).await?;
     Ok(referral_to_proto(
         &removed,
         medsec_platform::time::today_in_london(),

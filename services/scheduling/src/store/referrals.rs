@@ -196,6 +196,8 @@ pub async fn remove(
     if changed == 0 {
         return Err(ApiError::stale_etag(format!("referrals/{id}")));
     }
+    // A removed referral keeps no freed slot on hold.
+    super::appointments::release_holds_for(&txn, id).await?;
     txn.commit().await?;
     get(db, id).await
 }
