@@ -100,6 +100,22 @@ fn target(id: &str, etag: &str, violations: &mut FieldViolations) -> Option<(Uui
     Some((id?, revision?))
 }
 
+/// A move that records nothing but the step itself.
+async fn plain_move(
+    api: &RecordsApi,
+    actor: &crate::store::audit::Actor,
+    id: &str,
+    etag: &str,
+    to: SpecimenState,
+    action: &'static str,
+) -> Result<pb::Specimen, ApiError> {
+    let mut violations = FieldViolations::default();
+    let target = target(id, etag, &mut violations);
+    violations.into_result()?;
+    let target = target.ok_or_else(|| ApiError::invalid("id", "is invalid"))?;
+    move_to(api, actor, target, to, TransitionData::default(), action).await
+}
+
 async fn move_to(
     api: &RecordsApi,
     actor: &crate::store::audit::Actor,
@@ -118,17 +134,12 @@ pub(super) async fn collect(
 ) -> Result<pb::Specimen, ApiError> {
     let actor = actor(&request);
     let r = request.get_ref();
-    let mut violations = FieldViolations::default();
-    let target = target(&r.id, &r.etag, &mut violations);
-    violations.into_result()?;
-    let target = target.ok_or_else(|| ApiError::invalid("id", "is invalid"))?;
-    let data = TransitionData::default();
-    move_to(
+    plain_move(
         api,
         &actor,
-        target,
+        &r.id,
+        &r.etag,
         SpecimenState::Collected,
-        data,
         "CollectSpecimen",
     )
     .await
@@ -177,17 +188,12 @@ pub(super) async fn receive(
 ) -> Result<pb::Specimen, ApiError> {
     let actor = actor(&request);
     let r = request.get_ref();
-    let mut violations = FieldViolations::default();
-    let target = target(&r.id, &r.etag, &mut violations);
-    violations.into_result()?;
-    let target = target.ok_or_else(|| ApiError::invalid("id", "is invalid"))?;
-    let data = TransitionData::default();
-    move_to(
+    plain_move(
         api,
         &actor,
-        target,
+        &r.id,
+        &r.etag,
         SpecimenState::Received,
-        data,
         "ReceiveSpecimen",
     )
     .await
