@@ -185,6 +185,29 @@ impl IdempotencyKeys {
         Ok(Claim::Replay { resource_id })
     }
 
+    /// The resource a key already created, if the same request used it
+    /// before; the same key with another request is refused. For RPCs whose
+    /// answer depends on the moment (a retry must replay, not recompute).
+    pub async fn lookup(
+        &self,
+        conn: &impl ConnectionTrait,
+        scope: &str,
+        request_id: &str,
+        request: &[u8],
+    ) -> Result<Option<String>, ApiError> {
+        let Some((stored_fingerprint, resource_id)) = self.find(conn, scope, request_id).await?
+        else {
+            return Ok(None);
+        };
+        if stored_fingerprint != fingerprint(request) {
+            return Err(ApiError::invalid(
+                "request_id",
+                "was already used for a different request",
+            ));
+        }
+        Ok(Some(resource_id))
+    }
+
     async fn find(
         &self,
         conn: &impl ConnectionTrait,

@@ -28,6 +28,24 @@ pub(crate) async fn route_enquiry(
     r.finish()?;
     let (category, urgency) = (present(category, "category")?, present(urgency, "urgency")?);
     let at = as_of.unwrap_or_else(Utc::now);
+    let key = request_key(
+        &request.request_id,
+        pb::RouteEnquiryRequest {
+            request_id: String::new(),
+            ..request.clone()
+        }
+        .encode_to_vec(),
+    );
+    // A retry replays the first routing: whoever was on duty then, even if
+    // the shift has since ended.
+    if let Some(key) = &key
+        && let Some(id) = crate::store::IDEMPOTENCY_KEYS
+            .lookup(db, "RouteEnquiry", &key.request_id, &key.request)
+            .await?
+    {
+        let id = Uuid::parse_str(&id).map_err(ApiError::internal)?;
+        return Ok(enquiry_to_proto(&enquiries::get(db, id).await?));
+    }
 
     // Who: on duty with the skill, fewest open enquiries (ties by name, then
     // id, so the choice is repeatable); else a duty manager on duty.
@@ -79,14 +97,6 @@ pub(crate) async fn route_enquiry(
             subject: "duty_shifts".to_owned(),
         });
     };
-    let key = request_key(
-        &request.request_id,
-        pb::RouteEnquiryRequest {
-            request_id: String::new(),
-            ..request.clone()
-        }
-        .encode_to_vec(),
-    );
     let row = enquiry::Model {
         id: Uuid::now_v7(),
         category: category.as_str().to_owned(),

@@ -180,4 +180,33 @@ async fn routes_enquiries_to_someone_on_duty(backend: Backend) {
         .await
         .unwrap_err();
     assert_eq!(violated_fields(&status), ["category", "urgency", "summary"]);
+    // A retried call replays the first routing and logs nothing new, even
+    // though the load has changed since; the same key with another call is
+    // refused.
+    let keyed = pb::RouteEnquiryRequest {
+        request_id: "call-0931".into(),
+        ..call(Appointments, now)
+    };
+    let routed = app
+        .client
+        .route_enquiry(keyed.clone())
+        .await
+        .unwrap()
+        .into_inner();
+    let replayed = app
+        .client
+        .route_enquiry(keyed.clone())
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(replayed, routed);
+    let reused = app
+        .client
+        .route_enquiry(pb::RouteEnquiryRequest {
+            summary: "another caller".into(),
+            ..keyed
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(violated_fields(&reused), ["request_id"]);
 }
