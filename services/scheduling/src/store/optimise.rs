@@ -326,9 +326,20 @@ pub struct RunLock {
     held: Option<Held>,
 }
 
+/// At most this many runs hold a PostgreSQL lock connection at once in one
+/// process. A run holds its lock's connection and uses a second for its
+/// queries, so with the default pool of 10 this leaves connections for every
+/// other RPC; further runs wait their turn instead of starving the pool.
+const MAX_CONCURRENT_RUNS: usize = 4;
+
+static RUN_SLOTS: std::sync::LazyLock<std::sync::Arc<tokio::sync::Semaphore>> =
+    std::sync::LazyLock::new(|| {
+        std::sync::Arc::new(tokio::sync::Semaphore::new(MAX_CONCURRENT_RUNS))
+    });
+
 #[derive(Debug)]
 enum Held {
-    Postgres(DatabaseTransaction),
+    Postgres(DatabaseTransaction, tokio::sync::OwnedSemaphorePermit),
     Sqlite {
         db: DatabaseConnection,
         holder: Uuid,
@@ -347,6 +358,11 @@ impl RunLock {
         sorted.dedup();
         match db.get_database_backend() {
             DbBackend::Postgres => {
+                let permit = RUN_SLOTS
+                    .clone()
+                    .acquire_owned()
+                    .await
+                    .map_err(ApiError::internal)?;
                 let txn = db.begin().await?;
                 for specialty in sorted {
                     let row = txn
@@ -366,7 +382,7 @@ impl RunLock {
                     }
                 }
                 Ok(Self {
-                    held: Some(Held::Postgres(txn)),
+                    held: Some(Held::Postgres(txn, permit)),
                 })
             }
             _ => {
@@ -418,7 +434,7 @@ impl RunLock {
 
     pub async fn release(mut self) -> Result<(), ApiError> {
         match self.held.take() {
-            Some(Held::Postgres(txn)) => txn.commit().await.map_err(db_error),
+            Some(Held::Postgres(txn, _permit)) => txn.commit().await.map_err(db_error),
             Some(Held::Sqlite { db, holder }) => {
                 optimisation_lock::Entity::delete_many()
                     .filter(optimisation_lock::Column::Holder.eq(holder))
