@@ -341,17 +341,11 @@ impl BillingService for BillingApi {
         let amount = violations.check("amount_pence", positive_amount(request.amount_pence));
         let method = violations.check("method", payment_method(request.method));
         let paid_on = violations.check("paid_on", recent_date(&request.paid_on));
-        if request.request_id.is_empty() {
-            violations.add(
-                "request_id",
-                "is required: a retried payment must not be recorded twice",
-            );
-        } else {
-            violations.check(
-                "request_id",
-                idempotency::validate_request_id(&request.request_id),
-            );
-        }
+        require_request_id(
+            &mut violations,
+            &request.request_id,
+            "a retried payment must not be recorded twice",
+        );
         violations.into_result()?;
         let (Some(id), Some(amount), Some(method), Some(paid_on)) = (id, amount, method, paid_on)
         else {
@@ -380,17 +374,11 @@ impl BillingService for BillingApi {
         let id = violations.check("invoice_id", uuid(&request.invoice_id));
         let amount = violations.check("amount_pence", positive_amount(request.amount_pence));
         let reason = violations.check("reason", required_text(&request.reason, 500));
-        if request.request_id.is_empty() {
-            violations.add(
-                "request_id",
-                "is required: a retried credit note must not be issued twice",
-            );
-        } else {
-            violations.check(
-                "request_id",
-                idempotency::validate_request_id(&request.request_id),
-            );
-        }
+        require_request_id(
+            &mut violations,
+            &request.request_id,
+            "a retried credit note must not be issued twice",
+        );
         violations.into_result()?;
         let (Some(id), Some(amount), Some(reason)) = (id, amount, reason) else {
             return Err(ApiError::invalid("invoice_id", "is invalid").into());
@@ -594,6 +582,16 @@ impl BillingService for BillingApi {
 
 /// The key of an idempotent request: its `request_id`, and the request
 /// without it (what makes a retry "the same request").
+/// Money moves only under an idempotency key: `why` says what a retry
+/// without one would do.
+fn require_request_id(violations: &mut FieldViolations, request_id: &str, why: &str) {
+    if request_id.is_empty() {
+        violations.add("request_id", format!("is required: {why}"));
+    } else {
+        violations.check("request_id", idempotency::validate_request_id(request_id));
+    }
+}
+
 fn request_key<M: Message>(
     request_id: &str,
     without_key: impl FnOnce() -> M,

@@ -29,17 +29,17 @@ pub struct IdempotencyKeys {
 /// A client's idempotency key with the canonical bytes of the request it
 /// guards.
 #[derive(Debug, Clone)]
-pub struct RequestKey<'a> {
-    pub request_id: &'a str,
+pub struct RequestKey {
+    pub request_id: String,
     pub request: Vec<u8>,
 }
 
-impl<'a> RequestKey<'a> {
+impl RequestKey {
     /// The key of a Create request, or `None` when it carries no
     /// `request_id`. The request with its id blanked (by `blank_id`) is "the
     /// same request".
     pub fn of<M: prost::Message + Clone>(
-        request_id: &'a str,
+        request_id: &str,
         request: &M,
         blank_id: impl FnOnce(&mut M),
     ) -> Option<Self> {
@@ -49,7 +49,7 @@ impl<'a> RequestKey<'a> {
         let mut canonical = request.clone();
         blank_id(&mut canonical);
         Some(Self {
-            request_id,
+            request_id: request_id.to_owned(),
             request: canonical.encode_to_vec(),
         })
     }
@@ -115,14 +115,14 @@ impl IdempotencyKeys {
         &self,
         db: &DatabaseConnection,
         scope: &str,
-        key: Option<&RequestKey<'_>>,
+        key: Option<&RequestKey>,
     ) -> Result<Creation, ApiError> {
         let id = Uuid::now_v7();
         let txn = begin_write(db).await?;
         let replay_of = match key {
             None => None,
             Some(key) => match self
-                .claim(&txn, scope, key.request_id, &key.request, &id.to_string())
+                .claim(&txn, scope, &key.request_id, &key.request, &id.to_string())
                 .await?
             {
                 Claim::New => None,

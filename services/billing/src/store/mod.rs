@@ -18,12 +18,7 @@ use medsec_platform::idempotency::IdempotencyKeys;
 /// Claimed `request_id`s of BillingService's idempotent RPCs.
 pub const IDEMPOTENCY_KEYS: IdempotencyKeys = IdempotencyKeys::new("billing_idempotency_keys");
 
-/// An idempotency key with the canonical bytes of the request it guards.
-#[derive(Debug, Clone)]
-pub struct RequestKey {
-    pub request_id: String,
-    pub request: Vec<u8>,
-}
+pub use medsec_platform::idempotency::RequestKey;
 
 /// The id a page token resumes after.
 pub(crate) fn page_after(

@@ -107,7 +107,7 @@ pub async fn create(
     patient_id: Uuid,
     meta: DocumentMeta,
     content: Vec<u8>,
-    key: Option<RequestKey<'_>>,
+    key: Option<RequestKey>,
     actor: &Actor,
 ) -> Result<Model, ApiError> {
     let creation = IDEMPOTENCY_KEYS
@@ -137,7 +137,7 @@ pub async fn create_version(
     expected_revision: Option<i64>,
     changes: VersionChanges,
     content: Vec<u8>,
-    key: Option<RequestKey<'_>>,
+    key: Option<RequestKey>,
     actor: &Actor,
 ) -> Result<Model, ApiError> {
     let creation = IDEMPOTENCY_KEYS

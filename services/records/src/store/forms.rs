@@ -141,7 +141,7 @@ pub async fn find_template(
 pub async fn create_template(
     db: &DatabaseConnection,
     content: TemplateContent,
-    key: Option<RequestKey<'_>>,
+    key: Option<RequestKey>,
 ) -> Result<TemplateRecord, ApiError> {
     let creation = IDEMPOTENCY_KEYS
         .begin_create(db, "CreateFormTemplate", key.as_ref())
@@ -164,7 +164,7 @@ pub async fn create_template_version(
     db: &DatabaseConnection,
     id: Uuid,
     content: TemplateContent,
-    key: Option<RequestKey<'_>>,
+    key: Option<RequestKey>,
 ) -> Result<TemplateRecord, ApiError> {
     let txn = begin_write(db).await?;
     let latest = find_template(&txn, id, None).await?;
@@ -174,7 +174,7 @@ pub async fn create_template_version(
             .claim(
                 &txn,
                 "CreateFormTemplateVersion",
-                key.request_id,
+                &key.request_id,
                 &key.request,
                 &format!("{id}/{version}"),
             )
@@ -255,7 +255,7 @@ pub struct NewResponse {
 pub async fn submit(
     db: &DatabaseConnection,
     new: NewResponse,
-    key: Option<RequestKey<'_>>,
+    key: Option<RequestKey>,
     actor: &Actor,
 ) -> Result<ResponseRecord, ApiError> {
     let creation = IDEMPOTENCY_KEYS

@@ -76,7 +76,7 @@ pub async fn create(
     db: &DatabaseConnection,
     patient_id: Uuid,
     details: HistoryDetails,
-    key: Option<RequestKey<'_>>,
+    key: Option<RequestKey>,
     actor: &Actor,
 ) -> Result<HistoryRecord, ApiError> {
     let creation = IDEMPOTENCY_KEYS

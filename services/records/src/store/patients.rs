@@ -92,7 +92,7 @@ pub async fn get(db: &DatabaseConnection, id: Uuid, actor: &Actor) -> Result<Mod
 pub async fn create(
     db: &DatabaseConnection,
     details: PatientDetails,
-    key: Option<RequestKey<'_>>,
+    key: Option<RequestKey>,
     actor: &Actor,
 ) -> Result<Model, ApiError> {
     let creation = IDEMPOTENCY_KEYS

@@ -111,7 +111,7 @@ pub fn resource(id: Uuid) -> String {
 pub async fn create_test_type(
     db: &DatabaseConnection,
     row: test_type::Model,
-    key: Option<RequestKey<'_>>,
+    key: Option<RequestKey>,
 ) -> Result<test_type::Model, ApiError> {
     let creation = IDEMPOTENCY_KEYS
         .begin_create(db, "CreateTestType", key.as_ref())
@@ -167,7 +167,7 @@ pub async fn request(
     patient_id: Uuid,
     test_code: &str,
     notes: String,
-    key: Option<RequestKey<'_>>,
+    key: Option<RequestKey>,
     actor: &Actor,
 ) -> Result<SpecimenRecord, ApiError> {
     let creation = IDEMPOTENCY_KEYS

@@ -34,12 +34,7 @@ use entities::staff as staff_table;
 /// Claimed `request_id`s of SchedulingService's Create RPCs.
 pub const IDEMPOTENCY_KEYS: IdempotencyKeys = IdempotencyKeys::new("scheduling_idempotency_keys");
 
-/// An idempotency key with the canonical bytes of the request it guards.
-#[derive(Debug, Clone)]
-pub struct RequestKey {
-    pub request_id: String,
-    pub request: Vec<u8>,
-}
+pub use medsec_platform::idempotency::RequestKey;
 
 /// What a create found: made now, or made by an earlier call with the same key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
