@@ -2,6 +2,8 @@
 //! (kept small so `cargo bench` stays quick; the trust-size figures come from
 //! scripts/bench/run.sh, which times whole processes).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic
+
 use criterion::{Criterion, criterion_group, criterion_main};
 use medsec_scheduler::{Engine, GenerateOptions, SolveOptions};
 

@@ -1,5 +1,7 @@
 //! Integration tests of medsec-scheduler, compiled into one binary.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic
+
 mod brute_force;
 mod cli;
 mod common;

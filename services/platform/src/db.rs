@@ -90,6 +90,7 @@ pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction,
 /// that first takes a database-wide lock: replicas (or processes sharing one
 /// SQLite file) starting together migrate one at a time, and the later ones
 /// find nothing to do.
+#[allow(clippy::disallowed_methods)] // the migration lock is taken by hand, per backend
 pub async fn migrate<M: MigratorTrait>(db: &DatabaseConnection) -> Result<(), DbErr> {
     let txn = match db.get_database_backend() {
         DbBackend::Postgres => {

@@ -3,6 +3,8 @@
 //! context, and the RPC duration metric. Its own test binary, because it
 //! installs the process-wide subscriber.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic
+
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 

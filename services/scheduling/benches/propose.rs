@@ -8,7 +8,7 @@
 //! 10000:10:12), runs: `MEDSEC_BENCH_RUNS` (default 3). Prints a Markdown
 //! table row per run for docs/BENCHMARKS.md.
 
-#![allow(clippy::expect_used, clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used)] // benchmarks may panic
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Instant;

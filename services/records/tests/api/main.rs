@@ -2,6 +2,8 @@
 //! fresh database per test, a real tonic client; every test runs once on
 //! SQLite and once on PostgreSQL.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic
+
 mod audit;
 mod documents;
 mod forms;
