@@ -1,16 +1,20 @@
-//! The database: connect by URL (embedded SQLite or PostgreSQL) and run
-//! migrations safely when several replicas start together.
+//! The database: connect by URL (embedded SQLite or PostgreSQL), the one way
+//! to start a transaction, what a database error means for the client, and
+//! migrations run safely when several replicas start together.
 
 use std::path::Path;
 use std::time::Duration;
 
+use sea_orm::sqlx;
 use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr};
 use sea_orm::{
-    DatabaseTransaction, SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait,
+    DatabaseTransaction, RuntimeErr, SqliteTransactionMode, Statement, TransactionOptions,
+    TransactionTrait,
 };
 use sea_orm_migration::MigratorTrait;
 
 use crate::config::DatabaseSettings;
+use crate::error::ApiError;
 
 /// Advisory-lock key that serialises migrations across replicas
 /// (the ASCII of "medsecdb").
@@ -74,10 +78,11 @@ pub fn escape_like(text: &str) -> String {
     escaped
 }
 
-/// Begins a transaction that will write. On SQLite it takes the write lock at
-/// once (`BEGIN IMMEDIATE`), waiting its turn, so a transaction that reads
-/// before it writes never fails to upgrade its lock; elsewhere it is an
-/// ordinary transaction.
+/// Begins a transaction that will write: the only way the services start
+/// one (clippy's `disallowed-methods` refuses a bare `begin`). On SQLite it
+/// takes the write lock at once (`BEGIN IMMEDIATE`), waiting its turn, so a
+/// transaction that reads before it writes never fails to upgrade its lock;
+/// elsewhere it is an ordinary transaction.
 pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
     db.begin_with_options(TransactionOptions {
         sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
@@ -86,15 +91,99 @@ pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction,
     .await
 }
 
+/// Begins a transaction that only reads (several reads that must agree with
+/// each other). It never writes, so it needs no write lock on SQLite.
+#[allow(clippy::disallowed_methods)] // the one read-only begin
+pub async fn begin_read(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
+    db.begin().await
+}
+
+/// A savepoint inside `txn`: work that may fail and be rolled back alone
+/// while the rest of the transaction goes on. Commit or roll it back.
+#[allow(clippy::disallowed_methods)] // a nested begin is a savepoint, not a new lock
+pub async fn savepoint(txn: &DatabaseTransaction) -> Result<DatabaseTransaction, DbErr> {
+    txn.begin().await
+}
+
+/// Runs `work` in one write transaction ([`begin_write`]): committed when it
+/// succeeds, rolled back when it fails or is dropped.
+pub async fn write<T>(
+    db: &DatabaseConnection,
+    work: impl AsyncFnOnce(&DatabaseTransaction) -> Result<T, ApiError>,
+) -> Result<T, ApiError> {
+    let txn = begin_write(db).await?;
+    let value = work(&txn).await?;
+    txn.commit().await?;
+    Ok(value)
+}
+
+/// What a database error means for the client, whatever the backend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DbFault {
+    /// A concurrent transaction won: serialisation failure, deadlock, lock
+    /// timeout, or a uniqueness or reference check the request's own
+    /// checks passed a moment earlier. Retrying now is safe (`ABORTED`).
+    Conflict,
+    /// The database cannot serve for the moment: no pooled connection came
+    /// free in time, the connection was lost, the server is shutting down or
+    /// refusing connections, or SQLite is busy. Retry after a pause
+    /// (`UNAVAILABLE`).
+    Unavailable,
+    /// Anything else is a fault of ours (`INTERNAL`).
+    Other,
+}
+
+/// Classifies a database error by its SQLSTATE (PostgreSQL), its result
+/// code (SQLite) or sqlx's kind of failure.
+pub fn classify(error: &DbErr) -> DbFault {
+    match error {
+        DbErr::ConnectionAcquire(_) => DbFault::Unavailable,
+        DbErr::Conn(RuntimeErr::SqlxError(error))
+        | DbErr::Exec(RuntimeErr::SqlxError(error))
+        | DbErr::Query(RuntimeErr::SqlxError(error)) => classify_sqlx(error),
+        _ => DbFault::Other,
+    }
+}
+
+fn classify_sqlx(error: &sqlx::Error) -> DbFault {
+    match error {
+        sqlx::Error::Database(error) => {
+            let code = error.code().unwrap_or_default();
+            match code.as_ref() {
+                // PostgreSQL: serialization_failure, deadlock_detected,
+                // lock_not_available.
+                "40001" | "40P01" | "55P03" => DbFault::Conflict,
+                // PostgreSQL: admin_shutdown, crash_shutdown, cannot_connect_now,
+                // too_many_connections, and class 08 (connection exception).
+                "57P01" | "57P02" | "57P03" | "53300" => DbFault::Unavailable,
+                code if code.starts_with("08") => DbFault::Unavailable,
+                // SQLite (extended result codes): BUSY and its variants, LOCKED.
+                "5" | "261" | "517" | "773" | "6" | "262" => DbFault::Unavailable,
+                _ => match error.kind() {
+                    sqlx::error::ErrorKind::UniqueViolation
+                    | sqlx::error::ErrorKind::ForeignKeyViolation
+                    | sqlx::error::ErrorKind::ExclusionViolation => DbFault::Conflict,
+                    _ => DbFault::Other,
+                },
+            }
+        }
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => DbFault::Unavailable,
+        _ => DbFault::Other,
+    }
+}
+
 /// Applies the pending migrations of `M`, all or none, in one transaction
 /// that first takes a database-wide lock: replicas (or processes sharing one
 /// SQLite file) starting together migrate one at a time, and the later ones
 /// find nothing to do.
-#[allow(clippy::disallowed_methods)] // the migration lock is taken by hand, per backend
 pub async fn migrate<M: MigratorTrait>(db: &DatabaseConnection) -> Result<(), DbErr> {
     let txn = match db.get_database_backend() {
         DbBackend::Postgres => {
-            let txn = db.begin().await?;
+            let txn = begin_write(db).await?;
             txn.execute_raw(Statement::from_sql_and_values(
                 DbBackend::Postgres,
                 "SELECT pg_advisory_xact_lock($1)",
@@ -104,13 +193,13 @@ pub async fn migrate<M: MigratorTrait>(db: &DatabaseConnection) -> Result<(), Db
             txn
         }
         DbBackend::Sqlite => {
-            // SQLite has no advisory locks; its write lock serves, taken by
-            // writing first (a transaction that reads first could not upgrade).
+            // SQLite has no advisory locks; its write lock serves, taken up
+            // front by `begin_write`.
             db.execute_unprepared(
                 "CREATE TABLE IF NOT EXISTS medsec_migration_lock (holder INTEGER PRIMARY KEY)",
             )
             .await?;
-            let txn = db.begin().await?;
+            let txn = begin_write(db).await?;
             txn.execute_unprepared(
                 "INSERT OR REPLACE INTO medsec_migration_lock (holder) VALUES (1)",
             )
@@ -121,4 +210,103 @@ pub async fn migrate<M: MigratorTrait>(db: &DatabaseConnection) -> Result<(), Db
     };
     M::up(&txn, None).await?;
     txn.commit().await
+}
+
+#[cfg(test)]
+mod tests {
+    //! Real errors from real databases, classified: PostgreSQL at
+    //! `MEDSEC_TEST_DATABASE_URL` (the tests fail when it is unreachable)
+    //! and an SQLite file.
+
+    use super::*;
+
+    fn postgres_url() -> String {
+        std::env::var("MEDSEC_TEST_DATABASE_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+    }
+
+    async fn raise(db: &DatabaseConnection, sqlstate: &str) -> DbErr {
+        db.execute_unprepared(&format!(
+            "DO $$ BEGIN RAISE EXCEPTION 'injected' USING ERRCODE = '{sqlstate}'; END $$"
+        ))
+        .await
+        .unwrap_err()
+    }
+
+    #[tokio::test]
+    async fn postgres_faults_are_classified_by_sqlstate() {
+        let db = Database::connect(postgres_url())
+            .await
+            .expect("PostgreSQL is needed");
+        for (sqlstate, fault) in [
+            ("40001", DbFault::Conflict),
+            ("40P01", DbFault::Conflict),
+            ("55P03", DbFault::Conflict),
+            ("23505", DbFault::Conflict),
+            ("23503", DbFault::Conflict),
+            ("57P01", DbFault::Unavailable),
+            ("57P03", DbFault::Unavailable),
+            ("53300", DbFault::Unavailable),
+            ("08006", DbFault::Unavailable),
+            ("23514", DbFault::Other),
+            ("42P01", DbFault::Other),
+        ] {
+            assert_eq!(classify(&raise(&db, sqlstate).await), fault, "{sqlstate}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_terminated_backend_is_unavailable() {
+        let mut options = ConnectOptions::new(postgres_url());
+        options.max_connections(1).sqlx_logging(false);
+        let db = Database::connect(options)
+            .await
+            .expect("PostgreSQL is needed");
+        let error = db
+            .execute_unprepared("SELECT pg_terminate_backend(pg_backend_pid())")
+            .await
+            .unwrap_err();
+        assert_eq!(classify(&error), DbFault::Unavailable, "{error}");
+        let status = tonic::Status::from(ApiError::from(error));
+        assert_eq!(status.code(), tonic::Code::Unavailable);
+        // The pool replaces the lost connection.
+        db.execute_unprepared("SELECT 1").await.expect("reconnects");
+    }
+
+    #[tokio::test]
+    async fn a_busy_sqlite_database_is_unavailable() {
+        let path = std::env::temp_dir().join(format!("medsec-busy-{}.db", uuid::Uuid::now_v7()));
+        let url = format!("sqlite://{}?mode=rwc", path.display());
+        let connect = |url: String| async move {
+            let mut options = ConnectOptions::new(url);
+            options.max_connections(1).sqlx_logging(false);
+            options.map_sqlx_sqlite_opts(|opts| opts.busy_timeout(Duration::ZERO));
+            Database::connect(options).await.unwrap()
+        };
+        let (first, second) = (connect(url.clone()).await, connect(url).await);
+        first
+            .execute_unprepared("CREATE TABLE t (x INTEGER)")
+            .await
+            .unwrap();
+        let holding = begin_write(&first).await.unwrap();
+        holding
+            .execute_unprepared("INSERT INTO t VALUES (1)")
+            .await
+            .unwrap();
+        let error = begin_write(&second).await.unwrap_err();
+        assert_eq!(classify(&error), DbFault::Unavailable, "{error}");
+        holding.rollback().await.unwrap();
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+        }
+    }
+
+    #[test]
+    fn pool_timeouts_and_other_errors() {
+        assert_eq!(
+            classify(&DbErr::ConnectionAcquire(sea_orm::ConnAcquireErr::Timeout)),
+            DbFault::Unavailable
+        );
+        assert_eq!(classify(&DbErr::RecordNotFound("x".into())), DbFault::Other);
+    }
 }

@@ -29,15 +29,21 @@ pub enum ApiError {
     #[error("{message}")]
     FailedPrecondition {
         message: String,
-        /// What kind of precondition failed, e.g. `STATE`.
-        kind: &'static str,
+        /// What kind of precondition failed.
+        kind: PreconditionKind,
         /// The resource whose state it is, e.g. `patients/…`.
         subject: String,
     },
 
-    /// A concurrent change got there first (stale etag).
+    /// A concurrent change got there first (stale etag, a lost race, a
+    /// serialisation failure or deadlock): re-read and retry.
     #[error("{0}")]
     Aborted(String),
+
+    /// A passing fault (the database is busy, unreachable or restarting, or
+    /// no pooled connection came free in time): retry after a pause.
+    #[error("{0}")]
+    Unavailable(String),
 
     /// Anything unexpected. Logged once when mapped to a status; the client
     /// sees only that an internal error happened.
@@ -63,11 +69,29 @@ impl ApiError {
     /// The resource `subject` is in state `state`, which does not allow `action`.
     pub fn wrong_state(subject: impl Into<String>, state: &str, action: &str) -> Self {
         let subject = subject.into();
+        Self::precondition(
+            PreconditionKind::State,
+            subject.clone(),
+            format!("{subject} is {state}: cannot {action}"),
+        )
+    }
+
+    /// A precondition of `kind` on `subject` failed, as `message` explains.
+    pub fn precondition(
+        kind: PreconditionKind,
+        subject: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
         Self::FailedPrecondition {
-            message: format!("{subject} is {state}: cannot {action}"),
-            kind: "STATE",
-            subject,
+            message: message.into(),
+            kind,
+            subject: subject.into(),
         }
+    }
+
+    /// A concurrent change won a race this request lost; retrying is safe.
+    pub fn lost_race() -> Self {
+        Self::Aborted("a concurrent change got in the way; retry".to_owned())
     }
 
     pub fn stale_etag(subject: impl fmt::Display) -> Self {
@@ -81,9 +105,62 @@ impl ApiError {
     }
 }
 
+/// What kind of precondition failed: the `type` of the
+/// `google.rpc.PreconditionFailure` violation a client receives. The table in
+/// `proto/README.md` lists them for clients.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PreconditionKind {
+    /// The resource's state forbids the operation (an archived patient, an
+    /// issued invoice, a cancelled appointment, a run already in progress).
+    State,
+    /// The change would overlap what may not overlap (a clinician's
+    /// sessions or absences, a patient's appointments, price-list versions).
+    Overlap,
+    /// The slot does not fit what is booked into it (kind, earliest date,
+    /// clinician, a clinician away).
+    Fit,
+    /// Nobody on duty can take the work (enquiry routing).
+    Rota,
+    /// A budget would be overspent without a recorded override.
+    Budget,
+}
+
+impl PreconditionKind {
+    /// The wire spelling, as in `proto/README.md`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::State => "STATE",
+            Self::Overlap => "OVERLAP",
+            Self::Fit => "FIT",
+            Self::Rota => "ROTA",
+            Self::Budget => "BUDGET",
+        }
+    }
+}
+
+impl fmt::Display for PreconditionKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Database errors reach clients by what a client can do about them: a
+/// retryable fault is `ABORTED` (retry now) or `UNAVAILABLE` (retry after a
+/// pause), never `INTERNAL`. See [`crate::db::classify`].
 impl From<sea_orm::DbErr> for ApiError {
     fn from(error: sea_orm::DbErr) -> Self {
-        Self::internal(error)
+        use crate::db::DbFault;
+        match crate::db::classify(&error) {
+            DbFault::Conflict => {
+                tracing::info!(error = %ErrorChain(&error), "database conflict: client told to retry");
+                Self::lost_race()
+            }
+            DbFault::Unavailable => {
+                tracing::warn!(error = %ErrorChain(&error), "database unavailable: client told to retry");
+                Self::Unavailable("the database is unavailable for the moment; retry".to_owned())
+            }
+            DbFault::Other => Self::internal(error),
+        }
     }
 }
 
@@ -117,11 +194,15 @@ impl From<ApiError> for Status {
                 kind,
                 subject,
             } => {
-                let details =
-                    ErrorDetails::with_precondition_failure_violation(kind, subject, &message);
+                let details = ErrorDetails::with_precondition_failure_violation(
+                    kind.as_str(),
+                    subject,
+                    &message,
+                );
                 Status::with_error_details(Code::FailedPrecondition, message, details)
             }
             ApiError::Aborted(message) => Status::aborted(message),
+            ApiError::Unavailable(message) => Status::unavailable(message),
             ApiError::Internal(source) => {
                 tracing::error!(error = %ErrorChain(source.as_ref()), "internal error");
                 Status::internal("internal error")

@@ -1,7 +1,8 @@
-//! Idempotency keys for Create RPCs.
+//! Idempotency keys for Create RPCs (and the others a retry must not repeat).
 //!
 //! A create that carries a `request_id` claims the key in the same transaction
-//! that creates the resource. A retry with the same key finds the claim and
+//! that creates the resource: [`IdempotencyKeys::create`] is the one way to do
+//! it. A retry with the same key finds the claim and
 //! answers with the resource the first call made; the same key with a
 //! different request is refused. Claims race safely: the key is the primary
 //! key, and `INSERT … ON CONFLICT DO NOTHING` makes a concurrent second claim
@@ -65,6 +66,25 @@ pub struct Creation {
     pub replay_of: Option<Uuid>,
 }
 
+/// What claiming the key of a create found, with the id of the resource.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Claimed {
+    /// No key, or a new one: create the resource with this id.
+    New(Uuid),
+    /// The same request came before and created the resource with this id:
+    /// answer with it and create nothing.
+    Replay(Uuid),
+}
+
+impl Claimed {
+    /// The id of the resource, new or replayed.
+    pub fn id(self) -> Uuid {
+        match self {
+            Self::New(id) | Self::Replay(id) => id,
+        }
+    }
+}
+
 /// What claiming a key found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Claim {
@@ -107,6 +127,48 @@ impl IdempotencyKeys {
                     .col(Alias::new("request_id")),
             )
             .to_owned()
+    }
+
+    /// Runs the create `work` in one write transaction that first claims
+    /// `key` in `scope` (the RPC's name, e.g. `CreateDocument`). `work` gets
+    /// [`Claimed::New`] with the id the resource takes, or — when the same
+    /// request came before — [`Claimed::Replay`] with the id it created, to
+    /// answer with. The transaction commits when `work` succeeds.
+    pub async fn create<T>(
+        &self,
+        db: &DatabaseConnection,
+        scope: &str,
+        key: Option<&RequestKey>,
+        work: impl AsyncFnOnce(&DatabaseTransaction, Claimed) -> Result<T, ApiError>,
+    ) -> Result<T, ApiError> {
+        crate::db::write(db, async |txn| {
+            let claimed = self.claim_in(txn, scope, key).await?;
+            work(txn, claimed).await
+        })
+        .await
+    }
+
+    /// Claims `key` in `scope` inside an open write transaction, for a new
+    /// resource id; for RPCs whose transaction does more than one create.
+    pub async fn claim_in(
+        &self,
+        txn: &DatabaseTransaction,
+        scope: &str,
+        key: Option<&RequestKey>,
+    ) -> Result<Claimed, ApiError> {
+        let id = Uuid::now_v7();
+        let Some(key) = key else {
+            return Ok(Claimed::New(id));
+        };
+        match self
+            .claim(txn, scope, &key.request_id, &key.request, &id.to_string())
+            .await?
+        {
+            Claim::New => Ok(Claimed::New(id)),
+            Claim::Replay { resource_id } => Ok(Claimed::Replay(
+                Uuid::parse_str(&resource_id).map_err(ApiError::internal)?,
+            )),
+        }
     }
 
     /// Begins the transaction of a create in `scope` (e.g. `CreateDocument`)

@@ -1,15 +1,17 @@
 //! What every medsec service shares: layered configuration, telemetry, the
-//! database connection and migrations, the gRPC server shell, the error
-//! contract, idempotency keys and pagination tokens.
-
-#![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
+//! database connection, transactions and migrations, the gRPC server shell,
+//! the error contract, the request reader, the handler shape, idempotent
+//! creates, pagination and stored enums.
 
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod handlers;
 pub mod idempotency;
 pub mod pagination;
+pub mod request;
 pub mod server;
+pub mod stored;
 pub mod telemetry;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -17,4 +19,5 @@ pub mod text;
 pub mod time;
 
 pub use config::Settings;
-pub use error::{ApiError, FieldViolations};
+pub use error::{ApiError, FieldViolations, PreconditionKind};
+pub use request::Reader;

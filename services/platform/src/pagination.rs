@@ -1,4 +1,8 @@
-//! Page sizes and opaque page tokens for every List RPC.
+//! Page sizes, opaque page tokens and keyset pages for every List RPC: the
+//! one pagination path (read the request with
+//! [`Reader::page`](crate::request::Reader::page), restrict the query with
+//! [`PageRequest::by_id`] or [`PageRequest::by_then_id`], answer with
+//! [`PageRequest::tail`]).
 //!
 //! A token carries the sort key of the last item served and a fingerprint of
 //! the request's filters: it resumes exactly after that item (keyset
@@ -10,7 +14,13 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use sea_orm::{
+    ColumnTrait, Condition, EntityTrait, QueryFilter as _, QueryOrder as _, QuerySelect as _,
+    Select,
+};
+
 use crate::error::ApiError;
+use crate::request::message::NOT_A_PAGE_TOKEN;
 
 /// Page size when the request names none.
 pub const DEFAULT_PAGE_SIZE: u64 = 50;
@@ -38,22 +48,29 @@ impl PageRequest {
     /// Validates `page_size` and `page_token` of a List request whose filters
     /// are described by `filters` (any stable text naming every filter value).
     pub fn parse(page_size: i32, page_token: &str, filters: &str) -> Result<Self, ApiError> {
+        Self::read(page_size, page_token, filters)
+            .map_err(|(field, why)| ApiError::invalid(field, why))
+    }
+
+    /// As [`PageRequest::parse`], with the bad field and why; for
+    /// [`Reader::page`](crate::request::Reader::page).
+    pub(crate) fn read(
+        page_size: i32,
+        page_token: &str,
+        filters: &str,
+    ) -> Result<Self, (&'static str, &'static str)> {
         let size = match page_size {
             0 => DEFAULT_PAGE_SIZE,
-            n if n < 0 => return Err(ApiError::invalid("page_size", "must not be negative")),
+            n if n < 0 => return Err(("page_size", "must not be negative")),
             n => u64::from(n.unsigned_abs()).min(MAX_PAGE_SIZE),
         };
         let filter_fingerprint = fingerprint(filters);
         let after = if page_token.is_empty() {
             None
         } else {
-            let token = decode(page_token)
-                .ok_or_else(|| ApiError::invalid("page_token", "is not a token this API issued"))?;
+            let token = decode(page_token).ok_or(("page_token", NOT_A_PAGE_TOKEN))?;
             if token.f != filter_fingerprint {
-                return Err(ApiError::invalid(
-                    "page_token",
-                    "belongs to a request with other filters",
-                ));
+                return Err(("page_token", "belongs to a request with other filters"));
             }
             Some(token.k)
         };
@@ -64,33 +81,64 @@ impl PageRequest {
         })
     }
 
-    /// The last key served as a UUID, for lists ordered by a UUID v7 id.
-    pub fn after_uuid(&self) -> Result<Option<uuid::Uuid>, ApiError> {
-        self.after
-            .as_deref()
-            .map(|after| {
-                uuid::Uuid::parse_str(after)
-                    .map_err(|_| ApiError::invalid("page_token", "is not a token this API issued"))
-            })
-            .transpose()
-    }
-
     /// Restricts `query` to this page of rows ordered by the UUID `id`.
-    pub fn by_id<E, C>(
-        &self,
-        query: sea_orm::Select<E>,
-        id: C,
-    ) -> Result<sea_orm::Select<E>, ApiError>
+    pub fn by_id<E, C>(&self, query: Select<E>, id: C) -> Result<Select<E>, ApiError>
     where
-        E: sea_orm::EntityTrait,
-        C: sea_orm::ColumnTrait,
+        E: EntityTrait,
+        C: ColumnTrait,
     {
-        use sea_orm::{QueryFilter as _, QueryOrder as _, QuerySelect as _};
-        let query = match self.after_uuid()? {
-            Some(after) => query.filter(id.gt(after)),
+        let query = match self.after.as_deref() {
+            Some(after) => query.filter(id.gt(parse_id(after)?)),
             None => query,
         };
         Ok(query.order_by_asc(id).limit(self.fetch_limit()))
+    }
+
+    /// Restricts `query` to this page of rows ordered by the text `key`
+    /// (unique), such as a code.
+    pub fn by_text<E, C>(&self, query: Select<E>, key: C) -> Select<E>
+    where
+        E: EntityTrait,
+        C: ColumnTrait,
+    {
+        let query = match self.after.as_deref() {
+            Some(after) => query.filter(key.gt(after)),
+            None => query,
+        };
+        query.order_by_asc(key).limit(self.fetch_limit())
+    }
+
+    /// Restricts `query` to this page of rows ordered by `sort` (a start
+    /// instant, a dispatch time), then by the UUID `id` among equals.
+    pub fn by_then_id<E, S, C, V>(
+        &self,
+        query: Select<E>,
+        sort: S,
+        id: C,
+    ) -> Result<Select<E>, ApiError>
+    where
+        E: EntityTrait,
+        S: ColumnTrait,
+        C: ColumnTrait,
+        V: SortKey,
+    {
+        let query = match self.after.as_deref() {
+            Some(after) => {
+                let (at, last) = after.split_once('/').ok_or_else(bad_token)?;
+                let at = V::decode(at).ok_or_else(bad_token)?;
+                let last = parse_id(last)?;
+                query.filter(
+                    Condition::any()
+                        .add(sort.gt(at.clone()))
+                        .add(Condition::all().add(sort.eq(at)).add(id.gt(last))),
+                )
+            }
+            None => query,
+        };
+        Ok(query
+            .order_by_asc(sort)
+            .order_by_asc(id)
+            .limit(self.fetch_limit()))
     }
 
     /// How many rows to fetch: one more than the page, to learn whether
@@ -99,10 +147,15 @@ impl PageRequest {
         self.size + 1
     }
 
+    /// How many of `fetched` rows (fetched with `fetch_limit`) are served.
+    pub fn served(&self, fetched: usize) -> usize {
+        fetched.min(usize::try_from(self.size).unwrap_or(usize::MAX))
+    }
+
     /// Trims `items` (fetched with `fetch_limit`) to the page and returns the
     /// next page's token, empty on the last page.
     pub fn finish<T>(&self, items: &mut Vec<T>, key_of: impl Fn(&T) -> String) -> String {
-        let page_len = usize::try_from(self.size).unwrap_or(usize::MAX);
+        let page_len = self.served(usize::MAX);
         if items.len() <= page_len {
             return String::new();
         }
@@ -114,6 +167,69 @@ impl PageRequest {
             })
         })
     }
+
+    /// The tail of every List handler: the page's rows converted by
+    /// `to_proto`, and the token of the next page (empty on the last), made
+    /// from the key of the last row served (see [`keys`]).
+    pub fn tail<T, P>(
+        &self,
+        mut rows: Vec<T>,
+        key_of: impl Fn(&T) -> String,
+        to_proto: impl FnMut(&T) -> P,
+    ) -> (Vec<P>, String) {
+        let next_page_token = self.finish(&mut rows, key_of);
+        (rows.iter().map(to_proto).collect(), next_page_token)
+    }
+}
+
+/// The keys a page token resumes after, matching the orders of
+/// [`PageRequest::by_id`], [`PageRequest::by_text`] and
+/// [`PageRequest::by_then_id`].
+pub mod keys {
+    use super::SortKey;
+    use uuid::Uuid;
+
+    /// The key of a row ordered by id.
+    pub fn id(id: Uuid) -> String {
+        id.to_string()
+    }
+
+    /// The key of a row ordered by `sort`, then id.
+    pub fn then_id<V: SortKey>(sort: &V, id: Uuid) -> String {
+        format!("{}/{id}", sort.encode())
+    }
+}
+
+/// A value a list is ordered by before its id, as it travels in a token.
+pub trait SortKey: Into<sea_orm::Value> + Clone + Sized {
+    fn encode(&self) -> String;
+    fn decode(text: &str) -> Option<Self>;
+}
+
+impl SortKey for i64 {
+    fn encode(&self) -> String {
+        self.to_string()
+    }
+    fn decode(text: &str) -> Option<Self> {
+        text.parse().ok()
+    }
+}
+
+impl SortKey for chrono::DateTime<chrono::Utc> {
+    fn encode(&self) -> String {
+        self.timestamp_micros().to_string()
+    }
+    fn decode(text: &str) -> Option<Self> {
+        chrono::DateTime::from_timestamp_micros(text.parse().ok()?)
+    }
+}
+
+fn bad_token() -> ApiError {
+    ApiError::invalid("page_token", NOT_A_PAGE_TOKEN)
+}
+
+fn parse_id(text: &str) -> Result<uuid::Uuid, ApiError> {
+    uuid::Uuid::parse_str(text).map_err(|_| bad_token())
 }
 
 fn fingerprint(filters: &str) -> String {

@@ -1,5 +1,6 @@
-//! Helpers for API tests: a fresh database on each backend and a real server
-//! on a random loopback port.
+//! The one test harness of every service's API tests: a fresh database on
+//! each backend, a real server on a random loopback port ([`start`]), the
+//! checks of an error's details, and faults injected into PostgreSQL.
 //!
 //! PostgreSQL is real: `MEDSEC_TEST_DATABASE_URL` (default
 //! `postgres://postgres@127.0.0.1:5432/postgres`) names a server where a new
@@ -12,10 +13,12 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Once;
 
-use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
+use sea_orm::{ConnectionTrait, Database, DatabaseConnection, DbErr};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tonic::transport::Channel;
+use tonic::{Code, Status};
+use tonic_types::StatusExt as _;
 
 use crate::config::Settings;
 use crate::server::{GrpcServer, Services};
@@ -229,6 +232,138 @@ impl Drop for TestServer {
     fn drop(&mut self) {
         self.begin_shutdown();
     }
+}
+
+/// A service running for one test: its database (migrated), a connection
+/// to it for checks behind the API, and a channel for the service's client.
+#[derive(Debug)]
+pub struct Running {
+    pub db: DatabaseConnection,
+    pub channel: Channel,
+    pub backend: Backend,
+    pub server: TestServer,
+    pub database: TestDatabase,
+}
+
+/// Starts the services `routes` makes on a fresh database of `backend`,
+/// migrated by `migrate`, on a random loopback port.
+pub async fn start(
+    backend: Backend,
+    migrate: impl AsyncFnOnce(&DatabaseConnection) -> Result<(), DbErr>,
+    routes: impl FnOnce(DatabaseConnection, &Settings) -> Services,
+) -> Running {
+    let database = TestDatabase::create(backend).await;
+    let settings = database.settings();
+    start_with(database, settings, migrate, routes).await
+}
+
+/// As [`start`], on a given database with adjusted settings.
+pub async fn start_with(
+    database: TestDatabase,
+    settings: Settings,
+    migrate: impl AsyncFnOnce(&DatabaseConnection) -> Result<(), DbErr>,
+    routes: impl FnOnce(DatabaseConnection, &Settings) -> Services,
+) -> Running {
+    let db = database.connect().await;
+    migrate(&db).await.expect("migrate");
+    let server = TestServer::start(&settings, routes(db.clone(), &settings)).await;
+    let channel = server.channel().await;
+    Running {
+        db,
+        channel,
+        backend: database.backend,
+        server,
+        database,
+    }
+}
+
+/// The bad fields an INVALID_ARGUMENT status names, in order.
+pub fn violated_fields(status: &Status) -> Vec<String> {
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+    status
+        .get_details_bad_request()
+        .expect("bad request details")
+        .field_violations
+        .into_iter()
+        .map(|violation| violation.field)
+        .collect()
+}
+
+/// What an INVALID_ARGUMENT status says of `field`.
+pub fn violation(status: &Status, field: &str) -> String {
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+    status
+        .get_details_bad_request()
+        .expect("bad request details")
+        .field_violations
+        .into_iter()
+        .find(|violation| violation.field == field)
+        .unwrap_or_else(|| panic!("no violation of {field} in {status:?}"))
+        .description
+}
+
+/// The type of a FAILED_PRECONDITION status's violation (`STATE`, `OVERLAP`…).
+pub fn precondition_type(status: &Status) -> String {
+    assert_eq!(status.code(), Code::FailedPrecondition, "{status:?}");
+    status
+        .get_details_precondition_failure()
+        .expect("precondition failure details")
+        .violations
+        .into_iter()
+        .next()
+        .expect("a violation")
+        .r#type
+}
+
+/// A retryable fault PostgreSQL can be made to raise.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// SQLSTATE 40001, as under SERIALIZABLE isolation.
+    SerializationFailure,
+    /// SQLSTATE 40P01.
+    Deadlock,
+    /// SQLSTATE 55P03, as when `lock_timeout` runs out.
+    LockTimeout,
+    /// The backend serving the statement is terminated
+    /// (`pg_terminate_backend`), as when an administrator or a failover
+    /// ends the session: SQLSTATE 57P01 and a lost connection.
+    TerminatedBackend,
+}
+
+/// Makes every write to `table` fail with `fault` until [`clear_fault`]
+/// (PostgreSQL only: a trigger raising it).
+pub async fn inject_fault(db: &DatabaseConnection, table: &str, fault: Fault) {
+    let body = match fault {
+        Fault::SerializationFailure => {
+            "RAISE EXCEPTION 'injected serialisation failure' USING ERRCODE = 'serialization_failure';"
+        }
+        Fault::Deadlock => {
+            "RAISE EXCEPTION 'injected deadlock' USING ERRCODE = 'deadlock_detected';"
+        }
+        Fault::LockTimeout => {
+            "RAISE EXCEPTION 'injected lock timeout' USING ERRCODE = 'lock_not_available';"
+        }
+        Fault::TerminatedBackend => {
+            "PERFORM pg_terminate_backend(pg_backend_pid()); PERFORM pg_sleep(5);"
+        }
+    };
+    let sql = format!(
+        "CREATE OR REPLACE FUNCTION medsec_injected_fault() RETURNS trigger LANGUAGE plpgsql AS $$ \
+         BEGIN {body} RETURN NULL; END $$; \
+         DROP TRIGGER IF EXISTS medsec_injected_fault ON \"{table}\"; \
+         CREATE TRIGGER medsec_injected_fault BEFORE INSERT OR UPDATE OR DELETE ON \"{table}\" \
+         FOR EACH STATEMENT EXECUTE FUNCTION medsec_injected_fault();"
+    );
+    db.execute_unprepared(&sql).await.expect("inject a fault");
+}
+
+/// Removes the fault injected into `table`.
+pub async fn clear_fault(db: &DatabaseConnection, table: &str) {
+    db.execute_unprepared(&format!(
+        "DROP TRIGGER IF EXISTS medsec_injected_fault ON \"{table}\""
+    ))
+    .await
+    .expect("clear the fault");
 }
 
 /// Logs appear in tests only with `TEST_LOG=1`.

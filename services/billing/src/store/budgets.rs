@@ -213,7 +213,7 @@ pub async fn record_entry(
                 "budget {budget_id} has {remaining} pence remaining: an entry of {} pence would exceed the allocation; give override_reason to allow it",
                 entry.amount_pence
             ),
-            kind: "BUDGET",
+            kind: medsec_platform::PreconditionKind::Budget,
             subject: format!("budgets/{budget_id}"),
         });
     }

@@ -397,7 +397,7 @@ pub async fn add_line(
         return Err(match charge.invoice_id {
             Some(holder) => ApiError::FailedPrecondition {
                 message: format!("charge {charge_id} is already billed on invoice {holder}"),
-                kind: "STATE",
+                kind: medsec_platform::PreconditionKind::State,
                 subject: format!("charges/{charge_id}"),
             },
             None => ApiError::invalid(
@@ -469,7 +469,7 @@ pub async fn issue(
         txn.rollback().await?;
         return Err(ApiError::FailedPrecondition {
             message: format!("{} is a draft with no lines: cannot issue it", subject(id)),
-            kind: "STATE",
+            kind: medsec_platform::PreconditionKind::State,
             subject: subject(id),
         });
     }
@@ -669,7 +669,7 @@ pub async fn void(
                     "{} bills an insurer's shortfall: cannot void it; issue a credit note to write it off",
                     subject(id)
                 ),
-                kind: "STATE",
+                kind: medsec_platform::PreconditionKind::State,
                 subject: subject(id),
             });
         }
@@ -681,7 +681,7 @@ pub async fn void(
                     "{} is issued with payments or credits: cannot void it; issue a credit note instead",
                     subject(id)
                 ),
-                kind: "STATE",
+                kind: medsec_platform::PreconditionKind::State,
                 subject: subject(id),
             });
         }

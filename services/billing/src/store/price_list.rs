@@ -213,7 +213,7 @@ fn overlapping(existing: &Model) -> ApiError {
             "overlaps price item {} for {} valid from {} {until}; end it first",
             existing.id, existing.code, existing.valid_from
         ),
-        kind: "OVERLAP",
+        kind: medsec_platform::PreconditionKind::Overlap,
         subject: format!("price_items/{}", existing.id),
     }
 }

@@ -93,7 +93,7 @@ pub(crate) async fn route_enquiry(
             message: format!(
                 "nobody on duty can take a {category} enquiry and no duty manager is on duty"
             ),
-            kind: "ROTA",
+            kind: medsec_platform::PreconditionKind::Rota,
             subject: "duty_shifts".to_owned(),
         });
     };

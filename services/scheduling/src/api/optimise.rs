@@ -333,7 +333,7 @@ pub(crate) async fn book_best_slot(
                             format!(" ({})", reasons.join("; "))
                         }
                     ),
-                    kind: "STATE",
+                    kind: medsec_platform::PreconditionKind::State,
                     subject: format!("referrals/{referral_id}"),
                 });
             }
@@ -632,7 +632,7 @@ pub(crate) async fn offer_freed_slot(
         let Some((r, s)) = chosen else {
             return Err(ApiError::FailedPrecondition {
                 message: format!("slots/{slot_id} suits no waiting referral: cannot offer it"),
-                kind: "STATE",
+                kind: medsec_platform::PreconditionKind::State,
                 subject: format!("slots/{slot_id}"),
             });
         };

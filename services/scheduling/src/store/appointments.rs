@@ -245,7 +245,7 @@ async fn ensure_no_overlap(
                 "patient {patient_id} already holds appointment {} at an overlapping time",
                 other.id
             ),
-            kind: "OVERLAP",
+            kind: medsec_platform::PreconditionKind::Overlap,
             subject: format!("appointments/{}", other.id),
         });
     }
@@ -336,7 +336,7 @@ fn check_fit(referral: &referral::Model, slot: &slot::Model, field: &str) -> Res
             "slots/{s} on {} does not fit referrals/{r}: {why}",
             slot.date
         ),
-        kind: "FIT",
+        kind: medsec_platform::PreconditionKind::Fit,
         subject: format!("referrals/{r}"),
     };
     if slot.date < referral.clock_start {
@@ -490,7 +490,7 @@ pub async fn did_not_attend(
                 "appointments/{id} starts at {}: cannot mark did not attend before it starts",
                 start.format("%Y-%m-%dT%H:%M:%SZ")
             ),
-            kind: "STATE",
+            kind: medsec_platform::PreconditionKind::State,
             subject: format!("appointments/{id}"),
         });
     }
@@ -545,7 +545,7 @@ pub async fn reschedule_in(
                 "appointments/{id} was moved meanwhile (from slots/{expected} to slots/{}): not moved again",
                 appointment.slot_id
             ),
-            kind: "STATE",
+            kind: medsec_platform::PreconditionKind::State,
             subject: format!("appointments/{id}"),
         });
     }

@@ -238,7 +238,7 @@ pub async fn create_slot(
                 "the clinician already has slot {} at an overlapping time",
                 clash.id
             ),
-            kind: "OVERLAP",
+            kind: medsec_platform::PreconditionKind::Overlap,
             subject: format!("slots/{}", clash.id),
         });
     }

@@ -309,7 +309,7 @@ fn run_in_progress(specialty: &str) -> ApiError {
         message: format!(
             "specialties/{specialty} is being optimised by another run: cannot start another until it finishes"
         ),
-        kind: "STATE",
+        kind: medsec_platform::PreconditionKind::State,
         subject: format!("specialties/{specialty}"),
     }
 }

@@ -1,0 +1,488 @@
+//! Reading a request: ids, dates, instants, text, enums, etags, idempotency
+//! keys and page tokens, each trimmed, parsed and checked, every bad field
+//! collected, and the parsed values handed back together once all are good.
+//!
+//! ```
+//! # use medsec_platform::request::Reader;
+//! # fn demo(id: &str, day: &str, note: &str) -> Result<(), medsec_platform::ApiError> {
+//! let mut r = Reader::new();
+//! let id = r.id("id", id);
+//! let day = r.date("day", day);
+//! let note = r.optional_text("note", note, 2000);
+//! let (id, day) = r.finish((id, day))?;
+//! # let _ = (id, day, note); Ok(()) }
+//! ```
+//!
+//! A reader of a required value returns `Option<T>`: `None` exactly when it
+//! recorded a violation. [`Reader::finish`] fails with `INVALID_ARGUMENT`
+//! naming every bad field, or hands back every required value at once, so no
+//! handler unwraps after a check. A reader of an optional value returns the
+//! value itself (`Option<T>` meaning absent, or an empty `String`); when it
+//! was bad, `finish` fails, so the placeholder is never used.
+
+use std::collections::HashSet;
+use std::fmt::Display;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use uuid::Uuid;
+
+use crate::error::{ApiError, FieldViolations};
+use crate::idempotency::{MAX_REQUEST_ID_LEN, RequestKey};
+use crate::pagination::PageRequest;
+use crate::stored::StoredEnum;
+use crate::text;
+use crate::time::{from_timestamp, parse_civil_date, today_in_london};
+
+/// What a client is told about a bad value: one message per kind of bad
+/// value, the same in every service.
+pub mod message {
+    /// A required field is empty or missing.
+    pub const REQUIRED: &str = "is required";
+    /// An id that is not a UUID.
+    pub const NOT_AN_ID: &str = "must be an id (a UUID)";
+    /// A civil date not in its one wire form.
+    pub const NOT_A_DATE: &str = "must be a date in the form YYYY-MM-DD";
+    /// A `Timestamp` outside the range of instants.
+    pub const NOT_AN_INSTANT: &str = "is not a valid instant";
+    /// An etag this API did not issue.
+    pub const NOT_AN_ETAG: &str = "is not an etag this API issued";
+    /// An enum number this version does not know.
+    pub const UNKNOWN_VALUE: &str = "is not a known value";
+    /// A page token this API did not issue.
+    pub const NOT_A_PAGE_TOKEN: &str = "is not a token this API issued";
+    /// A `request_id` that is too long.
+    pub const REQUEST_ID_TOO_LONG: &str = "must be at most 128 characters";
+    /// A `request_id` with spaces or control characters.
+    pub const REQUEST_ID_NOT_A_TOKEN: &str = "must not contain spaces or control characters";
+    /// The same value twice in a list that names each thing once.
+    pub const REPEATED: &str = "is repeated";
+}
+
+/// Field-by-field reader of one request. See the [module](self) docs.
+#[derive(Debug, Default)]
+pub struct Reader {
+    violations: FieldViolations,
+}
+
+impl Reader {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Records that `field` is bad for the reason `why`.
+    pub fn add(&mut self, field: impl Into<String>, why: impl Into<String>) {
+        self.violations.add(field, why);
+    }
+
+    /// The value of `result`, or its error recorded under `field`.
+    pub fn check<T, E: Display>(
+        &mut self,
+        field: impl Into<String>,
+        result: Result<T, E>,
+    ) -> Option<T> {
+        self.violations.check(field, result)
+    }
+
+    /// The value of a parse that reports several fields at once.
+    pub fn merge<T>(&mut self, result: Result<T, FieldViolations>) -> Option<T> {
+        match result {
+            Ok(value) => Some(value),
+            Err(violations) => {
+                self.violations.extend(violations);
+                None
+            }
+        }
+    }
+
+    /// Whether anything was bad so far.
+    pub fn has_violations(&self) -> bool {
+        !self.violations.is_empty()
+    }
+
+    /// A required sub-message. When it is missing there is nothing more to
+    /// read, so the request fails at once with every violation so far.
+    pub fn message<'m, M>(&mut self, field: &str, value: Option<&'m M>) -> Result<&'m M, ApiError> {
+        match value {
+            Some(value) => Ok(value),
+            None => {
+                self.add(field, message::REQUIRED);
+                Err(ApiError::InvalidArgument(std::mem::take(
+                    &mut self.violations,
+                )))
+            }
+        }
+    }
+
+    /// A required id.
+    pub fn id(&mut self, field: &str, text: &str) -> Option<Uuid> {
+        if text.trim().is_empty() {
+            self.add(field, message::REQUIRED);
+            return None;
+        }
+        self.check(field, parse_uuid(text))
+    }
+
+    /// An optional id: empty is `None`.
+    pub fn optional_id(&mut self, field: &str, text: &str) -> Option<Uuid> {
+        if text.trim().is_empty() {
+            return None;
+        }
+        self.id(field, text)
+    }
+
+    /// A required civil date, `YYYY-MM-DD`.
+    pub fn date(&mut self, field: &str, text: &str) -> Option<NaiveDate> {
+        if text.trim().is_empty() {
+            self.add(field, message::REQUIRED);
+            return None;
+        }
+        self.check(
+            field,
+            parse_civil_date(text.trim()).ok_or(message::NOT_A_DATE),
+        )
+    }
+
+    /// An optional civil date: empty is `None`.
+    pub fn optional_date(&mut self, field: &str, text: &str) -> Option<NaiveDate> {
+        if text.trim().is_empty() {
+            return None;
+        }
+        self.date(field, text)
+    }
+
+    /// The request's "today": the date in `field`, or today in Europe/London
+    /// when it is empty.
+    pub fn as_of(&mut self, field: &str, text: &str) -> NaiveDate {
+        self.optional_date(field, text)
+            .unwrap_or_else(today_in_london)
+    }
+
+    /// A required instant.
+    pub fn instant(
+        &mut self,
+        field: &str,
+        timestamp: Option<&prost_types::Timestamp>,
+    ) -> Option<DateTime<Utc>> {
+        let Some(timestamp) = timestamp else {
+            self.add(field, message::REQUIRED);
+            return None;
+        };
+        self.check(
+            field,
+            from_timestamp(timestamp).ok_or(message::NOT_AN_INSTANT),
+        )
+    }
+
+    /// An optional instant: unset is `None`.
+    pub fn optional_instant(
+        &mut self,
+        field: &str,
+        timestamp: Option<&prost_types::Timestamp>,
+    ) -> Option<DateTime<Utc>> {
+        timestamp?;
+        self.instant(field, timestamp)
+    }
+
+    /// Required single-line text (a name, a code), trimmed, at most `max_chars`.
+    pub fn required_line(&mut self, field: &str, value: &str, max_chars: usize) -> Option<String> {
+        self.check(field, text::required_line(value, max_chars))
+    }
+
+    /// Optional single-line text, trimmed; empty when absent.
+    pub fn optional_line(&mut self, field: &str, value: &str, max_chars: usize) -> String {
+        self.check(field, text::optional_line(value, max_chars))
+            .unwrap_or_default()
+    }
+
+    /// Required free text (newlines and tabs allowed), trimmed.
+    pub fn required_text(&mut self, field: &str, value: &str, max_chars: usize) -> Option<String> {
+        self.check(field, text::required(value, max_chars))
+    }
+
+    /// Optional free text, trimmed; empty when absent.
+    pub fn optional_text(&mut self, field: &str, value: &str, max_chars: usize) -> String {
+        self.check(field, text::optional(value, max_chars))
+            .unwrap_or_default()
+    }
+
+    /// A required proto enum value (UNSPECIFIED is refused).
+    pub fn enumerated<E: StoredEnum>(&mut self, field: &str, value: i32) -> Option<E> {
+        self.check(field, E::from_proto(value))
+    }
+
+    /// An optional proto enum value (a filter): UNSPECIFIED is `None`.
+    pub fn optional_enum<E: StoredEnum>(&mut self, field: &str, value: i32) -> Option<E> {
+        if value == 0 {
+            return None;
+        }
+        self.enumerated(field, value)
+    }
+
+    /// Each item of a repeated field, read by `read` under its own name
+    /// (`field[i]`), repeats dropped. Hashing keeps this linear however long
+    /// the list.
+    pub fn each<I, T: Eq + std::hash::Hash + Clone>(
+        &mut self,
+        field: &str,
+        items: &[I],
+        mut read: impl FnMut(&mut Self, &str, &I) -> Option<T>,
+    ) -> Vec<T> {
+        let mut seen = HashSet::with_capacity(items.len());
+        let mut values = Vec::with_capacity(items.len());
+        for (i, item) in items.iter().enumerate() {
+            if let Some(value) = read(self, &format!("{field}[{i}]"), item)
+                && seen.insert(value.clone())
+            {
+                values.push(value);
+            }
+        }
+        values
+    }
+
+    /// An etag: the revision the client read, or `None` (empty) for "no check".
+    pub fn etag(&mut self, field: &str, text: &str) -> Option<i64> {
+        let text = text.trim();
+        if text.is_empty() {
+            return None;
+        }
+        self.check(field, text.parse::<i64>().map_err(|_| message::NOT_AN_ETAG))
+    }
+
+    /// The idempotency key of a create: `None` when `request_id` is empty.
+    /// The request with its id blanked (by `blank_id`) is "the same request".
+    pub fn request_key<M: prost::Message + Clone>(
+        &mut self,
+        request_id: &str,
+        request: &M,
+        blank_id: impl FnOnce(&mut M),
+    ) -> Option<RequestKey> {
+        if request_id.is_empty() {
+            return None;
+        }
+        self.check("request_id", check_request_id(request_id))?;
+        RequestKey::of(request_id, request, blank_id)
+    }
+
+    /// The idempotency key of an RPC that must not run twice (it moves money):
+    /// a `request_id` is required, and `why` tells the client what a retry
+    /// without one would do.
+    pub fn required_request_key<M: prost::Message + Clone>(
+        &mut self,
+        request_id: &str,
+        request: &M,
+        blank_id: impl FnOnce(&mut M),
+        why: &str,
+    ) -> Option<RequestKey> {
+        if request_id.is_empty() {
+            self.add("request_id", format!("{}: {why}", message::REQUIRED));
+            return None;
+        }
+        self.request_key(request_id, request, blank_id)
+    }
+
+    /// The page a List request asks for; `filters` names every filter value
+    /// (see [`PageRequest`]).
+    pub fn page(&mut self, page_size: i32, page_token: &str, filters: &str) -> Option<PageRequest> {
+        match PageRequest::read(page_size, page_token, filters) {
+            Ok(page) => Some(page),
+            Err((field, why)) => {
+                self.add(field, why);
+                None
+            }
+        }
+    }
+
+    /// Fails with every bad field, or hands back every required value read.
+    pub fn finish<V: Parsed>(self, values: V) -> Result<V::Output, ApiError> {
+        self.violations.into_result()?;
+        values.all().ok_or_else(|| {
+            ApiError::internal("a required request field was read without a value or a violation")
+        })
+    }
+}
+
+/// A UUID id in its text form.
+pub fn parse_uuid(text: &str) -> Result<Uuid, &'static str> {
+    Uuid::parse_str(text.trim()).map_err(|_| message::NOT_AN_ID)
+}
+
+fn check_request_id(request_id: &str) -> Result<(), &'static str> {
+    if request_id.len() > MAX_REQUEST_ID_LEN {
+        return Err(message::REQUEST_ID_TOO_LONG);
+    }
+    if request_id
+        .chars()
+        .any(|c| c.is_control() || c.is_whitespace())
+    {
+        return Err(message::REQUEST_ID_NOT_A_TOKEN);
+    }
+    Ok(())
+}
+
+/// Values read as `Option`s, all present once the reader found nothing bad:
+/// `()`, one `Option<T>`, or a tuple of them.
+pub trait Parsed {
+    type Output;
+    /// Every value, or `None` if any is missing.
+    fn all(self) -> Option<Self::Output>;
+}
+
+impl Parsed for () {
+    type Output = ();
+    fn all(self) -> Option<()> {
+        Some(())
+    }
+}
+
+impl<T> Parsed for Option<T> {
+    type Output = T;
+    fn all(self) -> Option<T> {
+        self
+    }
+}
+
+macro_rules! parsed_tuple {
+    ($($value:ident),+) => {
+        impl<$($value),+> Parsed for ($(Option<$value>,)+) {
+            type Output = ($($value,)+);
+            #[allow(non_snake_case)]
+            fn all(self) -> Option<Self::Output> {
+                let ($($value,)+) = self;
+                Some(($($value?,)+))
+            }
+        }
+    };
+}
+
+parsed_tuple!(A);
+parsed_tuple!(A, B);
+parsed_tuple!(A, B, C);
+parsed_tuple!(A, B, C, D);
+parsed_tuple!(A, B, C, D, E);
+parsed_tuple!(A, B, C, D, E, F);
+parsed_tuple!(A, B, C, D, E, F, G);
+parsed_tuple!(A, B, C, D, E, F, G, H);
+parsed_tuple!(A, B, C, D, E, F, G, H, I);
+parsed_tuple!(A, B, C, D, E, F, G, H, I, J);
+parsed_tuple!(A, B, C, D, E, F, G, H, I, J, K);
+parsed_tuple!(A, B, C, D, E, F, G, H, I, J, K, L);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fields(error: ApiError) -> Vec<(String, String)> {
+        match error {
+            ApiError::InvalidArgument(violations) => violations
+                .iter()
+                .map(|(field, why)| (field.to_owned(), why.to_owned()))
+                .collect(),
+            other => panic!("expected invalid argument, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn collects_every_bad_field_and_hands_back_values_once_all_are_good() {
+        let mut r = Reader::new();
+        let id = r.id("id", "not-a-uuid");
+        let day = r.date("day", "31/01/1970");
+        let name = r.required_line("name", "  ", 10);
+        let missing = r.id("other_id", "");
+        assert!(id.is_none() && day.is_none() && name.is_none() && missing.is_none());
+        assert_eq!(
+            fields(r.finish((id, day, name, missing)).unwrap_err()),
+            [
+                ("id".to_owned(), message::NOT_AN_ID.to_owned()),
+                ("day".to_owned(), message::NOT_A_DATE.to_owned()),
+                ("name".to_owned(), message::REQUIRED.to_owned()),
+                ("other_id".to_owned(), message::REQUIRED.to_owned()),
+            ]
+        );
+
+        let mut r = Reader::new();
+        let id = r.id("id", " 0190a5b2-7c1e-7000-8000-000000000001 ");
+        let day = r.date("day", "1970-01-31");
+        let note = r.optional_text("note", " two\nlines ", 20);
+        let (id, day) = r.finish((id, day)).unwrap();
+        assert_eq!(id.to_string(), "0190a5b2-7c1e-7000-8000-000000000001");
+        assert_eq!(day, NaiveDate::from_ymd_opt(1970, 1, 31).unwrap());
+        assert_eq!(note, "two\nlines");
+    }
+
+    #[test]
+    fn optional_fields_are_absent_when_empty_and_bad_when_malformed() {
+        let mut r = Reader::new();
+        assert_eq!(r.optional_id("a", ""), None);
+        assert_eq!(r.optional_date("b", ""), None);
+        assert_eq!(r.etag("c", ""), None);
+        assert_eq!(r.optional_instant("d", None), None);
+        assert!(r.finish(()).is_ok());
+
+        let mut r = Reader::new();
+        r.optional_id("a", "x");
+        r.etag("c", "W/\"1\"");
+        r.optional_instant(
+            "d",
+            Some(&prost_types::Timestamp {
+                seconds: 0,
+                nanos: -1,
+            }),
+        );
+        let names: Vec<_> = fields(r.finish(()).unwrap_err())
+            .into_iter()
+            .map(|(f, _)| f)
+            .collect();
+        assert_eq!(names, ["a", "c", "d"]);
+    }
+
+    #[test]
+    fn a_missing_message_fails_at_once_with_what_came_before() {
+        let mut r = Reader::new();
+        r.add("request_id", "bad");
+        let missing: Option<&u8> = None;
+        let error = r.message("patient", missing).unwrap_err();
+        let names: Vec<_> = fields(error).into_iter().map(|(f, _)| f).collect();
+        assert_eq!(names, ["request_id", "patient"]);
+    }
+
+    #[test]
+    fn repeated_items_are_read_by_index_and_deduplicated() {
+        let mut r = Reader::new();
+        let items = ["a", "b", "a", "", "c"];
+        let read = r.each("tags", &items, |r, field, item| {
+            r.required_line(field, item, 5)
+        });
+        assert_eq!(read, ["a", "b", "c"]);
+        assert_eq!(
+            fields(r.finish(()).unwrap_err()),
+            [("tags[3]".to_owned(), message::REQUIRED.to_owned())]
+        );
+    }
+
+    #[test]
+    fn request_keys_are_checked_and_blank_their_id() {
+        let request = prost_types::Duration {
+            seconds: 5,
+            nanos: 0,
+        };
+        let mut r = Reader::new();
+        assert!(r.request_key("", &request, |d| d.nanos = 0).is_none());
+        let key = r.request_key("abc", &request, |d| d.seconds = 0).unwrap();
+        assert_eq!(key.request_id, "abc");
+        assert!(r.request_key("has space", &request, |_| ()).is_none());
+        assert!(
+            r.required_request_key("", &request, |_| (), "a retry would pay twice")
+                .is_none()
+        );
+        let failures = fields(r.finish(()).unwrap_err());
+        assert_eq!(failures.len(), 2);
+        assert_eq!(failures[1].1, "is required: a retry would pay twice");
+    }
+
+    #[test]
+    fn a_value_missing_without_a_violation_is_our_fault() {
+        let r = Reader::new();
+        let error = r.finish(None::<u8>).unwrap_err();
+        assert!(matches!(error, ApiError::Internal(_)));
+    }
+}
