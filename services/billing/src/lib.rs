@@ -7,7 +7,7 @@ mod api;
 pub mod domain;
 pub mod store;
 
-use medsec_platform::config::ServerSettings;
+use medsec_platform::Settings;
 use medsec_proto::billing::v1::billing_service_server::BillingServiceServer;
 use sea_orm::{DatabaseConnection, DbErr};
 
@@ -17,14 +17,11 @@ pub use store::Migrator;
 /// The gRPC name of the service, for health checks.
 pub const SERVICE_NAME: &str = "medsec.billing.v1.BillingService";
 
-/// The tonic server for BillingService, with the configured message limits.
-pub fn service(
-    db: DatabaseConnection,
-    limits: &ServerSettings,
-) -> BillingServiceServer<BillingApi> {
+/// The tonic server for BillingService, with the configured limits.
+pub fn service(db: DatabaseConnection, settings: &Settings) -> BillingServiceServer<BillingApi> {
     BillingServiceServer::new(BillingApi::new(db))
-        .max_decoding_message_size(limits.max_message_bytes)
-        .max_encoding_message_size(limits.max_message_bytes)
+        .max_decoding_message_size(settings.server.max_message_bytes)
+        .max_encoding_message_size(settings.server.max_message_bytes)
 }
 
 /// Applies BillingService's pending migrations.

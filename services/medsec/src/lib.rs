@@ -95,7 +95,6 @@ impl Application {
         if settings.database.migrate_on_start {
             migrate(&db, &selected).await?;
         }
-        let limits = &settings.server;
         let services = selected
             .iter()
             .fold(Services::new(), |services, name| match name {
@@ -103,9 +102,11 @@ impl Application {
                     services.with(medsec_records::service(db.clone(), settings))
                 }
                 ServiceName::Scheduling => {
-                    services.with(medsec_scheduling::service(db.clone(), limits))
+                    services.with(medsec_scheduling::service(db.clone(), settings))
                 }
-                ServiceName::Billing => services.with(medsec_billing::service(db.clone(), limits)),
+                ServiceName::Billing => {
+                    services.with(medsec_billing::service(db.clone(), settings))
+                }
             });
         let server = GrpcServer::bind(&settings.server).await?;
         Ok(Self { server, services })

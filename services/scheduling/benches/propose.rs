@@ -203,7 +203,7 @@ async fn main() {
         instance.slots.len(),
         seeding.elapsed().as_secs_f64()
     );
-    let services = Services::new().with(medsec_scheduling::service(db.clone(), &settings.server));
+    let services = Services::new().with(medsec_scheduling::service(db.clone(), &settings));
     let server = TestServer::start(&settings, services).await;
     let mut client = SchedulingServiceClient::new(server.channel().await);
 

@@ -8,7 +8,7 @@ mod api;
 pub mod domain;
 pub mod store;
 
-use medsec_platform::config::ServerSettings;
+use medsec_platform::Settings;
 use medsec_proto::scheduling::v1::scheduling_service_server::SchedulingServiceServer;
 use sea_orm::{DatabaseConnection, DbErr};
 
@@ -18,14 +18,14 @@ pub use store::Migrator;
 /// The gRPC name of the service, for health checks.
 pub const SERVICE_NAME: &str = "medsec.scheduling.v1.SchedulingService";
 
-/// The tonic server for SchedulingService, with the configured message limits.
+/// The tonic server for SchedulingService, with the configured limits.
 pub fn service(
     db: DatabaseConnection,
-    limits: &ServerSettings,
+    settings: &Settings,
 ) -> SchedulingServiceServer<SchedulingApi> {
     SchedulingServiceServer::new(SchedulingApi::new(db))
-        .max_decoding_message_size(limits.max_message_bytes)
-        .max_encoding_message_size(limits.max_message_bytes)
+        .max_decoding_message_size(settings.server.max_message_bytes)
+        .max_encoding_message_size(settings.server.max_message_bytes)
 }
 
 /// Applies SchedulingService's pending migrations (table "scheduling_migrations").

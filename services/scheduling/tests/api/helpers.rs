@@ -21,7 +21,7 @@ pub(crate) async fn spawn_app(backend: Backend) -> TestApp {
     let settings = database.settings();
     let db = database.connect().await;
     medsec_scheduling::migrate(&db).await.expect("migrate");
-    let services = Services::new().with(medsec_scheduling::service(db.clone(), &settings.server));
+    let services = Services::new().with(medsec_scheduling::service(db.clone(), &settings));
     let server = TestServer::start(&settings, services).await;
     let client = SchedulingServiceClient::new(server.channel().await);
     TestApp {
