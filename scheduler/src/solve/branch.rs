@@ -16,8 +16,10 @@ use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap};
 use std::rc::Rc;
 use std::time::Instant;
 
+use super::certificate::certify_arcs;
+use super::clashes::{conflicts, repair};
 use super::network::{Arc, Subproblem};
-use super::{certify_arcs, flow, split};
+use super::{flow, split};
 use crate::error::SolveError;
 use crate::evaluate::Assignment;
 use crate::validate::Problem;
@@ -116,7 +118,7 @@ pub(crate) fn resolve_clashes(
         components.push(merged);
         components.sort();
     };
-    for referrals in super::conflicts(problem, base_assignment).values() {
+    for referrals in conflicts(problem, base_assignment).values() {
         join(
             &mut components,
             referrals.iter().filter_map(|&r| sub_of(r)).collect(),
@@ -182,7 +184,7 @@ pub(crate) fn resolve_clashes(
             }
         }
         // Components solved apart may clash with each other: merge and redo.
-        let clashes = super::conflicts(problem, &total.assignment);
+        let clashes = conflicts(problem, &total.assignment);
         if clashes.is_empty() {
             break;
         }
@@ -198,8 +200,8 @@ pub(crate) fn resolve_clashes(
             .filter(|k| !covered.contains(k))
             .map(|k| base[k].value)
             .sum::<i64>();
-    if !super::conflicts(problem, &total.assignment).is_empty() {
-        total.assignment = super::repair(
+    if !conflicts(problem, &total.assignment).is_empty() {
+        total.assignment = repair(
             problem,
             subs,
             &(0..subs.len()).collect::<Vec<_>>(),

@@ -17,7 +17,7 @@
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
-use super::lp::Duals;
+use super::certificate::Duals;
 use super::network::{Arc, Hub, Subproblem};
 use crate::validate::Problem;
 

@@ -1,8 +1,10 @@
-//! Building and solving the flow model on HiGHS through good_lp.
+//! The LP engine's model: building and solving the flow model on HiGHS through
+//! good_lp.
 //!
 //! One function serves both stages: the LP of a single sub-problem (continuous,
-//! duals wanted) and the MIP of several coupled sub-problems (integer arcs for
-//! multi-referral patients, patient-day rows).
+//! duals wanted, rounded to integers and checked by the certificate) and the MIP
+//! of several coupled sub-problems (integer arcs for multi-referral patients,
+//! patient-day rows).
 
 use good_lp::solvers::highs::{HighsParallelType, HighsSolverType, highs};
 use good_lp::{
@@ -10,6 +12,7 @@ use good_lp::{
     Variable, constraint::ConstraintReference, solvers::DualValues, variable,
 };
 
+use super::certificate::Duals;
 use super::network::{Arc, Hub, Subproblem};
 use crate::error::SolveError;
 use crate::validate::Problem;
@@ -19,14 +22,6 @@ pub(crate) type ArcSets = Vec<Vec<Vec<Arc>>>;
 
 /// Integral flow on the arcs of each class: `(arc, units)`, positive units only.
 pub(crate) type Flows = Vec<Vec<Vec<(Arc, i64)>>>;
-
-/// Row duals rounded to integers (see [`super::certify`] for why that is sound).
-#[derive(Debug, Clone, Default)]
-pub(crate) struct Duals {
-    pub class: Vec<i64>,
-    pub date: Vec<i64>,
-    pub bin: Vec<i64>,
-}
 
 #[derive(Debug)]
 pub(crate) struct ModelOutcome {
