@@ -4,8 +4,11 @@ use medsec_platform::ApiError;
 use medsec_platform::pagination::PageRequest;
 use medsec_platform::time::to_timestamp;
 use medsec_proto::scheduling::v1 as pb;
+
+use super::SchedulingApi;
 use prost::Message as _;
 use sea_orm::DatabaseConnection;
+use tonic::Request;
 use uuid::Uuid;
 
 use super::convert::{Reader, present, request_key};
@@ -37,10 +40,12 @@ pub(crate) fn appointment_to_proto(row: &appointment::Model) -> pb::Appointment 
     }
 }
 
-pub(crate) async fn book_appointment(
-    db: &DatabaseConnection,
-    request: pb::BookAppointmentRequest,
+pub(super) async fn book(
+    api: &SchedulingApi,
+    request: Request<pb::BookAppointmentRequest>,
 ) -> Result<pb::Appointment, ApiError> {
+    let db = &api.db;
+    let request = request.into_inner();
     let mut r = Reader::new();
     r.request_id(&request.request_id);
     let slot_id = r.id("slot_id", &request.slot_id);
@@ -73,18 +78,22 @@ fn one_id(text: &str) -> Result<Uuid, ApiError> {
     present(id, "id")
 }
 
-pub(crate) async fn get_appointment(
-    db: &DatabaseConnection,
-    request: pb::GetAppointmentRequest,
+pub(super) async fn get(
+    api: &SchedulingApi,
+    request: Request<pb::GetAppointmentRequest>,
 ) -> Result<pb::Appointment, ApiError> {
+    let db = &api.db;
+    let request = request.into_inner();
     let id = one_id(&request.id)?;
     Ok(appointment_to_proto(&appointments::get(db, id).await?))
 }
 
-pub(crate) async fn list_appointments(
-    db: &DatabaseConnection,
-    request: pb::ListAppointmentsRequest,
+pub(super) async fn list(
+    api: &SchedulingApi,
+    request: Request<pb::ListAppointmentsRequest>,
 ) -> Result<pb::ListAppointmentsResponse, ApiError> {
+    let db = &api.db;
+    let request = request.into_inner();
     let mut r = Reader::new();
     let filter = AppointmentFilter {
         patient_id: r.optional_id("patient_id", &request.patient_id),
@@ -112,10 +121,12 @@ pub(crate) async fn list_appointments(
     })
 }
 
-pub(crate) async fn cancel_appointment(
-    db: &DatabaseConnection,
-    request: pb::CancelAppointmentRequest,
+pub(super) async fn cancel(
+    api: &SchedulingApi,
+    request: Request<pb::CancelAppointmentRequest>,
 ) -> Result<pb::Appointment, ApiError> {
+    let db = &api.db;
+    let request = request.into_inner();
     let mut r = Reader::new();
     let id = r.id("id", &request.id);
     let by = r.check(
@@ -134,10 +145,12 @@ pub(crate) async fn cancel_appointment(
     Ok(appointment_to_proto(&cancelled))
 }
 
-pub(crate) async fn reschedule_appointment(
-    db: &DatabaseConnection,
-    request: pb::RescheduleAppointmentRequest,
+pub(super) async fn reschedule(
+    api: &SchedulingApi,
+    request: Request<pb::RescheduleAppointmentRequest>,
 ) -> Result<pb::Appointment, ApiError> {
+    let db = &api.db;
+    let request = request.into_inner();
     let mut r = Reader::new();
     let id = r.id("id", &request.id);
     let new_slot_id = r.id("new_slot_id", &request.new_slot_id);
@@ -148,7 +161,28 @@ pub(crate) async fn reschedule_appointment(
     Ok(appointment_to_proto(&moved))
 }
 
-pub(crate) async fn mark(
+pub(super) async fn mark_arrived(
+    api: &SchedulingApi,
+    request: Request<pb::MarkArrivedRequest>,
+) -> Result<pb::Appointment, ApiError> {
+    mark(&api.db, &request.get_ref().id, Action::Arrive).await
+}
+
+pub(super) async fn mark_fulfilled(
+    api: &SchedulingApi,
+    request: Request<pb::MarkFulfilledRequest>,
+) -> Result<pb::Appointment, ApiError> {
+    mark(&api.db, &request.get_ref().id, Action::Fulfil).await
+}
+
+pub(super) async fn mark_did_not_attend(
+    api: &SchedulingApi,
+    request: Request<pb::MarkDidNotAttendRequest>,
+) -> Result<pb::Appointment, ApiError> {
+    mark(&api.db, &request.get_ref().id, Action::DidNotAttend).await
+}
+
+async fn mark(
     db: &DatabaseConnection,
     id: &str,
     action: Action,

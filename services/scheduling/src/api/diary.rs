@@ -5,8 +5,11 @@ use medsec_platform::ApiError;
 use medsec_platform::pagination::PageRequest;
 use medsec_platform::time::format_civil_date;
 use medsec_proto::scheduling::v1 as pb;
+
+use super::SchedulingApi;
 use prost::Message as _;
 use sea_orm::DatabaseConnection;
+use tonic::Request;
 use uuid::Uuid;
 
 use super::appointments::appointment_to_proto;
@@ -57,10 +60,12 @@ async fn check_references(
     Ok(())
 }
 
-pub(crate) async fn create_session_template(
-    db: &DatabaseConnection,
-    request: pb::CreateSessionTemplateRequest,
+pub(super) async fn create_template(
+    api: &SchedulingApi,
+    request: Request<pb::CreateSessionTemplateRequest>,
 ) -> Result<pb::SessionTemplate, ApiError> {
+    let db = &api.db;
+    let request = request.into_inner();
     let Some(input) = request.session_template.clone() else {
         return Err(ApiError::invalid("session_template", "is required"));
     };
@@ -165,10 +170,12 @@ fn template_to_proto(row: &session_template::Model) -> pb::SessionTemplate {
     }
 }
 
-pub(crate) async fn list_session_templates(
-    db: &DatabaseConnection,
-    request: pb::ListSessionTemplatesRequest,
+pub(super) async fn list_templates(
+    api: &SchedulingApi,
+    request: Request<pb::ListSessionTemplatesRequest>,
 ) -> Result<pb::ListSessionTemplatesResponse, ApiError> {
+    let db = &api.db;
+    let request = request.into_inner();
     let mut r = Reader::new();
     let clinician_id = r.optional_id("clinician_id", &request.clinician_id);
     r.finish()?;
@@ -185,10 +192,12 @@ pub(crate) async fn list_session_templates(
     })
 }
 
-pub(crate) async fn generate_slots(
-    db: &DatabaseConnection,
-    request: pb::GenerateSlotsRequest,
+pub(super) async fn generate_slots(
+    api: &SchedulingApi,
+    request: Request<pb::GenerateSlotsRequest>,
 ) -> Result<pb::GenerateSlotsResponse, ApiError> {
+    let db = &api.db;
+    let request = request.into_inner();
     let mut r = Reader::new();
     let from = r.date("from_date", &request.from_date);
     let to = r.date("to_date", &request.to_date);
@@ -219,10 +228,12 @@ pub(crate) async fn generate_slots(
     })
 }
 
-pub(crate) async fn create_slot(
-    db: &DatabaseConnection,
-    request: pb::CreateSlotRequest,
+pub(super) async fn create_slot(
+    api: &SchedulingApi,
+    request: Request<pb::CreateSlotRequest>,
 ) -> Result<pb::Slot, ApiError> {
+    let db = &api.db;
+    let request = request.into_inner();
     let Some(input) = request.slot.clone() else {
         return Err(ApiError::invalid("slot", "is required"));
     };
@@ -319,10 +330,12 @@ pub(crate) fn slot_to_proto(row: &slot::Model) -> pb::Slot {
     }
 }
 
-pub(crate) async fn get_slot(
-    db: &DatabaseConnection,
-    request: pb::GetSlotRequest,
+pub(super) async fn get_slot(
+    api: &SchedulingApi,
+    request: Request<pb::GetSlotRequest>,
 ) -> Result<pb::Slot, ApiError> {
+    let db = &api.db;
+    let request = request.into_inner();
     let mut r = Reader::new();
     let id = r.id("id", &request.id);
     r.finish()?;
@@ -331,10 +344,12 @@ pub(crate) async fn get_slot(
     ))
 }
 
-pub(crate) async fn list_slots(
-    db: &DatabaseConnection,
-    request: pb::ListSlotsRequest,
+pub(super) async fn list_slots(
+    api: &SchedulingApi,
+    request: Request<pb::ListSlotsRequest>,
 ) -> Result<pb::ListSlotsResponse, ApiError> {
+    let db = &api.db;
+    let request = request.into_inner();
     let mut r = Reader::new();
     let clinician_id = r.optional_id("clinician_id", &request.clinician_id);
     let specialty = if request.specialty.is_empty() {
@@ -369,10 +384,12 @@ pub(crate) async fn list_slots(
     })
 }
 
-pub(crate) async fn create_absence(
-    db: &DatabaseConnection,
-    request: pb::CreateAbsenceRequest,
+pub(super) async fn create_absence(
+    api: &SchedulingApi,
+    request: Request<pb::CreateAbsenceRequest>,
 ) -> Result<pb::Absence, ApiError> {
+    let db = &api.db;
+    let request = request.into_inner();
     let Some(input) = request.absence.clone() else {
         return Err(ApiError::invalid("absence", "is required"));
     };
@@ -425,10 +442,12 @@ fn absence_to_proto(
     }
 }
 
-pub(crate) async fn list_absences(
-    db: &DatabaseConnection,
-    request: pb::ListAbsencesRequest,
+pub(super) async fn list_absences(
+    api: &SchedulingApi,
+    request: Request<pb::ListAbsencesRequest>,
 ) -> Result<pb::ListAbsencesResponse, ApiError> {
+    let db = &api.db;
+    let request = request.into_inner();
     let mut r = Reader::new();
     let clinician_id = r.optional_id("clinician_id", &request.clinician_id);
     r.finish()?;
@@ -450,10 +469,12 @@ pub(crate) async fn list_absences(
     })
 }
 
-pub(crate) async fn get_diary(
-    db: &DatabaseConnection,
-    request: pb::GetDiaryRequest,
+pub(super) async fn get(
+    api: &SchedulingApi,
+    request: Request<pb::GetDiaryRequest>,
 ) -> Result<pb::Diary, ApiError> {
+    let db = &api.db;
+    let request = request.into_inner();
     let mut r = Reader::new();
     let clinician_id = r.id("clinician_id", &request.clinician_id);
     let date = r.date("date", &request.date);

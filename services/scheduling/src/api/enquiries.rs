@@ -5,8 +5,10 @@ use medsec_platform::ApiError;
 use medsec_platform::pagination::PageRequest;
 use medsec_platform::time::to_timestamp;
 use medsec_proto::scheduling::v1 as pb;
+
+use super::SchedulingApi;
 use prost::Message as _;
-use sea_orm::DatabaseConnection;
+use tonic::Request;
 use uuid::Uuid;
 
 use super::convert::{Reader, present, request_key};
@@ -14,10 +16,12 @@ use crate::domain::{Category, EnquiryStatus, Urgency, text};
 use crate::store::entities::enquiry;
 use crate::store::{enquiries, split_list, staff};
 
-pub(crate) async fn route_enquiry(
-    db: &DatabaseConnection,
-    request: pb::RouteEnquiryRequest,
+pub(super) async fn route(
+    api: &SchedulingApi,
+    request: Request<pb::RouteEnquiryRequest>,
 ) -> Result<pb::Enquiry, ApiError> {
+    let db = &api.db;
+    let request = request.into_inner();
     let mut r = Reader::new();
     r.request_id(&request.request_id);
     let category = r.check("category", Category::from_proto(request.category));
@@ -134,10 +138,12 @@ fn enquiry_to_proto(row: &enquiry::Model) -> pb::Enquiry {
     }
 }
 
-pub(crate) async fn get_enquiry(
-    db: &DatabaseConnection,
-    request: pb::GetEnquiryRequest,
+pub(super) async fn get(
+    api: &SchedulingApi,
+    request: Request<pb::GetEnquiryRequest>,
 ) -> Result<pb::Enquiry, ApiError> {
+    let db = &api.db;
+    let request = request.into_inner();
     let mut r = Reader::new();
     let id = r.id("id", &request.id);
     r.finish()?;
@@ -146,10 +152,12 @@ pub(crate) async fn get_enquiry(
     ))
 }
 
-pub(crate) async fn list_enquiries(
-    db: &DatabaseConnection,
-    request: pb::ListEnquiriesRequest,
+pub(super) async fn list(
+    api: &SchedulingApi,
+    request: Request<pb::ListEnquiriesRequest>,
 ) -> Result<pb::ListEnquiriesResponse, ApiError> {
+    let db = &api.db;
+    let request = request.into_inner();
     let mut r = Reader::new();
     let staff_id = r.optional_id(
         "assigned_staff_member_id",
@@ -172,10 +180,12 @@ pub(crate) async fn list_enquiries(
     })
 }
 
-pub(crate) async fn resolve_enquiry(
-    db: &DatabaseConnection,
-    request: pb::ResolveEnquiryRequest,
+pub(super) async fn resolve(
+    api: &SchedulingApi,
+    request: Request<pb::ResolveEnquiryRequest>,
 ) -> Result<pb::Enquiry, ApiError> {
+    let db = &api.db;
+    let request = request.into_inner();
     let mut r = Reader::new();
     let id = r.id("id", &request.id);
     let notes = r.check("notes", text::required_text(&request.notes));

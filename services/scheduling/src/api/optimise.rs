@@ -9,8 +9,11 @@ use medsec_platform::ApiError;
 use medsec_platform::pagination::PageRequest;
 use medsec_platform::time::{format_civil_date, to_timestamp, today_in_london};
 use medsec_proto::scheduling::v1 as pb;
+
+use super::SchedulingApi;
 use prost::Message as _;
 use sea_orm::DatabaseConnection;
+use tonic::Request;
 use uuid::Uuid;
 
 use super::appointments::appointment_to_proto;
@@ -102,10 +105,12 @@ fn allocation_to_proto(row: &proposal_allocation::Model) -> pb::ProposedAllocati
     }
 }
 
-pub(crate) async fn propose_allocation(
-    db: &DatabaseConnection,
-    request: pb::ProposeAllocationRequest,
+pub(super) async fn propose(
+    api: &SchedulingApi,
+    request: Request<pb::ProposeAllocationRequest>,
 ) -> Result<pb::Proposal, ApiError> {
+    let db = &api.db;
+    let request = request.into_inner();
     let started = Instant::now();
     let mut r = Reader::new();
     let specialty = if request.specialty.is_empty() {
@@ -161,18 +166,22 @@ fn one_id(field: &str, text: &str) -> Result<Uuid, ApiError> {
     present(id, field)
 }
 
-pub(crate) async fn get_proposal(
-    db: &DatabaseConnection,
-    request: pb::GetProposalRequest,
+pub(super) async fn get_proposal(
+    api: &SchedulingApi,
+    request: Request<pb::GetProposalRequest>,
 ) -> Result<pb::Proposal, ApiError> {
+    let db = &api.db;
+    let request = request.into_inner();
     let id = one_id("id", &request.id)?;
     Ok(proposal_to_proto(&optimise::get_proposal(db, id).await?))
 }
 
-pub(crate) async fn list_proposals(
-    db: &DatabaseConnection,
-    request: pb::ListProposalsRequest,
+pub(super) async fn list_proposals(
+    api: &SchedulingApi,
+    request: Request<pb::ListProposalsRequest>,
 ) -> Result<pb::ListProposalsResponse, ApiError> {
+    let db = &api.db;
+    let request = request.into_inner();
     let mut r = Reader::new();
     let specialty = if request.specialty.is_empty() {
         None
@@ -193,10 +202,12 @@ pub(crate) async fn list_proposals(
     })
 }
 
-pub(crate) async fn list_proposal_allocations(
-    db: &DatabaseConnection,
-    request: pb::ListProposalAllocationsRequest,
+pub(super) async fn list_allocations(
+    api: &SchedulingApi,
+    request: Request<pb::ListProposalAllocationsRequest>,
 ) -> Result<pb::ListProposalAllocationsResponse, ApiError> {
+    let db = &api.db;
+    let request = request.into_inner();
     let id = one_id("proposal_id", &request.proposal_id)?;
     let page = PageRequest::parse(request.page_size, &request.page_token, &id.to_string())?;
     let mut rows = optimise::list_allocations(db, id, &page).await?;
@@ -207,10 +218,12 @@ pub(crate) async fn list_proposal_allocations(
     })
 }
 
-pub(crate) async fn commit_proposal(
-    db: &DatabaseConnection,
-    request: pb::CommitProposalRequest,
+pub(super) async fn commit(
+    api: &SchedulingApi,
+    request: Request<pb::CommitProposalRequest>,
 ) -> Result<pb::CommitProposalResponse, ApiError> {
+    let db = &api.db;
+    let request = request.into_inner();
     let id = one_id("id", &request.id)?;
     let committed = optimise::commit(db, id).await?;
     Ok(pb::CommitProposalResponse {
@@ -228,10 +241,12 @@ pub(crate) async fn commit_proposal(
 const DEFAULT_CANDIDATES: usize = 10;
 const MAX_CANDIDATES: usize = 100;
 
-pub(crate) async fn book_best_slot(
-    db: &DatabaseConnection,
-    request: pb::BookBestSlotRequest,
+pub(super) async fn book_best_slot(
+    api: &SchedulingApi,
+    request: Request<pb::BookBestSlotRequest>,
 ) -> Result<pb::BookBestSlotResponse, ApiError> {
+    let db = &api.db;
+    let request = request.into_inner();
     let mut r = Reader::new();
     let referral_id = r.id("referral_id", &request.referral_id);
     let window = horizon(
@@ -345,10 +360,12 @@ pub(crate) async fn book_best_slot(
     })
 }
 
-pub(crate) async fn rebook_displaced(
-    db: &DatabaseConnection,
-    request: pb::RebookDisplacedRequest,
+pub(super) async fn rebook_displaced(
+    api: &SchedulingApi,
+    request: Request<pb::RebookDisplacedRequest>,
 ) -> Result<pb::RebookDisplacedResponse, ApiError> {
+    let db = &api.db;
+    let request = request.into_inner();
     let mut r = Reader::new();
     let absence_id = r.optional_id("absence_id", &request.absence_id);
     let mut appointment_ids = Vec::new();
@@ -582,10 +599,12 @@ async fn rebook_locked(
     })
 }
 
-pub(crate) async fn offer_freed_slot(
-    db: &DatabaseConnection,
-    request: pb::OfferFreedSlotRequest,
+pub(super) async fn offer_freed_slot(
+    api: &SchedulingApi,
+    request: Request<pb::OfferFreedSlotRequest>,
 ) -> Result<pb::SlotOffer, ApiError> {
+    let db = &api.db;
+    let request = request.into_inner();
     let mut r = Reader::new();
     let slot_id = r.id("slot_id", &request.slot_id);
     let until = r.instant("hold_until", request.hold_until.as_ref());

@@ -5,9 +5,12 @@ use medsec_platform::ApiError;
 use medsec_platform::pagination::PageRequest;
 use medsec_platform::time::{format_civil_date, to_timestamp};
 use medsec_proto::scheduling::v1 as pb;
+
+use super::SchedulingApi;
 use prost::Message as _;
 use sea_orm::DatabaseConnection;
 use serde::{Deserialize, Serialize};
+use tonic::Request;
 use uuid::Uuid;
 
 use super::convert::{Reader, present, request_key};
@@ -22,10 +25,12 @@ struct Period {
     to: String,
 }
 
-pub(crate) async fn create_referral(
-    db: &DatabaseConnection,
-    request: pb::CreateReferralRequest,
+pub(super) async fn create(
+    api: &SchedulingApi,
+    request: Request<pb::CreateReferralRequest>,
 ) -> Result<pb::Referral, ApiError> {
+    let db = &api.db;
+    let request = request.into_inner();
     let Some(input) = request.referral.clone() else {
         return Err(ApiError::invalid("referral", "is required"));
     };
@@ -140,10 +145,12 @@ const UPDATABLE: &[&str] = &[
     "preferred_clinician",
 ];
 
-pub(crate) async fn update_referral(
-    db: &DatabaseConnection,
-    request: pb::UpdateReferralRequest,
+pub(super) async fn update(
+    api: &SchedulingApi,
+    request: Request<pb::UpdateReferralRequest>,
 ) -> Result<pb::Referral, ApiError> {
+    let db = &api.db;
+    let request = request.into_inner();
     let Some(input) = request.referral else {
         return Err(ApiError::invalid("referral", "is required"));
     };
@@ -260,10 +267,12 @@ pub(crate) fn referral_to_proto(row: &referral::Model, as_of: NaiveDate) -> pb::
     }
 }
 
-pub(crate) async fn get_referral(
-    db: &DatabaseConnection,
-    request: pb::GetReferralRequest,
+pub(super) async fn get(
+    api: &SchedulingApi,
+    request: Request<pb::GetReferralRequest>,
 ) -> Result<pb::Referral, ApiError> {
+    let db = &api.db;
+    let request = request.into_inner();
     let mut r = Reader::new();
     let id = r.id("id", &request.id);
     let as_of = r.as_of("as_of", &request.as_of);
@@ -274,10 +283,12 @@ pub(crate) async fn get_referral(
     ))
 }
 
-pub(crate) async fn list_referrals(
-    db: &DatabaseConnection,
-    request: pb::ListReferralsRequest,
+pub(super) async fn list(
+    api: &SchedulingApi,
+    request: Request<pb::ListReferralsRequest>,
 ) -> Result<pb::ListReferralsResponse, ApiError> {
+    let db = &api.db;
+    let request = request.into_inner();
     let mut r = Reader::new();
     let specialty = if request.specialty.is_empty() {
         None
@@ -313,10 +324,12 @@ pub(crate) async fn list_referrals(
     })
 }
 
-pub(crate) async fn remove_referral(
-    db: &DatabaseConnection,
-    request: pb::RemoveReferralRequest,
+pub(super) async fn remove(
+    api: &SchedulingApi,
+    request: Request<pb::RemoveReferralRequest>,
 ) -> Result<pb::Referral, ApiError> {
+    let db = &api.db;
+    let request = request.into_inner();
     let mut r = Reader::new();
     let id = r.id("id", &request.id);
     let reason = r.check("reason", text::required_text(&request.reason));
@@ -329,10 +342,12 @@ pub(crate) async fn remove_referral(
     ))
 }
 
-pub(crate) async fn get_waiting_list_report(
-    db: &DatabaseConnection,
-    request: pb::GetWaitingListReportRequest,
+pub(super) async fn report(
+    api: &SchedulingApi,
+    request: Request<pb::GetWaitingListReportRequest>,
 ) -> Result<pb::WaitingListReport, ApiError> {
+    let db = &api.db;
+    let request = request.into_inner();
     let mut r = Reader::new();
     let specialty = r.check("specialty", text::specialty(&request.specialty));
     let as_of = r.as_of("as_of", &request.as_of);

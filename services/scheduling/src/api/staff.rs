@@ -5,8 +5,10 @@ use medsec_platform::ApiError;
 use medsec_platform::pagination::PageRequest;
 use medsec_platform::time::to_timestamp;
 use medsec_proto::scheduling::v1 as pb;
+
+use super::SchedulingApi;
 use prost::Message as _;
-use sea_orm::DatabaseConnection;
+use tonic::Request;
 use uuid::Uuid;
 
 use super::convert::{Reader, present, request_key};
@@ -14,10 +16,12 @@ use crate::domain::{Category, Role, text};
 use crate::store::entities::{duty_shift, location, room, staff as staff_row};
 use crate::store::{join_list, split_list, staff};
 
-pub(crate) async fn create_staff_member(
-    db: &DatabaseConnection,
-    request: pb::CreateStaffMemberRequest,
+pub(super) async fn create_member(
+    api: &SchedulingApi,
+    request: Request<pb::CreateStaffMemberRequest>,
 ) -> Result<pb::StaffMember, ApiError> {
+    let db = &api.db;
+    let request = request.into_inner();
     let mut r = Reader::new();
     r.request_id(&request.request_id);
     let input = request.staff_member.clone().unwrap_or_default();
@@ -91,10 +95,12 @@ pub(crate) async fn create_staff_member(
     Ok(staff_to_proto(&created))
 }
 
-pub(crate) async fn get_staff_member(
-    db: &DatabaseConnection,
-    request: pb::GetStaffMemberRequest,
+pub(super) async fn get_member(
+    api: &SchedulingApi,
+    request: Request<pb::GetStaffMemberRequest>,
 ) -> Result<pb::StaffMember, ApiError> {
+    let db = &api.db;
+    let request = request.into_inner();
     let mut r = Reader::new();
     let id = r.id("id", &request.id);
     r.finish()?;
@@ -103,10 +109,12 @@ pub(crate) async fn get_staff_member(
     ))
 }
 
-pub(crate) async fn list_staff_members(
-    db: &DatabaseConnection,
-    request: pb::ListStaffMembersRequest,
+pub(super) async fn list_members(
+    api: &SchedulingApi,
+    request: Request<pb::ListStaffMembersRequest>,
 ) -> Result<pb::ListStaffMembersResponse, ApiError> {
+    let db = &api.db;
+    let request = request.into_inner();
     let mut r = Reader::new();
     let role = r
         .check("role", Role::from_proto_optional(request.role))
@@ -150,10 +158,12 @@ pub(crate) fn staff_to_proto(row: &staff_row::Model) -> pb::StaffMember {
     }
 }
 
-pub(crate) async fn create_location(
-    db: &DatabaseConnection,
-    request: pb::CreateLocationRequest,
+pub(super) async fn create_location(
+    api: &SchedulingApi,
+    request: Request<pb::CreateLocationRequest>,
 ) -> Result<pb::Location, ApiError> {
+    let db = &api.db;
+    let request = request.into_inner();
     let mut r = Reader::new();
     r.request_id(&request.request_id);
     let input = request.location.clone().unwrap_or_default();
@@ -189,10 +199,12 @@ fn location_to_proto(row: &location::Model) -> pb::Location {
     }
 }
 
-pub(crate) async fn list_locations(
-    db: &DatabaseConnection,
-    request: pb::ListLocationsRequest,
+pub(super) async fn list_locations(
+    api: &SchedulingApi,
+    request: Request<pb::ListLocationsRequest>,
 ) -> Result<pb::ListLocationsResponse, ApiError> {
+    let db = &api.db;
+    let request = request.into_inner();
     let page = PageRequest::parse(request.page_size, &request.page_token, "locations")?;
     let mut rows = staff::list_locations(db, &page).await?;
     let next_page_token = page.finish(&mut rows, |row| row.id.to_string());
@@ -202,10 +214,12 @@ pub(crate) async fn list_locations(
     })
 }
 
-pub(crate) async fn create_room(
-    db: &DatabaseConnection,
-    request: pb::CreateRoomRequest,
+pub(super) async fn create_room(
+    api: &SchedulingApi,
+    request: Request<pb::CreateRoomRequest>,
 ) -> Result<pb::Room, ApiError> {
+    let db = &api.db;
+    let request = request.into_inner();
     let mut r = Reader::new();
     r.request_id(&request.request_id);
     let input = request.room.clone().unwrap_or_default();
@@ -241,10 +255,12 @@ fn room_to_proto(row: &room::Model) -> pb::Room {
     }
 }
 
-pub(crate) async fn list_rooms(
-    db: &DatabaseConnection,
-    request: pb::ListRoomsRequest,
+pub(super) async fn list_rooms(
+    api: &SchedulingApi,
+    request: Request<pb::ListRoomsRequest>,
 ) -> Result<pb::ListRoomsResponse, ApiError> {
+    let db = &api.db;
+    let request = request.into_inner();
     let mut r = Reader::new();
     let location_id = r.optional_id("location_id", &request.location_id);
     r.finish()?;
@@ -261,10 +277,12 @@ pub(crate) async fn list_rooms(
     })
 }
 
-pub(crate) async fn create_duty_shift(
-    db: &DatabaseConnection,
-    request: pb::CreateDutyShiftRequest,
+pub(super) async fn create_shift(
+    api: &SchedulingApi,
+    request: Request<pb::CreateDutyShiftRequest>,
 ) -> Result<pb::DutyShift, ApiError> {
+    let db = &api.db;
+    let request = request.into_inner();
     let mut r = Reader::new();
     r.request_id(&request.request_id);
     let input = request.duty_shift.clone().unwrap_or_default();
@@ -314,10 +332,12 @@ fn shift_to_proto(row: &duty_shift::Model) -> pb::DutyShift {
     }
 }
 
-pub(crate) async fn list_duty_shifts(
-    db: &DatabaseConnection,
-    request: pb::ListDutyShiftsRequest,
+pub(super) async fn list_shifts(
+    api: &SchedulingApi,
+    request: Request<pb::ListDutyShiftsRequest>,
 ) -> Result<pb::ListDutyShiftsResponse, ApiError> {
+    let db = &api.db;
+    let request = request.into_inner();
     let mut r = Reader::new();
     let staff_id = r.optional_id("staff_member_id", &request.staff_member_id);
     let at = r.optional_instant("on_duty_at", request.on_duty_at.as_ref());
