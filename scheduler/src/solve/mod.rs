@@ -144,15 +144,13 @@ pub fn solve(problem: &Problem, options: &SolveOptions) -> Result<Solution, Solv
         stats.patient_day_conflicts = clashes.len();
         let base = results
             .iter()
-            .map(|r| branch::SubSolution {
-                placed: std::cell::OnceCell::new(),
-                flows: r.flows.clone(),
-                value: certificate::flow_value(&r.flows),
-                prices: r.prices.clone(),
-                proven: r.proven,
-            })
+            .map(|r| branch::SubSolution::new(r.flows.clone(), r.prices.clone(), r.proven))
             .collect();
-        let outcome = branch::resolve_clashes(problem, &subs, base, &assignment, deadline)?;
+        let limits = branch::Limits {
+            deadline,
+            nodes: branch::NODE_LIMIT,
+        };
+        let outcome = branch::resolve_clashes(problem, &subs, base, &assignment, limits)?;
         assignment = outcome.assignment;
         proven &= outcome.proven;
         stats.branch_nodes = outcome.nodes;
