@@ -1,9 +1,12 @@
 //! medsec-scheduler: the optimising waiting-list scheduler (allocation model v1).
 //!
-//! [`model`] holds the JSON wire types, [`validate`] turns an instance into a
-//! checked [`validate::Problem`], [`solve()`] finds a proven-optimal allocation
-//! on HiGHS, [`greedy()`] is the clerk-style baseline, [`generate()`] makes
-//! realistic instances and [`explain()`] says why a referral got its slot.
+//! [`model`] holds the JSON wire types, [`mod@validate`] turns an instance into
+//! a checked [`validate::Problem`], [`solve()`] finds a proven-optimal
+//! allocation (a purpose-built min-cost flow with an exact integer dual
+//! certificate, and branch and bound for patients' same-day clashes; good_lp on
+//! HiGHS is the second engine that cross-checks it), [`greedy()`] is the
+//! clerk-style baseline, [`generate()`] makes realistic instances and
+//! [`explain()`] says why a referral got its slot.
 
 pub mod error;
 pub mod evaluate;

@@ -32,8 +32,9 @@ enum Command {
         /// Worker threads for independent sub-problems (0: one per core).
         #[arg(long, default_value_t = 0)]
         threads: usize,
-        /// Solve each sub-problem's relaxation with HiGHS's simplex instead of
-        /// the specialised min-cost flow (slower; for cross-checking).
+        /// Use the second engine, good_lp on HiGHS (simplex for each relaxation,
+        /// a MIP for clashes), instead of the min-cost flow and branch and bound
+        /// (slower; for cross-checking).
         #[arg(long)]
         lp: bool,
     },

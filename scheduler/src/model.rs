@@ -3,7 +3,7 @@
 //! These types mirror `allocation-model.md` field for field. They are deliberately
 //! dumb: parsing an item only checks its shape and field types. Everything that
 //! needs the whole instance (unique ids, `from <= to`, capacities) is checked by
-//! [`crate::validate`], which turns an [`Instance`] into a solver-ready
+//! [`mod@crate::validate`], which turns an [`Instance`] into a solver-ready
 //! [`crate::validate::Problem`].
 
 use std::fmt;
@@ -111,7 +111,8 @@ impl WeightOverrides {
 /// The weights in force: the documented defaults with the instance's overrides applied.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Weights {
-    /// Indexed by [`Priority::index`].
+    /// Indexed by priority: two-week wait, urgent, routine (as are `priority`
+    /// and `breach`).
     pub target_days: [i64; 3],
     pub priority: [i64; 3],
     pub breach: [i64; 3],
@@ -326,7 +327,8 @@ pub struct Stats {
     /// Referral-slot pairs satisfying every feasibility rule.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub feasible_pairs: Option<u64>,
-    /// How the solver worked: sub-problems, LP/MIP rounds, variables.
+    /// How the solver worked: sub-problems, relaxation solves, clashes,
+    /// branch-and-bound nodes or MIP solves.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub solver: Option<SolverStats>,
     /// This solution's figures.
@@ -350,11 +352,12 @@ pub struct SolverStats {
     pub referral_classes: usize,
     /// Slot groups (same specialty, kind, date and clinician).
     pub slot_groups: usize,
-    /// LP solves over all sub-problems, including column-generation rounds.
+    /// Relaxation solves (min-cost flows, or LPs with `--lp`) over all
+    /// sub-problems, including column-generation rounds.
     pub lp_solves: usize,
-    /// Largest number of LP columns in one solve.
+    /// Most arcs (LP columns with `--lp`) offered to one sub-problem's relaxation.
     pub max_lp_columns: usize,
-    /// Patient-day clashes in the LP relaxation that needed the MIP stage.
+    /// Patient-day clashes in the stage-1 relaxation that stage 2 resolved.
     pub patient_day_conflicts: usize,
     /// MIP solves (LP engine; zero when the relaxation already respected every
     /// patient-day rule).

@@ -1,4 +1,5 @@
-//! A specialised min-cost flow for one sub-problem's aggregated network.
+//! A specialised min-cost flow for one sub-problem's aggregated network: the
+//! default engine's solver for stage 1 and for every branch-and-bound node.
 //!
 //! HiGHS's simplex needs 0.1-0.5 s per sub-problem LP at trust size (the LPs
 //! are large and degenerate); cost scaling on the network takes ~30 ms.

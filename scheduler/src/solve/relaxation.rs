@@ -1,6 +1,6 @@
 //! Stage 1: each sub-problem's relaxation (no patient-per-day rule) solved to
 //! a certified optimum, by the min-cost flow or by HiGHS's simplex, with column
-//! generation priced by the certificate's duals.
+//! generation priced by the certificate's reduced costs.
 
 use std::collections::HashSet;
 
