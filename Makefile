@@ -6,16 +6,21 @@ CARGO ?= cargo
 # PostgreSQL for the API tests; each test makes (and drops) a database of its own.
 export MEDSEC_TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/postgres
 
-.PHONY: help bootstrap run test lint fmt bench check-postgres
+BUF := .tools/node_modules/.bin/buf
+
+.PHONY: help bootstrap tools run test lint fmt bench check-postgres
 
 help:
 	@echo "make run    start every service on 127.0.0.1:50051 with embedded SQLite (./data/medsec.db)"
 	@echo "make test   run every test, on SQLite and on PostgreSQL ($(MEDSEC_TEST_DATABASE_URL))"
-	@echo "make lint   cargo fmt --check and clippy -D warnings"
+	@echo "make lint   cargo fmt --check, clippy -D warnings, cargo doc -D warnings, buf lint and buf format"
 	@echo "make bench  run the optimiser and ProposeAllocation benchmarks (see docs/BENCHMARKS.md)"
 
 bootstrap:
 	@scripts/bootstrap.sh
+
+tools:
+	@scripts/tools.sh
 
 run: bootstrap
 	$(CARGO) run -p medsec -- serve
@@ -27,12 +32,15 @@ test: bootstrap check-postgres
 	$(CARGO) test --workspace --all-targets --no-fail-fast
 	$(CARGO) test --workspace --doc
 
-lint: bootstrap
+lint: bootstrap tools
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --workspace --no-deps --quiet
+	cd proto && ../$(BUF) lint && ../$(BUF) format --diff --exit-code
 
-fmt:
+fmt: tools
 	$(CARGO) fmt --all
+	cd proto && ../$(BUF) format -w
 
 bench: bootstrap check-postgres
 	scripts/bench/run.sh
