@@ -1,28 +1,14 @@
-//! BillingService's schema, tracked in its own table ("billing_migrations")
-//! so services can be migrated and scaled apart. Integrity that matters is
-//! held by the database: one charge per (appointment, code), unique document
-//! numbers, one budget per department and year, and CHECKs that no amount is
-//! negative and no balance goes below zero.
+//! The first schema of BillingService: every table, the indexes and CHECKs
+//! that hold its integrity (one charge per (appointment, code), unique
+//! document numbers, one budget per department and year, no negative amount,
+//! no balance below zero), and the idempotency keys.
 
 use sea_orm_migration::prelude::*;
 
-use super::IDEMPOTENCY_KEYS;
+use crate::store::IDEMPOTENCY_KEYS;
 
 #[derive(Debug)]
-pub struct Migrator;
-
-impl MigratorTrait for Migrator {
-    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(CreateBilling)]
-    }
-
-    fn migration_table_name() -> DynIden {
-        "billing_migrations".into_iden()
-    }
-}
-
-#[derive(Debug)]
-struct CreateBilling;
+pub(super) struct CreateBilling;
 
 impl MigrationName for CreateBilling {
     fn name(&self) -> &str {
