@@ -199,7 +199,7 @@ fn start_of_london_day(date: NaiveDate) -> Option<chrono::DateTime<Utc>> {
         .map(|instant| instant.with_timezone(&Utc))
 }
 
-fn to_proto(row: &documents::document::Model) -> pb::Document {
+fn to_proto(row: &crate::store::entities::document::Model) -> pb::Document {
     pb::Document {
         id: row.id.to_string(),
         patient_id: row.patient_id.to_string(),

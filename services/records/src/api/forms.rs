@@ -184,7 +184,8 @@ pub(super) async fn revise(
     let (Some(id), Some(revision)) = (id, revision) else {
         return Err(ApiError::invalid("id", "is invalid"));
     };
-    let check = |current: &forms::response::Model, template: &TemplateRecord| {
+    let check = |current: &crate::store::entities::form_response::Model,
+                 template: &TemplateRecord| {
         // Once completed, every revision is an amendment and stays complete.
         let was_complete = current.status != IN_PROGRESS;
         let status = match (was_complete, request.complete) {

@@ -11,7 +11,7 @@ use super::RecordsApi;
 use super::context::{actor, parse_etag, parse_id, parse_uuid};
 use crate::domain::postcode::parse_outward_code;
 use crate::domain::{NhsNumber, PatientDetails, PatientPatch, Postcode, Sex};
-use crate::store::patient::Model as PatientRow;
+use crate::store::entities::patient::Model as PatientRow;
 use crate::store::patients::{self, PatientFilter, PostcodeFilter};
 
 pub(super) async fn create(

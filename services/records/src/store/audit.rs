@@ -8,29 +8,7 @@ use medsec_platform::pagination::PageRequest;
 use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter};
 use uuid::Uuid;
 
-pub mod event {
-    use sea_orm::entity::prelude::*;
-
-    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
-    #[sea_orm(table_name = "audit_events")]
-    pub struct Model {
-        #[sea_orm(primary_key, auto_increment = false)]
-        pub id: Uuid,
-        pub time: DateTimeUtc,
-        pub actor: String,
-        pub role: String,
-        pub purpose: String,
-        pub action: String,
-        pub resource: String,
-        pub patient_id: Uuid,
-        pub trace_id: String,
-    }
-
-    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-    pub enum Relation {}
-
-    impl ActiveModelBehavior for ActiveModel {}
-}
+use super::entities::audit_event as event;
 
 use event::{ActiveModel, Column, Entity as AuditEvents, Model};
 

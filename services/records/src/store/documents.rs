@@ -18,53 +18,9 @@ use super::audit::{self, Access, Actor};
 use super::patients;
 use crate::domain::documents::{DocumentKind, DocumentMeta, sha256_hex};
 
-pub mod document {
-    use sea_orm::entity::prelude::*;
+use super::entities::document;
 
-    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
-    #[sea_orm(table_name = "documents")]
-    pub struct Model {
-        #[sea_orm(primary_key, auto_increment = false)]
-        pub id: Uuid,
-        /// The id of version 1, shared by every version.
-        pub lineage_id: Uuid,
-        pub patient_id: Uuid,
-        pub version: i32,
-        /// "current" or "superseded".
-        pub status: String,
-        pub title: String,
-        pub kind: String,
-        pub content_type: String,
-        pub author: String,
-        pub size_bytes: i64,
-        pub sha256: String,
-        pub supersedes_id: Option<Uuid>,
-        pub create_time: DateTimeUtc,
-        pub revision: i64,
-    }
-
-    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-    pub enum Relation {}
-
-    impl ActiveModelBehavior for ActiveModel {}
-}
-
-pub mod content {
-    use sea_orm::entity::prelude::*;
-
-    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
-    #[sea_orm(table_name = "document_contents")]
-    pub struct Model {
-        #[sea_orm(primary_key, auto_increment = false)]
-        pub document_id: Uuid,
-        pub content: Vec<u8>,
-    }
-
-    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-    pub enum Relation {}
-
-    impl ActiveModelBehavior for ActiveModel {}
-}
+use super::entities::document_content as content;
 
 use document::{Column, Entity as Documents, Model};
 

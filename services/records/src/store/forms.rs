@@ -18,76 +18,11 @@ use super::audit::{self, Access, Actor};
 use super::patients;
 use crate::domain::forms::{AnswerValue, FormItem, TemplateContent};
 
-pub mod template {
-    use sea_orm::entity::prelude::*;
+use super::entities::form_template as template;
 
-    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
-    #[sea_orm(table_name = "form_templates")]
-    pub struct Model {
-        #[sea_orm(primary_key, auto_increment = false)]
-        pub id: Uuid,
-        #[sea_orm(primary_key, auto_increment = false)]
-        pub version: i32,
-        pub title: String,
-        /// `Vec<FormItem>` as JSON.
-        pub items: String,
-        /// The newest version of its template.
-        pub latest: bool,
-        pub create_time: DateTimeUtc,
-    }
+use super::entities::form_response as response;
 
-    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-    pub enum Relation {}
-
-    impl ActiveModelBehavior for ActiveModel {}
-}
-
-pub mod response {
-    use sea_orm::entity::prelude::*;
-
-    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
-    #[sea_orm(table_name = "form_responses")]
-    pub struct Model {
-        #[sea_orm(primary_key, auto_increment = false)]
-        pub id: Uuid,
-        pub patient_id: Uuid,
-        pub template_id: Uuid,
-        pub template_version: i32,
-        pub status: String,
-        /// The latest revision; also the etag.
-        pub revision: i32,
-        pub create_time: DateTimeUtc,
-        pub update_time: DateTimeUtc,
-    }
-
-    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-    pub enum Relation {}
-
-    impl ActiveModelBehavior for ActiveModel {}
-}
-
-pub mod revision {
-    use sea_orm::entity::prelude::*;
-
-    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
-    #[sea_orm(table_name = "form_response_revisions")]
-    pub struct Model {
-        #[sea_orm(primary_key, auto_increment = false)]
-        pub response_id: Uuid,
-        #[sea_orm(primary_key, auto_increment = false)]
-        pub revision: i32,
-        pub status: String,
-        /// `Vec<AnswerValue>` as JSON.
-        pub answers: String,
-        pub author: String,
-        pub time: DateTimeUtc,
-    }
-
-    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-    pub enum Relation {}
-
-    impl ActiveModelBehavior for ActiveModel {}
-}
+use super::entities::form_response_revision as revision;
 
 pub const IN_PROGRESS: &str = "in_progress";
 pub const COMPLETED: &str = "completed";

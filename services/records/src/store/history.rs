@@ -18,29 +18,7 @@ use super::audit::{self, Access, Actor};
 use super::patients;
 use crate::domain::history::HistoryDetails;
 
-pub mod entry {
-    use sea_orm::entity::prelude::*;
-
-    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
-    #[sea_orm(table_name = "history_entries")]
-    pub struct Model {
-        #[sea_orm(primary_key, auto_increment = false)]
-        pub id: Uuid,
-        pub patient_id: Uuid,
-        /// "condition", "allergy" or "medication".
-        pub kind: String,
-        /// `HistoryDetails` as JSON.
-        pub details: String,
-        pub create_time: DateTimeUtc,
-        pub update_time: DateTimeUtc,
-        pub revision: i64,
-    }
-
-    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-    pub enum Relation {}
-
-    impl ActiveModelBehavior for ActiveModel {}
-}
+use super::entities::history_entry as entry;
 
 use entry::{Column, Entity as Entries, Model};
 
@@ -214,7 +192,7 @@ pub async fn summary(
     db: &DatabaseConnection,
     patient_id: Uuid,
     actor: &Actor,
-) -> Result<(super::patient::Model, Vec<HistoryRecord>), ApiError> {
+) -> Result<(super::entities::patient::Model, Vec<HistoryRecord>), ApiError> {
     let txn = begin_write(db).await?;
     let patient = patients::find(&txn, patient_id).await?;
     let rows = Entries::find()

@@ -4,10 +4,10 @@
 
 pub mod audit;
 pub mod documents;
+pub mod entities;
 pub mod forms;
 pub mod history;
 pub mod migration;
-pub mod patient;
 pub mod patients;
 pub mod specimens;
 

@@ -16,7 +16,7 @@ use uuid::Uuid;
 
 use super::IDEMPOTENCY_KEYS;
 use super::audit::{self, Access, Actor};
-use super::patient::{ActiveModel, Column, Entity as Patients, Model};
+use super::entities::patient::{ActiveModel, Column, Entity as Patients, Model};
 use crate::domain::{Address, GpPractice, NhsNumber, PatientDetails, Postcode, Sex};
 
 const RESOURCE: &str = "patient";

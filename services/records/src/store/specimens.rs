@@ -19,79 +19,11 @@ use super::audit::{self, Access, Actor};
 use super::patients;
 use crate::domain::specimens::SpecimenState;
 
-pub mod test_type {
-    use sea_orm::entity::prelude::*;
+pub use super::entities::test_type;
 
-    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
-    #[sea_orm(table_name = "test_types")]
-    pub struct Model {
-        #[sea_orm(primary_key, auto_increment = false)]
-        pub code: String,
-        pub name: String,
-        pub specimen_type: String,
-        pub turnaround_hours: i32,
-        pub create_time: DateTimeUtc,
-    }
+use super::entities::specimen;
 
-    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-    pub enum Relation {}
-
-    impl ActiveModelBehavior for ActiveModel {}
-}
-
-pub mod specimen {
-    use sea_orm::entity::prelude::*;
-
-    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
-    #[sea_orm(table_name = "specimens")]
-    pub struct Model {
-        #[sea_orm(primary_key, auto_increment = false)]
-        pub id: Uuid,
-        pub patient_id: Uuid,
-        pub test_code: String,
-        pub state: String,
-        pub notes: String,
-        pub courier: Option<String>,
-        pub lab: Option<String>,
-        pub tracking_reference: Option<String>,
-        pub result_summary: Option<String>,
-        pub abnormal: bool,
-        pub result_document_id: Option<Uuid>,
-        pub rejection_reason: Option<String>,
-        pub dispatch_time: Option<DateTimeUtc>,
-        /// `dispatch_time` plus the test's turnaround.
-        pub due_time: Option<DateTimeUtc>,
-        pub create_time: DateTimeUtc,
-        pub update_time: DateTimeUtc,
-        pub revision: i64,
-    }
-
-    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-    pub enum Relation {}
-
-    impl ActiveModelBehavior for ActiveModel {}
-}
-
-pub mod event {
-    use sea_orm::entity::prelude::*;
-
-    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
-    #[sea_orm(table_name = "specimen_events")]
-    pub struct Model {
-        #[sea_orm(primary_key, auto_increment = false)]
-        pub id: Uuid,
-        pub specimen_id: Uuid,
-        pub state: String,
-        pub time: DateTimeUtc,
-        pub actor: String,
-        pub details: String,
-    }
-
-    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-    pub enum Relation {}
-
-    impl ActiveModelBehavior for ActiveModel {}
-}
+use super::entities::specimen_event as event;
 
 use specimen::{Column, Entity as Specimens, Model};
 

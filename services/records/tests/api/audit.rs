@@ -176,7 +176,7 @@ async fn the_trail_cannot_be_changed_or_removed(backend: Backend) {
         assert!(error.to_string().contains("append-only"), "{error}");
     }
     let count: u64 = {
-        use medsec_records::store::audit::event::Entity as Events;
+        use medsec_records::store::entities::audit_event::Entity as Events;
         use sea_orm::{EntityTrait, PaginatorTrait};
         Events::find().count(&app.db).await.unwrap()
     };

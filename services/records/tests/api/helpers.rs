@@ -3,7 +3,7 @@ use medsec_platform::server::Services;
 use medsec_platform::testing::{Backend, TestDatabase, TestServer};
 use medsec_proto::records::v1 as pb;
 use medsec_proto::records::v1::records_service_client::RecordsServiceClient;
-use medsec_records::store::patient::Entity as Patients;
+use medsec_records::store::entities::patient::Entity as Patients;
 use sea_orm::{DatabaseConnection, EntityTrait, PaginatorTrait};
 use tonic::transport::Channel;
 use tonic::{Code, Status};

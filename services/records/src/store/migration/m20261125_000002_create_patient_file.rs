@@ -1,138 +1,12 @@
-//! RecordsService's schema, applied in order and tracked in its own table so
-//! services can be migrated and scaled apart.
+//! Migration 2: the rest of the patient file — intake forms, medical history,
+//! clinical documents, specimens — and the append-only audit trail.
 
 use sea_orm_migration::prelude::*;
-
-use super::IDEMPOTENCY_KEYS;
-
-#[derive(Debug)]
-pub struct Migrator;
-
-impl MigratorTrait for Migrator {
-    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(CreatePatients), Box::new(CreatePatientFile)]
-    }
-
-    fn migration_table_name() -> DynIden {
-        "records_migrations".into_iden()
-    }
-}
-
-#[derive(DeriveIden)]
-enum Patients {
-    Table,
-    Id,
-    NhsNumber,
-    GivenName,
-    FamilyName,
-    FamilyNameFolded,
-    BirthDate,
-    Sex,
-    AddressLines,
-    AddressTown,
-    AddressPostcode,
-    Phone,
-    Email,
-    GpOdsCode,
-    GpName,
-    CreateTime,
-    UpdateTime,
-    ArchiveTime,
-    Revision,
-}
-
-#[derive(Debug)]
-struct CreatePatients;
-
-impl MigrationName for CreatePatients {
-    fn name(&self) -> &str {
-        "m20261125_000001_create_patients"
-    }
-}
-
-// `async_trait` spells the manager's lifetime its own way; naming it trips the
-// macro, eliding it trips the lint.
-#[allow(elided_lifetimes_in_paths)]
-#[async_trait::async_trait]
-impl MigrationTrait for CreatePatients {
-    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .create_table(
-                Table::create()
-                    .table(Patients::Table)
-                    .col(ColumnDef::new(Patients::Id).uuid().not_null().primary_key())
-                    .col(
-                        ColumnDef::new(Patients::NhsNumber)
-                            .string_len(10)
-                            .not_null(),
-                    )
-                    .col(ColumnDef::new(Patients::GivenName).string().not_null())
-                    .col(ColumnDef::new(Patients::FamilyName).string().not_null())
-                    .col(
-                        ColumnDef::new(Patients::FamilyNameFolded)
-                            .string()
-                            .not_null(),
-                    )
-                    .col(ColumnDef::new(Patients::BirthDate).date().not_null())
-                    .col(ColumnDef::new(Patients::Sex).string_len(16).not_null())
-                    .col(ColumnDef::new(Patients::AddressLines).text())
-                    .col(ColumnDef::new(Patients::AddressTown).string())
-                    .col(ColumnDef::new(Patients::AddressPostcode).string_len(8))
-                    .col(ColumnDef::new(Patients::Phone).string_len(16))
-                    .col(ColumnDef::new(Patients::Email).string_len(254))
-                    .col(ColumnDef::new(Patients::GpOdsCode).string_len(8))
-                    .col(ColumnDef::new(Patients::GpName).string())
-                    .col(
-                        ColumnDef::new(Patients::CreateTime)
-                            .timestamp_with_time_zone()
-                            .not_null(),
-                    )
-                    .col(
-                        ColumnDef::new(Patients::UpdateTime)
-                            .timestamp_with_time_zone()
-                            .not_null(),
-                    )
-                    .col(ColumnDef::new(Patients::ArchiveTime).timestamp_with_time_zone())
-                    .col(ColumnDef::new(Patients::Revision).big_integer().not_null())
-                    .to_owned(),
-            )
-            .await?;
-
-        // One active registration per NHS number, held by the database itself.
-        // A partial index (PostgreSQL and SQLite both have them) leaves
-        // archived registrations out.
-        manager
-            .get_connection()
-            .execute_unprepared(
-                "CREATE UNIQUE INDEX patients_active_nhs_number \
-                 ON patients (nhs_number) WHERE archive_time IS NULL",
-            )
-            .await?;
-        for (name, column) in [
-            ("patients_family_name_folded", Patients::FamilyNameFolded),
-            ("patients_birth_date", Patients::BirthDate),
-            ("patients_address_postcode", Patients::AddressPostcode),
-            ("patients_nhs_number", Patients::NhsNumber),
-        ] {
-            manager
-                .create_index(
-                    Index::create()
-                        .name(name)
-                        .table(Patients::Table)
-                        .col(column)
-                        .to_owned(),
-                )
-                .await?;
-        }
-
-        manager.create_table(IDEMPOTENCY_KEYS.create_table()).await
-    }
-}
 
 /// Intake forms, medical history, clinical documents, specimens and the
 /// audit trail.
 #[derive(Debug)]
-struct CreatePatientFile;
+pub(super) struct CreatePatientFile;
 
 impl MigrationName for CreatePatientFile {
     fn name(&self) -> &str {
@@ -140,43 +14,39 @@ impl MigrationName for CreatePatientFile {
     }
 }
 
+/// A column of `name` and of the type `kind` sets (e.g. `ColumnDef::text`),
+/// NOT NULL.
+fn column(name: &'static str, kind: fn(&mut ColumnDef) -> &mut ColumnDef) -> ColumnDef {
+    let mut column = ColumnDef::new(Alias::new(name));
+    kind(&mut column).not_null();
+    column
+}
+
+/// As [`column`], but NULL allowed.
+fn nullable(name: &'static str, kind: fn(&mut ColumnDef) -> &mut ColumnDef) -> ColumnDef {
+    let mut column = ColumnDef::new(Alias::new(name));
+    kind(&mut column).null();
+    column
+}
+
 fn id(name: &'static str) -> ColumnDef {
-    ColumnDef::new(Alias::new(name))
-        .uuid()
-        .not_null()
-        .to_owned()
+    column(name, ColumnDef::uuid)
 }
 
 fn text(name: &'static str) -> ColumnDef {
-    ColumnDef::new(Alias::new(name))
-        .text()
-        .not_null()
-        .to_owned()
-}
-
-fn optional_text(name: &'static str) -> ColumnDef {
-    ColumnDef::new(Alias::new(name)).text().null().to_owned()
+    column(name, ColumnDef::text)
 }
 
 fn instant(name: &'static str) -> ColumnDef {
-    ColumnDef::new(Alias::new(name))
-        .timestamp_with_time_zone()
-        .not_null()
-        .to_owned()
+    column(name, ColumnDef::timestamp_with_time_zone)
 }
 
 fn integer(name: &'static str) -> ColumnDef {
-    ColumnDef::new(Alias::new(name))
-        .integer()
-        .not_null()
-        .to_owned()
+    column(name, ColumnDef::integer)
 }
 
 fn big_integer(name: &'static str) -> ColumnDef {
-    ColumnDef::new(Alias::new(name))
-        .big_integer()
-        .not_null()
-        .to_owned()
+    column(name, ColumnDef::big_integer)
 }
 
 fn table(name: &'static str, columns: Vec<ColumnDef>) -> TableCreateStatement {
@@ -247,10 +117,7 @@ impl MigrationTrait for CreatePatientFile {
                     text("author"),
                     big_integer("size_bytes"),
                     text("sha256"),
-                    ColumnDef::new(Alias::new("supersedes_id"))
-                        .uuid()
-                        .null()
-                        .to_owned(),
+                    nullable("supersedes_id", ColumnDef::uuid),
                     instant("create_time"),
                     big_integer("revision"),
                 ],
@@ -259,10 +126,7 @@ impl MigrationTrait for CreatePatientFile {
                 "document_contents",
                 vec![
                     id("document_id").primary_key().to_owned(),
-                    ColumnDef::new(Alias::new("content"))
-                        .blob()
-                        .not_null()
-                        .to_owned(),
+                    column("content", ColumnDef::blob),
                 ],
             ),
             table(
@@ -283,27 +147,15 @@ impl MigrationTrait for CreatePatientFile {
                     text("test_code"),
                     text("state"),
                     text("notes"),
-                    optional_text("courier"),
-                    optional_text("lab"),
-                    optional_text("tracking_reference"),
-                    optional_text("result_summary"),
-                    ColumnDef::new(Alias::new("abnormal"))
-                        .boolean()
-                        .not_null()
-                        .to_owned(),
-                    ColumnDef::new(Alias::new("result_document_id"))
-                        .uuid()
-                        .null()
-                        .to_owned(),
-                    optional_text("rejection_reason"),
-                    ColumnDef::new(Alias::new("dispatch_time"))
-                        .timestamp_with_time_zone()
-                        .null()
-                        .to_owned(),
-                    ColumnDef::new(Alias::new("due_time"))
-                        .timestamp_with_time_zone()
-                        .null()
-                        .to_owned(),
+                    nullable("courier", ColumnDef::text),
+                    nullable("lab", ColumnDef::text),
+                    nullable("tracking_reference", ColumnDef::text),
+                    nullable("result_summary", ColumnDef::text),
+                    column("abnormal", ColumnDef::boolean),
+                    nullable("result_document_id", ColumnDef::uuid),
+                    nullable("rejection_reason", ColumnDef::text),
+                    nullable("dispatch_time", ColumnDef::timestamp_with_time_zone),
+                    nullable("due_time", ColumnDef::timestamp_with_time_zone),
                     instant("create_time"),
                     instant("update_time"),
                     big_integer("revision"),
@@ -339,10 +191,7 @@ impl MigrationTrait for CreatePatientFile {
                     integer("version"),
                     text("title"),
                     text("items"),
-                    ColumnDef::new(Alias::new("latest"))
-                        .boolean()
-                        .not_null()
-                        .to_owned(),
+                    column("latest", ColumnDef::boolean),
                     instant("create_time"),
                 ],
             )

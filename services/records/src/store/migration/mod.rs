@@ -1,0 +1,25 @@
+//! RecordsService's schema, applied in order and tracked in its own table so
+//! services can be migrated and scaled apart: one file per migration, named
+//! as the migration is (a name never changes once released, so databases
+//! already migrated stay valid).
+
+use sea_orm_migration::prelude::*;
+
+mod m20261125_000001_create_patients;
+mod m20261125_000002_create_patient_file;
+
+use m20261125_000001_create_patients::CreatePatients;
+use m20261125_000002_create_patient_file::CreatePatientFile;
+
+#[derive(Debug)]
+pub struct Migrator;
+
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(CreatePatients), Box::new(CreatePatientFile)]
+    }
+
+    fn migration_table_name() -> DynIden {
+        "records_migrations".into_iden()
+    }
+}
