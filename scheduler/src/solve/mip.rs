@@ -288,7 +288,7 @@ fn repair_by_flow(
                     arcs
                 })
                 .collect();
-            let outcome = flow::min_cost_flow(problem, sub, &offered, None);
+            let outcome = flow::min_cost_flow(sub, &offered, None);
             for &r in subs[k].classes.iter().flat_map(|c| &c.members) {
                 current[r] = None;
             }

@@ -36,6 +36,8 @@ mod mip;
 mod network;
 mod relaxation;
 mod split;
+#[cfg(test)]
+mod testkit;
 
 use std::time::Instant;
 

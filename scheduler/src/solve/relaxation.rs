@@ -153,7 +153,7 @@ pub(crate) fn solve_flow(problem: &Problem, sub: &Subproblem) -> SubResult {
     let mut rounds = 0;
     loop {
         rounds += 1;
-        let outcome = flow::min_cost_flow(problem, sub, &offered, None);
+        let outcome = flow::min_cost_flow(sub, &offered, None);
         let value = certificate::flow_value(&outcome.flows);
         let (bound, class_dual) = certify(problem, sub, &outcome.duals);
         let mut added = 0;
@@ -195,4 +195,105 @@ fn flow_class_dual(offered: &[Arc], duals: &Duals) -> i64 {
         .min()
         .unwrap_or(0)
         .min(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::greedy::greedy;
+    use crate::model::Priority;
+    use crate::solve::network;
+    use crate::solve::testkit::{brute_force, problem, problem_until, referral, slot};
+
+    #[test]
+    fn both_engines_prove_the_same_relaxation_optimum() {
+        // Five places over two days for four referrals of different
+        // priorities, one preferring a clinician: distinct patients, so the
+        // relaxation is the whole problem and enumeration gives its optimum.
+        let mut preferring = referral("r2", "p2", "cardiology", Priority::Routine, 50);
+        preferring.preferred_clinician = Some("c2".to_owned());
+        let problem = problem(
+            vec![
+                slot("s1", "cardiology", "c1", 1, 1),
+                slot("s2", "cardiology", "c2", 1, 1),
+                slot("s3", "cardiology", "c1", 2, 2),
+                slot("s4", "cardiology", "c2", 5, 1),
+            ],
+            vec![
+                referral("r1", "p1", "cardiology", Priority::Urgent, 20),
+                preferring,
+                referral("r3", "p3", "cardiology", Priority::Routine, 50),
+                referral("r4", "p4", "cardiology", Priority::TwoWeekWait, 5),
+                referral("r5", "p5", "cardiology", Priority::Routine, 400),
+            ],
+        );
+        let subs = network::build(&problem);
+        assert_eq!(subs.len(), 1);
+        let unallocated: i64 = (0..5).map(|r| problem.unallocated_cost(r)).sum();
+        let optimum = brute_force(&problem) - unallocated;
+
+        let flow = solve_flow(&problem, &subs[0]);
+        assert!(flow.proven);
+        assert_eq!(certificate::flow_value(&flow.flows), optimum);
+        assert_eq!(flow.bound, optimum);
+        // Offered every arc from the start, the flow needs a single round.
+        assert_eq!(flow.lp_solves, 1);
+
+        let lp = solve_lp(&problem, &subs[0], &greedy(&problem)).unwrap();
+        assert!(lp.proven);
+        assert_eq!(certificate::flow_value(&lp.flows), optimum);
+        assert_eq!(lp.bound, optimum);
+    }
+
+    #[test]
+    fn lp_column_generation_adds_the_arcs_the_greedy_neighbourhood_left_out() {
+        // Eight identical urgent referrals and one routine one, one place a day
+        // on days 0 to 9. Told that every referral was placed on day 0, the LP
+        // starts with arcs up to day 7 only: eight places for nine referrals.
+        // The certificate finds the later arcs improving, and the LP must add
+        // them to reach the flow's optimum.
+        let slots = (0..10).map(|d| slot(&format!("s{d}"), "cardiology", "c1", d, 1));
+        let mut referrals: Vec<_> = (1..=8)
+            .map(|i| {
+                referral(
+                    &format!("u{i}"),
+                    &format!("p{i}"),
+                    "cardiology",
+                    Priority::Urgent,
+                    20,
+                )
+            })
+            .collect();
+        referrals.push(referral("b", "p9", "cardiology", Priority::Routine, 20));
+        let problem = problem_until(9, slots.collect(), referrals);
+        let subs = network::build(&problem);
+        let sub = &subs[0];
+        // Classes in id order: the routine referral "b", then the eight "u"s.
+        assert_eq!(sub.classes.len(), 2);
+        let routine = &sub.classes[0];
+        assert_eq!(problem.referrals[routine.members[0]].id, "b");
+        let day_zero = vec![Some(0); 9];
+        let first = initial_arcs(
+            &problem,
+            sub,
+            sub.arcs(&problem, routine),
+            &routine.members,
+            &day_zero,
+        );
+        assert_eq!(first.len(), 8);
+
+        let flow = solve_flow(&problem, &subs[0]);
+        let lp = solve_lp(&problem, &subs[0], &day_zero).unwrap();
+        assert!(flow.proven && lp.proven);
+        assert!(lp.lp_solves > 1, "no column was generated");
+        assert_eq!(
+            certificate::flow_value(&lp.flows),
+            certificate::flow_value(&flow.flows)
+        );
+        // Every referral is seen, the routine one (the cheapest wait) on day 8.
+        assert_eq!(lp.flows[0].len(), 1);
+        assert_eq!((lp.flows[0][0].0.date, lp.flows[0][0].1), (8, 1));
+        let placed: i64 = lp.flows[1].iter().map(|(_, units)| units).sum();
+        assert_eq!(placed, 8);
+    }
 }

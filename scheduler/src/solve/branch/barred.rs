@@ -121,7 +121,7 @@ pub(crate) fn resolve(
             arcs
         })
         .collect();
-    let outcome = flow::min_cost_flow(problem, sub, &offered, (!warm.is_empty()).then_some(warm));
+    let outcome = flow::min_cost_flow(sub, &offered, (!warm.is_empty()).then_some(warm));
     // The certificate must hold for the barred network: check it over the
     // offered arcs only (barred arcs are absent from this branch's problem).
     let (bound, _) = certify_arcs(sub, &offered, &outcome.duals);
