@@ -183,3 +183,153 @@ pub(crate) fn resolve_clashes(
     }
     Ok(total)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::evaluate;
+    use crate::model::Priority;
+    use crate::solve::testkit::{brute_force, problem, referral, slot};
+    use crate::solve::{network, relaxation, split};
+
+    /// Stage 1 as the solver hands it to stage 2: every sub-problem's certified
+    /// relaxation, its allocation, and the total unallocated cost (the offset
+    /// between relaxation values and the model's objective).
+    fn relaxed(problem: &Problem) -> (Vec<Subproblem>, Vec<SubSolution>, Assignment, i64) {
+        let subs = network::build(problem);
+        let mut assignment = vec![None; problem.referrals.len()];
+        let mut base = Vec::new();
+        for sub in &subs {
+            let result = relaxation::solve_flow(problem, sub);
+            assert!(result.proven);
+            split::place(problem, sub, &result.flows, &mut assignment).unwrap();
+            base.push(SubSolution::new(result.flows, result.prices, result.proven));
+        }
+        let unallocated = (0..problem.referrals.len())
+            .map(|r| problem.unallocated_cost(r))
+            .sum();
+        (subs, base, assignment, unallocated)
+    }
+
+    fn nodes(nodes: usize) -> Limits {
+        Limits {
+            deadline: None,
+            nodes,
+        }
+    }
+
+    fn slot_of(problem: &Problem, assignment: &Assignment, referral: &str) -> Option<String> {
+        let r = problem.referrals.iter().position(|x| x.id == referral)?;
+        assignment[r].map(|s| problem.slots[s].id.clone())
+    }
+
+    /// One patient with a routine cardiology referral (waited 100 days) and an
+    /// urgent dermatology one (waited 20 days). Each clinic has a place on
+    /// day 1; cardiology has another on day 3, dermatology on day 2.
+    fn one_patient_two_clinics() -> Problem {
+        problem(
+            vec![
+                slot("c1", "cardiology", "x", 1, 1),
+                slot("c3", "cardiology", "x", 3, 1),
+                slot("d1", "dermatology", "y", 1, 1),
+                slot("d2", "dermatology", "y", 2, 1),
+            ],
+            vec![
+                referral("r1", "p1", "cardiology", Priority::Routine, 100),
+                referral("r2", "p1", "dermatology", Priority::Urgent, 20),
+            ],
+        )
+    }
+
+    #[test]
+    fn a_clash_the_relaxation_makes_is_resolved_at_the_known_optimum() {
+        let problem = one_patient_two_clinics();
+        let (subs, base, assignment, unallocated) = relaxed(&problem);
+        // Relaxed, both take day 1: 101² + 5·21² = 10201 + 2205, which breaks
+        // the patient-per-day rule.
+        assert_eq!(conflicts(&problem, &assignment).len(), 1);
+        assert!(evaluate::check(&problem, &assignment).is_err());
+        let relaxed_value: i64 = base.iter().map(|b| b.value).sum();
+        assert_eq!(relaxed_value + unallocated, 10201 + 2205);
+
+        let outcome =
+            resolve_clashes(&problem, &subs, base, &assignment, nodes(NODE_LIMIT)).unwrap();
+        // Moving dermatology to day 2 costs 5·(22² - 21²) = 215; moving
+        // cardiology to day 3 costs 103² - 101² = 408.
+        let optimum = 10201 + 2420;
+        assert_eq!(brute_force(&problem), optimum);
+        assert_eq!(evaluate::check(&problem, &outcome.assignment), Ok(optimum));
+        assert_eq!(
+            slot_of(&problem, &outcome.assignment, "r1").as_deref(),
+            Some("c1")
+        );
+        assert_eq!(
+            slot_of(&problem, &outcome.assignment, "r2").as_deref(),
+            Some("d2")
+        );
+        assert!(outcome.proven);
+        assert_eq!(outcome.bound + unallocated, optimum);
+        // The root, re-keyed once by its clash's cheapest resolution (both
+        // branches re-solved for that), then the cheaper child, clash-free;
+        // the child reuses the cached re-solve.
+        assert_eq!((outcome.nodes, outcome.solves), (2, 2));
+    }
+
+    #[test]
+    fn at_the_node_limit_the_search_dives_to_a_valid_allocation_and_claims_no_proof() {
+        let problem = one_patient_two_clinics();
+        let optimum = brute_force(&problem);
+        let out_of_time = Limits {
+            deadline: Some((Instant::now(), 0.0)),
+            nodes: NODE_LIMIT,
+        };
+        for limits in [nodes(1), out_of_time] {
+            let (subs, base, assignment, unallocated) = relaxed(&problem);
+            let outcome = resolve_clashes(&problem, &subs, base, &assignment, limits).unwrap();
+            assert!(!outcome.proven, "{limits:?}");
+            // A valid allocation (every rule holds) and an honest bound.
+            let objective = evaluate::check(&problem, &outcome.assignment).unwrap();
+            assert!(optimum <= objective);
+            // The bound is the root's key when the proof was given up: its
+            // relaxation plus its clash's cheapest resolution.
+            assert_eq!(
+                outcome.bound + unallocated,
+                10201 + 2205 + 215,
+                "{limits:?}"
+            );
+            assert!(outcome.bound + unallocated <= optimum);
+        }
+    }
+
+    #[test]
+    fn a_three_way_clash_with_a_displaced_neighbour_matches_enumeration() {
+        // Patient p1 has three referrals, each relaxed onto day 1; in
+        // cardiology p2 competes for the later place, so resolving p1's clash
+        // there moves p2 too.
+        let problem = problem(
+            vec![
+                slot("c1", "cardiology", "x", 1, 1),
+                slot("c2", "cardiology", "x", 2, 1),
+                slot("d1", "dermatology", "y", 1, 1),
+                slot("d3", "dermatology", "y", 3, 1),
+                slot("n1", "neurology", "z", 1, 1),
+                slot("n2", "neurology", "z", 2, 1),
+            ],
+            vec![
+                referral("r1", "p1", "cardiology", Priority::Urgent, 20),
+                referral("r2", "p1", "dermatology", Priority::Routine, 200),
+                referral("r3", "p1", "neurology", Priority::TwoWeekWait, 3),
+                referral("r4", "p2", "cardiology", Priority::Routine, 100),
+            ],
+        );
+        let (subs, base, assignment, unallocated) = relaxed(&problem);
+        let clashes = conflicts(&problem, &assignment);
+        assert_eq!(clashes.values().map(Vec::len).collect::<Vec<_>>(), vec![3]);
+        let outcome =
+            resolve_clashes(&problem, &subs, base, &assignment, nodes(NODE_LIMIT)).unwrap();
+        let optimum = brute_force(&problem);
+        assert_eq!(evaluate::check(&problem, &outcome.assignment), Ok(optimum));
+        assert!(outcome.proven);
+        assert_eq!(outcome.bound + unallocated, optimum);
+    }
+}
