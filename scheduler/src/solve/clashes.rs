@@ -81,3 +81,57 @@ pub(crate) fn repair(
     }
     repaired
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Priority;
+    use crate::solve::network;
+    use crate::solve::testkit::{day, problem, referral, slot};
+    use crate::validate::day_number;
+
+    /// Patient p1 holds a routine and an urgent cardiology referral, both
+    /// given a place on day 1; p3 holds the day-2 place; days 3 and 5 are
+    /// free (day 5's place is met first, its id sorting before day 3's).
+    fn clashing() -> (Problem, Assignment) {
+        let problem = problem(
+            vec![
+                slot("a", "cardiology", "c1", 1, 1),
+                slot("a2", "cardiology", "c2", 1, 1),
+                slot("b", "cardiology", "c1", 2, 1),
+                slot("c", "cardiology", "c1", 3, 1),
+                slot("a3", "cardiology", "c3", 5, 1),
+            ],
+            vec![
+                referral("r1", "p1", "cardiology", Priority::Routine, 50),
+                referral("r2", "p1", "cardiology", Priority::Urgent, 10),
+                referral("r3", "p3", "cardiology", Priority::Routine, 50),
+            ],
+        );
+        (problem, vec![Some(0), Some(1), Some(2)])
+    }
+
+    #[test]
+    fn conflicts_lists_each_patient_day_holding_several_referrals() {
+        let (problem, assignment) = clashing();
+        let found = conflicts(&problem, &assignment);
+        let p1 = problem.referrals[0].patient;
+        assert_eq!(
+            found.into_iter().collect::<Vec<_>>(),
+            [((p1, day_number(day(1))), vec![0, 1])]
+        );
+        assert!(conflicts(&problem, &vec![Some(0), Some(2), Some(3)]).is_empty());
+    }
+
+    #[test]
+    fn repair_keeps_the_lowest_index_and_moves_the_rest_to_the_cheapest_free_place() {
+        let (problem, assignment) = clashing();
+        let subs = network::build(&problem);
+        let repaired = repair(&problem, &subs, &[0], &assignment);
+        // r2 leaves day 1; b (day 2) is full, so it takes the cheaper of the
+        // free places, c (day 3) rather than a3 (day 5).
+        assert_eq!(repaired, [Some(0), Some(3), Some(2)]);
+        assert!(conflicts(&problem, &repaired).is_empty());
+        assert!(crate::evaluate::check(&problem, &repaired).is_ok());
+    }
+}

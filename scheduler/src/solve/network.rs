@@ -291,3 +291,181 @@ impl Subproblem {
         format!("{}/{kind}", problem.specialties[self.specialty as usize])
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{DateRange, Referral};
+    use crate::solve::testkit::{day, problem, referral, slot};
+    use crate::validate::day_number;
+
+    /// Cardiology places on days 1 and 2 (and one past the horizon), one
+    /// dermatology place, and referrals that differ in one attribute each.
+    fn clinic() -> Problem {
+        let routine =
+            |id: &str, patient: &str| referral(id, patient, "cardiology", Priority::Routine, 50);
+        let with = |mut r: Referral, change: fn(&mut Referral)| {
+            change(&mut r);
+            r
+        };
+        problem(
+            vec![
+                slot("s1", "cardiology", "c1", 1, 1),
+                slot("s2", "cardiology", "c1", 1, 2),
+                slot("s3", "cardiology", "c0", 1, 1),
+                slot("s4", "cardiology", "c1", 2, 1),
+                slot("s5", "cardiology", "c1", 9, 1),
+                slot("s6", "dermatology", "c2", 3, 1),
+            ],
+            vec![
+                routine("r1", "p1"),
+                routine("r2", "p2"),
+                referral("r3", "p3", "cardiology", Priority::Routine, 51),
+                referral("r4", "p4", "cardiology", Priority::Urgent, 10),
+                referral("r5", "p4", "dermatology", Priority::Urgent, 10),
+                with(routine("r6", "p6"), |r| {
+                    r.preferred_clinician = Some("c1".to_owned())
+                }),
+                with(routine("r7", "p7"), |r| {
+                    r.required_clinician = Some("c0".to_owned())
+                }),
+                with(routine("r8", "p8"), |r| {
+                    r.unavailable = vec![DateRange {
+                        from: day(2),
+                        to: day(2),
+                    }];
+                }),
+                with(routine("r9", "p9"), |r| r.earliest = Some(day(2))),
+            ],
+        )
+    }
+
+    fn ids(problem: &Problem, members: &[usize]) -> Vec<String> {
+        members
+            .iter()
+            .map(|&r| problem.referrals[r].id.clone())
+            .collect()
+    }
+
+    #[test]
+    fn slots_collapse_into_bins_and_dates_and_referrals_into_classes() {
+        let problem = clinic();
+        let subs = build(&problem);
+        let names: Vec<String> = subs.iter().map(|s| s.name(&problem)).collect();
+        assert_eq!(names, ["cardiology/new", "dermatology/new"]);
+        let cardiology = &subs[0];
+        // The day-9 place is past the horizon and left out.
+        assert_eq!(cardiology.dates, [day_number(day(1)), day_number(day(2))]);
+        assert_eq!(cardiology.date_capacity, [4, 1]);
+        assert_eq!(cardiology.date_slot_count, [3, 1]);
+        let bins: Vec<(u32, &str, i64, Vec<&str>)> = cardiology
+            .bins
+            .iter()
+            .map(|b| {
+                (
+                    b.date,
+                    problem.clinicians[b.clinician as usize].as_str(),
+                    b.capacity,
+                    b.slots
+                        .iter()
+                        .map(|&s| problem.slots[s].id.as_str())
+                        .collect(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            bins,
+            [
+                (0, "c1", 3, vec!["s1", "s2"]),
+                (0, "c0", 1, vec!["s3"]),
+                (1, "c1", 1, vec!["s4"]),
+            ]
+        );
+        // Bins of a date in clinician-name order, whatever order they came in.
+        assert_eq!(cardiology.date_bins, [vec![1, 0], vec![2]]);
+        // r1 and r2 share every attribute; r4 belongs to a patient with two
+        // referrals, so it stays on its own.
+        let classes: Vec<(Vec<String>, bool)> = cardiology
+            .classes
+            .iter()
+            .map(|c| (ids(&problem, &c.members), c.individual))
+            .collect();
+        let class = |members: &[&str], individual| {
+            (
+                members.iter().map(|m| (*m).to_owned()).collect::<Vec<_>>(),
+                individual,
+            )
+        };
+        assert_eq!(
+            classes,
+            [
+                class(&["r1", "r2"], false),
+                class(&["r3"], false),
+                class(&["r4"], true),
+                class(&["r6"], false),
+                class(&["r7"], false),
+                class(&["r8"], false),
+                class(&["r9"], false),
+            ]
+        );
+        assert_eq!(
+            subs[1]
+                .classes
+                .iter()
+                .map(|c| c.individual)
+                .collect::<Vec<_>>(),
+            [true]
+        );
+    }
+
+    #[test]
+    fn arcs_follow_clinician_wishes_availability_and_earliest_dates() {
+        // Routine, waited 50 days at day 0: 51² on day 1, 52² on day 2; staying
+        // unallocated costs 57² + 1000 = 4249 (seen on day 7, the day after).
+        let problem = clinic();
+        let subs = build(&problem);
+        let sub = &subs[0];
+        let arcs = |class: usize| -> Vec<(Hub, i64)> {
+            sub.arcs(&problem, &sub.classes[class])
+                .iter()
+                .map(|a| (a.hub, a.cost))
+                .collect()
+        };
+        let (day1, day2) = (2601 - 4249, 2704 - 4249);
+        assert_eq!(arcs(0), [(Hub::Date(0), day1), (Hub::Date(1), day2)]);
+        // Preferring c1: through the date hub the preference (20) is missed;
+        // straight to c1's bin it is kept.
+        assert_eq!(
+            arcs(3),
+            [
+                (Hub::Date(0), day1 + 20),
+                (Hub::Bin(0), day1),
+                (Hub::Date(1), day2 + 20),
+                (Hub::Bin(2), day2),
+            ]
+        );
+        // Requiring c0: only c0's bin, which exists on day 1 only.
+        assert_eq!(arcs(4), [(Hub::Bin(1), day1)]);
+        // Unavailable on day 2; not before day 2.
+        assert_eq!(arcs(5), [(Hub::Date(0), day1)]);
+        assert_eq!(arcs(6), [(Hub::Date(1), day2)]);
+    }
+
+    #[test]
+    fn feasible_pairs_counts_every_referral_slot_pair_the_rules_allow() {
+        let problem = clinic();
+        let counted: u64 = build(&problem)
+            .iter()
+            .map(|s| s.feasible_pairs(&problem))
+            .sum();
+        let mut enumerated = 0;
+        for r in 0..problem.referrals.len() {
+            for s in 0..problem.slots.len() {
+                enumerated += u64::from(problem.feasible(r, s));
+            }
+        }
+        // By hand: 4 each for r1, r2, r3, r4, r6; 1 for r5, r7, r9; 3 for r8.
+        assert_eq!(enumerated, 4 * 5 + 3 + 3);
+        assert_eq!(counted, enumerated);
+    }
+}

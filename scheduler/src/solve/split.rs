@@ -125,3 +125,91 @@ fn place_with(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Priority;
+    use crate::solve::network;
+    use crate::solve::testkit::{problem, referral, slot};
+
+    /// Day 1 has a place with c1 (sA) and one with c2 (sB), day 2 one with c1
+    /// (sC). x1 prefers c1; y1 and y2 are alike and form one class.
+    fn clinic() -> (Problem, Subproblem) {
+        let mut preferring = referral("x1", "p1", "cardiology", Priority::Routine, 50);
+        preferring.preferred_clinician = Some("c1".to_owned());
+        let problem = problem(
+            vec![
+                slot("sA", "cardiology", "c1", 1, 1),
+                slot("sB", "cardiology", "c2", 1, 1),
+                slot("sC", "cardiology", "c1", 2, 1),
+            ],
+            vec![
+                preferring,
+                referral("y1", "p2", "cardiology", Priority::Routine, 50),
+                referral("y2", "p3", "cardiology", Priority::Routine, 50),
+            ],
+        );
+        let sub = network::build(&problem).remove(0);
+        (problem, sub)
+    }
+
+    fn arc(problem: &Problem, sub: &Subproblem, class: usize, hub: Hub) -> Arc {
+        let arcs = sub.arcs(problem, &sub.classes[class]);
+        *arcs.iter().find(|a| a.hub == hub).unwrap()
+    }
+
+    fn slot_ids<'a>(problem: &'a Problem, assignment: &Assignment) -> Vec<Option<&'a str>> {
+        assignment
+            .iter()
+            .map(|s| s.map(|s| problem.slots[s].id.as_str()))
+            .collect()
+    }
+
+    #[test]
+    fn direct_referrals_take_their_bin_first_and_members_take_dates_in_id_order() {
+        let (problem, sub) = clinic();
+        assert_eq!(sub.classes.len(), 2);
+        // x1 straight to c1's bin on day 1; the class of y1 and y2 one unit on
+        // each day, listed out of date order.
+        let flows = vec![
+            vec![(arc(&problem, &sub, 0, Hub::Bin(0)), 1)],
+            vec![
+                (arc(&problem, &sub, 1, Hub::Date(1)), 1),
+                (arc(&problem, &sub, 1, Hub::Date(0)), 1),
+            ],
+        ];
+        let mut assignment = vec![None; 3];
+        place(&problem, &sub, &flows, &mut assignment).unwrap();
+        // x1 keeps c1's place although the date hub lists c1 first; y1, the
+        // lower id, gets the earlier day, in the place left (c2's).
+        assert_eq!(
+            slot_ids(&problem, &assignment),
+            [Some("sA"), Some("sB"), Some("sC")]
+        );
+        let pairs = placements(&problem, &sub, &flows).unwrap();
+        let mut from_pairs = vec![None; 3];
+        for (r, s) in pairs {
+            from_pairs[r] = Some(s);
+        }
+        assert_eq!(from_pairs, assignment);
+    }
+
+    #[test]
+    fn more_flow_than_members_or_places_is_an_error() {
+        let (problem, sub) = clinic();
+        let too_much_flow = vec![vec![(arc(&problem, &sub, 0, Hub::Bin(0)), 2)], Vec::new()];
+        let error = placements(&problem, &sub, &too_much_flow).unwrap_err();
+        assert!(
+            error.to_string().contains("more flow than members"),
+            "{error}"
+        );
+        // Day 2 has one place; two referrals sent there cannot both fit.
+        let too_few_places = vec![Vec::new(), vec![(arc(&problem, &sub, 1, Hub::Date(1)), 2)]];
+        let error = placements(&problem, &sub, &too_few_places).unwrap_err();
+        assert!(
+            error.to_string().contains("more referrals than places"),
+            "{error}"
+        );
+    }
+}
