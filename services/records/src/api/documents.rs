@@ -11,8 +11,10 @@ use tonic::Request;
 
 use super::RecordsApi;
 use super::context::{actor, parse_etag, parse_id, parse_uuid};
-use crate::domain::documents::{DocumentKind, DocumentMeta, check_content, parse_content_type};
-use crate::store::documents::{self, DocumentFilter, SUPERSEDED, VersionChanges};
+use crate::domain::documents::{
+    DocumentKind, DocumentMeta, DocumentStatus, check_content, parse_content_type,
+};
+use crate::store::documents::{self, DocumentFilter, VersionChanges};
 use medsec_platform::text;
 
 pub(super) async fn create(
@@ -147,7 +149,12 @@ pub(super) async fn list(
     let request = request.into_inner();
     let mut violations = FieldViolations::default();
     let patient_id = violations.check("patient_id", parse_uuid(&request.patient_id));
-    let kind = violations.check("kind", DocumentKind::from_proto(request.kind));
+    let kind = match request.kind {
+        0 => Some(None),
+        kind => violations
+            .check("kind", DocumentKind::from_proto(kind))
+            .map(Some),
+    };
     let date =
         |field: &str, text: &str, violations: &mut FieldViolations| -> Option<Option<NaiveDate>> {
             if text.is_empty() {
@@ -204,18 +211,13 @@ fn to_proto(row: &crate::store::entities::document::Model) -> pb::Document {
         id: row.id.to_string(),
         patient_id: row.patient_id.to_string(),
         title: row.title.clone(),
-        kind: DocumentKind::from_stored(&row.kind)
-            .map_or(pb::DocumentKind::Unspecified, DocumentKind::to_proto) as i32,
+        kind: DocumentKind::stored_to_proto(&row.kind),
         content_type: row.content_type.clone(),
         author: row.author.clone(),
         size_bytes: row.size_bytes,
         sha256: row.sha256.clone(),
         version: row.version,
-        status: if row.status == SUPERSEDED {
-            pb::DocumentStatus::Superseded
-        } else {
-            pb::DocumentStatus::Current
-        } as i32,
+        status: DocumentStatus::stored_to_proto(&row.status),
         lineage_id: row.lineage_id.to_string(),
         supersedes_id: row
             .supersedes_id

@@ -9,10 +9,8 @@ use tonic::Request;
 
 use super::RecordsApi;
 use super::context::{actor, parse_id, parse_uuid};
-use crate::domain::forms::{TemplateContent, check_answers, items_to_proto};
-use crate::store::forms::{
-    self, AMENDED, COMPLETED, IN_PROGRESS, NewResponse, ResponseRecord, TemplateRecord,
-};
+use crate::domain::forms::{FormStatus, TemplateContent, check_answers, items_to_proto};
+use crate::store::forms::{self, NewResponse, ResponseRecord, TemplateRecord};
 
 pub(super) async fn create_template(
     api: &RecordsApi,
@@ -123,8 +121,8 @@ pub(super) async fn submit(
         );
     }
     let status = match pb::FormResponseStatus::try_from(response.status) {
-        Ok(pb::FormResponseStatus::InProgress) => Some(IN_PROGRESS),
-        Ok(pb::FormResponseStatus::Completed) => Some(COMPLETED),
+        Ok(pb::FormResponseStatus::InProgress) => Some(FormStatus::InProgress),
+        Ok(pb::FormResponseStatus::Completed) => Some(FormStatus::Completed),
         _ => {
             violations.add(
                 "response.status",
@@ -145,7 +143,7 @@ pub(super) async fn submit(
     let answers = check_answers(
         &template.items,
         &response.answers,
-        status == COMPLETED,
+        status == FormStatus::Completed,
         "response.answers",
     )
     .map_err(ApiError::InvalidArgument)?;
@@ -187,16 +185,16 @@ pub(super) async fn revise(
     let check = |current: &crate::store::entities::form_response::Model,
                  template: &TemplateRecord| {
         // Once completed, every revision is an amendment and stays complete.
-        let was_complete = current.status != IN_PROGRESS;
+        let was_complete = current.status != FormStatus::InProgress.as_str();
         let status = match (was_complete, request.complete) {
-            (true, _) => AMENDED,
-            (false, true) => COMPLETED,
-            (false, false) => IN_PROGRESS,
+            (true, _) => FormStatus::Amended,
+            (false, true) => FormStatus::Completed,
+            (false, false) => FormStatus::InProgress,
         };
         let answers = check_answers(
             &template.items,
             &request.answers,
-            status != IN_PROGRESS,
+            status != FormStatus::InProgress,
             "answers",
         )
         .map_err(ApiError::InvalidArgument)?;
@@ -251,18 +249,12 @@ fn template_to_proto(record: &TemplateRecord) -> pb::FormTemplate {
 }
 
 fn response_to_proto(record: &ResponseRecord) -> pb::FormResponse {
-    let status = match record.revision.status.as_str() {
-        IN_PROGRESS => pb::FormResponseStatus::InProgress,
-        COMPLETED => pb::FormResponseStatus::Completed,
-        AMENDED => pb::FormResponseStatus::Amended,
-        _ => pb::FormResponseStatus::Unspecified,
-    };
     pb::FormResponse {
         id: record.response.id.to_string(),
         patient_id: record.response.patient_id.to_string(),
         template_id: record.response.template_id.to_string(),
         template_version: record.response.template_version,
-        status: status as i32,
+        status: FormStatus::stored_to_proto(&record.revision.status),
         answers: record.answers.iter().map(|a| a.to_proto()).collect(),
         revision: record.revision.revision,
         author: record.revision.author.clone(),

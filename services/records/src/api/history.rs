@@ -9,7 +9,7 @@ use tonic::Request;
 
 use super::context::{actor, parse_etag, parse_id, parse_uuid};
 use super::{RecordsApi, patients};
-use crate::domain::history::{HistoryDetails, overlay, updatable_fields};
+use crate::domain::history::{HistoryDetails, HistoryKind, overlay, updatable_fields};
 use crate::store::history::{self, HistoryRecord};
 
 pub(super) async fn create(
@@ -90,7 +90,7 @@ pub(super) async fn update(
                 updatable_fields(kind).to_vec()
             } else {
                 match path
-                    .strip_prefix(kind)
+                    .strip_prefix(kind.as_str())
                     .and_then(|rest| rest.strip_prefix('.'))
                 {
                     Some(field) if updatable_fields(kind).contains(&field) => vec![field],
@@ -144,12 +144,9 @@ pub(super) async fn list(
     let patient_id = violations.check("patient_id", parse_uuid(&request.patient_id));
     let kind = violations.check(
         "kind",
-        match pb::HistoryKind::try_from(request.kind) {
-            Ok(pb::HistoryKind::Unspecified) => Ok(None),
-            Ok(pb::HistoryKind::Condition) => Ok(Some("condition")),
-            Ok(pb::HistoryKind::Allergy) => Ok(Some("allergy")),
-            Ok(pb::HistoryKind::Medication) => Ok(Some("medication")),
-            Err(_) => Err("is not a known history kind"),
+        match request.kind {
+            0 => Ok(None),
+            kind => HistoryKind::from_proto(kind).map(Some),
         },
     );
     violations.into_result()?;

@@ -167,14 +167,13 @@ fn parse_filter(request: &pb::ListPatientsRequest) -> Result<PatientFilter, ApiE
 }
 
 pub(super) fn to_proto(row: &PatientRow) -> pb::Patient {
-    let sex = Sex::from_stored(&row.sex).map_or(pb::Sex::Unspecified, Sex::to_proto);
     pb::Patient {
         id: row.id.to_string(),
         nhs_number: row.nhs_number.clone(),
         given_name: row.given_name.clone(),
         family_name: row.family_name.clone(),
         birth_date: format_civil_date(row.birth_date),
-        sex: sex as i32,
+        sex: Sex::stored_to_proto(&row.sex),
         address: row.address_postcode.as_ref().map(|postcode| pb::Address {
             lines: row
                 .address_lines

@@ -289,7 +289,12 @@ pub(super) async fn list(
     let request = request.into_inner();
     let mut violations = FieldViolations::default();
     let patient_id = violations.check("patient_id", parse_uuid(&request.patient_id));
-    let state = violations.check("state", SpecimenState::from_proto(request.state));
+    let state = match request.state {
+        0 => Some(None),
+        state => violations
+            .check("state", SpecimenState::from_proto(state))
+            .map(Some),
+    };
     violations.into_result()?;
     let (Some(patient_id), Some(state)) = (patient_id, state) else {
         return Err(ApiError::invalid("patient_id", "is invalid"));
@@ -336,8 +341,7 @@ fn test_type_to_proto(row: test_type::Model) -> pb::TestType {
 }
 
 fn state_to_proto(stored: &str) -> i32 {
-    SpecimenState::from_stored(stored)
-        .map_or(pb::SpecimenState::Unspecified, SpecimenState::to_proto) as i32
+    SpecimenState::stored_to_proto(stored)
 }
 
 fn to_proto(record: &SpecimenRecord) -> pb::Specimen {

@@ -6,55 +6,24 @@ use sha2::{Digest, Sha256};
 
 use medsec_platform::text;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DocumentKind {
-    Chart,
-    Report,
-    Letter,
-    Result,
-}
-
-impl DocumentKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Chart => "chart",
-            Self::Report => "report",
-            Self::Letter => "letter",
-            Self::Result => "result",
-        }
+medsec_platform::stored_enum!(
+    /// What a filed document is.
+    DocumentKind, pb::DocumentKind, {
+        Chart => "chart", Chart,
+        Report => "report", Report,
+        Letter => "letter", Letter,
+        Result => "result", Result,
     }
+);
 
-    pub fn from_stored(text: &str) -> Option<Self> {
-        Some(match text {
-            "chart" => Self::Chart,
-            "report" => Self::Report,
-            "letter" => Self::Letter,
-            "result" => Self::Result,
-            _ => return None,
-        })
+medsec_platform::stored_enum!(
+    /// Whether a version is the one in force: filing a new version
+    /// supersedes the current one.
+    DocumentStatus, pb::DocumentStatus, {
+        Current => "current", Current,
+        Superseded => "superseded", Superseded,
     }
-
-    /// `None` for UNSPECIFIED; an error for values the API does not know.
-    pub fn from_proto(value: i32) -> Result<Option<Self>, &'static str> {
-        match pb::DocumentKind::try_from(value) {
-            Ok(pb::DocumentKind::Unspecified) => Ok(None),
-            Ok(pb::DocumentKind::Chart) => Ok(Some(Self::Chart)),
-            Ok(pb::DocumentKind::Report) => Ok(Some(Self::Report)),
-            Ok(pb::DocumentKind::Letter) => Ok(Some(Self::Letter)),
-            Ok(pb::DocumentKind::Result) => Ok(Some(Self::Result)),
-            Err(_) => Err("is not a known document kind"),
-        }
-    }
-
-    pub fn to_proto(self) -> pb::DocumentKind {
-        match self {
-            Self::Chart => pb::DocumentKind::Chart,
-            Self::Report => pb::DocumentKind::Report,
-            Self::Letter => pb::DocumentKind::Letter,
-            Self::Result => pb::DocumentKind::Result,
-        }
-    }
-}
+);
 
 /// The validated description of a document to file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,17 +37,7 @@ pub struct DocumentMeta {
 impl DocumentMeta {
     pub fn parse(document: &pb::Document, violations: &mut FieldViolations) -> Option<Self> {
         let title = violations.check("document.title", text::required_line(&document.title, 200));
-        let kind = match DocumentKind::from_proto(document.kind) {
-            Ok(Some(kind)) => Some(kind),
-            Ok(None) => {
-                violations.add("document.kind", "is required");
-                None
-            }
-            Err(why) => {
-                violations.add("document.kind", why);
-                None
-            }
-        };
+        let kind = violations.check("document.kind", DocumentKind::from_proto(document.kind));
         let content_type = violations.check(
             "document.content_type",
             parse_content_type(&document.content_type),

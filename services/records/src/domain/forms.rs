@@ -15,51 +15,34 @@ use medsec_platform::text;
 const MAX_ITEMS: usize = 500;
 const MAX_DEPTH: usize = 5;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ItemType {
-    String,
-    Text,
-    Boolean,
-    Integer,
-    Decimal,
-    Date,
-    Choice,
-    MultiChoice,
-    Group,
-}
+medsec_platform::stored_enum!(
+    /// What kind of answer an item takes (a group holds items instead).
+    #[derive(Serialize, Deserialize)]
+    #[serde(rename_all = "snake_case")]
+    ItemType, pb::ItemType, {
+        String => "string", String,
+        Text => "text", Text,
+        Boolean => "boolean", Boolean,
+        Integer => "integer", Integer,
+        Decimal => "decimal", Decimal,
+        Date => "date", Date,
+        Choice => "choice", Choice,
+        MultiChoice => "multi_choice", MultiChoice,
+        Group => "group", Group,
+    }
+);
+
+medsec_platform::stored_enum!(
+    /// Where a response stands: saved part-way, completed, or changed after
+    /// completion.
+    FormStatus, pb::FormResponseStatus, {
+        InProgress => "in_progress", InProgress,
+        Completed => "completed", Completed,
+        Amended => "amended", Amended,
+    }
+);
 
 impl ItemType {
-    fn from_proto(value: i32) -> Result<Self, &'static str> {
-        Ok(match pb::ItemType::try_from(value) {
-            Ok(pb::ItemType::String) => Self::String,
-            Ok(pb::ItemType::Text) => Self::Text,
-            Ok(pb::ItemType::Boolean) => Self::Boolean,
-            Ok(pb::ItemType::Integer) => Self::Integer,
-            Ok(pb::ItemType::Decimal) => Self::Decimal,
-            Ok(pb::ItemType::Date) => Self::Date,
-            Ok(pb::ItemType::Choice) => Self::Choice,
-            Ok(pb::ItemType::MultiChoice) => Self::MultiChoice,
-            Ok(pb::ItemType::Group) => Self::Group,
-            Ok(pb::ItemType::Unspecified) => return Err("is required"),
-            Err(_) => return Err("is not a known item type"),
-        })
-    }
-
-    fn to_proto(self) -> pb::ItemType {
-        match self {
-            Self::String => pb::ItemType::String,
-            Self::Text => pb::ItemType::Text,
-            Self::Boolean => pb::ItemType::Boolean,
-            Self::Integer => pb::ItemType::Integer,
-            Self::Decimal => pb::ItemType::Decimal,
-            Self::Date => pb::ItemType::Date,
-            Self::Choice => pb::ItemType::Choice,
-            Self::MultiChoice => pb::ItemType::MultiChoice,
-            Self::Group => pb::ItemType::Group,
-        }
-    }
-
     fn describe(self) -> &'static str {
         match self {
             Self::String => "a one-line text",
@@ -230,7 +213,7 @@ pub fn items_to_proto(items: &[FormItem]) -> Vec<pb::FormItem> {
         .map(|item| pb::FormItem {
             link_id: item.link_id.clone(),
             text: item.text.clone(),
-            r#type: item.item_type.to_proto() as i32,
+            r#type: item.item_type.to_proto(),
             required: item.required,
             options: item.options.clone(),
             items: items_to_proto(&item.items),

@@ -9,6 +9,15 @@ use serde::{Deserialize, Serialize};
 
 use medsec_platform::text;
 
+medsec_platform::stored_enum!(
+    /// The kinds of history entry, as the `kind` column stores them.
+    HistoryKind, pb::HistoryKind, {
+        Condition => "condition", Condition,
+        Allergy => "allergy", Allergy,
+        Medication => "medication", Medication,
+    }
+);
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum HistoryDetails {
@@ -25,14 +34,17 @@ pub struct Condition {
     pub clinical_status: ClinicalStatus,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ClinicalStatus {
-    Active,
-    Recurrence,
-    Remission,
-    Resolved,
-}
+medsec_platform::stored_enum!(
+    /// FHIR's clinical status of a condition.
+    #[derive(Serialize, Deserialize)]
+    #[serde(rename_all = "snake_case")]
+    ClinicalStatus, pb::ClinicalStatus, {
+        Active => "active", Active,
+        Recurrence => "recurrence", Recurrence,
+        Remission => "remission", Remission,
+        Resolved => "resolved", Resolved,
+    }
+);
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Allergy {
@@ -42,21 +54,27 @@ pub struct Allergy {
     pub criticality: Criticality,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Severity {
-    Mild,
-    Moderate,
-    Severe,
-}
+medsec_platform::stored_enum!(
+    /// How severe a reaction was.
+    #[derive(Serialize, Deserialize)]
+    #[serde(rename_all = "snake_case")]
+    Severity, pb::Severity, {
+        Mild => "mild", Mild,
+        Moderate => "moderate", Moderate,
+        Severe => "severe", Severe,
+    }
+);
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Criticality {
-    Low,
-    High,
-    UnableToAssess,
-}
+medsec_platform::stored_enum!(
+    /// The potential harm of a future reaction.
+    #[derive(Serialize, Deserialize)]
+    #[serde(rename_all = "snake_case")]
+    Criticality, pb::Criticality, {
+        Low => "low", Low,
+        High => "high", High,
+        UnableToAssess => "unable_to_assess", UnableToAssess,
+    }
+);
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Medication {
@@ -69,11 +87,11 @@ pub struct Medication {
 }
 
 impl HistoryDetails {
-    pub fn kind(&self) -> &'static str {
+    pub fn kind(&self) -> HistoryKind {
         match self {
-            Self::Condition(_) => "condition",
-            Self::Allergy(_) => "allergy",
-            Self::Medication(_) => "medication",
+            Self::Condition(_) => HistoryKind::Condition,
+            Self::Allergy(_) => HistoryKind::Allergy,
+            Self::Medication(_) => HistoryKind::Medication,
         }
     }
 
@@ -121,27 +139,13 @@ impl HistoryDetails {
                 description: c.description.clone(),
                 snomed_code: c.snomed_code.clone().unwrap_or_default(),
                 onset_date: date(&c.onset_date),
-                clinical_status: match c.clinical_status {
-                    ClinicalStatus::Active => pb::ClinicalStatus::Active,
-                    ClinicalStatus::Recurrence => pb::ClinicalStatus::Recurrence,
-                    ClinicalStatus::Remission => pb::ClinicalStatus::Remission,
-                    ClinicalStatus::Resolved => pb::ClinicalStatus::Resolved,
-                } as i32,
+                clinical_status: c.clinical_status.to_proto(),
             }),
             Self::Allergy(a) => Entry::Allergy(pb::Allergy {
                 substance: a.substance.clone(),
                 reaction: a.reaction.clone().unwrap_or_default(),
-                severity: match a.severity {
-                    None => pb::Severity::Unspecified,
-                    Some(Severity::Mild) => pb::Severity::Mild,
-                    Some(Severity::Moderate) => pb::Severity::Moderate,
-                    Some(Severity::Severe) => pb::Severity::Severe,
-                } as i32,
-                criticality: match a.criticality {
-                    Criticality::Low => pb::Criticality::Low,
-                    Criticality::High => pb::Criticality::High,
-                    Criticality::UnableToAssess => pb::Criticality::UnableToAssess,
-                } as i32,
+                severity: a.severity.map_or(0, Severity::to_proto),
+                criticality: a.criticality.to_proto(),
             }),
             Self::Medication(m) => Entry::Medication(pb::Medication {
                 name: m.name.clone(),
@@ -156,16 +160,16 @@ impl HistoryDetails {
 }
 
 /// The field-mask paths each kind accepts, after its kind prefix.
-pub fn updatable_fields(kind: &str) -> &'static [&'static str] {
+pub fn updatable_fields(kind: HistoryKind) -> &'static [&'static str] {
     match kind {
-        "condition" => &[
+        HistoryKind::Condition => &[
             "description",
             "snomed_code",
             "onset_date",
             "clinical_status",
         ],
-        "allergy" => &["substance", "reaction", "severity", "criticality"],
-        "medication" => &[
+        HistoryKind::Allergy => &["substance", "reaction", "severity", "criticality"],
+        HistoryKind::Medication => &[
             "name",
             "dose",
             "route",
@@ -173,7 +177,6 @@ pub fn updatable_fields(kind: &str) -> &'static [&'static str] {
             "start_date",
             "end_date",
         ],
-        _ => &[],
     }
 }
 
@@ -241,14 +244,7 @@ fn parse_condition(
     };
     let clinical_status = violations.check(
         format!("{prefix}.clinical_status"),
-        match pb::ClinicalStatus::try_from(c.clinical_status) {
-            Ok(pb::ClinicalStatus::Active) => Ok(ClinicalStatus::Active),
-            Ok(pb::ClinicalStatus::Recurrence) => Ok(ClinicalStatus::Recurrence),
-            Ok(pb::ClinicalStatus::Remission) => Ok(ClinicalStatus::Remission),
-            Ok(pb::ClinicalStatus::Resolved) => Ok(ClinicalStatus::Resolved),
-            Ok(pb::ClinicalStatus::Unspecified) => Err("is required"),
-            Err(_) => Err("is not a known clinical status"),
-        },
+        ClinicalStatus::from_proto(c.clinical_status),
     );
     Some(Condition {
         description: description?,
@@ -271,27 +267,15 @@ fn parse_allergy(
         format!("{prefix}.reaction"),
         text::optional_line(&a.reaction, 200),
     );
-    let severity = violations.check(
-        format!("{prefix}.severity"),
-        match pb::Severity::try_from(a.severity) {
-            Ok(pb::Severity::Unspecified) => Ok(None),
-            Ok(pb::Severity::Mild) => Ok(Some(Severity::Mild)),
-            Ok(pb::Severity::Moderate) => Ok(Some(Severity::Moderate)),
-            Ok(pb::Severity::Severe) => Ok(Some(Severity::Severe)),
-            Err(_) => Err("is not a known severity"),
-        },
-    );
+    let severity = match a.severity {
+        0 => Some(None),
+        value => violations
+            .check(format!("{prefix}.severity"), Severity::from_proto(value))
+            .map(Some),
+    };
     let criticality = violations.check(
         format!("{prefix}.criticality"),
-        match pb::Criticality::try_from(a.criticality) {
-            Ok(pb::Criticality::Low) => Ok(Criticality::Low),
-            Ok(pb::Criticality::High) => Ok(Criticality::High),
-            Ok(pb::Criticality::UnableToAssess) => Ok(Criticality::UnableToAssess),
-            Ok(pb::Criticality::Unspecified) => {
-                Err("is required (use CRITICALITY_UNABLE_TO_ASSESS when not known)")
-            }
-            Err(_) => Err("is not a known criticality"),
-        },
+        Criticality::from_proto(a.criticality),
     );
     Some(Allergy {
         substance: substance?,

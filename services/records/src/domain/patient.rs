@@ -15,55 +15,15 @@ const MAX_EMAIL_CHARS: usize = 254;
 /// Nobody registering today was born before this year.
 const EARLIEST_BIRTH_YEAR: i32 = 1880;
 
-/// Administrative sex, as FHIR `AdministrativeGender`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Sex {
-    Male,
-    Female,
-    Other,
-    Unknown,
-}
-
-impl Sex {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Male => "male",
-            Self::Female => "female",
-            Self::Other => "other",
-            Self::Unknown => "unknown",
-        }
+medsec_platform::stored_enum!(
+    /// Administrative sex, as FHIR `AdministrativeGender`.
+    Sex, pb::Sex, {
+        Male => "male", Male,
+        Female => "female", Female,
+        Other => "other", Other,
+        Unknown => "unknown", Unknown,
     }
-
-    pub fn from_stored(text: &str) -> Option<Self> {
-        Some(match text {
-            "male" => Self::Male,
-            "female" => Self::Female,
-            "other" => Self::Other,
-            "unknown" => Self::Unknown,
-            _ => return None,
-        })
-    }
-
-    fn from_proto(value: i32) -> Result<Self, &'static str> {
-        match pb::Sex::try_from(value) {
-            Ok(pb::Sex::Male) => Ok(Self::Male),
-            Ok(pb::Sex::Female) => Ok(Self::Female),
-            Ok(pb::Sex::Other) => Ok(Self::Other),
-            Ok(pb::Sex::Unknown) => Ok(Self::Unknown),
-            Ok(pb::Sex::Unspecified) => Err("is required (use SEX_UNKNOWN when not known)"),
-            Err(_) => Err("is not a known value"),
-        }
-    }
-
-    pub fn to_proto(self) -> pb::Sex {
-        match self {
-            Self::Male => pb::Sex::Male,
-            Self::Female => pb::Sex::Female,
-            Self::Other => pb::Sex::Other,
-            Self::Unknown => pb::Sex::Unknown,
-        }
-    }
-}
+);
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Address {

@@ -4,41 +4,19 @@
 
 use medsec_proto::records::v1 as pb;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SpecimenState {
-    Requested,
-    Collected,
-    Dispatched,
-    Received,
-    Resulted,
-    Rejected,
-}
+medsec_platform::stored_enum!(
+    /// Where a specimen is on its journey.
+    SpecimenState, pb::SpecimenState, {
+        Requested => "requested", Requested,
+        Collected => "collected", Collected,
+        Dispatched => "dispatched", Dispatched,
+        Received => "received", Received,
+        Resulted => "resulted", Resulted,
+        Rejected => "rejected", Rejected,
+    }
+);
 
 impl SpecimenState {
-    pub const ALL: [Self; 6] = [
-        Self::Requested,
-        Self::Collected,
-        Self::Dispatched,
-        Self::Received,
-        Self::Resulted,
-        Self::Rejected,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Requested => "requested",
-            Self::Collected => "collected",
-            Self::Dispatched => "dispatched",
-            Self::Received => "received",
-            Self::Resulted => "resulted",
-            Self::Rejected => "rejected",
-        }
-    }
-
-    pub fn from_stored(text: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|state| state.as_str() == text)
-    }
-
     /// The states a specimen may move to this one from.
     pub fn reachable_from(self) -> &'static [Self] {
         match self {
@@ -66,26 +44,6 @@ impl SpecimenState {
     /// Awaiting the lab, so overdue once past the turnaround.
     pub fn is_with_lab(self) -> bool {
         matches!(self, Self::Dispatched | Self::Received)
-    }
-
-    pub fn to_proto(self) -> pb::SpecimenState {
-        match self {
-            Self::Requested => pb::SpecimenState::Requested,
-            Self::Collected => pb::SpecimenState::Collected,
-            Self::Dispatched => pb::SpecimenState::Dispatched,
-            Self::Received => pb::SpecimenState::Received,
-            Self::Resulted => pb::SpecimenState::Resulted,
-            Self::Rejected => pb::SpecimenState::Rejected,
-        }
-    }
-
-    /// `None` for UNSPECIFIED.
-    pub fn from_proto(value: i32) -> Result<Option<Self>, &'static str> {
-        match pb::SpecimenState::try_from(value) {
-            Ok(pb::SpecimenState::Unspecified) => Ok(None),
-            Ok(state) => Ok(Self::ALL.into_iter().find(|s| s.to_proto() == state)),
-            Err(_) => Err("is not a known specimen state"),
-        }
     }
 }
 
@@ -119,7 +77,7 @@ mod tests {
         for from in [Collected, Dispatched, Received] {
             assert!(allowed(from, Rejected));
         }
-        for to in SpecimenState::ALL {
+        for &to in SpecimenState::ALL {
             assert!(!allowed(Resulted, to) && !allowed(Rejected, to), "terminal");
         }
         assert!(!allowed(Requested, Dispatched));
@@ -129,12 +87,9 @@ mod tests {
 
     #[test]
     fn states_round_trip() {
-        for state in SpecimenState::ALL {
+        for &state in SpecimenState::ALL {
             assert_eq!(SpecimenState::from_stored(state.as_str()), Some(state));
-            assert_eq!(
-                SpecimenState::from_proto(state.to_proto() as i32),
-                Ok(Some(state))
-            );
+            assert_eq!(SpecimenState::from_proto(state.to_proto()), Ok(state));
         }
     }
 

@@ -16,7 +16,7 @@ use uuid::Uuid;
 use super::IDEMPOTENCY_KEYS;
 use super::audit::{self, Access, Actor};
 use super::patients;
-use crate::domain::documents::{DocumentKind, DocumentMeta, sha256_hex};
+use crate::domain::documents::{DocumentKind, DocumentMeta, DocumentStatus, sha256_hex};
 
 use super::entities::document;
 
@@ -24,8 +24,6 @@ use super::entities::document_content as content;
 
 use document::{Column, Entity as Documents, Model};
 
-pub const CURRENT: &str = "current";
-pub const SUPERSEDED: &str = "superseded";
 const RESOURCE: &str = "document";
 
 pub fn resource(id: Uuid) -> String {
@@ -105,19 +103,22 @@ pub async fn create_version(
     }
     // Supersede first: of two racing new versions only one finds it current.
     let mut supersede = Documents::update_many()
-        .col_expr(Column::Status, Expr::value(SUPERSEDED))
+        .col_expr(
+            Column::Status,
+            Expr::value(DocumentStatus::Superseded.as_str()),
+        )
         .col_expr(Column::Revision, Expr::col(Column::Revision).add(1))
         .filter(Column::Id.eq(previous_id))
-        .filter(Column::Status.eq(CURRENT));
+        .filter(Column::Status.eq(DocumentStatus::Current.as_str()));
     if let Some(revision) = expected_revision {
         supersede = supersede.filter(Column::Revision.eq(revision));
     }
     if supersede.exec(&txn).await?.rows_affected == 0 {
         let previous = find(&txn, previous_id).await?;
-        return Err(if previous.status == SUPERSEDED {
+        return Err(if previous.status == DocumentStatus::Superseded.as_str() {
             ApiError::wrong_state(
                 resource(previous_id),
-                SUPERSEDED,
+                DocumentStatus::Superseded.as_str(),
                 "file a new version of it",
             )
         } else {
@@ -194,7 +195,7 @@ async fn insert(
         lineage_id: Set(lineage_id),
         patient_id: Set(patient_id),
         version: Set(version),
-        status: Set(CURRENT.to_owned()),
+        status: Set(DocumentStatus::Current.as_str().to_owned()),
         title: Set(meta.title.clone()),
         kind: Set(meta.kind.as_str().to_owned()),
         content_type: Set(meta.content_type.clone()),
@@ -276,7 +277,7 @@ pub async fn list(
         query = query.filter(Column::CreateTime.lt(before));
     }
     if !filter.include_superseded {
-        query = query.filter(Column::Status.eq(CURRENT));
+        query = query.filter(Column::Status.eq(DocumentStatus::Current.as_str()));
     }
     let rows = page.by_id(query, Column::Id)?.all(&txn).await?;
     let listing = format!("{}/documents", patients::resource(filter.patient_id));

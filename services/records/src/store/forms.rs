@@ -16,17 +16,13 @@ use uuid::Uuid;
 use super::IDEMPOTENCY_KEYS;
 use super::audit::{self, Access, Actor};
 use super::patients;
-use crate::domain::forms::{AnswerValue, FormItem, TemplateContent};
+use crate::domain::forms::{AnswerValue, FormItem, FormStatus, TemplateContent};
 
 use super::entities::form_template as template;
 
 use super::entities::form_response as response;
 
 use super::entities::form_response_revision as revision;
-
-pub const IN_PROGRESS: &str = "in_progress";
-pub const COMPLETED: &str = "completed";
-pub const AMENDED: &str = "amended";
 
 /// A template version with its items decoded.
 #[derive(Debug, Clone)]
@@ -183,7 +179,7 @@ pub struct NewResponse {
     pub patient_id: Uuid,
     pub template_id: Uuid,
     pub template_version: i32,
-    pub status: &'static str,
+    pub status: FormStatus,
     pub answers: Vec<AnswerValue>,
 }
 
@@ -215,7 +211,7 @@ pub async fn submit(
         patient_id: Set(new.patient_id),
         template_id: Set(new.template_id),
         template_version: Set(new.template_version),
-        status: Set(new.status.to_owned()),
+        status: Set(new.status.as_str().to_owned()),
         revision: Set(1),
         create_time: Set(now),
         update_time: Set(now),
@@ -247,7 +243,7 @@ pub async fn revise(
     check: impl FnOnce(
         &response::Model,
         &TemplateRecord,
-    ) -> Result<(&'static str, Vec<AnswerValue>), ApiError>,
+    ) -> Result<(FormStatus, Vec<AnswerValue>), ApiError>,
     actor: &Actor,
 ) -> Result<ResponseRecord, ApiError> {
     let txn = begin_write(db).await?;
@@ -261,7 +257,7 @@ pub async fn revise(
     let next = current.revision + 1;
     let bumped = response::Entity::update_many()
         .col_expr(response::Column::Revision, Expr::value(next))
-        .col_expr(response::Column::Status, Expr::value(status))
+        .col_expr(response::Column::Status, Expr::value(status.as_str()))
         .col_expr(response::Column::UpdateTime, Expr::value(Utc::now()))
         .filter(response::Column::Id.eq(id))
         .filter(response::Column::Revision.eq(current.revision))
@@ -290,14 +286,14 @@ async fn insert_revision(
     db: &impl ConnectionTrait,
     response_id: Uuid,
     revision: i32,
-    status: &str,
+    status: FormStatus,
     answers: &[AnswerValue],
     actor: &Actor,
 ) -> Result<(), ApiError> {
     revision::ActiveModel {
         response_id: Set(response_id),
         revision: Set(revision),
-        status: Set(status.to_owned()),
+        status: Set(status.as_str().to_owned()),
         answers: Set(serde_json::to_string(answers).map_err(ApiError::internal)?),
         author: Set(actor.actor.clone()),
         time: Set(Utc::now()),

@@ -16,7 +16,7 @@ use uuid::Uuid;
 use super::IDEMPOTENCY_KEYS;
 use super::audit::{self, Access, Actor};
 use super::patients;
-use crate::domain::history::HistoryDetails;
+use crate::domain::history::{HistoryDetails, HistoryKind};
 
 use super::entities::history_entry as entry;
 
@@ -77,7 +77,7 @@ pub async fn create(
     let row = entry::ActiveModel {
         id: Set(id),
         patient_id: Set(patient_id),
-        kind: Set(details.kind().to_owned()),
+        kind: Set(details.kind().as_str().to_owned()),
         details: Set(encode(&details)?),
         create_time: Set(now),
         update_time: Set(now),
@@ -165,7 +165,7 @@ pub async fn get(
 pub async fn list(
     db: &DatabaseConnection,
     patient_id: Uuid,
-    kind: Option<&str>,
+    kind: Option<HistoryKind>,
     page: &PageRequest,
     actor: &Actor,
 ) -> Result<Vec<HistoryRecord>, ApiError> {
@@ -173,7 +173,7 @@ pub async fn list(
     patients::find(&txn, patient_id).await?;
     let mut query = Entries::find().filter(Column::PatientId.eq(patient_id));
     if let Some(kind) = kind {
-        query = query.filter(Column::Kind.eq(kind));
+        query = query.filter(Column::Kind.eq(kind.as_str()));
     }
     let rows = page.by_id(query, Column::Id)?.all(&txn).await?;
     let listing = format!("{}/history", patients::resource(patient_id));
