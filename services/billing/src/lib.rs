@@ -1,8 +1,6 @@
 //! BillingService: the price list, charges for encounters, invoices with
 //! payments and credit notes, and department budgets, in integer pence.
 
-#![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
-
 mod api;
 pub mod domain;
 pub mod store;

@@ -1,6 +1,8 @@
 //! Money is integer pence (`i64`), never a float. A VAT rate is basis points
 //! (2000 = 20%). VAT is worked out per line and rounded half up to the penny,
 //! in integer arithmetic: `vat = (net * rate + 5000) / 10000` with `net >= 0`.
+//! Every amount a caller sends is bounded here, so no sum can overflow; an
+//! invoice's balance is worked out here too.
 
 /// Largest unit price accepted: £10 million, so that no line, invoice or
 /// budget total can come near `i64::MAX`.
@@ -68,6 +70,56 @@ pub fn positive_amount(amount_pence: i64) -> Result<i64, &'static str> {
     Ok(amount_pence)
 }
 
+/// Checks a budget's allocation: nothing is allowed, up to £1 billion.
+pub fn allocation(pence: i64) -> Result<i64, &'static str> {
+    within(
+        pence,
+        0..=MAX_AMOUNT_PENCE,
+        "must be from 0 to 100000000000 pence",
+    )
+}
+
+/// Checks a price-list unit price: free is allowed, up to £10 million.
+pub fn unit_price(pence: i64) -> Result<i64, &'static str> {
+    within(
+        pence,
+        0..=MAX_UNIT_PRICE_PENCE,
+        "must be from 0 to 1000000000 pence",
+    )
+}
+
+/// Checks a VAT rate: 0% to 100% in basis points.
+pub fn vat_rate(basis_points: i32) -> Result<i32, &'static str> {
+    within(
+        basis_points,
+        0..=MAX_VAT_RATE_BASIS_POINTS,
+        "must be from 0 to 10000 basis points",
+    )
+}
+
+/// Checks the quantity of a charge.
+pub fn quantity(quantity: i32) -> Result<i32, &'static str> {
+    within(quantity, 1..=MAX_QUANTITY, "must be from 1 to 1000")
+}
+
+fn within<T: PartialOrd>(
+    value: T,
+    range: std::ops::RangeInclusive<T>,
+    why: &'static str,
+) -> Result<T, &'static str> {
+    if range.contains(&value) {
+        Ok(value)
+    } else {
+        Err(why)
+    }
+}
+
+/// What is still owed on an invoice: its total less what was paid and
+/// credited. Never negative: payments and credits are refused past it.
+pub fn balance(total_pence: i64, paid_pence: i64, credited_pence: i64) -> i64 {
+    total_pence - paid_pence - credited_pence
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -82,6 +134,28 @@ mod tests {
         assert_eq!(vat_half_up(1, 5000), 1); // exactly 0.5p rounds up
         assert_eq!(vat_half_up(999, 0), 0);
         assert_eq!(vat_half_up(12_345, 500), 617); // 617.25p
+    }
+
+    #[test]
+    fn caller_amounts_are_bounded() {
+        assert_eq!(positive_amount(0), Err("must be at least 1 penny"));
+        assert_eq!(positive_amount(MAX_AMOUNT_PENCE), Ok(MAX_AMOUNT_PENCE));
+        assert!(positive_amount(MAX_AMOUNT_PENCE + 1).is_err());
+        assert_eq!(allocation(0), Ok(0));
+        assert!(allocation(-1).is_err());
+        assert_eq!(unit_price(0), Ok(0));
+        assert!(unit_price(MAX_UNIT_PRICE_PENCE + 1).is_err());
+        assert_eq!(vat_rate(10_000), Ok(10_000));
+        assert!(vat_rate(10_001).is_err());
+        assert!(quantity(0).is_err());
+        assert_eq!(quantity(1000), Ok(1000));
+        assert!(quantity(1001).is_err());
+    }
+
+    #[test]
+    fn the_balance_is_what_payments_and_credits_leave() {
+        assert_eq!(balance(12_000, 3_000, 500), 8_500);
+        assert_eq!(balance(12_000, 11_500, 500), 0);
     }
 
     proptest! {

@@ -1,9 +1,20 @@
-//! Who pays a charge or an invoice: the patient, an insurer, or the NHS.
+//! Who pays a charge or an invoice: the patient, an insurer, or the NHS —
+//! whose funded care is recorded but never invoiced.
 
-use medsec_platform::FieldViolations;
+use medsec_platform::Reader;
 use medsec_proto::billing::v1 as pb;
 
-use medsec_platform::text::{optional_line as optional_text, required_line as required_text};
+medsec_platform::stored_enum!(
+    /// The kind of a payer, as stored and as sent.
+    PayerKind, pb::PayerKind, {
+        SelfPay => "self_pay", SelfPay,
+        Insurer => "insurer", Insurer,
+        Nhs => "nhs", Nhs,
+    }
+);
+
+/// Why an invoice to the NHS is refused.
+pub const NHS_NEVER_INVOICED: &str = "NHS-funded care is never invoiced";
 
 /// A validated payer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,59 +31,61 @@ pub enum Payer {
 }
 
 impl Payer {
-    /// Parses `payer`, reporting bad fields under `field` (e.g. `charge.payer`).
-    pub fn parse(
-        payer: Option<&pb::Payer>,
-        field: &str,
-        violations: &mut FieldViolations,
-    ) -> Option<Self> {
+    /// Reads `payer`, reporting bad fields under `field` (e.g. `charge.payer`).
+    pub fn read(r: &mut Reader, field: &str, payer: Option<&pb::Payer>) -> Option<Self> {
         let Some(payer) = payer else {
-            violations.add(field, "is required");
+            r.add(field, medsec_platform::request::message::REQUIRED);
             return None;
         };
-        match pb::PayerKind::try_from(payer.kind) {
-            Ok(pb::PayerKind::SelfPay) => Some(Self::SelfPay),
-            Ok(pb::PayerKind::Nhs) => Some(Self::Nhs),
-            Ok(pb::PayerKind::Insurer) => {
+        match r.enumerated::<PayerKind>(&format!("{field}.kind"), payer.kind)? {
+            PayerKind::SelfPay => Some(Self::SelfPay),
+            PayerKind::Nhs => Some(Self::Nhs),
+            PayerKind::Insurer => {
                 let Some(insurer) = &payer.insurer else {
-                    violations.add(format!("{field}.insurer"), "is required for an insurer");
+                    r.add(format!("{field}.insurer"), "is required for an insurer");
                     return None;
                 };
-                let name = violations.check(
-                    format!("{field}.insurer.name"),
-                    required_text(&insurer.name, 100),
+                let name = r.required_line(&format!("{field}.insurer.name"), &insurer.name, 100);
+                let policy_number = r.required_line(
+                    &format!("{field}.insurer.policy_number"),
+                    &insurer.policy_number,
+                    64,
                 );
-                let policy_number = violations.check(
-                    format!("{field}.insurer.policy_number"),
-                    required_text(&insurer.policy_number, 64),
-                );
-                let preauthorisation_code = violations.check(
-                    format!("{field}.insurer.preauthorisation_code"),
-                    optional_text(&insurer.preauthorisation_code, 64),
+                let preauthorisation_code = r.optional_line(
+                    &format!("{field}.insurer.preauthorisation_code"),
+                    &insurer.preauthorisation_code,
+                    64,
                 );
                 Some(Self::Insurer {
                     name: name?,
                     policy_number: policy_number?,
-                    preauthorisation_code: Some(preauthorisation_code?)
+                    preauthorisation_code: Some(preauthorisation_code)
                         .filter(|code| !code.is_empty()),
                 })
-            }
-            Ok(pb::PayerKind::Unspecified) => {
-                violations.add(format!("{field}.kind"), "is required");
-                None
-            }
-            Err(_) => {
-                violations.add(format!("{field}.kind"), "is not a known value");
-                None
             }
         }
     }
 
-    pub fn kind(&self) -> &'static str {
+    /// Reads the payer of an invoice: any payer but the NHS.
+    pub fn read_invoiced(r: &mut Reader, field: &str, payer: Option<&pb::Payer>) -> Option<Self> {
+        let payer = Self::read(r, field, payer)?;
+        r.check(format!("{field}.kind"), payer.invoiceable())
+    }
+
+    /// The payer, when an invoice may be made out to it: NHS-funded care is
+    /// never invoiced.
+    pub fn invoiceable(self) -> Result<Self, &'static str> {
         match self {
-            Self::SelfPay => "self_pay",
-            Self::Insurer { .. } => "insurer",
-            Self::Nhs => "nhs",
+            Self::Nhs => Err(NHS_NEVER_INVOICED),
+            payer => Ok(payer),
+        }
+    }
+
+    pub fn kind(&self) -> PayerKind {
+        match self {
+            Self::SelfPay => PayerKind::SelfPay,
+            Self::Insurer { .. } => PayerKind::Insurer,
+            Self::Nhs => PayerKind::Nhs,
         }
     }
 
@@ -80,7 +93,7 @@ impl Payer {
     /// unbilled charges of one patient with one key.
     pub fn key(&self) -> String {
         match self {
-            Self::SelfPay => "self_pay".to_owned(),
+            Self::SelfPay => PayerKind::SelfPay.as_str().to_owned(),
             Self::Insurer {
                 name,
                 policy_number,
@@ -93,7 +106,30 @@ impl Payer {
                     policy_number.len()
                 )
             }
-            Self::Nhs => "nhs".to_owned(),
+            Self::Nhs => PayerKind::Nhs.as_str().to_owned(),
+        }
+    }
+
+    /// The insurer's name and policy number, as stored beside the kind.
+    pub fn insurer(&self) -> (Option<String>, Option<String>) {
+        match self {
+            Self::Insurer {
+                name,
+                policy_number,
+                ..
+            } => (Some(name.clone()), Some(policy_number.clone())),
+            Self::SelfPay | Self::Nhs => (None, None),
+        }
+    }
+
+    /// The pre-authorisation code of an insurer's episode.
+    pub fn preauthorisation_code(&self) -> Option<String> {
+        match self {
+            Self::Insurer {
+                preauthorisation_code,
+                ..
+            } => preauthorisation_code.clone(),
+            Self::SelfPay | Self::Nhs => None,
         }
     }
 
@@ -104,35 +140,27 @@ impl Payer {
         policy_number: Option<&str>,
         preauthorisation_code: Option<&str>,
     ) -> Option<Self> {
-        Some(match kind {
-            "self_pay" => Self::SelfPay,
-            "nhs" => Self::Nhs,
-            "insurer" => Self::Insurer {
+        Some(match PayerKind::from_stored(kind)? {
+            PayerKind::SelfPay => Self::SelfPay,
+            PayerKind::Nhs => Self::Nhs,
+            PayerKind::Insurer => Self::Insurer {
                 name: insurer_name?.to_owned(),
                 policy_number: policy_number?.to_owned(),
                 preauthorisation_code: preauthorisation_code.map(str::to_owned),
             },
-            _ => return None,
         })
     }
 
     pub fn to_proto(&self) -> pb::Payer {
-        match self {
-            Self::SelfPay => pb::Payer {
-                kind: pb::PayerKind::SelfPay as i32,
-                insurer: None,
-            },
-            Self::Nhs => pb::Payer {
-                kind: pb::PayerKind::Nhs as i32,
-                insurer: None,
-            },
-            Self::Insurer {
-                name,
-                policy_number,
-                preauthorisation_code,
-            } => pb::Payer {
-                kind: pb::PayerKind::Insurer as i32,
-                insurer: Some(pb::Insurer {
+        pb::Payer {
+            kind: self.kind().to_proto(),
+            insurer: match self {
+                Self::SelfPay | Self::Nhs => None,
+                Self::Insurer {
+                    name,
+                    policy_number,
+                    preauthorisation_code,
+                } => Some(pb::Insurer {
                     name: name.clone(),
                     policy_number: policy_number.clone(),
                     preauthorisation_code: preauthorisation_code.clone().unwrap_or_default(),
@@ -142,12 +170,69 @@ impl Payer {
     }
 }
 
-/// The stored kind of a proto payer kind, for filters.
-pub fn kind_of_proto(kind: pb::PayerKind) -> Option<&'static str> {
-    match kind {
-        pb::PayerKind::SelfPay => Some("self_pay"),
-        pb::PayerKind::Insurer => Some("insurer"),
-        pb::PayerKind::Nhs => Some("nhs"),
-        pb::PayerKind::Unspecified => None,
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn insurer(name: &str, policy: &str) -> pb::Payer {
+        pb::Payer {
+            kind: pb::PayerKind::Insurer as i32,
+            insurer: Some(pb::Insurer {
+                name: name.into(),
+                policy_number: policy.into(),
+                preauthorisation_code: String::new(),
+            }),
+        }
+    }
+
+    fn violations(r: Reader) -> Vec<String> {
+        match r.finish(()) {
+            Err(medsec_platform::ApiError::InvalidArgument(violations)) => {
+                violations.fields().map(str::to_owned).collect()
+            }
+            other => panic!("expected violations, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn nhs_funded_care_is_never_invoiced() {
+        let nhs = pb::Payer {
+            kind: pb::PayerKind::Nhs as i32,
+            insurer: None,
+        };
+        let mut r = Reader::new();
+        assert_eq!(Payer::read(&mut r, "payer", Some(&nhs)), Some(Payer::Nhs));
+        assert!(r.finish(()).is_ok());
+        let mut r = Reader::new();
+        assert_eq!(Payer::read_invoiced(&mut r, "payer", Some(&nhs)), None);
+        assert_eq!(violations(r), ["payer.kind"]);
+        assert_eq!(Payer::SelfPay.invoiceable(), Ok(Payer::SelfPay));
+        assert_eq!(Payer::Nhs.invoiceable(), Err(NHS_NEVER_INVOICED));
+    }
+
+    #[test]
+    fn an_insurer_needs_a_name_and_a_policy() {
+        let mut r = Reader::new();
+        assert_eq!(Payer::read(&mut r, "payer", Some(&insurer(" ", ""))), None);
+        assert_eq!(
+            violations(r),
+            ["payer.insurer.name", "payer.insurer.policy_number"]
+        );
+        let mut r = Reader::new();
+        assert_eq!(Payer::read(&mut r, "payer", None), None);
+        assert_eq!(violations(r), ["payer"]);
+    }
+
+    #[test]
+    fn keys_keep_insurers_apart_and_stored_payers_read_back() {
+        let read = |payer| Payer::read(&mut Reader::new(), "payer", Some(&payer)).unwrap();
+        let a = read(insurer("ab", "c"));
+        let b = read(insurer("a", "bc"));
+        assert_ne!(a.key(), b.key());
+        let (name, policy) = a.insurer();
+        let stored =
+            Payer::from_stored(a.kind().as_str(), name.as_deref(), policy.as_deref(), None);
+        assert_eq!(stored, Some(a));
+        assert_eq!(Payer::from_stored("nobody", None, None, None), None);
     }
 }

@@ -2,35 +2,19 @@
 //! -> cancelled. Stored as text; every transition is a guarded UPDATE on the
 //! stored state, so the database decides races.
 
-/// Where an invoice is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum InvoiceStatus {
-    Draft,
-    Issued,
-    Balanced,
-    Cancelled,
-}
+use medsec_proto::billing::v1 as pb;
+
+medsec_platform::stored_enum!(
+    /// Where an invoice is in its life.
+    InvoiceStatus, pb::InvoiceStatus, {
+        Draft => "draft", Draft,
+        Issued => "issued", Issued,
+        Balanced => "balanced", Balanced,
+        Cancelled => "cancelled", Cancelled,
+    }
+);
 
 impl InvoiceStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Draft => "draft",
-            Self::Issued => "issued",
-            Self::Balanced => "balanced",
-            Self::Cancelled => "cancelled",
-        }
-    }
-
-    pub fn from_stored(text: &str) -> Option<Self> {
-        Some(match text {
-            "draft" => Self::Draft,
-            "issued" => Self::Issued,
-            "balanced" => Self::Balanced,
-            "cancelled" => Self::Cancelled,
-            _ => return None,
-        })
-    }
-
     /// Whether the machine has an edge from `self` to `next`.
     pub fn can_become(self, next: Self) -> bool {
         matches!(
@@ -39,6 +23,16 @@ impl InvoiceStatus {
                 | (Self::Issued, Self::Balanced)
                 | (Self::Draft | Self::Issued, Self::Cancelled)
         )
+    }
+
+    /// The state a draft totalling `total_pence` is issued into: an invoice
+    /// for nothing is settled the moment it exists.
+    pub fn on_issue(total_pence: i64) -> Self {
+        if total_pence == 0 {
+            Self::Balanced
+        } else {
+            Self::Issued
+        }
     }
 }
 
@@ -54,10 +48,9 @@ mod tests {
     #[test]
     fn only_the_documented_moves_exist() {
         use InvoiceStatus::*;
-        let all = [Draft, Issued, Balanced, Cancelled];
-        let allowed: Vec<_> = all
+        let allowed: Vec<_> = InvoiceStatus::ALL
             .iter()
-            .flat_map(|&a| all.iter().map(move |&b| (a, b)))
+            .flat_map(|&a| InvoiceStatus::ALL.iter().map(move |&b| (a, b)))
             .filter(|&(a, b)| a.can_become(b))
             .collect();
         assert_eq!(
@@ -69,9 +62,16 @@ mod tests {
                 (Issued, Cancelled)
             ]
         );
-        for status in all {
+        for &status in InvoiceStatus::ALL {
             assert_eq!(InvoiceStatus::from_stored(status.as_str()), Some(status));
+            assert_eq!(InvoiceStatus::from_proto(status.to_proto()), Ok(status));
         }
+    }
+
+    #[test]
+    fn an_invoice_for_nothing_is_balanced_when_issued() {
+        assert_eq!(InvoiceStatus::on_issue(0), InvoiceStatus::Balanced);
+        assert_eq!(InvoiceStatus::on_issue(1), InvoiceStatus::Issued);
     }
 
     #[test]

@@ -2,21 +2,21 @@
 //! recorded against them.
 
 use chrono::{NaiveDate, Utc};
-use medsec_platform::ApiError;
-use medsec_platform::idempotency::Claim;
+use medsec_platform::idempotency::Claimed;
 use medsec_platform::pagination::PageRequest;
-use sea_orm::sea_query::{Expr, ExprTrait as _};
+use medsec_platform::{ApiError, PreconditionKind};
+use sea_orm::sea_query::{Expr, ExprTrait as _, OnConflict};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait,
-    QueryFilter, QueryOrder, QuerySelect, Set, SqlErr, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection,
+    DatabaseTransaction, EntityTrait, QueryFilter, Set,
 };
 use uuid::Uuid;
 
 use super::entities::budget::{ActiveModel, Column, Entity as Budgets, Model};
 use super::entities::budget_entry;
 use super::{IDEMPOTENCY_KEYS, RequestKey};
-use crate::domain::FinancialYear;
-use crate::domain::budget::fits;
+use crate::domain::budget::admit;
+use crate::domain::{EntryKind, FinancialYear};
 
 const RESOURCE: &str = "budget";
 
@@ -33,22 +33,6 @@ impl BudgetFilter {
             "department={:?};year={:?}",
             self.department, self.financial_year
         )
-    }
-}
-
-/// Commitment or spend.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EntryKind {
-    Commitment,
-    Spend,
-}
-
-impl EntryKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Commitment => "commitment",
-            Self::Spend => "spend",
-        }
     }
 }
 
@@ -76,69 +60,67 @@ pub async fn create(
     department: String,
     year: FinancialYear,
     allocation_pence: i64,
-    key: Option<RequestKey>,
+    key: Option<&RequestKey>,
 ) -> Result<Model, ApiError> {
-    let id = Uuid::now_v7();
-    let txn = db.begin().await?;
-    if let Some(key) = &key {
-        let claim = IDEMPOTENCY_KEYS
-            .claim(
-                &txn,
-                "CreateBudget",
-                &key.request_id,
-                &key.request,
-                &id.to_string(),
-            )
-            .await?;
-        if let Claim::Replay { resource_id } = claim {
-            txn.rollback().await?;
-            return get(
-                db,
-                Uuid::parse_str(&resource_id).map_err(ApiError::internal)?,
-            )
-            .await;
-        }
-    }
-    let now = Utc::now();
-    let inserted = ActiveModel {
-        id: Set(id),
-        department: Set(department.clone()),
-        financial_year: Set(year.start_year()),
-        allocation_pence: Set(allocation_pence),
-        committed_pence: Set(0),
-        spent_pence: Set(0),
-        create_time: Set(now),
-        update_time: Set(now),
-        revision: Set(1),
-    }
-    .insert(&txn)
-    .await;
-    match inserted {
-        Ok(row) => {
-            txn.commit().await?;
-            Ok(row)
-        }
-        Err(error) if matches!(error.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
-            txn.rollback().await?;
-            let existing = Budgets::find()
-                .filter(Column::Department.eq(department.as_str()))
-                .filter(Column::FinancialYear.eq(year.start_year()))
-                .one(db)
+    IDEMPOTENCY_KEYS
+        .create(db, "CreateBudget", key, async |txn, claimed| {
+            let id = match claimed {
+                Claimed::Replay(id) => return get(txn, id).await,
+                Claimed::New(id) => id,
+            };
+            let now = Utc::now();
+            let row = ActiveModel {
+                id: Set(id),
+                department: Set(department.clone()),
+                financial_year: Set(year.start_year()),
+                allocation_pence: Set(allocation_pence),
+                committed_pence: Set(0),
+                spent_pence: Set(0),
+                create_time: Set(now),
+                update_time: Set(now),
+                revision: Set(1),
+            };
+            // The unique index decides between racing creates; the loser
+            // waits for the winner and is told which budget holds the year.
+            let inserted = Budgets::insert(row)
+                .on_conflict(
+                    OnConflict::columns([Column::Department, Column::FinancialYear])
+                        .do_nothing()
+                        .to_owned(),
+                )
+                .exec_without_returning(txn)
                 .await?;
-            Err(match existing {
-                Some(existing) => ApiError::AlreadyExists {
-                    message: format!(
-                        "{department} already has budget {} for {}",
-                        existing.id,
-                        year.label()
-                    ),
-                    resource: RESOURCE,
-                    existing_id: existing.id.to_string(),
-                },
-                None => ApiError::Aborted("a concurrent change raced this budget; retry".into()),
-            })
-        }
-        Err(error) => Err(error.into()),
+            if inserted == 0 {
+                return Err(already_held(txn, &department, year).await);
+            }
+            get(txn, id).await
+        })
+        .await
+}
+
+/// ALREADY_EXISTS naming the budget that holds `department`'s `year`.
+async fn already_held(
+    txn: &DatabaseTransaction,
+    department: &str,
+    year: FinancialYear,
+) -> ApiError {
+    let existing = Budgets::find()
+        .filter(Column::Department.eq(department))
+        .filter(Column::FinancialYear.eq(year.start_year()))
+        .one(txn)
+        .await;
+    match existing {
+        Ok(Some(existing)) => ApiError::AlreadyExists {
+            message: format!(
+                "{department} already has budget {} for {}",
+                existing.id,
+                year.label()
+            ),
+            resource: RESOURCE,
+            existing_id: existing.id.to_string(),
+        },
+        Ok(None) => ApiError::lost_race(),
+        Err(error) => error.into(),
     }
 }
 
@@ -148,103 +130,90 @@ pub async fn record_entry(
     db: &DatabaseConnection,
     budget_id: Uuid,
     entry: NewEntry,
-    key: Option<RequestKey>,
+    key: Option<&RequestKey>,
 ) -> Result<Model, ApiError> {
-    let entry_id = Uuid::now_v7();
-    let txn = db.begin().await?;
-    if let Some(key) = &key {
-        let claim = IDEMPOTENCY_KEYS
-            .claim(
-                &txn,
-                "RecordBudgetEntry",
-                &key.request_id,
-                &key.request,
-                &entry_id.to_string(),
+    IDEMPOTENCY_KEYS
+        .create(db, "RecordBudgetEntry", key, async |txn, claimed| {
+            let entry_id = match claimed {
+                Claimed::Replay(_) => return get(txn, budget_id).await,
+                Claimed::New(id) => id,
+            };
+            let budget = take(txn, budget_id).await?;
+            let year = FinancialYear::new(budget.financial_year).map_err(ApiError::internal)?;
+            if !year.contains(entry.entry_date) {
+                return Err(ApiError::invalid(
+                    "entry.entry_date",
+                    format!("must fall within the financial year {}", year.label()),
+                ));
+            }
+            let released = match entry.settles_commitment_id {
+                Some(commitment_id) => settle(txn, budget_id, commitment_id).await?,
+                None => 0,
+            };
+            let override_reason = admit(
+                budget.allocation_pence,
+                budget.committed_pence,
+                budget.spent_pence,
+                entry.amount_pence,
+                released,
+                entry.override_reason,
             )
+            .map_err(|remaining| over_allocation(budget_id, remaining, entry.amount_pence))?;
+            let (committed_delta, spent_delta) = entry.kind.deltas(entry.amount_pence, released);
+            Budgets::update_many()
+                .col_expr(
+                    Column::CommittedPence,
+                    Expr::col(Column::CommittedPence).add(committed_delta),
+                )
+                .col_expr(
+                    Column::SpentPence,
+                    Expr::col(Column::SpentPence).add(spent_delta),
+                )
+                .filter(Column::Id.eq(budget_id))
+                .exec(txn)
+                .await?;
+            budget_entry::ActiveModel {
+                id: Set(entry_id),
+                budget_id: Set(budget_id),
+                kind: Set(entry.kind.as_str().to_owned()),
+                amount_pence: Set(entry.amount_pence),
+                reference: Set(entry.reference),
+                entry_date: Set(entry.entry_date),
+                settles_commitment_id: Set(entry.settles_commitment_id),
+                settled: Set(false),
+                override_reason: Set(override_reason),
+                create_time: Set(Utc::now()),
+            }
+            .insert(txn)
             .await?;
-        if let Claim::Replay { .. } = claim {
-            txn.rollback().await?;
-            return get(db, budget_id).await;
-        }
-    }
-    // Take the budget row before reading it.
+            get(txn, budget_id).await
+        })
+        .await
+}
+
+/// Takes the budget row (a write, so racing entries queue on it), then
+/// reads it.
+async fn take(txn: &DatabaseTransaction, budget_id: Uuid) -> Result<Model, ApiError> {
     let taken = Budgets::update_many()
         .col_expr(Column::Revision, Expr::col(Column::Revision).add(1))
         .col_expr(Column::UpdateTime, Expr::value(Utc::now()))
         .filter(Column::Id.eq(budget_id))
-        .exec(&txn)
+        .exec(txn)
         .await?;
     if taken.rows_affected == 0 {
         return Err(ApiError::not_found(RESOURCE, budget_id.to_string()));
     }
-    let budget = get(&txn, budget_id).await?;
-    let year = FinancialYear::new(budget.financial_year).map_err(ApiError::internal)?;
-    if !year.contains(entry.entry_date) {
-        return Err(ApiError::invalid(
-            "entry.entry_date",
-            format!("must fall within the financial year {}", year.label()),
-        ));
-    }
-    let mut released = 0;
-    if let Some(commitment_id) = entry.settles_commitment_id {
-        released = settle(&txn, budget_id, commitment_id).await?;
-    }
-    let (committed_delta, spent_delta) = match entry.kind {
-        EntryKind::Commitment => (entry.amount_pence, 0),
-        EntryKind::Spend => (-released, entry.amount_pence),
-    };
-    let fits = fits(
-        budget.allocation_pence,
-        budget.committed_pence,
-        budget.spent_pence,
-        entry.amount_pence,
-        released,
-    );
-    // A reason is recorded only for an entry that needed the override.
-    let override_reason = if fits {
-        None
-    } else {
-        entry.override_reason.clone()
-    };
-    if !fits && override_reason.is_none() {
-        let remaining = budget.allocation_pence - budget.committed_pence - budget.spent_pence;
-        return Err(ApiError::FailedPrecondition {
-            message: format!(
-                "budget {budget_id} has {remaining} pence remaining: an entry of {} pence would exceed the allocation; give override_reason to allow it",
-                entry.amount_pence
-            ),
-            kind: medsec_platform::PreconditionKind::Budget,
-            subject: format!("budgets/{budget_id}"),
-        });
-    }
-    Budgets::update_many()
-        .col_expr(
-            Column::CommittedPence,
-            Expr::col(Column::CommittedPence).add(committed_delta),
-        )
-        .col_expr(
-            Column::SpentPence,
-            Expr::col(Column::SpentPence).add(spent_delta),
-        )
-        .filter(Column::Id.eq(budget_id))
-        .exec(&txn)
-        .await?;
-    budget_entry::ActiveModel {
-        id: Set(entry_id),
-        budget_id: Set(budget_id),
-        kind: Set(entry.kind.as_str().to_owned()),
-        amount_pence: Set(entry.amount_pence),
-        reference: Set(entry.reference),
-        entry_date: Set(entry.entry_date),
-        settles_commitment_id: Set(entry.settles_commitment_id),
-        settled: Set(false),
-        override_reason: Set(override_reason),
-        create_time: Set(Utc::now()),
-    }
-    .insert(&txn)
-    .await?;
-    txn.commit().await?;
-    get(db, budget_id).await
+    get(txn, budget_id).await
+}
+
+fn over_allocation(budget_id: Uuid, remaining: i64, amount: i64) -> ApiError {
+    ApiError::precondition(
+        PreconditionKind::Budget,
+        format!("budgets/{budget_id}"),
+        format!(
+            "budget {budget_id} has {remaining} pence remaining: an entry of {amount} pence would exceed the allocation; give override_reason to allow it"
+        ),
+    )
 }
 
 /// Marks an open commitment of the budget settled; returns its amount.
@@ -293,15 +262,8 @@ pub async fn list(
     if let Some(year) = filter.financial_year {
         condition = condition.add(Column::FinancialYear.eq(year));
     }
-    if let Some(after) = super::page_after(page)? {
-        condition = condition.add(Column::Id.gt(after));
-    }
-    Ok(Budgets::find()
-        .filter(condition)
-        .order_by_asc(Column::Id)
-        .limit(page.fetch_limit())
-        .all(db)
-        .await?)
+    let query = Budgets::find().filter(condition);
+    Ok(page.by_id(query, Column::Id)?.all(db).await?)
 }
 
 /// One page of a budget's entries in the order recorded.
@@ -311,14 +273,6 @@ pub async fn list_entries(
     page: &PageRequest,
 ) -> Result<Vec<budget_entry::Model>, ApiError> {
     get(db, budget_id).await?;
-    let mut query =
-        budget_entry::Entity::find().filter(budget_entry::Column::BudgetId.eq(budget_id));
-    if let Some(after) = super::page_after(page)? {
-        query = query.filter(budget_entry::Column::Id.gt(after));
-    }
-    Ok(query
-        .order_by_asc(budget_entry::Column::Id)
-        .limit(page.fetch_limit())
-        .all(db)
-        .await?)
+    let query = budget_entry::Entity::find().filter(budget_entry::Column::BudgetId.eq(budget_id));
+    Ok(page.by_id(query, budget_entry::Column::Id)?.all(db).await?)
 }

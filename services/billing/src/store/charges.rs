@@ -6,8 +6,7 @@ use medsec_platform::ApiError;
 use medsec_platform::pagination::PageRequest;
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, Set,
+    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, Set,
 };
 use uuid::Uuid;
 
@@ -62,18 +61,7 @@ pub async fn create(db: &DatabaseConnection, charge: NewCharge) -> Result<Model,
         price.unit_price_pence,
         price.vat_rate_basis_points,
     );
-    let (insurer_name, policy_number, preauthorisation_code) = match &charge.payer {
-        Payer::Insurer {
-            name,
-            policy_number,
-            preauthorisation_code,
-        } => (
-            Some(name.clone()),
-            Some(policy_number.clone()),
-            preauthorisation_code.clone(),
-        ),
-        Payer::SelfPay | Payer::Nhs => (None, None, None),
-    };
+    let (insurer_name, policy_number) = charge.payer.insurer();
     let row = ActiveModel {
         id: Set(Uuid::now_v7()),
         appointment_id: Set(charge.appointment_id),
@@ -87,11 +75,11 @@ pub async fn create(db: &DatabaseConnection, charge: NewCharge) -> Result<Model,
         net_pence: Set(amounts.net_pence),
         vat_pence: Set(amounts.vat_pence),
         service_date: Set(charge.service_date),
-        payer_kind: Set(charge.payer.kind().to_owned()),
+        payer_kind: Set(charge.payer.kind().as_str().to_owned()),
         payer_key: Set(charge.payer.key()),
         insurer_name: Set(insurer_name),
         policy_number: Set(policy_number),
-        preauthorisation_code: Set(preauthorisation_code),
+        preauthorisation_code: Set(charge.payer.preauthorisation_code()),
         invoice_id: Set(None),
         create_time: Set(Utc::now()),
     };
@@ -126,7 +114,7 @@ fn same_or_conflict(stored: Model, charge: &NewCharge) -> Result<Model, ApiError
         && stored.quantity == charge.quantity
         && stored.service_date == charge.service_date
         && stored.payer_key == charge.payer.key()
-        && stored.preauthorisation_code == preauthorisation_code_of(&charge.payer);
+        && stored.preauthorisation_code == charge.payer.preauthorisation_code();
     if !same {
         return Err(ApiError::AlreadyExists {
             message: format!(
@@ -138,16 +126,6 @@ fn same_or_conflict(stored: Model, charge: &NewCharge) -> Result<Model, ApiError
         });
     }
     Ok(stored)
-}
-
-fn preauthorisation_code_of(payer: &Payer) -> Option<String> {
-    match payer {
-        Payer::Insurer {
-            preauthorisation_code,
-            ..
-        } => preauthorisation_code.clone(),
-        Payer::SelfPay | Payer::Nhs => None,
-    }
 }
 
 pub async fn get(db: &impl ConnectionTrait, id: Uuid) -> Result<Model, ApiError> {
@@ -173,13 +151,6 @@ pub async fn list(
     if filter.unbilled_only {
         condition = condition.add(Column::InvoiceId.is_null());
     }
-    if let Some(after) = super::page_after(page)? {
-        condition = condition.add(Column::Id.gt(after));
-    }
-    Ok(Charges::find()
-        .filter(condition)
-        .order_by_asc(Column::Id)
-        .limit(page.fetch_limit())
-        .all(db)
-        .await?)
+    let query = Charges::find().filter(condition);
+    Ok(page.by_id(query, Column::Id)?.all(db).await?)
 }

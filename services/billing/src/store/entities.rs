@@ -99,8 +99,9 @@ pub mod invoice {
     impl ActiveModelBehavior for ActiveModel {}
 
     impl Model {
+        /// What is still owed (`domain::money::balance`).
         pub fn balance_pence(&self) -> i64 {
-            self.total_pence - self.paid_pence - self.credited_pence
+            crate::domain::money::balance(self.total_pence, self.paid_pence, self.credited_pence)
         }
     }
 }

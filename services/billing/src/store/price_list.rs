@@ -1,13 +1,13 @@
 //! The price list: versions of items by code, never overlapping in time.
 
 use chrono::{NaiveDate, Utc};
-use medsec_platform::ApiError;
-use medsec_platform::idempotency::Claim;
+use medsec_platform::idempotency::Claimed;
 use medsec_platform::pagination::PageRequest;
+use medsec_platform::{ApiError, PreconditionKind, db};
 use sea_orm::sea_query::{Expr, ExprTrait as _, OnConflict, Query};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait,
-    QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
+    QueryFilter, Set,
 };
 use uuid::Uuid;
 
@@ -72,49 +72,34 @@ fn valid_on_condition(date: NaiveDate) -> Condition {
 pub async fn create(
     db: &DatabaseConnection,
     item: NewPriceItem,
-    key: Option<RequestKey>,
+    key: Option<&RequestKey>,
 ) -> Result<Model, ApiError> {
-    let id = Uuid::now_v7();
-    let txn = db.begin().await?;
-    if let Some(key) = &key {
-        let claim = IDEMPOTENCY_KEYS
-            .claim(
-                &txn,
-                "CreatePriceItem",
-                &key.request_id,
-                &key.request,
-                &id.to_string(),
-            )
-            .await?;
-        if let Claim::Replay { resource_id } = claim {
-            txn.rollback().await?;
-            return get(
-                db,
-                Uuid::parse_str(&resource_id).map_err(ApiError::internal)?,
-            )
-            .await;
-        }
-    }
-    lock_code(&txn, &item.code).await?;
-    if let Some(overlap) =
-        find_overlap(&txn, &item.code, item.valid_from, item.valid_to, None).await?
-    {
-        return Err(overlapping(&overlap));
-    }
-    let row = ActiveModel {
-        id: Set(id),
-        code: Set(item.code),
-        description: Set(item.description),
-        unit_price_pence: Set(item.unit_price_pence),
-        vat_rate_basis_points: Set(item.vat_rate_basis_points),
-        valid_from: Set(item.valid_from),
-        valid_to: Set(item.valid_to),
-        create_time: Set(Utc::now()),
-    }
-    .insert(&txn)
-    .await?;
-    txn.commit().await?;
-    Ok(row)
+    IDEMPOTENCY_KEYS
+        .create(db, "CreatePriceItem", key, async |txn, claimed| {
+            let id = match claimed {
+                Claimed::Replay(id) => return get(txn, id).await,
+                Claimed::New(id) => id,
+            };
+            lock_code(txn, &item.code).await?;
+            if let Some(overlap) =
+                find_overlap(txn, &item.code, item.valid_from, item.valid_to, None).await?
+            {
+                return Err(overlapping(&overlap));
+            }
+            Ok(ActiveModel {
+                id: Set(id),
+                code: Set(item.code),
+                description: Set(item.description),
+                unit_price_pence: Set(item.unit_price_pence),
+                vat_rate_basis_points: Set(item.vat_rate_basis_points),
+                valid_from: Set(item.valid_from),
+                valid_to: Set(item.valid_to),
+                create_time: Set(Utc::now()),
+            }
+            .insert(txn)
+            .await?)
+        })
+        .await
 }
 
 /// Closes an open-ended version on `valid_to`.
@@ -123,48 +108,48 @@ pub async fn end(
     id: Uuid,
     valid_to: NaiveDate,
 ) -> Result<Model, ApiError> {
-    let txn = db.begin().await?;
-    // Write first: the code's lock row, found through the item.
-    let lock = Query::update()
-        .table("price_codes")
-        .value("revision", Expr::col("revision").add(1))
-        .and_where(
-            Expr::col("code").in_subquery(
-                Query::select()
-                    .column(Column::Code)
-                    .from(PriceItems)
-                    .and_where(Expr::col(Column::Id).eq(id))
-                    .to_owned(),
-            ),
-        )
-        .to_owned();
-    if txn.execute(&lock).await?.rows_affected() == 0 {
-        return Err(ApiError::not_found(RESOURCE, id.to_string()));
-    }
-    let item = get(&txn, id).await?;
-    if let Some(to) = item.valid_to {
-        return Err(ApiError::wrong_state(
-            format!("price_items/{id}"),
-            &format!("already ended on {to}"),
-            "end it again",
-        ));
-    }
-    if valid_to < item.valid_from {
-        return Err(ApiError::invalid(
-            "valid_to",
-            "must not be before the version's valid_from",
-        ));
-    }
-    if let Some(overlap) =
-        find_overlap(&txn, &item.code, item.valid_from, Some(valid_to), Some(id)).await?
-    {
-        return Err(overlapping(&overlap));
-    }
-    let mut row: ActiveModel = item.into();
-    row.valid_to = Set(Some(valid_to));
-    let row = row.update(&txn).await?;
-    txn.commit().await?;
-    Ok(row)
+    db::write(db, async |txn| {
+        // Write first: the code's lock row, found through the item.
+        let lock = Query::update()
+            .table("price_codes")
+            .value("revision", Expr::col("revision").add(1))
+            .and_where(
+                Expr::col("code").in_subquery(
+                    Query::select()
+                        .column(Column::Code)
+                        .from(PriceItems)
+                        .and_where(Expr::col(Column::Id).eq(id))
+                        .to_owned(),
+                ),
+            )
+            .to_owned();
+        if txn.execute(&lock).await?.rows_affected() == 0 {
+            return Err(ApiError::not_found(RESOURCE, id.to_string()));
+        }
+        let item = get(txn, id).await?;
+        if let Some(to) = item.valid_to {
+            return Err(ApiError::wrong_state(
+                format!("price_items/{id}"),
+                &format!("already ended on {to}"),
+                "end it again",
+            ));
+        }
+        if valid_to < item.valid_from {
+            return Err(ApiError::invalid(
+                "valid_to",
+                "must not be before the version's valid_from",
+            ));
+        }
+        if let Some(overlap) =
+            find_overlap(txn, &item.code, item.valid_from, Some(valid_to), Some(id)).await?
+        {
+            return Err(overlapping(&overlap));
+        }
+        let mut row: ActiveModel = item.into();
+        row.valid_to = Set(Some(valid_to));
+        Ok(row.update(txn).await?)
+    })
+    .await
 }
 
 /// Takes the per-code lock row (made on first use) by writing to it.
@@ -208,14 +193,14 @@ fn overlapping(existing: &Model) -> ApiError {
     let until = existing
         .valid_to
         .map_or_else(|| "open-ended".to_owned(), |to| format!("to {to}"));
-    ApiError::FailedPrecondition {
-        message: format!(
+    ApiError::precondition(
+        PreconditionKind::Overlap,
+        format!("price_items/{}", existing.id),
+        format!(
             "overlaps price item {} for {} valid from {} {until}; end it first",
             existing.id, existing.code, existing.valid_from
         ),
-        kind: medsec_platform::PreconditionKind::Overlap,
-        subject: format!("price_items/{}", existing.id),
-    }
+    )
 }
 
 /// One page of versions by id (creation) order.
@@ -231,13 +216,6 @@ pub async fn list(
     if let Some(date) = filter.valid_on {
         condition = condition.add(valid_on_condition(date));
     }
-    if let Some(after) = super::page_after(page)? {
-        condition = condition.add(Column::Id.gt(after));
-    }
-    Ok(PriceItems::find()
-        .filter(condition)
-        .order_by_asc(Column::Id)
-        .limit(page.fetch_limit())
-        .all(db)
-        .await?)
+    let query = PriceItems::find().filter(condition);
+    Ok(page.by_id(query, Column::Id)?.all(db).await?)
 }
