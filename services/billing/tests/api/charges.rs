@@ -1,13 +1,11 @@
 use std::collections::HashSet;
 
 use medsec_platform::both_backends;
-use medsec_platform::testing::Backend;
+use medsec_platform::testing::{Backend, violated_fields};
 use medsec_proto::billing::v1 as pb;
 use tonic::Code;
 
-use crate::helpers::{
-    assert_wrong_state, insurer, new_id, nhs, self_pay, spawn_app, violated_fields,
-};
+use crate::helpers::{assert_wrong_state, insurer, new_id, nhs, self_pay, spawn_app};
 
 both_backends!(
     price_versions_never_overlap_and_a_price_change_alters_nothing_billed,

@@ -1,35 +1,33 @@
+//! BillingService's test app and fixtures: the server comes from the
+//! platform's harness, the payers, prices, charges and invoices from here.
+
 use medsec_platform::server::Services;
-use medsec_platform::testing::{Backend, TestDatabase, TestServer};
+use medsec_platform::testing::{Backend, Running, precondition_type, start};
 use medsec_proto::billing::v1 as pb;
 use medsec_proto::billing::v1::billing_service_client::BillingServiceClient;
 use sea_orm::DatabaseConnection;
+use tonic::Status;
 use tonic::transport::Channel;
-use tonic::{Code, Status};
-use tonic_types::StatusExt;
 use uuid::Uuid;
 
 /// A BillingService on a fresh database, and a client for it.
 pub(crate) struct TestApp {
     pub(crate) client: BillingServiceClient<Channel>,
-    #[allow(dead_code)] // read by the invariant checks
+    /// The service's database, for checks behind the API.
     pub(crate) db: DatabaseConnection,
-    _server: TestServer,
-    _database: TestDatabase,
+    #[allow(dead_code)] // keeps the server and its database alive
+    pub(crate) running: Running,
 }
 
 pub(crate) async fn spawn_app(backend: Backend) -> TestApp {
-    let database = TestDatabase::create(backend).await;
-    let settings = database.settings();
-    let db = database.connect().await;
-    medsec_billing::migrate(&db).await.expect("migrate");
-    let services = Services::new().with(medsec_billing::service(db.clone(), &settings));
-    let server = TestServer::start(&settings, services).await;
-    let client = BillingServiceClient::new(server.channel().await);
+    let running = start(backend, medsec_billing::migrate, |db, settings| {
+        Services::new().with(medsec_billing::service(db, settings))
+    })
+    .await;
     TestApp {
-        client,
-        db,
-        _server: server,
-        _database: database,
+        client: BillingServiceClient::new(running.channel.clone()),
+        db: running.db.clone(),
+        running,
     }
 }
 
@@ -183,23 +181,10 @@ impl TestApp {
     }
 }
 
-/// The bad fields an INVALID_ARGUMENT status names.
-pub(crate) fn violated_fields(status: &Status) -> Vec<String> {
-    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
-    status
-        .get_details_bad_request()
-        .expect("bad request details")
-        .field_violations
-        .into_iter()
-        .map(|violation| violation.field)
-        .collect()
-}
-
-/// Asserts a FAILED_PRECONDITION whose message names `state`.
+/// Asserts a FAILED_PRECONDITION of type STATE whose message names `state`.
 pub(crate) fn assert_wrong_state(status: &Status, state: &str) {
-    assert_eq!(status.code(), Code::FailedPrecondition, "{status:?}");
+    assert_eq!(precondition_type(status), "STATE", "{status:?}");
     assert!(status.message().contains(state), "{}", status.message());
-    assert!(status.get_details_precondition_failure().is_some());
 }
 
 /// Every invariant of one invoice as the API shows it.

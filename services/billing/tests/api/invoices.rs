@@ -1,11 +1,10 @@
 use medsec_platform::both_backends;
-use medsec_platform::testing::Backend;
+use medsec_platform::testing::{Backend, violated_fields};
 use medsec_proto::billing::v1 as pb;
 use tonic::Code;
 
 use crate::helpers::{
     assert_invoice_invariants, assert_wrong_state, insurer, new_id, nhs, self_pay, spawn_app,
-    violated_fields,
 };
 
 both_backends!(
