@@ -67,7 +67,7 @@ pub(super) async fn list(
     let page = r.page(
         request.page_size,
         &request.page_token,
-        &filter.fingerprint(),
+        &format!("{filter:?}"),
     );
     let page = r.finish(page)?;
     let rows = budgets::list(&api.db, &filter, &page).await?;

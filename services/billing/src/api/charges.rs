@@ -19,33 +19,26 @@ pub(super) async fn create(
     let request = request.into_inner();
     let mut r = Reader::new();
     let charge = r.message("charge", request.charge.as_ref())?;
+    let charge = read_charge(&mut r, charge);
+    let charge = r.finish(charge)?;
+    Ok(to_proto(&charges::create(&api.db, charge).await?))
+}
+
+fn read_charge(r: &mut Reader, charge: &pb::Charge) -> Option<NewCharge> {
     let appointment_id = r.id("charge.appointment_id", &charge.appointment_id);
     let patient_id = r.id("charge.patient_id", &charge.patient_id);
     let code = r.check("charge.code", price::price_code(&charge.code));
     let quantity = r.check("charge.quantity", money::quantity(charge.quantity));
     let service_date = r.date("charge.service_date", &charge.service_date);
-    let payer = Payer::read(&mut r, "charge.payer", charge.payer.as_ref());
-    let (appointment_id, patient_id, code, quantity, service_date, payer) = r.finish((
-        appointment_id,
-        patient_id,
-        code,
-        quantity,
-        service_date,
-        payer,
-    ))?;
-    let created = charges::create(
-        &api.db,
-        NewCharge {
-            appointment_id,
-            patient_id,
-            code,
-            quantity,
-            service_date,
-            payer,
-        },
-    )
-    .await?;
-    Ok(to_proto(&created))
+    let payer = Payer::read(r, "charge.payer", charge.payer.as_ref());
+    Some(NewCharge {
+        appointment_id: appointment_id?,
+        patient_id: patient_id?,
+        code: code?,
+        quantity: quantity?,
+        service_date: service_date?,
+        payer: payer?,
+    })
 }
 
 pub(super) async fn list(
@@ -62,7 +55,7 @@ pub(super) async fn list(
     let page = r.page(
         request.page_size,
         &request.page_token,
-        &filter.fingerprint(),
+        &format!("{filter:?}"),
     );
     let page = r.finish(page)?;
     let rows = charges::list(&api.db, &filter, &page).await?;

@@ -1,5 +1,5 @@
-//! Invoices: drafts and their lines, issue, void, a shortfall re-billed to
-//! the patient, lists and the aged-debt report; and an invoice as the API
+//! Invoices: drafts and their lines, issue, void, credit notes, a shortfall
+//! re-billed to the patient, lists and the aged-debt report; and an invoice as the API
 //! shows it, with its lines, payments and credit notes.
 
 use medsec_platform::pagination::keys;
@@ -7,12 +7,12 @@ use medsec_platform::time::{format_civil_date, to_timestamp, today_in_london};
 use medsec_platform::{ApiError, Reader};
 use medsec_proto::billing::v1 as pb;
 use tonic::Request;
-use uuid::Uuid;
 
 use super::BillingApi;
 use crate::domain::invoice::read_book_date;
+use crate::domain::money::positive_amount;
 use crate::domain::{InvoiceStatus, Payer, PaymentMethod, PaymentTerms};
-use crate::store::invoices::{self, InvoiceFilter, InvoiceView};
+use crate::store::invoices::{self, InvoiceFilter, InvoiceView, LineChange};
 
 pub(super) async fn create(
     api: &BillingApi,
@@ -59,7 +59,7 @@ pub(super) async fn list(
     let page = r.page(
         request.page_size,
         &request.page_token,
-        &filter.fingerprint(),
+        &format!("{filter:?}"),
     );
     let page = r.finish(page)?;
     let views = invoices::list(&api.db, &filter, &page).await?;
@@ -74,36 +74,42 @@ pub(super) async fn add_line(
     api: &BillingApi,
     request: Request<pb::AddInvoiceLineRequest>,
 ) -> Result<pb::Invoice, ApiError> {
-    let request = request.get_ref();
-    let (id, charge_id, revision) =
-        read_line(&request.invoice_id, &request.charge_id, &request.etag)?;
-    let view = invoices::add_line(&api.db, id, charge_id, revision).await?;
-    Ok(to_proto(&view))
+    let pb::AddInvoiceLineRequest {
+        invoice_id,
+        charge_id,
+        etag,
+    } = request.get_ref();
+    change_line(api, invoice_id, charge_id, etag, LineChange::Add).await
 }
 
 pub(super) async fn remove_line(
     api: &BillingApi,
     request: Request<pb::RemoveInvoiceLineRequest>,
 ) -> Result<pb::Invoice, ApiError> {
-    let request = request.get_ref();
-    let (id, charge_id, revision) =
-        read_line(&request.invoice_id, &request.charge_id, &request.etag)?;
-    let view = invoices::remove_line(&api.db, id, charge_id, revision).await?;
-    Ok(to_proto(&view))
+    let pb::RemoveInvoiceLineRequest {
+        invoice_id,
+        charge_id,
+        etag,
+    } = request.get_ref();
+    change_line(api, invoice_id, charge_id, etag, LineChange::Remove).await
 }
 
-/// The invoice, the charge whose line changes, and the etag of a line change.
-fn read_line(
+/// Reads the draft, the charge whose line changes and the etag of a line
+/// change, and makes it.
+async fn change_line(
+    api: &BillingApi,
     invoice_id: &str,
     charge_id: &str,
     etag: &str,
-) -> Result<(Uuid, Uuid, Option<i64>), ApiError> {
+    change: LineChange,
+) -> Result<pb::Invoice, ApiError> {
     let mut r = Reader::new();
     let id = r.id("invoice_id", invoice_id);
     let charge_id = r.id("charge_id", charge_id);
     let revision = r.etag("etag", etag);
     let (id, charge_id) = r.finish((id, charge_id))?;
-    Ok((id, charge_id, revision))
+    let view = invoices::change_line(&api.db, id, charge_id, revision, change).await?;
+    Ok(to_proto(&view))
 }
 
 pub(super) async fn issue(
@@ -148,6 +154,26 @@ pub(super) async fn bill_shortfall(
     let key = r.request_key(&request.request_id, &request, |q| q.request_id.clear());
     let id = r.finish(id)?;
     let view = invoices::bill_shortfall(&api.db, id, key.as_ref()).await?;
+    Ok(to_proto(&view))
+}
+
+pub(super) async fn issue_credit_note(
+    api: &BillingApi,
+    request: Request<pb::IssueCreditNoteRequest>,
+) -> Result<pb::Invoice, ApiError> {
+    let request = request.into_inner();
+    let mut r = Reader::new();
+    let id = r.id("invoice_id", &request.invoice_id);
+    let amount_pence = r.check("amount_pence", positive_amount(request.amount_pence));
+    let reason = r.required_line("reason", &request.reason, 500);
+    let key = r.required_request_key(
+        &request.request_id,
+        &request,
+        |q| q.request_id.clear(),
+        "a retried credit note must not be issued twice",
+    );
+    let (id, amount_pence, reason, key) = r.finish((id, amount_pence, reason, key))?;
+    let view = invoices::credit(&api.db, id, amount_pence, reason, &key).await?;
     Ok(to_proto(&view))
 }
 

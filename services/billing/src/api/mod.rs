@@ -5,7 +5,6 @@
 
 mod budgets;
 mod charges;
-mod credit_notes;
 mod invoices;
 mod payments;
 mod price_list;
@@ -44,7 +43,7 @@ medsec_platform::grpc_handlers! {
         bill_shortfall(pb::BillShortfallRequest) -> pb::Invoice = invoices::bill_shortfall;
         get_aged_debt_report(pb::GetAgedDebtReportRequest) -> pb::AgedDebtReport = invoices::aged_debt_report;
         record_payment(pb::RecordPaymentRequest) -> pb::Invoice = payments::record;
-        issue_credit_note(pb::IssueCreditNoteRequest) -> pb::Invoice = credit_notes::issue;
+        issue_credit_note(pb::IssueCreditNoteRequest) -> pb::Invoice = invoices::issue_credit_note;
         create_budget(pb::CreateBudgetRequest) -> pb::Budget = budgets::create;
         get_budget(pb::GetBudgetRequest) -> pb::Budget = budgets::get;
         list_budgets(pb::ListBudgetsRequest) -> pb::ListBudgetsResponse = budgets::list;

@@ -82,7 +82,7 @@ pub(super) async fn list(
     let page = r.page(
         request.page_size,
         &request.page_token,
-        &filter.fingerprint(),
+        &format!("{filter:?}"),
     );
     let page = r.finish(page)?;
     let rows = price_list::list(&api.db, &filter, &page).await?;

@@ -111,10 +111,7 @@ pub fn warning(allocation: i64, committed: i64, spent: i64) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn date(text: &str) -> NaiveDate {
-        NaiveDate::parse_from_str(text, "%Y-%m-%d").unwrap()
-    }
+    use crate::domain::testing::date;
 
     #[test]
     fn years_run_from_april_to_march() {

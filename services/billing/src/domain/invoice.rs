@@ -113,10 +113,7 @@ impl AgedDebt {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn date(text: &str) -> NaiveDate {
-        NaiveDate::parse_from_str(text, "%Y-%m-%d").unwrap()
-    }
+    use crate::domain::testing::{bad_fields, date};
 
     #[test]
     fn terms_default_to_thirty_days_and_stop_at_a_year() {
@@ -159,12 +156,7 @@ mod tests {
         let mut r = Reader::new();
         assert_eq!(read_book_date(&mut r, "a", "2026-02-30", today), None);
         assert_eq!(read_book_date(&mut r, "b", "2026-05-21", today), None);
-        match r.finish(()) {
-            Err(medsec_platform::ApiError::InvalidArgument(violations)) => {
-                assert_eq!(violations.fields().collect::<Vec<_>>(), ["a", "b"]);
-            }
-            other => panic!("expected violations, got {other:?}"),
-        }
+        assert_eq!(bad_fields(r), ["a", "b"]);
     }
 
     #[test]

@@ -15,3 +15,24 @@ pub use invoice::{AgedDebt, PaymentMethod, PaymentTerms};
 pub use money::{LineAmounts, line_amounts, vat_half_up};
 pub use payer::{Payer, PayerKind};
 pub use status::InvoiceStatus;
+
+/// What the rules' unit tests share.
+#[cfg(test)]
+mod testing {
+    use medsec_platform::{ApiError, Reader};
+
+    /// A civil date written `YYYY-MM-DD`.
+    pub(crate) fn date(text: &str) -> chrono::NaiveDate {
+        text.parse().unwrap()
+    }
+
+    /// The fields `r` found bad, in order.
+    pub(crate) fn bad_fields(r: Reader) -> Vec<String> {
+        match r.finish(()) {
+            Err(ApiError::InvalidArgument(violations)) => {
+                violations.fields().map(str::to_owned).collect()
+            }
+            other => panic!("expected bad fields, got {other:?}"),
+        }
+    }
+}

@@ -173,6 +173,7 @@ impl Payer {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::testing::bad_fields;
 
     fn insurer(name: &str, policy: &str) -> pb::Payer {
         pb::Payer {
@@ -182,15 +183,6 @@ mod tests {
                 policy_number: policy.into(),
                 preauthorisation_code: String::new(),
             }),
-        }
-    }
-
-    fn violations(r: Reader) -> Vec<String> {
-        match r.finish(()) {
-            Err(medsec_platform::ApiError::InvalidArgument(violations)) => {
-                violations.fields().map(str::to_owned).collect()
-            }
-            other => panic!("expected violations, got {other:?}"),
         }
     }
 
@@ -205,7 +197,7 @@ mod tests {
         assert!(r.finish(()).is_ok());
         let mut r = Reader::new();
         assert_eq!(Payer::read_invoiced(&mut r, "payer", Some(&nhs)), None);
-        assert_eq!(violations(r), ["payer.kind"]);
+        assert_eq!(bad_fields(r), ["payer.kind"]);
         assert_eq!(Payer::SelfPay.invoiceable(), Ok(Payer::SelfPay));
         assert_eq!(Payer::Nhs.invoiceable(), Err(NHS_NEVER_INVOICED));
     }
@@ -215,12 +207,12 @@ mod tests {
         let mut r = Reader::new();
         assert_eq!(Payer::read(&mut r, "payer", Some(&insurer(" ", ""))), None);
         assert_eq!(
-            violations(r),
+            bad_fields(r),
             ["payer.insurer.name", "payer.insurer.policy_number"]
         );
         let mut r = Reader::new();
         assert_eq!(Payer::read(&mut r, "payer", None), None);
-        assert_eq!(violations(r), ["payer"]);
+        assert_eq!(bad_fields(r), ["payer"]);
     }
 
     #[test]

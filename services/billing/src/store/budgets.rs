@@ -7,8 +7,8 @@ use medsec_platform::pagination::PageRequest;
 use medsec_platform::{ApiError, PreconditionKind};
 use sea_orm::sea_query::{Expr, ExprTrait as _, OnConflict};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection,
-    DatabaseTransaction, EntityTrait, QueryFilter, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction,
+    EntityTrait, QueryFilter, QueryTrait as _, Set,
 };
 use uuid::Uuid;
 
@@ -20,20 +20,12 @@ use crate::domain::{EntryKind, FinancialYear};
 
 const RESOURCE: &str = "budget";
 
-/// Filters of ListBudgets.
+/// Filters of ListBudgets; its `Debug` form, naming every value, is the
+/// fingerprint of its page tokens.
 #[derive(Debug, Default, Clone)]
 pub struct BudgetFilter {
     pub department: Option<String>,
     pub financial_year: Option<i32>,
-}
-
-impl BudgetFilter {
-    pub fn fingerprint(&self) -> String {
-        format!(
-            "department={:?};year={:?}",
-            self.department, self.financial_year
-        )
-    }
 }
 
 /// A validated entry.
@@ -48,10 +40,7 @@ pub struct NewEntry {
 }
 
 pub async fn get(db: &impl ConnectionTrait, id: Uuid) -> Result<Model, ApiError> {
-    Budgets::find_by_id(id)
-        .one(db)
-        .await?
-        .ok_or_else(|| ApiError::not_found(RESOURCE, id.to_string()))
+    super::row::<Budgets>(db, RESOURCE, id).await
 }
 
 /// Opens a budget; one per department and year.
@@ -255,14 +244,13 @@ pub async fn list(
     filter: &BudgetFilter,
     page: &PageRequest,
 ) -> Result<Vec<Model>, ApiError> {
-    let mut condition = Condition::all();
-    if let Some(department) = &filter.department {
-        condition = condition.add(Column::Department.eq(department.as_str()));
-    }
-    if let Some(year) = filter.financial_year {
-        condition = condition.add(Column::FinancialYear.eq(year));
-    }
-    let query = Budgets::find().filter(condition);
+    let query = Budgets::find()
+        .apply_if(filter.department.as_deref(), |q, department| {
+            q.filter(Column::Department.eq(department))
+        })
+        .apply_if(filter.financial_year, |q, year| {
+            q.filter(Column::FinancialYear.eq(year))
+        });
     Ok(page.by_id(query, Column::Id)?.all(db).await?)
 }
 

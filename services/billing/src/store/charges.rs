@@ -6,7 +6,8 @@ use medsec_platform::ApiError;
 use medsec_platform::pagination::PageRequest;
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, Set,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryTrait as _,
+    Set,
 };
 use uuid::Uuid;
 
@@ -25,21 +26,13 @@ pub struct NewCharge {
     pub payer: Payer,
 }
 
-/// Filters of ListCharges.
+/// Filters of ListCharges; its `Debug` form, naming every value, is the
+/// fingerprint of its page tokens.
 #[derive(Debug, Default, Clone)]
 pub struct ChargeFilter {
     pub patient_id: Option<Uuid>,
     pub appointment_id: Option<Uuid>,
     pub unbilled_only: bool,
-}
-
-impl ChargeFilter {
-    pub fn fingerprint(&self) -> String {
-        format!(
-            "patient={:?};appointment={:?};unbilled={}",
-            self.patient_id, self.appointment_id, self.unbilled_only
-        )
-    }
 }
 
 /// Records a charge at the price valid on its service date. A retry (same
@@ -129,10 +122,7 @@ fn same_or_conflict(stored: Model, charge: &NewCharge) -> Result<Model, ApiError
 }
 
 pub async fn get(db: &impl ConnectionTrait, id: Uuid) -> Result<Model, ApiError> {
-    Charges::find_by_id(id)
-        .one(db)
-        .await?
-        .ok_or_else(|| ApiError::not_found("charge", id.to_string()))
+    super::row::<Charges>(db, "charge", id).await
 }
 
 /// One page of charges by id (creation) order.
@@ -141,16 +131,15 @@ pub async fn list(
     filter: &ChargeFilter,
     page: &PageRequest,
 ) -> Result<Vec<Model>, ApiError> {
-    let mut condition = Condition::all();
-    if let Some(patient_id) = filter.patient_id {
-        condition = condition.add(Column::PatientId.eq(patient_id));
-    }
-    if let Some(appointment_id) = filter.appointment_id {
-        condition = condition.add(Column::AppointmentId.eq(appointment_id));
-    }
-    if filter.unbilled_only {
-        condition = condition.add(Column::InvoiceId.is_null());
-    }
-    let query = Charges::find().filter(condition);
+    let query = Charges::find()
+        .apply_if(filter.patient_id, |q, id| {
+            q.filter(Column::PatientId.eq(id))
+        })
+        .apply_if(filter.appointment_id, |q, id| {
+            q.filter(Column::AppointmentId.eq(id))
+        })
+        .apply_if(filter.unbilled_only.then_some(()), |q, ()| {
+            q.filter(Column::InvoiceId.is_null())
+        });
     Ok(page.by_id(query, Column::Id)?.all(db).await?)
 }

@@ -16,7 +16,26 @@ pub use migration::Migrator;
 /// The handle the API holds: every query goes through this module.
 pub use sea_orm::DatabaseConnection;
 
+use medsec_platform::ApiError;
 use medsec_platform::idempotency::IdempotencyKeys;
+use sea_orm::{ConnectionTrait, EntityTrait, PrimaryKeyTrait};
+use uuid::Uuid;
 
 /// Claimed `request_id`s of BillingService's idempotent RPCs.
 pub const IDEMPOTENCY_KEYS: IdempotencyKeys = IdempotencyKeys::new("billing_idempotency_keys");
+
+/// The row of `E` whose id is `id`, or NOT_FOUND naming it a `resource`.
+async fn row<E>(
+    db: &impl ConnectionTrait,
+    resource: &'static str,
+    id: Uuid,
+) -> Result<E::Model, ApiError>
+where
+    E: EntityTrait,
+    <E::PrimaryKey as PrimaryKeyTrait>::ValueType: From<Uuid>,
+{
+    E::find_by_id(id)
+        .one(db)
+        .await?
+        .ok_or_else(|| ApiError::not_found(resource, id.to_string()))
+}

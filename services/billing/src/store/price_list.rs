@@ -7,7 +7,7 @@ use medsec_platform::{ApiError, PreconditionKind, db};
 use sea_orm::sea_query::{Expr, ExprTrait as _, OnConflict, Query};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait,
-    QueryFilter, Set,
+    QueryFilter, QueryTrait as _, Set,
 };
 use uuid::Uuid;
 
@@ -27,24 +27,16 @@ pub struct NewPriceItem {
     pub valid_to: Option<NaiveDate>,
 }
 
-/// Filters of ListPriceItems.
+/// Filters of ListPriceItems; its `Debug` form, naming every value, is the
+/// fingerprint of its page tokens.
 #[derive(Debug, Default, Clone)]
 pub struct PriceFilter {
     pub code: Option<String>,
     pub valid_on: Option<NaiveDate>,
 }
 
-impl PriceFilter {
-    pub fn fingerprint(&self) -> String {
-        format!("code={:?};on={:?}", self.code, self.valid_on)
-    }
-}
-
 pub async fn get(db: &impl ConnectionTrait, id: Uuid) -> Result<Model, ApiError> {
-    PriceItems::find_by_id(id)
-        .one(db)
-        .await?
-        .ok_or_else(|| ApiError::not_found(RESOURCE, id.to_string()))
+    super::row::<PriceItems>(db, RESOURCE, id).await
 }
 
 /// The version of `code` valid on `date`, if any.
@@ -209,13 +201,12 @@ pub async fn list(
     filter: &PriceFilter,
     page: &PageRequest,
 ) -> Result<Vec<Model>, ApiError> {
-    let mut condition = Condition::all();
-    if let Some(code) = &filter.code {
-        condition = condition.add(Column::Code.eq(code.as_str()));
-    }
-    if let Some(date) = filter.valid_on {
-        condition = condition.add(valid_on_condition(date));
-    }
-    let query = PriceItems::find().filter(condition);
+    let query = PriceItems::find()
+        .apply_if(filter.code.as_deref(), |q, code| {
+            q.filter(Column::Code.eq(code))
+        })
+        .apply_if(filter.valid_on, |q, date| {
+            q.filter(valid_on_condition(date))
+        });
     Ok(page.by_id(query, Column::Id)?.all(db).await?)
 }

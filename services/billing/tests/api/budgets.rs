@@ -3,7 +3,7 @@ use medsec_platform::testing::{Backend, precondition_type, violated_fields};
 use medsec_proto::billing::v1 as pb;
 use tonic::Code;
 
-use crate::helpers::{TestApp, assert_wrong_state, new_id, spawn_app};
+use crate::helpers::{TestApp, assert_wrong_state, every_page, new_id, spawn_app};
 
 both_backends!(
     a_budget_warns_at_ninety_percent_and_refuses_overspend_unless_overridden,
@@ -315,27 +315,21 @@ async fn lists_budgets_and_entries_page_by_page(backend: Backend) {
         radiology.push(create(&mut app, "Radiology", year, 1_000).await.unwrap().id);
         create(&mut app, "Pharmacy", year, 1_000).await.unwrap();
     }
-    let mut seen = Vec::new();
-    let mut token = String::new();
-    for _ in 0..10 {
-        let page = app
-            .client
-            .list_budgets(pb::ListBudgetsRequest {
-                page_size: 2,
-                page_token: token.clone(),
-                department: "Radiology".into(),
-                financial_year: 0,
-            })
-            .await
-            .unwrap()
-            .into_inner();
-        seen.extend(page.budgets.into_iter().map(|b| b.id));
-        token = page.next_page_token;
-        if token.is_empty() {
-            break;
-        }
-    }
-    assert_eq!(seen, radiology);
+    let seen = every_page(async |page_token| {
+        let request = pb::ListBudgetsRequest {
+            page_size: 2,
+            page_token,
+            department: "Radiology".into(),
+            financial_year: 0,
+        };
+        let page = app.client.list_budgets(request).await.unwrap().into_inner();
+        (page.budgets, page.next_page_token)
+    })
+    .await;
+    assert_eq!(
+        seen.into_iter().map(|b| b.id).collect::<Vec<_>>(),
+        radiology
+    );
     let by_year = app
         .client
         .list_budgets(pb::ListBudgetsRequest {

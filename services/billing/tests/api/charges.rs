@@ -5,7 +5,7 @@ use medsec_platform::testing::{Backend, violated_fields};
 use medsec_proto::billing::v1 as pb;
 use tonic::Code;
 
-use crate::helpers::{assert_wrong_state, insurer, new_id, nhs, self_pay, spawn_app};
+use crate::helpers::{assert_wrong_state, every_page, insurer, new_id, nhs, self_pay, spawn_app};
 
 both_backends!(
     price_versions_never_overlap_and_a_price_change_alters_nothing_billed,
@@ -380,27 +380,18 @@ async fn lists_charges_page_by_page_with_filters(backend: Backend) {
             expected.push(charge.id);
         }
     }
-    let mut seen = Vec::new();
-    let mut token = String::new();
-    for _ in 0..10 {
-        let page = app
-            .client
-            .list_charges(pb::ListChargesRequest {
-                page_size: 3,
-                page_token: token.clone(),
-                patient_id: ada.clone(),
-                ..Default::default()
-            })
-            .await
-            .unwrap()
-            .into_inner();
-        seen.extend(page.charges.into_iter().map(|c| c.id));
-        token = page.next_page_token;
-        if token.is_empty() {
-            break;
-        }
-    }
-    assert_eq!(seen, expected);
+    let seen = every_page(async |page_token| {
+        let request = pb::ListChargesRequest {
+            page_size: 3,
+            page_token,
+            patient_id: ada.clone(),
+            ..Default::default()
+        };
+        let page = app.client.list_charges(request).await.unwrap().into_inner();
+        (page.charges, page.next_page_token)
+    })
+    .await;
+    assert_eq!(seen.into_iter().map(|c| c.id).collect::<Vec<_>>(), expected);
 
     let first = app
         .client

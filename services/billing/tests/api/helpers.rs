@@ -172,6 +172,25 @@ impl TestApp {
             .expect("record payment")
     }
 
+    /// Every invoice, listed `page_size` at a time.
+    pub(crate) async fn every_invoice(&mut self, page_size: i32) -> Vec<pb::Invoice> {
+        every_page(async |page_token| {
+            let request = pb::ListInvoicesRequest {
+                page_size,
+                page_token,
+                ..Default::default()
+            };
+            let page = self
+                .client
+                .list_invoices(request)
+                .await
+                .unwrap()
+                .into_inner();
+            (page.invoices, page.next_page_token)
+        })
+        .await
+    }
+
     pub(crate) async fn get(&mut self, id: &str) -> pb::Invoice {
         self.client
             .get_invoice(pb::GetInvoiceRequest { id: id.into() })
@@ -179,6 +198,22 @@ impl TestApp {
             .expect("get invoice")
             .into_inner()
     }
+}
+
+/// Every item of a list, walked page by page: `page` answers the page after
+/// a token with its items and the next token (empty after the last page).
+pub(crate) async fn every_page<T>(mut page: impl AsyncFnMut(String) -> (Vec<T>, String)) -> Vec<T> {
+    let mut items = Vec::new();
+    let mut token = String::new();
+    for _ in 0..1000 {
+        let (more, next) = page(token).await;
+        items.extend(more);
+        if next.is_empty() {
+            return items;
+        }
+        token = next;
+    }
+    panic!("a list of more than 1000 pages");
 }
 
 /// Asserts a FAILED_PRECONDITION of type STATE whose message names `state`.

@@ -421,25 +421,7 @@ async fn random_operation_sequences_hold_every_invariant(backend: Backend) {
 
 /// Walks every invoice and charge and checks what must always hold.
 async fn assert_every_invariant(app: &mut TestApp) {
-    let mut invoices = Vec::new();
-    let mut token = String::new();
-    for _ in 0..1000 {
-        let page = app
-            .client
-            .list_invoices(pb::ListInvoicesRequest {
-                page_size: 100,
-                page_token: token.clone(),
-                ..Default::default()
-            })
-            .await
-            .unwrap()
-            .into_inner();
-        invoices.extend(page.invoices);
-        token = page.next_page_token;
-        if token.is_empty() {
-            break;
-        }
-    }
+    let invoices = app.every_invoice(100).await;
     let mut numbers: BTreeMap<String, Vec<u32>> = BTreeMap::new();
     let mut billed = HashSet::new();
     for invoice in &invoices {

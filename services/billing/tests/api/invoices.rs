@@ -530,26 +530,8 @@ async fn lists_invoices_by_status_payer_and_overdue(backend: Backend) {
     );
 
     // Pages of two walk every invoice once.
-    let mut seen = Vec::new();
-    let mut token = String::new();
-    for _ in 0..10 {
-        let page = app
-            .client
-            .list_invoices(pb::ListInvoicesRequest {
-                page_size: 2,
-                page_token: token.clone(),
-                ..Default::default()
-            })
-            .await
-            .unwrap()
-            .into_inner();
-        seen.extend(page.invoices.into_iter().map(|i| i.id));
-        token = page.next_page_token;
-        if token.is_empty() {
-            break;
-        }
-    }
-    assert_eq!(seen, ids);
+    let seen = app.every_invoice(2).await;
+    assert_eq!(seen.into_iter().map(|i| i.id).collect::<Vec<_>>(), ids);
     let status = app
         .client
         .list_invoices(list(|r| r.as_of = "15/04/2026".into()))

@@ -171,85 +171,91 @@ pub(super) async fn rewrite_totals(txn: &DatabaseTransaction, id: Uuid) -> Resul
     Ok(())
 }
 
-/// Takes a draft at `revision` (when given) for a change of its lines.
-async fn take_draft(
+/// A change of a draft's lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LineChange {
+    /// Adds an unbilled charge of the invoice's patient and payer.
+    Add,
+    /// Removes a charge's line; the charge is unbilled again.
+    Remove,
+}
+
+/// Changes the lines of a draft at `revision` (when given) by `charge_id`,
+/// and its totals with them.
+pub async fn change_line(
+    db: &DatabaseConnection,
+    id: Uuid,
+    charge_id: Uuid,
+    revision: Option<i64>,
+    change: LineChange,
+) -> Result<InvoiceView, ApiError> {
+    let draft = [InvoiceStatus::Draft];
+    let action = match change {
+        LineChange::Add => "add a line",
+        LineChange::Remove => "remove a line",
+    };
+    db::write(db, async |txn| {
+        if !claim_row(txn, id, &draft, revision, vec![], None).await? {
+            return Err(explain(txn, id, &draft, action).await);
+        }
+        match change {
+            LineChange::Add => add_charge(txn, id, charge_id).await?,
+            LineChange::Remove => remove_charge(txn, id, charge_id).await?,
+        }
+        rewrite_totals(txn, id).await?;
+        get(txn, id).await
+    })
+    .await
+}
+
+/// Bills an unbilled charge of the invoice's patient and payer on it.
+async fn add_charge(txn: &DatabaseTransaction, id: Uuid, charge_id: Uuid) -> Result<(), ApiError> {
+    let invoice = get_row(txn, id).await?;
+    let taken = charge::Entity::update_many()
+        .col_expr(charge::Column::InvoiceId, Expr::value(id))
+        .filter(charge::Column::Id.eq(charge_id))
+        .filter(charge::Column::InvoiceId.is_null())
+        .filter(charge::Column::PatientId.eq(invoice.patient_id))
+        .filter(charge::Column::PayerKey.eq(invoice.payer_key.as_str()))
+        .exec(txn)
+        .await?;
+    let charge = charges::get(txn, charge_id).await?;
+    if taken.rows_affected == 0 {
+        return Err(match charge.invoice_id {
+            Some(holder) => ApiError::precondition(
+                PreconditionKind::State,
+                format!("charges/{charge_id}"),
+                format!("charge {charge_id} is already billed on invoice {holder}"),
+            ),
+            None => ApiError::invalid(
+                "charge_id",
+                "belongs to another patient or payer than the invoice",
+            ),
+        });
+    }
+    insert_line(txn, id, Line::of_charge(&charge)).await
+}
+
+/// Takes a charge's line off the invoice; the charge is unbilled again.
+async fn remove_charge(
     txn: &DatabaseTransaction,
     id: Uuid,
-    revision: Option<i64>,
-    action: &str,
+    charge_id: Uuid,
 ) -> Result<(), ApiError> {
-    let draft = [InvoiceStatus::Draft];
-    if !claim_row(txn, id, &draft, revision, vec![], None).await? {
-        return Err(explain(txn, id, &draft, action).await);
+    let released = charge::Entity::update_many()
+        .col_expr(charge::Column::InvoiceId, Expr::value(Option::<Uuid>::None))
+        .filter(charge::Column::Id.eq(charge_id))
+        .filter(charge::Column::InvoiceId.eq(id))
+        .exec(txn)
+        .await?;
+    if released.rows_affected == 0 {
+        return Err(ApiError::invalid("charge_id", "is not on this invoice"));
     }
+    // A draft is not yet a document anyone has seen, so its line goes.
+    invoice_line::Entity::delete_many()
+        .filter(invoice_line::Column::InvoiceId.eq(id))
+        .filter(invoice_line::Column::ChargeId.eq(charge_id))
+        .exec(txn)
+        .await?;
     Ok(())
-}
-
-/// Adds an unbilled charge of the invoice's patient and payer to a draft.
-pub async fn add_line(
-    db: &DatabaseConnection,
-    id: Uuid,
-    charge_id: Uuid,
-    revision: Option<i64>,
-) -> Result<InvoiceView, ApiError> {
-    db::write(db, async |txn| {
-        take_draft(txn, id, revision, "add a line").await?;
-        let invoice = get_row(txn, id).await?;
-        let taken = charge::Entity::update_many()
-            .col_expr(charge::Column::InvoiceId, Expr::value(id))
-            .filter(charge::Column::Id.eq(charge_id))
-            .filter(charge::Column::InvoiceId.is_null())
-            .filter(charge::Column::PatientId.eq(invoice.patient_id))
-            .filter(charge::Column::PayerKey.eq(invoice.payer_key.as_str()))
-            .exec(txn)
-            .await?;
-        let charge = charges::get(txn, charge_id).await?;
-        if taken.rows_affected == 0 {
-            return Err(match charge.invoice_id {
-                Some(holder) => ApiError::precondition(
-                    PreconditionKind::State,
-                    format!("charges/{charge_id}"),
-                    format!("charge {charge_id} is already billed on invoice {holder}"),
-                ),
-                None => ApiError::invalid(
-                    "charge_id",
-                    "belongs to another patient or payer than the invoice",
-                ),
-            });
-        }
-        insert_line(txn, id, Line::of_charge(&charge)).await?;
-        rewrite_totals(txn, id).await?;
-        get(txn, id).await
-    })
-    .await
-}
-
-/// Removes a charge's line from a draft; the charge is unbilled again.
-pub async fn remove_line(
-    db: &DatabaseConnection,
-    id: Uuid,
-    charge_id: Uuid,
-    revision: Option<i64>,
-) -> Result<InvoiceView, ApiError> {
-    db::write(db, async |txn| {
-        take_draft(txn, id, revision, "remove a line").await?;
-        let released = charge::Entity::update_many()
-            .col_expr(charge::Column::InvoiceId, Expr::value(Option::<Uuid>::None))
-            .filter(charge::Column::Id.eq(charge_id))
-            .filter(charge::Column::InvoiceId.eq(id))
-            .exec(txn)
-            .await?;
-        if released.rows_affected == 0 {
-            return Err(ApiError::invalid("charge_id", "is not on this invoice"));
-        }
-        // A draft is not yet a document anyone has seen, so its line goes.
-        invoice_line::Entity::delete_many()
-            .filter(invoice_line::Column::InvoiceId.eq(id))
-            .filter(invoice_line::Column::ChargeId.eq(charge_id))
-            .exec(txn)
-            .await?;
-        rewrite_totals(txn, id).await?;
-        get(txn, id).await
-    })
-    .await
 }

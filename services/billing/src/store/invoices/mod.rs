@@ -20,8 +20,8 @@ use medsec_platform::ApiError;
 use medsec_platform::pagination::PageRequest;
 use sea_orm::sea_query::{Expr, ExprTrait as _, SimpleExpr};
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter,
-    QueryOrder,
+    ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder,
+    QueryTrait as _,
 };
 use uuid::Uuid;
 
@@ -33,7 +33,7 @@ use invoice::{Column, Entity as Invoices, Model};
 pub use aged_debt::aged_debt;
 pub use credit_notes::{bill_shortfall, credit};
 pub use issue::{issue, void};
-pub use lines::{add_line, create, remove_line};
+pub use lines::{LineChange, change_line, create};
 pub use payments::{NewPayment, record_payment};
 
 const RESOURCE: &str = "invoice";
@@ -47,7 +47,8 @@ pub struct InvoiceView {
     pub credit_notes: Vec<credit_note::Model>,
 }
 
-/// Filters of ListInvoices, validated.
+/// Filters of ListInvoices; its `Debug` form, naming every value, is the
+/// fingerprint of its page tokens.
 #[derive(Debug, Default, Clone)]
 pub struct InvoiceFilter {
     pub status: Option<InvoiceStatus>,
@@ -56,15 +57,6 @@ pub struct InvoiceFilter {
     pub insurer_name: Option<String>,
     /// Only issued invoices due before this date.
     pub overdue_on: Option<NaiveDate>,
-}
-
-impl InvoiceFilter {
-    pub fn fingerprint(&self) -> String {
-        format!(
-            "status={:?};patient={:?};payer={:?};insurer={:?};overdue={:?}",
-            self.status, self.patient_id, self.payer_kind, self.insurer_name, self.overdue_on
-        )
-    }
 }
 
 fn subject(id: Uuid) -> String {
@@ -77,10 +69,7 @@ fn status_of(row: &Model) -> Result<InvoiceStatus, ApiError> {
 }
 
 pub async fn get_row(db: &impl ConnectionTrait, id: Uuid) -> Result<Model, ApiError> {
-    Invoices::find_by_id(id)
-        .one(db)
-        .await?
-        .ok_or_else(|| ApiError::not_found(RESOURCE, id.to_string()))
+    crate::store::row::<Invoices>(db, RESOURCE, id).await
 }
 
 /// One invoice with its lines, payments and credit notes.
@@ -196,25 +185,23 @@ pub async fn list(
     filter: &InvoiceFilter,
     page: &PageRequest,
 ) -> Result<Vec<InvoiceView>, ApiError> {
-    let mut condition = Condition::all();
-    if let Some(status) = filter.status {
-        condition = condition.add(Column::Status.eq(status.as_str()));
-    }
-    if let Some(patient_id) = filter.patient_id {
-        condition = condition.add(Column::PatientId.eq(patient_id));
-    }
-    if let Some(kind) = filter.payer_kind {
-        condition = condition.add(Column::PayerKind.eq(kind.as_str()));
-    }
-    if let Some(name) = &filter.insurer_name {
-        condition = condition.add(Column::InsurerName.eq(name.as_str()));
-    }
-    if let Some(as_of) = filter.overdue_on {
-        condition = condition
-            .add(Column::Status.eq(InvoiceStatus::Issued.as_str()))
-            .add(Column::DueDate.lt(as_of));
-    }
-    let query = Invoices::find().filter(condition);
+    let query = Invoices::find()
+        .apply_if(filter.status, |q, status| {
+            q.filter(Column::Status.eq(status.as_str()))
+        })
+        .apply_if(filter.patient_id, |q, id| {
+            q.filter(Column::PatientId.eq(id))
+        })
+        .apply_if(filter.payer_kind, |q, kind| {
+            q.filter(Column::PayerKind.eq(kind.as_str()))
+        })
+        .apply_if(filter.insurer_name.as_deref(), |q, name| {
+            q.filter(Column::InsurerName.eq(name))
+        })
+        .apply_if(filter.overdue_on, |q, as_of| {
+            q.filter(Column::Status.eq(InvoiceStatus::Issued.as_str()))
+                .filter(Column::DueDate.lt(as_of))
+        });
     let rows = page.by_id(query, Column::Id)?.all(db).await?;
     attach(db, rows).await
 }
