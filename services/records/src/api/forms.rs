@@ -1,99 +1,72 @@
-//! Intake form handlers.
+//! Intake form handlers: templates and the responses to them.
 
-use medsec_platform::idempotency::{self, RequestKey};
-use medsec_platform::pagination::PageRequest;
+use medsec_platform::pagination::keys;
 use medsec_platform::time::to_timestamp;
-use medsec_platform::{ApiError, FieldViolations};
+use medsec_platform::{ApiError, Reader};
 use medsec_proto::records::v1 as pb;
 use tonic::Request;
 
-use super::RecordsApi;
-use super::context::{actor, parse_id, parse_uuid};
-use crate::domain::forms::{FormStatus, TemplateContent, check_answers, items_to_proto};
+use super::actor::actor;
+use super::{RecordsApi, read_version};
+use crate::domain::forms::{
+    FormStatus, TemplateContent, check_answers, items_to_proto, next_revision,
+};
 use crate::store::forms::{self, NewResponse, ResponseRecord, TemplateRecord};
 
 pub(super) async fn create_template(
     api: &RecordsApi,
     request: Request<pb::CreateFormTemplateRequest>,
 ) -> Result<pb::FormTemplate, ApiError> {
-    let request = request.into_inner();
-    let Some(template) = &request.template else {
-        return Err(ApiError::invalid("template", "is required"));
-    };
-    let mut violations = FieldViolations::default();
-    violations.check(
-        "request_id",
-        idempotency::validate_request_id(&request.request_id),
-    );
-    let content = match TemplateContent::parse(&template.title, &template.items, "template") {
-        Ok(content) => Some(content),
-        Err(bad) => {
-            violations.extend(bad);
-            None
-        }
-    };
-    violations.into_result()?;
-    let content = content.ok_or_else(|| ApiError::invalid("template", "is invalid"))?;
-    let key = RequestKey::of(&request.request_id, &request, |r| r.request_id.clear());
-    Ok(template_to_proto(
-        &forms::create_template(&api.db, content, key).await?,
-    ))
+    let request = request.get_ref();
+    let mut r = Reader::new();
+    let template = r.message("template", request.template.as_ref())?;
+    let key = r.request_key(&request.request_id, request, |q| q.request_id.clear());
+    let content = TemplateContent::read(&mut r, &template.title, &template.items, "template");
+    let content = r.finish(content)?;
+    let record = forms::create_template(&api.db, content, key.as_ref()).await?;
+    Ok(template_to_proto(&record))
 }
 
 pub(super) async fn create_template_version(
     api: &RecordsApi,
     request: Request<pb::CreateFormTemplateVersionRequest>,
 ) -> Result<pb::FormTemplate, ApiError> {
-    let request = request.into_inner();
-    let mut violations = FieldViolations::default();
-    let id = violations.check("template_id", parse_uuid(&request.template_id));
-    violations.check(
-        "request_id",
-        idempotency::validate_request_id(&request.request_id),
-    );
-    let content = match TemplateContent::parse(&request.title, &request.items, "") {
-        Ok(content) => Some(content),
-        Err(bad) => {
-            violations.extend(bad);
-            None
-        }
-    };
-    violations.into_result()?;
-    let (Some(id), Some(content)) = (id, content) else {
-        return Err(ApiError::invalid("template_id", "is invalid"));
-    };
-    let key = RequestKey::of(&request.request_id, &request, |r| r.request_id.clear());
-    Ok(template_to_proto(
-        &forms::create_template_version(&api.db, id, content, key).await?,
-    ))
+    let request = request.get_ref();
+    let mut r = Reader::new();
+    let id = r.id("template_id", &request.template_id);
+    let key = r.request_key(&request.request_id, request, |q| q.request_id.clear());
+    let content = TemplateContent::read(&mut r, &request.title, &request.items, "");
+    let (id, content) = r.finish((id, content))?;
+    let record = forms::create_template_version(&api.db, id, content, key.as_ref()).await?;
+    Ok(template_to_proto(&record))
 }
 
 pub(super) async fn get_template(
     api: &RecordsApi,
     request: Request<pb::GetFormTemplateRequest>,
 ) -> Result<pb::FormTemplate, ApiError> {
-    let request = request.into_inner();
-    let id = parse_id("template_id", &request.template_id)?;
-    let version = match request.version {
-        0 => None,
-        v if v > 0 => Some(v),
-        _ => return Err(ApiError::invalid("version", "must not be negative")),
-    };
-    Ok(template_to_proto(
-        &forms::find_template(&api.db, id, version).await?,
-    ))
+    let request = request.get_ref();
+    let mut r = Reader::new();
+    let id = r.id("template_id", &request.template_id);
+    let version = read_version(&mut r, "version", request.version);
+    let (id, version) = r.finish((id, version))?;
+    let record = forms::find_template(&api.db, id, version).await?;
+    Ok(template_to_proto(&record))
 }
 
 pub(super) async fn list_templates(
     api: &RecordsApi,
     request: Request<pb::ListFormTemplatesRequest>,
 ) -> Result<pb::ListFormTemplatesResponse, ApiError> {
-    let request = request.into_inner();
-    let page = PageRequest::parse(request.page_size, &request.page_token, "")?;
-    let mut records = forms::list_templates(&api.db, &page).await?;
-    let next_page_token = page.finish(&mut records, |r| r.row.id.to_string());
+    let request = request.get_ref();
+    let mut r = Reader::new();
+    let page = r.page(request.page_size, &request.page_token, "");
+    let page = r.finish(page)?;
+    let records = forms::list_templates(&api.db, &page).await?;
+    let (templates, next_page_token) =
+        page.tail(records, |r| keys::id(r.row.id), template_to_proto);
     Ok(pb::ListFormTemplatesResponse {
-        templates: records.iter().map(template_to_proto).collect(),
+        templates,
         next_page_token,
     })
 }
@@ -103,61 +76,44 @@ pub(super) async fn submit(
     request: Request<pb::SubmitFormResponseRequest>,
 ) -> Result<pb::FormResponse, ApiError> {
     let actor = actor(&request);
-    let request = request.into_inner();
-    let Some(response) = &request.response else {
-        return Err(ApiError::invalid("response", "is required"));
-    };
-    let mut violations = FieldViolations::default();
-    violations.check(
-        "request_id",
-        idempotency::validate_request_id(&request.request_id),
-    );
-    let patient_id = violations.check("response.patient_id", parse_uuid(&response.patient_id));
-    let template_id = violations.check("response.template_id", parse_uuid(&response.template_id));
-    if response.template_version < 1 {
-        violations.add(
-            "response.template_version",
-            "must name a version (1 or more)",
-        );
-    }
-    let status = match pb::FormResponseStatus::try_from(response.status) {
-        Ok(pb::FormResponseStatus::InProgress) => Some(FormStatus::InProgress),
-        Ok(pb::FormResponseStatus::Completed) => Some(FormStatus::Completed),
+    let request = request.get_ref();
+    let mut r = Reader::new();
+    let response = r.message("response", request.response.as_ref())?;
+    let key = r.request_key(&request.request_id, request, |q| q.request_id.clear());
+    let patient_id = r.id("response.patient_id", &response.patient_id);
+    let template_id = r.id("response.template_id", &response.template_id);
+    let template_version = match response.template_version {
+        version if version >= 1 => Some(version),
         _ => {
-            violations.add(
-                "response.status",
-                "must be FORM_RESPONSE_STATUS_IN_PROGRESS or FORM_RESPONSE_STATUS_COMPLETED",
+            r.add(
+                "response.template_version",
+                "must name a version (1 or more)",
             );
             None
         }
     };
-    violations.into_result()?;
-    let (Some(patient_id), Some(template_id), Some(status)) = (patient_id, template_id, status)
-    else {
-        return Err(ApiError::invalid("response", "is invalid"));
-    };
+    let status = r.check("response.status", FormStatus::submitted(response.status));
+    let (patient_id, template_id, template_version, status) =
+        r.finish((patient_id, template_id, template_version, status))?;
     // The template is immutable, so checking outside the writing transaction
     // is safe.
-    let template =
-        forms::find_template(&api.db, template_id, Some(response.template_version)).await?;
+    let template = forms::find_template(&api.db, template_id, Some(template_version)).await?;
     let answers = check_answers(
         &template.items,
         &response.answers,
-        status == FormStatus::Completed,
+        status.is_complete(),
         "response.answers",
     )
     .map_err(ApiError::InvalidArgument)?;
-    let key = RequestKey::of(&request.request_id, &request, |r| r.request_id.clear());
     let new = NewResponse {
         patient_id,
         template_id,
-        template_version: response.template_version,
+        template_version,
         status,
         answers,
     };
-    Ok(response_to_proto(
-        &forms::submit(&api.db, new, key, &actor).await?,
-    ))
+    let record = forms::submit(&api.db, new, key.as_ref(), &actor).await?;
+    Ok(response_to_proto(&record))
 }
 
 pub(super) async fn revise(
@@ -165,44 +121,17 @@ pub(super) async fn revise(
     request: Request<pb::ReviseFormResponseRequest>,
 ) -> Result<pb::FormResponse, ApiError> {
     let actor = actor(&request);
-    let request = request.into_inner();
-    let mut violations = FieldViolations::default();
-    let id = violations.check("id", parse_uuid(&request.id));
-    let revision = violations.check(
-        "etag",
-        match request.etag.as_str() {
-            "" => Ok(None),
-            etag => etag
-                .parse::<i32>()
-                .map(Some)
-                .map_err(|_| "is not an etag this API issued"),
-        },
-    );
-    violations.into_result()?;
-    let (Some(id), Some(revision)) = (id, revision) else {
-        return Err(ApiError::invalid("id", "is invalid"));
+    let request = request.get_ref();
+    let mut r = Reader::new();
+    let id = r.id("id", &request.id);
+    let revision = r.etag("etag", &request.etag);
+    let id = r.finish(id)?;
+    let check = |status: FormStatus, template: &TemplateRecord| {
+        next_revision(status, &template.items, &request.answers, request.complete)
+            .map_err(ApiError::InvalidArgument)
     };
-    let check = |current: &crate::store::entities::form_response::Model,
-                 template: &TemplateRecord| {
-        // Once completed, every revision is an amendment and stays complete.
-        let was_complete = current.status != FormStatus::InProgress.as_str();
-        let status = match (was_complete, request.complete) {
-            (true, _) => FormStatus::Amended,
-            (false, true) => FormStatus::Completed,
-            (false, false) => FormStatus::InProgress,
-        };
-        let answers = check_answers(
-            &template.items,
-            &request.answers,
-            status != FormStatus::InProgress,
-            "answers",
-        )
-        .map_err(ApiError::InvalidArgument)?;
-        Ok((status, answers))
-    };
-    Ok(response_to_proto(
-        &forms::revise(&api.db, id, revision, check, &actor).await?,
-    ))
+    let record = forms::revise(&api.db, id, revision, check, &actor).await?;
+    Ok(response_to_proto(&record))
 }
 
 pub(super) async fn get_response(
@@ -211,15 +140,12 @@ pub(super) async fn get_response(
 ) -> Result<pb::FormResponse, ApiError> {
     let actor = actor(&request);
     let request = request.get_ref();
-    let id = parse_id("id", &request.id)?;
-    let revision = match request.revision {
-        0 => None,
-        r if r > 0 => Some(r),
-        _ => return Err(ApiError::invalid("revision", "must not be negative")),
-    };
-    Ok(response_to_proto(
-        &forms::get(&api.db, id, revision, &actor).await?,
-    ))
+    let mut r = Reader::new();
+    let id = r.id("id", &request.id);
+    let revision = read_version(&mut r, "revision", request.revision);
+    let (id, revision) = r.finish((id, revision))?;
+    let record = forms::get(&api.db, id, revision, &actor).await?;
+    Ok(response_to_proto(&record))
 }
 
 pub(super) async fn list_responses(
@@ -227,13 +153,16 @@ pub(super) async fn list_responses(
     request: Request<pb::ListFormResponsesRequest>,
 ) -> Result<pb::ListFormResponsesResponse, ApiError> {
     let actor = actor(&request);
-    let request = request.into_inner();
-    let patient_id = parse_id("patient_id", &request.patient_id)?;
-    let page = PageRequest::parse(request.page_size, &request.page_token, &request.patient_id)?;
-    let mut records = forms::list(&api.db, patient_id, &page, &actor).await?;
-    let next_page_token = page.finish(&mut records, |r| r.response.id.to_string());
+    let request = request.get_ref();
+    let mut r = Reader::new();
+    let patient_id = r.id("patient_id", &request.patient_id);
+    let page = r.page(request.page_size, &request.page_token, &request.patient_id);
+    let (patient_id, page) = r.finish((patient_id, page))?;
+    let records = forms::list(&api.db, patient_id, &page, &actor).await?;
+    let (responses, next_page_token) =
+        page.tail(records, |r| keys::id(r.response.id), response_to_proto);
     Ok(pb::ListFormResponsesResponse {
-        responses: records.iter().map(response_to_proto).collect(),
+        responses,
         next_page_token,
     })
 }

@@ -1,48 +1,29 @@
 //! Patient register handlers.
 
-use medsec_platform::idempotency::{self, RequestKey};
-use medsec_platform::pagination::PageRequest;
-use medsec_platform::time::{format_civil_date, parse_civil_date, to_timestamp, today_in_london};
-use medsec_platform::{ApiError, FieldViolations};
+use medsec_platform::pagination::keys;
+use medsec_platform::time::{format_civil_date, to_timestamp, today_in_london};
+use medsec_platform::{ApiError, Reader};
 use medsec_proto::records::v1 as pb;
 use tonic::Request;
 
-use super::RecordsApi;
-use super::context::{actor, parse_etag, parse_id, parse_uuid};
-use crate::domain::postcode::parse_outward_code;
-use crate::domain::{NhsNumber, PatientDetails, PatientPatch, Postcode, Sex};
+use super::actor::actor;
+use super::{RecordsApi, read_id};
+use crate::domain::{NhsNumber, PatientDetails, PatientPatch, PostcodeFilter, Sex};
 use crate::store::entities::patient::Model as PatientRow;
-use crate::store::patients::{self, PatientFilter, PostcodeFilter};
+use crate::store::patients::{self, PatientFilter};
 
 pub(super) async fn create(
     api: &RecordsApi,
     request: Request<pb::CreatePatientRequest>,
 ) -> Result<pb::Patient, ApiError> {
     let actor = actor(&request);
-    let request = request.into_inner();
-    let mut violations = FieldViolations::default();
-    violations.check(
-        "request_id",
-        idempotency::validate_request_id(&request.request_id),
-    );
-    let details = match &request.patient {
-        Some(patient) => match PatientDetails::parse(patient, today_in_london()) {
-            Ok(details) => Some(details),
-            Err(bad) => {
-                violations.extend(bad);
-                None
-            }
-        },
-        None => {
-            violations.add("patient", "is required");
-            None
-        }
-    };
-    violations.into_result()?;
-    let details = details.ok_or_else(|| ApiError::invalid("patient", "is required"))?;
-
-    let key = RequestKey::of(&request.request_id, &request, |r| r.request_id.clear());
-    let created = patients::create(&api.db, details, key, &actor).await?;
+    let request = request.get_ref();
+    let mut r = Reader::new();
+    let key = r.request_key(&request.request_id, request, |q| q.request_id.clear());
+    let patient = r.message("patient", request.patient.as_ref())?;
+    let details = PatientDetails::read(&mut r, patient, today_in_london());
+    let details = r.finish(details)?;
+    let created = patients::create(&api.db, details, key.as_ref(), &actor).await?;
     Ok(to_proto(&created))
 }
 
@@ -51,7 +32,7 @@ pub(super) async fn get(
     request: Request<pb::GetPatientRequest>,
 ) -> Result<pb::Patient, ApiError> {
     let actor = actor(&request);
-    let id = parse_id("id", &request.get_ref().id)?;
+    let id = read_id("id", &request.get_ref().id)?;
     Ok(to_proto(&patients::get(&api.db, id, &actor).await?))
 }
 
@@ -60,17 +41,27 @@ pub(super) async fn list(
     request: Request<pb::ListPatientsRequest>,
 ) -> Result<pb::ListPatientsResponse, ApiError> {
     let actor = actor(&request);
-    let request = request.into_inner();
-    let filter = parse_filter(&request)?;
-    let page = PageRequest::parse(
+    let request = request.get_ref();
+    let mut r = Reader::new();
+    let filter = PatientFilter {
+        nhs_number: present(&request.nhs_number)
+            .and_then(|number| r.check("nhs_number", NhsNumber::parse(number))),
+        family_name_prefix: present(&request.family_name_prefix).map(str::to_owned),
+        birth_date: r.optional_date("birth_date", &request.birth_date),
+        postcode: present(&request.postcode)
+            .and_then(|postcode| r.check("postcode", PostcodeFilter::parse(postcode))),
+        include_archived: request.include_archived,
+    };
+    let page = r.page(
         request.page_size,
         &request.page_token,
         &filter.fingerprint(),
-    )?;
-    let mut rows = patients::list(&api.db, &filter, &page, &actor).await?;
-    let next_page_token = page.finish(&mut rows, |row| row.id.to_string());
+    );
+    let page = r.finish(page)?;
+    let rows = patients::list(&api.db, &filter, &page, &actor).await?;
+    let (patients, next_page_token) = page.tail(rows, |row| keys::id(row.id), to_proto);
     Ok(pb::ListPatientsResponse {
-        patients: rows.iter().map(to_proto).collect(),
+        patients,
         next_page_token,
     })
 }
@@ -80,37 +71,19 @@ pub(super) async fn update(
     request: Request<pb::UpdatePatientRequest>,
 ) -> Result<pb::Patient, ApiError> {
     let actor = actor(&request);
-    let request = request.into_inner();
-    let Some(patient) = &request.patient else {
-        return Err(ApiError::invalid("patient", "is required"));
-    };
+    let request = request.get_ref();
+    let mut r = Reader::new();
+    let patient = r.message("patient", request.patient.as_ref())?;
+    let id = r.id("patient.id", &patient.id);
+    let revision = r.etag("patient.etag", &patient.etag);
     let paths = request
         .update_mask
         .as_ref()
-        .map(|mask| mask.paths.clone())
+        .map(|mask| mask.paths.as_slice())
         .unwrap_or_default();
-    let mut violations = FieldViolations::default();
-    let id = violations.check("patient.id", parse_uuid(&patient.id));
-    let revision = violations.check("patient.etag", parse_etag(&patient.etag));
-    let patch = match PatientPatch::parse(patient, &paths, today_in_london()) {
-        Ok(patch) => Some(patch),
-        Err(bad) => {
-            violations.extend(bad);
-            None
-        }
-    };
-    violations.into_result()?;
-    let (Some(id), Some(revision), Some(patch)) = (id, revision, patch) else {
-        return Err(ApiError::invalid("patient", "is invalid"));
-    };
-    let updated = patients::update(
-        &api.db,
-        id,
-        revision,
-        |details| details.apply(patch),
-        &actor,
-    )
-    .await?;
+    let patch = PatientPatch::read(&mut r, patient, paths, today_in_london());
+    let id = r.finish(id)?;
+    let updated = patients::update(&api.db, id, revision, patch, &actor).await?;
     Ok(to_proto(&updated))
 }
 
@@ -120,50 +93,17 @@ pub(super) async fn archive(
 ) -> Result<pb::Patient, ApiError> {
     let actor = actor(&request);
     let request = request.get_ref();
-    let mut violations = FieldViolations::default();
-    let id = violations.check("id", parse_uuid(&request.id));
-    let revision = violations.check("etag", parse_etag(&request.etag));
-    violations.into_result()?;
-    let (Some(id), Some(revision)) = (id, revision) else {
-        return Err(ApiError::invalid("id", "is invalid"));
-    };
-    Ok(to_proto(
-        &patients::archive(&api.db, id, revision, &actor).await?,
-    ))
+    let mut r = Reader::new();
+    let id = r.id("id", &request.id);
+    let revision = r.etag("etag", &request.etag);
+    let id = r.finish(id)?;
+    let archived = patients::archive(&api.db, id, revision, &actor).await?;
+    Ok(to_proto(&archived))
 }
 
-fn parse_filter(request: &pb::ListPatientsRequest) -> Result<PatientFilter, ApiError> {
-    let mut violations = FieldViolations::default();
-    let mut filter = PatientFilter {
-        include_archived: request.include_archived,
-        ..PatientFilter::default()
-    };
-    if !request.nhs_number.is_empty() {
-        filter.nhs_number = violations.check("nhs_number", NhsNumber::parse(&request.nhs_number));
-    }
-    let prefix = request.family_name_prefix.trim();
-    if !prefix.is_empty() {
-        filter.family_name_prefix = Some(prefix.to_lowercase());
-    }
-    if !request.birth_date.is_empty() {
-        filter.birth_date = violations.check(
-            "birth_date",
-            parse_civil_date(&request.birth_date).ok_or("must be a date in the form YYYY-MM-DD"),
-        );
-    }
-    if !request.postcode.trim().is_empty() {
-        filter.postcode = match Postcode::parse(&request.postcode) {
-            Ok(postcode) => Some(PostcodeFilter::Exact(postcode)),
-            Err(_) => violations.check(
-                "postcode",
-                parse_outward_code(&request.postcode)
-                    .map(PostcodeFilter::District)
-                    .ok_or("must be a UK postcode or an outward code (e.g. SW1A 1AA or SW1A)"),
-            ),
-        };
-    }
-    violations.into_result()?;
-    Ok(filter)
+/// A filter's text when one is given.
+fn present(text: &str) -> Option<&str> {
+    Some(text.trim()).filter(|text| !text.is_empty())
 }
 
 pub(super) fn to_proto(row: &PatientRow) -> pb::Patient {
@@ -175,12 +115,7 @@ pub(super) fn to_proto(row: &PatientRow) -> pb::Patient {
         birth_date: format_civil_date(row.birth_date),
         sex: Sex::stored_to_proto(&row.sex),
         address: row.address_postcode.as_ref().map(|postcode| pb::Address {
-            lines: row
-                .address_lines
-                .as_deref()
-                .filter(|lines| !lines.is_empty())
-                .map(|lines| lines.split('\n').map(str::to_owned).collect())
-                .unwrap_or_default(),
+            lines: patients::address_lines(row),
             town: row.address_town.clone().unwrap_or_default(),
             postcode: postcode.clone(),
         }),

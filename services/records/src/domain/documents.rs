@@ -1,10 +1,13 @@
 //! Clinical documents: what a filed document must say about itself.
 
-use medsec_platform::FieldViolations;
+use chrono::{DateTime, NaiveDate, TimeZone as _, Utc};
+use chrono_tz::Europe::London;
+use medsec_platform::Reader;
 use medsec_proto::records::v1 as pb;
 use sha2::{Digest, Sha256};
 
-use medsec_platform::text;
+/// Longest title, author or content type.
+const MAX_LINE_CHARS: usize = 200;
 
 medsec_platform::stored_enum!(
     /// What a filed document is.
@@ -35,17 +38,15 @@ pub struct DocumentMeta {
 }
 
 impl DocumentMeta {
-    pub fn parse(document: &pb::Document, violations: &mut FieldViolations) -> Option<Self> {
-        let title = violations.check("document.title", text::required_line(&document.title, 200));
-        let kind = violations.check("document.kind", DocumentKind::from_proto(document.kind));
-        let content_type = violations.check(
+    /// Reads the description of a document to file, under `document.…`.
+    pub fn read(r: &mut Reader, document: &pb::Document) -> Option<Self> {
+        let title = r.required_line("document.title", &document.title, MAX_LINE_CHARS);
+        let kind = r.enumerated("document.kind", document.kind);
+        let content_type = r.check(
             "document.content_type",
             parse_content_type(&document.content_type),
         );
-        let author = violations.check(
-            "document.author",
-            text::required_line(&document.author, 200),
-        );
+        let author = r.required_line("document.author", &document.author, MAX_LINE_CHARS);
         Some(Self {
             title: title?,
             kind: kind?,
@@ -53,6 +54,76 @@ impl DocumentMeta {
             author: author?,
         })
     }
+
+    /// The description of a new version: what `changes` names, the rest
+    /// carried over from this one.
+    pub fn revised(self, changes: VersionChanges) -> Self {
+        Self {
+            title: changes.title.unwrap_or(self.title),
+            kind: self.kind,
+            content_type: changes.content_type.unwrap_or(self.content_type),
+            author: changes.author.unwrap_or(self.author),
+        }
+    }
+}
+
+/// Changes a new version may make; `None` keeps the previous value.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct VersionChanges {
+    pub title: Option<String>,
+    pub content_type: Option<String>,
+    pub author: Option<String>,
+}
+
+impl VersionChanges {
+    /// Reads the optional changes of a CreateDocumentVersion request: a
+    /// blank field keeps the previous value.
+    pub fn read(r: &mut Reader, title: &str, content_type: &str, author: &str) -> Self {
+        let line = |r: &mut Reader, field: &str, value: &str| {
+            Some(r.optional_line(field, value, MAX_LINE_CHARS)).filter(|value| !value.is_empty())
+        };
+        Self {
+            title: line(r, "title", title),
+            content_type: (!content_type.trim().is_empty())
+                .then(|| r.check("content_type", parse_content_type(content_type)))
+                .flatten(),
+            author: line(r, "author", author),
+        }
+    }
+}
+
+/// A filing-date range as instants: civil dates are London days, so it
+/// starts at the first instant of its first day (inclusive) and ends where
+/// the day after its last begins (exclusive).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FiledRange {
+    pub from: Option<DateTime<Utc>>,
+    pub before: Option<DateTime<Utc>>,
+}
+
+impl FiledRange {
+    /// The range of London days `from` to `to`, either open.
+    pub fn of_days(from: Option<NaiveDate>, to: Option<NaiveDate>) -> Result<Self, &'static str> {
+        if let (Some(from), Some(to)) = (from, to)
+            && to < from
+        {
+            return Err("must not be before filed_from");
+        }
+        Ok(Self {
+            from: from.and_then(start_of_london_day),
+            before: to
+                .and_then(|to| to.succ_opt())
+                .and_then(start_of_london_day),
+        })
+    }
+}
+
+fn start_of_london_day(date: NaiveDate) -> Option<DateTime<Utc>> {
+    // Midnight exists on every London day (clocks change at 01:00 and 02:00).
+    London
+        .from_local_datetime(&date.and_hms_opt(0, 0, 0)?)
+        .earliest()
+        .map(|instant| instant.with_timezone(&Utc))
 }
 
 /// A MIME type, `type/subtype` with optional parameters, lower-cased.
@@ -116,6 +187,23 @@ mod tests {
             sha256_hex(b"abc"),
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
         );
+    }
+
+    #[test]
+    fn filing_ranges_are_london_days() {
+        let day = |d: u32| NaiveDate::from_ymd_opt(2026, 7, d);
+        let range = FiledRange::of_days(day(1), day(2)).unwrap();
+        // British Summer Time: London's midnight is 23:00 UTC the day before.
+        assert_eq!(
+            range.from.unwrap().to_rfc3339(),
+            "2026-06-30T23:00:00+00:00"
+        );
+        assert_eq!(
+            range.before.unwrap().to_rfc3339(),
+            "2026-07-02T23:00:00+00:00"
+        );
+        assert!(FiledRange::of_days(day(2), day(1)).is_err());
+        assert_eq!(FiledRange::of_days(None, None), Ok(FiledRange::default()));
     }
 
     #[test]

@@ -2,12 +2,10 @@
 //! FHIR Condition, AllergyIntolerance and MedicationStatement see them.
 
 use chrono::NaiveDate;
-use medsec_platform::FieldViolations;
-use medsec_platform::time::{format_civil_date, parse_civil_date};
+use medsec_platform::Reader;
+use medsec_platform::time::format_civil_date;
 use medsec_proto::records::v1 as pb;
 use serde::{Deserialize, Serialize};
-
-use medsec_platform::text;
 
 medsec_platform::stored_enum!(
     /// The kinds of history entry, as the `kind` column stores them.
@@ -104,31 +102,83 @@ impl HistoryDetails {
         }
     }
 
-    /// Validates the entry of a request; `prefix` is its path ("entry").
-    pub fn parse(
+    /// Reads the entry of a request; `prefix` is its path ("entry").
+    pub fn read(
+        r: &mut Reader,
         entry: Option<&pb::history_entry::Entry>,
         prefix: &str,
         today: NaiveDate,
-        violations: &mut FieldViolations,
     ) -> Option<Self> {
         use pb::history_entry::Entry;
         match entry {
             Some(Entry::Condition(c)) => {
-                parse_condition(c, &format!("{prefix}.condition"), today, violations)
-                    .map(Self::Condition)
+                read_condition(r, c, &format!("{prefix}.condition"), today).map(Self::Condition)
             }
             Some(Entry::Allergy(a)) => {
-                parse_allergy(a, &format!("{prefix}.allergy"), violations).map(Self::Allergy)
+                read_allergy(r, a, &format!("{prefix}.allergy")).map(Self::Allergy)
             }
             Some(Entry::Medication(m)) => {
-                parse_medication(m, &format!("{prefix}.medication"), violations)
-                    .map(Self::Medication)
+                read_medication(r, m, &format!("{prefix}.medication")).map(Self::Medication)
             }
             None => {
-                violations.add(prefix, "must hold a condition, an allergy or a medication");
+                r.add(prefix, "must hold a condition, an allergy or a medication");
                 None
             }
         }
+    }
+
+    /// This entry with the fields `paths` name ("condition.clinical_status",
+    /// or "*" for all) taken from `new_values`, read again as a whole under
+    /// "entry". An entry's kind never changes.
+    pub fn patched(
+        &self,
+        r: &mut Reader,
+        new_values: &pb::history_entry::Entry,
+        paths: &[String],
+        today: NaiveDate,
+    ) -> Option<Self> {
+        let kind = self.kind();
+        let mut merged = self.to_proto();
+        if std::mem::discriminant(&merged) != std::mem::discriminant(new_values) {
+            r.add(
+                "entry",
+                format!("this entry is a {kind}; its kind cannot change"),
+            );
+            return None;
+        }
+        let updatable = updatable_fields(kind);
+        for path in paths {
+            let fields: &[&str] = if path == "*" {
+                updatable
+            } else {
+                match path
+                    .strip_prefix(kind.as_str())
+                    .and_then(|rest| rest.strip_prefix('.'))
+                    .and_then(|field| updatable.iter().find(|known| **known == field))
+                {
+                    Some(field) => std::slice::from_ref(field),
+                    None => {
+                        let known: Vec<String> =
+                            updatable.iter().map(|f| format!("{kind}.{f}")).collect();
+                        r.add(
+                            "update_mask",
+                            format!(
+                                "unknown field {path:?} for a {kind}; updatable: {}",
+                                known.join(", ")
+                            ),
+                        );
+                        continue;
+                    }
+                }
+            };
+            for field in fields {
+                overlay(&mut merged, new_values, field);
+            }
+        }
+        if r.has_violations() {
+            return None;
+        }
+        Self::read(r, Some(&merged), "entry", today)
     }
 
     pub fn to_proto(&self) -> pb::history_entry::Entry {
@@ -182,7 +232,7 @@ pub fn updatable_fields(kind: HistoryKind) -> &'static [&'static str] {
 
 /// Copies `field` of `from` onto `onto`, both of one kind. Unknown fields
 /// were refused before this is called.
-pub fn overlay(onto: &mut pb::history_entry::Entry, from: &pb::history_entry::Entry, field: &str) {
+fn overlay(onto: &mut pb::history_entry::Entry, from: &pb::history_entry::Entry, field: &str) {
     use pb::history_entry::Entry;
     match (onto, from) {
         (Entry::Condition(onto), Entry::Condition(from)) => match field {
@@ -212,40 +262,31 @@ pub fn overlay(onto: &mut pb::history_entry::Entry, from: &pb::history_entry::En
     }
 }
 
-fn parse_condition(
+fn read_condition(
+    r: &mut Reader,
     c: &pb::Condition,
     prefix: &str,
     today: NaiveDate,
-    violations: &mut FieldViolations,
 ) -> Option<Condition> {
-    let description = violations.check(
-        format!("{prefix}.description"),
-        text::required_line(&c.description, 500),
-    );
+    let description = r.required_line(&format!("{prefix}.description"), &c.description, 500);
     let snomed_code = if c.snomed_code.trim().is_empty() {
         Some(None)
     } else {
-        violations
-            .check(
-                format!("{prefix}.snomed_code"),
-                parse_snomed_code(&c.snomed_code),
-            )
-            .map(Some)
+        r.check(
+            format!("{prefix}.snomed_code"),
+            parse_snomed_code(&c.snomed_code),
+        )
+        .map(Some)
     };
-    let onset_date = if c.onset_date.is_empty() {
-        Some(None)
-    } else {
-        let result = match parse_civil_date(&c.onset_date) {
-            None => Err("must be a date in the form YYYY-MM-DD"),
-            Some(date) if date > today => Err("must not be in the future"),
-            Some(date) => Ok(Some(date)),
-        };
-        violations.check(format!("{prefix}.onset_date"), result)
+    let onset_field = format!("{prefix}.onset_date");
+    let onset_date = match r.optional_date(&onset_field, &c.onset_date) {
+        Some(date) if date > today => {
+            r.add(onset_field, "must not be in the future");
+            None
+        }
+        date => Some(date),
     };
-    let clinical_status = violations.check(
-        format!("{prefix}.clinical_status"),
-        ClinicalStatus::from_proto(c.clinical_status),
-    );
+    let clinical_status = r.enumerated(&format!("{prefix}.clinical_status"), c.clinical_status);
     Some(Condition {
         description: description?,
         snomed_code: snomed_code?,
@@ -254,67 +295,34 @@ fn parse_condition(
     })
 }
 
-fn parse_allergy(
-    a: &pb::Allergy,
-    prefix: &str,
-    violations: &mut FieldViolations,
-) -> Option<Allergy> {
-    let substance = violations.check(
-        format!("{prefix}.substance"),
-        text::required_line(&a.substance, 200),
-    );
-    let reaction = violations.check(
-        format!("{prefix}.reaction"),
-        text::optional_line(&a.reaction, 200),
-    );
-    let severity = match a.severity {
-        0 => Some(None),
-        value => violations
-            .check(format!("{prefix}.severity"), Severity::from_proto(value))
-            .map(Some),
-    };
-    let criticality = violations.check(
-        format!("{prefix}.criticality"),
-        Criticality::from_proto(a.criticality),
-    );
+fn read_allergy(r: &mut Reader, a: &pb::Allergy, prefix: &str) -> Option<Allergy> {
+    let substance = r.required_line(&format!("{prefix}.substance"), &a.substance, 200);
+    let reaction = r.optional_line(&format!("{prefix}.reaction"), &a.reaction, 200);
+    let severity = r.optional_enum(&format!("{prefix}.severity"), a.severity);
+    let criticality = r.enumerated(&format!("{prefix}.criticality"), a.criticality);
     Some(Allergy {
         substance: substance?,
-        reaction: Some(reaction?).filter(|r| !r.is_empty()),
-        severity: severity?,
+        reaction: Some(reaction).filter(|r| !r.is_empty()),
+        severity,
         criticality: criticality?,
     })
 }
 
-fn parse_medication(
-    m: &pb::Medication,
-    prefix: &str,
-    violations: &mut FieldViolations,
-) -> Option<Medication> {
-    let mut line = |field: &str, value: &str, required: bool| {
-        let result = if required {
-            text::required_line(value, 200)
-        } else {
-            text::optional_line(value, 200)
-        };
-        violations.check(format!("{prefix}.{field}"), result)
-    };
-    let name = line("name", &m.name, true);
-    let dose = line("dose", &m.dose, true);
-    let route = line("route", &m.route, true);
-    let frequency = line("frequency", &m.frequency, true);
-    let start_date = violations.check(
-        format!("{prefix}.start_date"),
-        parse_civil_date(&m.start_date).ok_or("must be a date in the form YYYY-MM-DD"),
-    );
-    let end_date = if m.end_date.is_empty() {
-        Some(None)
-    } else {
-        let result = match (parse_civil_date(&m.end_date), start_date) {
-            (None, _) => Err("must be a date in the form YYYY-MM-DD"),
-            (Some(end), Some(start)) if end < start => Err("must not be before start_date"),
-            (Some(end), _) => Ok(Some(end)),
-        };
-        violations.check(format!("{prefix}.end_date"), result)
+fn read_medication(r: &mut Reader, m: &pb::Medication, prefix: &str) -> Option<Medication> {
+    let mut line =
+        |field: &str, value: &str| r.required_line(&format!("{prefix}.{field}"), value, 200);
+    let name = line("name", &m.name);
+    let dose = line("dose", &m.dose);
+    let route = line("route", &m.route);
+    let frequency = line("frequency", &m.frequency);
+    let start_date = r.date(&format!("{prefix}.start_date"), &m.start_date);
+    let end_field = format!("{prefix}.end_date");
+    let end_date = match (r.optional_date(&end_field, &m.end_date), start_date) {
+        (Some(end), Some(start)) if end < start => {
+            r.add(end_field, "must not be before start_date");
+            None
+        }
+        (end, _) => Some(end),
     };
     Some(Medication {
         name: name?,

@@ -10,4 +10,4 @@ pub mod specimens;
 
 pub use nhs_number::NhsNumber;
 pub use patient::{Address, GpPractice, PatientDetails, PatientPatch, Sex};
-pub use postcode::Postcode;
+pub use postcode::{Postcode, PostcodeFilter};

@@ -2,8 +2,7 @@
 //! field (update under a field mask).
 
 use chrono::{Datelike as _, NaiveDate};
-use medsec_platform::FieldViolations;
-use medsec_platform::time::parse_civil_date;
+use medsec_platform::Reader;
 use medsec_proto::records::v1 as pb;
 
 use super::nhs_number::NhsNumber;
@@ -79,177 +78,139 @@ pub const UPDATABLE_FIELDS: &[&str] = &[
     "gp_practice",
 ];
 
-/// Validates one field of a proto patient, recording what is wrong under
-/// `patient.<field>`.
-struct FieldParser<'a> {
+/// Reads the fields of a proto patient, each under `patient.<field>`.
+struct Fields<'a> {
     patient: &'a pb::Patient,
     today: NaiveDate,
-    violations: FieldViolations,
 }
 
-impl FieldParser<'_> {
-    fn nhs_number(&mut self) -> Option<NhsNumber> {
-        self.violations.check(
+impl Fields<'_> {
+    fn nhs_number(&self, r: &mut Reader) -> Option<NhsNumber> {
+        r.check(
             "patient.nhs_number",
             NhsNumber::parse(&self.patient.nhs_number),
         )
     }
 
-    fn name(&mut self, field: &str, value: &str) -> Option<String> {
-        self.violations.check(
-            format!("patient.{field}"),
-            required_text(value, MAX_NAME_CHARS),
+    fn given_name(&self, r: &mut Reader) -> Option<String> {
+        r.required_line(
+            "patient.given_name",
+            &self.patient.given_name,
+            MAX_NAME_CHARS,
         )
     }
 
-    fn birth_date(&mut self) -> Option<NaiveDate> {
-        let result = match parse_civil_date(&self.patient.birth_date) {
-            None => Err("must be a date in the form YYYY-MM-DD"),
-            Some(date) if date > self.today => Err("must not be in the future"),
-            Some(date) if date.year() < EARLIEST_BIRTH_YEAR => Err("is implausibly early"),
-            Some(date) => Ok(date),
-        };
-        self.violations.check("patient.birth_date", result)
+    fn family_name(&self, r: &mut Reader) -> Option<String> {
+        r.required_line(
+            "patient.family_name",
+            &self.patient.family_name,
+            MAX_NAME_CHARS,
+        )
     }
 
-    fn sex(&mut self) -> Option<Sex> {
-        self.violations
-            .check("patient.sex", Sex::from_proto(self.patient.sex))
+    fn birth_date(&self, r: &mut Reader) -> Option<NaiveDate> {
+        let date = r.date("patient.birth_date", &self.patient.birth_date)?;
+        r.check("patient.birth_date", plausible_birth_date(date, self.today))
     }
 
-    fn address(&mut self) -> Option<Option<Address>> {
+    fn sex(&self, r: &mut Reader) -> Option<Sex> {
+        r.enumerated("patient.sex", self.patient.sex)
+    }
+
+    fn address(&self, r: &mut Reader) -> Option<Option<Address>> {
         let Some(address) = &self.patient.address else {
             return Some(None);
         };
-        let before = self.violations.clone();
-        if address.lines.len() > MAX_ADDRESS_LINES {
-            self.violations
-                .add("patient.address.lines", "must have at most 4 lines");
-        }
-        let mut lines = Vec::with_capacity(address.lines.len());
-        for (i, line) in address.lines.iter().enumerate() {
-            if let Some(line) = self.violations.check(
-                format!("patient.address.lines[{i}]"),
-                required_text(line, MAX_NAME_CHARS),
-            ) {
-                lines.push(line);
-            }
-        }
-        let town = self.violations.check(
-            "patient.address.town",
-            optional_text(&address.town, MAX_NAME_CHARS),
-        );
-        let postcode = self.violations.check(
+        let counted = if address.lines.len() > MAX_ADDRESS_LINES {
+            r.add("patient.address.lines", "must have at most 4 lines");
+            None
+        } else {
+            Some(())
+        };
+        // Read one by one, not with `Reader::each`: two lines may be alike.
+        let lines: Vec<Option<String>> = address
+            .lines
+            .iter()
+            .enumerate()
+            .map(|(i, line)| {
+                r.required_line(&format!("patient.address.lines[{i}]"), line, MAX_NAME_CHARS)
+            })
+            .collect();
+        let town = r.optional_line("patient.address.town", &address.town, MAX_NAME_CHARS);
+        let postcode = r.check(
             "patient.address.postcode",
             Postcode::parse(&address.postcode),
         );
-        if self.violations != before {
-            return None;
-        }
+        counted?;
         Some(Some(Address {
-            lines,
-            town: town.unwrap_or_default(),
+            lines: lines.into_iter().collect::<Option<_>>()?,
+            town,
             postcode: postcode?,
         }))
     }
 
-    fn phone(&mut self) -> Option<Option<String>> {
-        let phone = self.patient.phone.trim();
-        if phone.is_empty() {
-            return Some(None);
-        }
-        self.violations
-            .check("patient.phone", parse_phone(phone))
-            .map(Some)
+    fn phone(&self, r: &mut Reader) -> Option<Option<String>> {
+        optional(r, "patient.phone", &self.patient.phone, parse_phone)
     }
 
-    fn email(&mut self) -> Option<Option<String>> {
-        let email = self.patient.email.trim();
-        if email.is_empty() {
-            return Some(None);
-        }
-        self.violations
-            .check("patient.email", parse_email(email))
-            .map(Some)
+    fn email(&self, r: &mut Reader) -> Option<Option<String>> {
+        optional(r, "patient.email", &self.patient.email, parse_email)
     }
 
-    fn gp_practice(&mut self) -> Option<Option<GpPractice>> {
+    fn gp_practice(&self, r: &mut Reader) -> Option<Option<GpPractice>> {
         let Some(practice) = &self.patient.gp_practice else {
             return Some(None);
         };
-        let code = practice.ods_code.trim().to_ascii_uppercase();
-        let code_ok =
-            (3..=8).contains(&code.len()) && code.bytes().all(|b| b.is_ascii_alphanumeric());
-        if !code_ok {
-            self.violations.add(
-                "patient.gp_practice.ods_code",
-                "must be an ODS code of 3 to 8 letters or digits (e.g. A81001)",
-            );
-        }
-        let name = self.violations.check(
-            "patient.gp_practice.name",
-            optional_text(&practice.name, 200),
+        let ods_code = r.check(
+            "patient.gp_practice.ods_code",
+            parse_ods_code(&practice.ods_code),
         );
-        (code_ok && name.is_some()).then(|| {
-            Some(GpPractice {
-                ods_code: code,
-                name: name.unwrap_or_default(),
-            })
-        })
+        let name = r.optional_line("patient.gp_practice.name", &practice.name, 200);
+        Some(Some(GpPractice {
+            ods_code: ods_code?,
+            name,
+        }))
     }
 }
 
+/// An optional text field: absent when blank, else parsed by `parse`.
+fn optional(
+    r: &mut Reader,
+    field: &str,
+    value: &str,
+    parse: fn(&str) -> Result<String, &'static str>,
+) -> Option<Option<String>> {
+    let value = value.trim();
+    if value.is_empty() {
+        return Some(None);
+    }
+    r.check(field, parse(value)).map(Some)
+}
+
 impl PatientDetails {
-    /// Validates a whole patient, reporting every bad field at once.
-    pub fn parse(patient: &pb::Patient, today: NaiveDate) -> Result<Self, FieldViolations> {
-        let mut p = FieldParser {
-            patient,
-            today,
-            violations: FieldViolations::default(),
-        };
-        let nhs_number = p.nhs_number();
-        let given_name = p.name("given_name", &patient.given_name);
-        let family_name = p.name("family_name", &patient.family_name);
-        let birth_date = p.birth_date();
-        let sex = p.sex();
-        let address = p.address();
-        let phone = p.phone();
-        let email = p.email();
-        let gp_practice = p.gp_practice();
-        match (
-            nhs_number,
-            given_name,
-            family_name,
-            birth_date,
-            sex,
-            address,
-            phone,
-            email,
-            gp_practice,
-        ) {
-            (
-                Some(nhs_number),
-                Some(given_name),
-                Some(family_name),
-                Some(birth_date),
-                Some(sex),
-                Some(address),
-                Some(phone),
-                Some(email),
-                Some(gp_practice),
-            ) if p.violations.is_empty() => Ok(Self {
-                nhs_number,
-                given_name,
-                family_name,
-                birth_date,
-                sex,
-                address,
-                phone,
-                email,
-                gp_practice,
-            }),
-            _ => Err(p.violations),
-        }
+    /// Reads a whole patient, every bad field reported under `patient.…`.
+    pub fn read(r: &mut Reader, patient: &pb::Patient, today: NaiveDate) -> Option<Self> {
+        let f = Fields { patient, today };
+        let nhs_number = f.nhs_number(r);
+        let given_name = f.given_name(r);
+        let family_name = f.family_name(r);
+        let birth_date = f.birth_date(r);
+        let sex = f.sex(r);
+        let address = f.address(r);
+        let phone = f.phone(r);
+        let email = f.email(r);
+        let gp_practice = f.gp_practice(r);
+        Some(Self {
+            nhs_number: nhs_number?,
+            given_name: given_name?,
+            family_name: family_name?,
+            birth_date: birth_date?,
+            sex: sex?,
+            address: address?,
+            phone: phone?,
+            email: email?,
+            gp_practice: gp_practice?,
+        })
     }
 
     pub fn apply(&mut self, patch: PatientPatch) {
@@ -295,29 +256,20 @@ impl PatientDetails {
 }
 
 impl PatientPatch {
-    /// Validates the fields named by `paths` ("*" names them all), reporting
+    /// Reads the fields named by `paths` ("*" names them all), reporting
     /// unknown paths under `update_mask` and bad values under their field.
-    pub fn parse(
-        patient: &pb::Patient,
-        paths: &[String],
-        today: NaiveDate,
-    ) -> Result<Self, FieldViolations> {
-        let mut p = FieldParser {
-            patient,
-            today,
-            violations: FieldViolations::default(),
-        };
+    /// A field left out of the patch is one that was not named, or was bad
+    /// (and then the reader has failed).
+    pub fn read(r: &mut Reader, patient: &pb::Patient, paths: &[String], today: NaiveDate) -> Self {
         if paths.is_empty() {
-            p.violations.add(
+            r.add(
                 "update_mask",
                 "is required: name the fields to change, or \"*\" for all",
             );
         }
-        let all = paths.iter().any(|path| path == "*");
-        let wants = |field: &str| all || paths.iter().any(|path| path == field);
         for path in paths {
             if path != "*" && !UPDATABLE_FIELDS.contains(&path.as_str()) {
-                p.violations.add(
+                r.add(
                     "update_mask",
                     format!(
                         "unknown or read-only field {path:?}; updatable: {}",
@@ -326,48 +278,59 @@ impl PatientPatch {
                 );
             }
         }
+        let all = paths.iter().any(|path| path == "*");
+        let wants = |field: &str| all || paths.iter().any(|path| path == field);
+        let f = Fields { patient, today };
         let mut patch = Self::default();
         if wants("nhs_number") {
-            patch.nhs_number = p.nhs_number();
+            patch.nhs_number = f.nhs_number(r);
         }
         if wants("given_name") {
-            patch.given_name = p.name("given_name", &patient.given_name);
+            patch.given_name = f.given_name(r);
         }
         if wants("family_name") {
-            patch.family_name = p.name("family_name", &patient.family_name);
+            patch.family_name = f.family_name(r);
         }
         if wants("birth_date") {
-            patch.birth_date = p.birth_date();
+            patch.birth_date = f.birth_date(r);
         }
         if wants("sex") {
-            patch.sex = p.sex();
+            patch.sex = f.sex(r);
         }
         if wants("address") {
-            patch.address = p.address();
+            patch.address = f.address(r);
         }
         if wants("phone") {
-            patch.phone = p.phone();
+            patch.phone = f.phone(r);
         }
         if wants("email") {
-            patch.email = p.email();
+            patch.email = f.email(r);
         }
         if wants("gp_practice") {
-            patch.gp_practice = p.gp_practice();
+            patch.gp_practice = f.gp_practice(r);
         }
-        if p.violations.is_empty() {
-            Ok(patch)
-        } else {
-            Err(p.violations)
-        }
+        patch
     }
 }
 
-fn required_text(value: &str, max_chars: usize) -> Result<String, String> {
-    medsec_platform::text::required_line(value, max_chars)
+fn plausible_birth_date(date: NaiveDate, today: NaiveDate) -> Result<NaiveDate, &'static str> {
+    if date > today {
+        return Err("must not be in the future");
+    }
+    if date.year() < EARLIEST_BIRTH_YEAR {
+        return Err("is implausibly early");
+    }
+    Ok(date)
 }
 
-fn optional_text(value: &str, max_chars: usize) -> Result<String, String> {
-    medsec_platform::text::optional_line(value, max_chars)
+/// An ODS code, upper-cased: 3 to 8 letters or digits.
+fn parse_ods_code(code: &str) -> Result<String, &'static str> {
+    let code = code.trim().to_ascii_uppercase();
+    if (3..=8).contains(&code.len()) && code.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        Ok(code)
+    } else {
+        Err("must be an ODS code of 3 to 8 letters or digits (e.g. A81001)")
+    }
 }
 
 /// Keeps the digits and a leading `+`; separators people type are dropped.
@@ -410,6 +373,8 @@ fn parse_email(email: &str) -> Result<String, &'static str> {
 
 #[cfg(test)]
 mod tests {
+    use medsec_platform::ApiError;
+
     use super::*;
 
     fn today() -> NaiveDate {
@@ -438,9 +403,21 @@ mod tests {
         }
     }
 
+    /// What `read` made of `patient`, or the fields it found bad.
+    fn read<T>(read: impl FnOnce(&mut Reader) -> Option<T>) -> Result<T, Vec<String>> {
+        let mut r = Reader::new();
+        let value = read(&mut r);
+        r.finish(value).map_err(|error| match error {
+            ApiError::InvalidArgument(violations) => {
+                violations.fields().map(str::to_owned).collect()
+            }
+            other => panic!("not invalid: {other:?}"),
+        })
+    }
+
     #[test]
     fn parses_and_normalises_a_whole_patient() {
-        let details = PatientDetails::parse(&valid(), today()).unwrap();
+        let details = read(|r| PatientDetails::read(r, &valid(), today())).unwrap();
         assert_eq!(details.nhs_number.as_str(), "9434765919");
         assert_eq!(details.given_name, "Ada");
         assert_eq!(details.address.unwrap().postcode.as_str(), "SW1Y 4JH");
@@ -463,8 +440,7 @@ mod tests {
             }),
             ..valid()
         };
-        let violations = PatientDetails::parse(&bad, today()).unwrap_err();
-        let fields: Vec<_> = violations.fields().collect();
+        let fields = read(|r| PatientDetails::read(r, &bad, today())).unwrap_err();
         assert_eq!(
             fields,
             [
@@ -486,20 +462,25 @@ mod tests {
             nhs_number: "garbage".into(),
             ..Default::default()
         };
-        let patch = PatientPatch::parse(&request, &["family_name".into()], today()).unwrap();
-        assert_eq!(patch.family_name.as_deref(), Some("Byron"));
-        assert!(patch.nhs_number.is_none());
+        let patch = |paths: &[&str]| {
+            let paths: Vec<String> = paths.iter().map(|p| p.to_string()).collect();
+            read(|r| Some(PatientPatch::read(r, &request, &paths, today())))
+        };
+        let only_family = patch(&["family_name"]).unwrap();
+        assert_eq!(only_family.family_name.as_deref(), Some("Byron"));
+        assert!(only_family.nhs_number.is_none());
 
-        let violations = PatientPatch::parse(
-            &request,
-            &["nhs_number".into(), "create_time".into()],
-            today(),
-        )
-        .unwrap_err();
-        let fields: Vec<_> = violations.fields().collect();
+        let fields = patch(&["nhs_number", "create_time"]).unwrap_err();
         assert_eq!(fields, ["update_mask", "patient.nhs_number"]);
 
-        let clears = PatientPatch::parse(&request, &["email".into()], today()).unwrap();
-        assert_eq!(clears.email, Some(None));
+        assert_eq!(patch(&["email"]).unwrap().email, Some(None));
+    }
+
+    #[test]
+    fn repeated_address_lines_are_kept() {
+        let mut patient = valid();
+        patient.address.as_mut().unwrap().lines = vec!["Flat 1".into(), "Flat 1".into()];
+        let details = read(|r| PatientDetails::read(r, &patient, today())).unwrap();
+        assert_eq!(details.address.unwrap().lines.len(), 2);
     }
 }

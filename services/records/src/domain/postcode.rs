@@ -42,9 +42,28 @@ impl fmt::Display for Postcode {
     }
 }
 
+/// A postcode search: one whole postcode, or every postcode of a district
+/// (an outward code alone).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PostcodeFilter {
+    Exact(Postcode),
+    District(String),
+}
+
+impl PostcodeFilter {
+    pub fn parse(input: &str) -> Result<Self, &'static str> {
+        match Postcode::parse(input) {
+            Ok(postcode) => Ok(Self::Exact(postcode)),
+            Err(_) => parse_outward_code(input)
+                .map(Self::District)
+                .ok_or("must be a UK postcode or an outward code (e.g. SW1A 1AA or SW1A)"),
+        }
+    }
+}
+
 /// Normalises an outward code alone (`sw1a` -> `SW1A`), for searching a
 /// whole postcode district.
-pub fn parse_outward_code(input: &str) -> Option<String> {
+fn parse_outward_code(input: &str) -> Option<String> {
     let outward = input.trim().to_ascii_uppercase();
     is_outward_code(&outward).then_some(outward)
 }
@@ -126,5 +145,14 @@ mod tests {
         assert_eq!(parse_outward_code("sw1a").as_deref(), Some("SW1A"));
         assert_eq!(parse_outward_code("M1").as_deref(), Some("M1"));
         assert_eq!(parse_outward_code("SW1A 1AA"), None);
+        assert_eq!(
+            PostcodeFilter::parse("ls1"),
+            Ok(PostcodeFilter::District("LS1".into()))
+        );
+        assert!(matches!(
+            PostcodeFilter::parse("ls29jt"),
+            Ok(PostcodeFilter::Exact(_))
+        ));
+        assert!(PostcodeFilter::parse("NOT A POSTCODE").is_err());
     }
 }

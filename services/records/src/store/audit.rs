@@ -4,13 +4,18 @@
 
 use chrono::Utc;
 use medsec_platform::ApiError;
+use medsec_platform::db;
+use medsec_platform::idempotency::{Claimed, RequestKey};
 use medsec_platform::pagination::PageRequest;
-use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction,
+    EntityTrait, QueryFilter,
+};
 use uuid::Uuid;
 
-use super::entities::audit_event as event;
-
-use event::{ActiveModel, Column, Entity as AuditEvents, Model};
+use super::IDEMPOTENCY_KEYS;
+use super::entities::audit_event::{ActiveModel, Column, Entity as AuditEvents, Model};
+use super::patients;
 
 /// Who is acting, and why, as the request says.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -21,30 +26,30 @@ pub struct Actor {
     pub trace_id: String,
 }
 
-/// One access to record: which RPC touched which resource of which patient.
+/// One access to record: which resource of which patient was touched.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Access {
-    pub action: &'static str,
     pub resource: String,
     pub patient_id: Uuid,
 }
 
 impl Access {
-    pub fn new(action: &'static str, resource: impl Into<String>, patient_id: Uuid) -> Self {
+    pub fn new(resource: impl Into<String>, patient_id: Uuid) -> Self {
         Self {
-            action,
             resource: resource.into(),
             patient_id,
         }
     }
 }
 
-/// Appends one event per access. Call inside the transaction of the access.
+/// Appends one event per access, each by `action` (the RPC). Call inside
+/// the transaction of the access.
 pub async fn record(
     db: &impl ConnectionTrait,
     actor: &Actor,
+    action: &str,
     accesses: impl IntoIterator<Item = Access>,
-) -> Result<(), DbErr> {
+) -> Result<(), ApiError> {
     let time = Utc::now();
     let rows: Vec<ActiveModel> = accesses
         .into_iter()
@@ -54,7 +59,7 @@ pub async fn record(
             actor: Set(actor.actor.clone()),
             role: Set(actor.role.clone()),
             purpose: Set(actor.purpose.clone()),
-            action: Set(access.action.to_owned()),
+            action: Set(action.to_owned()),
             resource: Set(access.resource),
             patient_id: Set(access.patient_id),
             trace_id: Set(actor.trace_id.clone()),
@@ -67,12 +72,54 @@ pub async fn record(
     Ok(())
 }
 
-/// One page of a patient's events, oldest first.
+/// Runs `work` in one write transaction and records in it, by `action`, the
+/// accesses it reports: an access is recorded exactly when it happened, and
+/// a failed one records nothing.
+pub async fn audited<T, A>(
+    db: &DatabaseConnection,
+    actor: &Actor,
+    action: &str,
+    work: impl AsyncFnOnce(&DatabaseTransaction) -> Result<(T, A), ApiError>,
+) -> Result<T, ApiError>
+where
+    A: IntoIterator<Item = Access>,
+{
+    db::write(db, async |txn| {
+        let (value, accesses) = work(txn).await?;
+        record(txn, actor, action, accesses).await?;
+        Ok(value)
+    })
+    .await
+}
+
+/// An idempotent create by `action` (the RPC, also the scope of its key):
+/// `work` creates the resource ([`Claimed::New`]) or finds the one a first
+/// call made ([`Claimed::Replay`]), and either way the access it reports is
+/// recorded in the same transaction.
+pub async fn create<T>(
+    db: &DatabaseConnection,
+    actor: &Actor,
+    action: &str,
+    key: Option<&RequestKey>,
+    work: impl AsyncFnOnce(&DatabaseTransaction, Claimed) -> Result<(T, Access), ApiError>,
+) -> Result<T, ApiError> {
+    IDEMPOTENCY_KEYS
+        .create(db, action, key, async |txn, claimed| {
+            let (value, access) = work(txn, claimed).await?;
+            record(txn, actor, action, [access]).await?;
+            Ok(value)
+        })
+        .await
+}
+
+/// One page of a patient's events, oldest first. Reading the trail is not
+/// itself audited (an audit of the audit would grow with every look).
 pub async fn list(
-    db: &impl ConnectionTrait,
+    db: &DatabaseConnection,
     patient_id: Uuid,
     page: &PageRequest,
 ) -> Result<Vec<Model>, ApiError> {
+    patients::find(db, patient_id).await?;
     let query = AuditEvents::find().filter(Column::PatientId.eq(patient_id));
     Ok(page.by_id(query, Column::Id)?.all(db).await?)
 }

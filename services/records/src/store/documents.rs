@@ -1,10 +1,10 @@
 //! Clinical documents and their versions. Content lives in its own table so
-//! listings never load it.
+//! listings never load it. Of two racing new versions of one document only
+//! one finds it current (a guarded UPDATE supersedes it first).
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use medsec_platform::ApiError;
-use medsec_platform::db::begin_write;
-use medsec_platform::idempotency::RequestKey;
+use medsec_platform::idempotency::{Claimed, RequestKey};
 use medsec_platform::pagination::PageRequest;
 use sea_orm::sea_query::{Expr, ExprTrait as _};
 use sea_orm::{
@@ -13,16 +13,13 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use super::IDEMPOTENCY_KEYS;
 use super::audit::{self, Access, Actor};
+use super::entities::document::{ActiveModel, Column, Entity as Documents, Model};
+use super::entities::document_content;
 use super::patients;
-use crate::domain::documents::{DocumentKind, DocumentMeta, DocumentStatus, sha256_hex};
-
-use super::entities::document;
-
-use super::entities::document_content as content;
-
-use document::{Column, Entity as Documents, Model};
+use crate::domain::documents::{
+    DocumentKind, DocumentMeta, DocumentStatus, FiledRange, VersionChanges, sha256_hex,
+};
 
 const RESOURCE: &str = "document";
 
@@ -30,22 +27,43 @@ pub fn resource(id: Uuid) -> String {
     format!("documents/{id}")
 }
 
+fn access(row: &Model) -> Access {
+    Access::new(resource(row.id), row.patient_id)
+}
+
 /// Filters of ListDocuments, validated.
 #[derive(Debug, Clone)]
 pub struct DocumentFilter {
     pub patient_id: Uuid,
     pub kind: Option<DocumentKind>,
-    pub filed_from: Option<DateTime<Utc>>,
-    pub filed_before: Option<DateTime<Utc>>,
+    pub filed: FiledRange,
     pub include_superseded: bool,
 }
 
-/// Changes a new version may make; `None` keeps the previous value.
-#[derive(Debug, Clone, Default)]
-pub struct VersionChanges {
-    pub title: Option<String>,
-    pub content_type: Option<String>,
-    pub author: Option<String>,
+/// Where a version stands in its document's history.
+#[derive(Debug, Clone, Copy)]
+struct Lineage {
+    lineage_id: Uuid,
+    version: i32,
+    supersedes_id: Option<Uuid>,
+}
+
+impl Lineage {
+    fn first(id: Uuid) -> Self {
+        Self {
+            lineage_id: id,
+            version: 1,
+            supersedes_id: None,
+        }
+    }
+
+    fn after(previous: &Model) -> Self {
+        Self {
+            lineage_id: previous.lineage_id,
+            version: previous.version + 1,
+            supersedes_id: Some(previous.id),
+        }
+    }
 }
 
 pub async fn find(db: &impl ConnectionTrait, id: Uuid) -> Result<Model, ApiError> {
@@ -61,26 +79,21 @@ pub async fn create(
     patient_id: Uuid,
     meta: DocumentMeta,
     content: Vec<u8>,
-    key: Option<RequestKey>,
+    key: Option<&RequestKey>,
     actor: &Actor,
 ) -> Result<Model, ApiError> {
-    let creation = IDEMPOTENCY_KEYS
-        .begin_create(db, "CreateDocument", key.as_ref())
-        .await?;
-    let (txn, id) = (creation.txn, creation.id);
-    if let Some(existing) = creation.replay_of {
-        return replay(txn, existing, "CreateDocument", actor).await;
-    }
-    patients::require_active(&txn, patient_id).await?;
-    let row = insert(&txn, id, id, patient_id, 1, None, &meta, content).await?;
-    audit::record(
-        &txn,
-        actor,
-        [Access::new("CreateDocument", resource(id), patient_id)],
-    )
-    .await?;
-    txn.commit().await?;
-    Ok(row)
+    audit::create(db, actor, "CreateDocument", key, async |txn, claimed| {
+        let row = match claimed {
+            Claimed::Replay(id) => find(txn, id).await?,
+            Claimed::New(id) => {
+                patients::require_active(txn, patient_id).await?;
+                insert(txn, id, patient_id, Lineage::first(id), &meta, content).await?
+            }
+        };
+        let access = access(&row);
+        Ok((row, access))
+    })
+    .await
 }
 
 /// Files a new version of the current document `previous_id`, which becomes
@@ -91,110 +104,90 @@ pub async fn create_version(
     expected_revision: Option<i64>,
     changes: VersionChanges,
     content: Vec<u8>,
-    key: Option<RequestKey>,
+    key: Option<&RequestKey>,
     actor: &Actor,
 ) -> Result<Model, ApiError> {
-    let creation = IDEMPOTENCY_KEYS
-        .begin_create(db, "CreateDocumentVersion", key.as_ref())
-        .await?;
-    let (txn, id) = (creation.txn, creation.id);
-    if let Some(existing) = creation.replay_of {
-        return replay(txn, existing, "CreateDocumentVersion", actor).await;
-    }
-    // Supersede first: of two racing new versions only one finds it current.
+    audit::create(
+        db,
+        actor,
+        "CreateDocumentVersion",
+        key,
+        async |txn, claimed| {
+            let row = match claimed {
+                Claimed::Replay(id) => find(txn, id).await?,
+                Claimed::New(id) => {
+                    supersede(txn, previous_id, expected_revision).await?;
+                    let previous = find(txn, previous_id).await?;
+                    patients::require_active(txn, previous.patient_id).await?;
+                    let meta = stored_meta(&previous)?.revised(changes);
+                    let lineage = Lineage::after(&previous);
+                    insert(txn, id, previous.patient_id, lineage, &meta, content).await?
+                }
+            };
+            let access = access(&row);
+            Ok((row, access))
+        },
+    )
+    .await
+}
+
+/// Marks the current document `id` superseded, checking the etag: of two
+/// racing new versions only one finds it current.
+async fn supersede(
+    db: &impl ConnectionTrait,
+    id: Uuid,
+    expected_revision: Option<i64>,
+) -> Result<(), ApiError> {
+    let (current, superseded) = (DocumentStatus::Current, DocumentStatus::Superseded);
     let mut supersede = Documents::update_many()
-        .col_expr(
-            Column::Status,
-            Expr::value(DocumentStatus::Superseded.as_str()),
-        )
+        .col_expr(Column::Status, Expr::value(superseded.as_str()))
         .col_expr(Column::Revision, Expr::col(Column::Revision).add(1))
-        .filter(Column::Id.eq(previous_id))
-        .filter(Column::Status.eq(DocumentStatus::Current.as_str()));
+        .filter(Column::Id.eq(id))
+        .filter(Column::Status.eq(current.as_str()));
     if let Some(revision) = expected_revision {
         supersede = supersede.filter(Column::Revision.eq(revision));
     }
-    if supersede.exec(&txn).await?.rows_affected == 0 {
-        let previous = find(&txn, previous_id).await?;
-        return Err(if previous.status == DocumentStatus::Superseded.as_str() {
-            ApiError::wrong_state(
-                resource(previous_id),
-                DocumentStatus::Superseded.as_str(),
-                "file a new version of it",
-            )
-        } else {
-            ApiError::stale_etag(resource(previous_id))
-        });
+    if supersede.exec(db).await?.rows_affected == 1 {
+        return Ok(());
     }
-    let previous = find(&txn, previous_id).await?;
-    patients::require_active(&txn, previous.patient_id).await?;
-    let kind = DocumentKind::from_stored(&previous.kind)
-        .ok_or_else(|| ApiError::internal(format!("document {previous_id} has a bad kind")))?;
-    let meta = DocumentMeta {
-        title: changes.title.unwrap_or(previous.title),
-        kind,
-        content_type: changes.content_type.unwrap_or(previous.content_type),
-        author: changes.author.unwrap_or(previous.author),
-    };
-    let row = insert(
-        &txn,
-        id,
-        previous.lineage_id,
-        previous.patient_id,
-        previous.version + 1,
-        Some(previous_id),
-        &meta,
-        content,
-    )
-    .await?;
-    audit::record(
-        &txn,
-        actor,
-        [Access::new(
-            "CreateDocumentVersion",
+    let previous = find(db, id).await?;
+    Err(if previous.status == superseded.as_str() {
+        ApiError::wrong_state(
             resource(id),
-            previous.patient_id,
-        )],
-    )
-    .await?;
-    txn.commit().await?;
-    Ok(row)
+            superseded.as_str(),
+            "file a new version of it",
+        )
+    } else {
+        ApiError::stale_etag(resource(id))
+    })
 }
 
-/// Answers a retried create with the document the first call filed.
-async fn replay(
-    txn: sea_orm::DatabaseTransaction,
-    id: Uuid,
-    action: &'static str,
-    actor: &Actor,
-) -> Result<Model, ApiError> {
-    let existing = find(&txn, id).await?;
-    audit::record(
-        &txn,
-        actor,
-        [Access::new(action, resource(id), existing.patient_id)],
-    )
-    .await?;
-    txn.commit().await?;
-    Ok(existing)
+/// The description a stored version has.
+fn stored_meta(row: &Model) -> Result<DocumentMeta, ApiError> {
+    let kind = DocumentKind::from_stored(&row.kind)
+        .ok_or_else(|| ApiError::internal(format!("document {} has a bad kind", row.id)))?;
+    Ok(DocumentMeta {
+        title: row.title.clone(),
+        kind,
+        content_type: row.content_type.clone(),
+        author: row.author.clone(),
+    })
 }
 
-#[allow(clippy::too_many_arguments)]
 async fn insert(
     db: &impl ConnectionTrait,
     id: Uuid,
-    lineage_id: Uuid,
     patient_id: Uuid,
-    version: i32,
-    supersedes_id: Option<Uuid>,
+    lineage: Lineage,
     meta: &DocumentMeta,
     content: Vec<u8>,
 ) -> Result<Model, ApiError> {
     let size_bytes = i64::try_from(content.len()).map_err(ApiError::internal)?;
-    let row = document::ActiveModel {
+    let inserted = ActiveModel {
         id: Set(id),
-        lineage_id: Set(lineage_id),
+        lineage_id: Set(lineage.lineage_id),
         patient_id: Set(patient_id),
-        version: Set(version),
+        version: Set(lineage.version),
         status: Set(DocumentStatus::Current.as_str().to_owned()),
         title: Set(meta.title.clone()),
         kind: Set(meta.kind.as_str().to_owned()),
@@ -202,12 +195,13 @@ async fn insert(
         author: Set(meta.author.clone()),
         size_bytes: Set(size_bytes),
         sha256: Set(sha256_hex(&content)),
-        supersedes_id: Set(supersedes_id),
+        supersedes_id: Set(lineage.supersedes_id),
         create_time: Set(Utc::now()),
         revision: Set(1),
-    };
-    let inserted = row.insert(db).await?;
-    content::Entity::insert(content::ActiveModel {
+    }
+    .insert(db)
+    .await?;
+    document_content::Entity::insert(document_content::ActiveModel {
         document_id: Set(id),
         content: Set(content),
     })
@@ -218,16 +212,12 @@ async fn insert(
 
 /// One document version, audited.
 pub async fn get(db: &DatabaseConnection, id: Uuid, actor: &Actor) -> Result<Model, ApiError> {
-    let txn = begin_write(db).await?;
-    let row = find(&txn, id).await?;
-    audit::record(
-        &txn,
-        actor,
-        [Access::new("GetDocument", resource(id), row.patient_id)],
-    )
-    .await?;
-    txn.commit().await?;
-    Ok(row)
+    audit::audited(db, actor, "GetDocument", async |txn| {
+        let row = find(txn, id).await?;
+        let access = access(&row);
+        Ok((row, [access]))
+    })
+    .await
 }
 
 /// A document version with its content, audited.
@@ -236,24 +226,16 @@ pub async fn get_content(
     id: Uuid,
     actor: &Actor,
 ) -> Result<(Model, Vec<u8>), ApiError> {
-    let txn = begin_write(db).await?;
-    let row = find(&txn, id).await?;
-    let stored = content::Entity::find_by_id(id)
-        .one(&txn)
-        .await?
-        .ok_or_else(|| ApiError::internal(format!("document {id} has no content")))?;
-    audit::record(
-        &txn,
-        actor,
-        [Access::new(
-            "GetDocumentContent",
-            resource(id),
-            row.patient_id,
-        )],
-    )
-    .await?;
-    txn.commit().await?;
-    Ok((row, stored.content))
+    audit::audited(db, actor, "GetDocumentContent", async |txn| {
+        let row = find(txn, id).await?;
+        let stored = document_content::Entity::find_by_id(id)
+            .one(txn)
+            .await?
+            .ok_or_else(|| ApiError::internal(format!("document {id} has no content")))?;
+        let access = access(&row);
+        Ok(((row, stored.content), [access]))
+    })
+    .await
 }
 
 /// One page of a patient's documents in filing order; the listing is audited
@@ -264,29 +246,24 @@ pub async fn list(
     page: &PageRequest,
     actor: &Actor,
 ) -> Result<Vec<Model>, ApiError> {
-    let txn = begin_write(db).await?;
-    patients::find(&txn, filter.patient_id).await?;
-    let mut query = Documents::find().filter(Column::PatientId.eq(filter.patient_id));
-    if let Some(kind) = filter.kind {
-        query = query.filter(Column::Kind.eq(kind.as_str()));
-    }
-    if let Some(from) = filter.filed_from {
-        query = query.filter(Column::CreateTime.gte(from));
-    }
-    if let Some(before) = filter.filed_before {
-        query = query.filter(Column::CreateTime.lt(before));
-    }
-    if !filter.include_superseded {
-        query = query.filter(Column::Status.eq(DocumentStatus::Current.as_str()));
-    }
-    let rows = page.by_id(query, Column::Id)?.all(&txn).await?;
-    let listing = format!("{}/documents", patients::resource(filter.patient_id));
-    audit::record(
-        &txn,
-        actor,
-        [Access::new("ListDocuments", listing, filter.patient_id)],
-    )
-    .await?;
-    txn.commit().await?;
-    Ok(rows)
+    audit::audited(db, actor, "ListDocuments", async |txn| {
+        patients::find(txn, filter.patient_id).await?;
+        let mut query = Documents::find().filter(Column::PatientId.eq(filter.patient_id));
+        if let Some(kind) = filter.kind {
+            query = query.filter(Column::Kind.eq(kind.as_str()));
+        }
+        if let Some(from) = filter.filed.from {
+            query = query.filter(Column::CreateTime.gte(from));
+        }
+        if let Some(before) = filter.filed.before {
+            query = query.filter(Column::CreateTime.lt(before));
+        }
+        if !filter.include_superseded {
+            query = query.filter(Column::Status.eq(DocumentStatus::Current.as_str()));
+        }
+        let rows = page.by_id(query, Column::Id)?.all(txn).await?;
+        let listing = format!("{}/documents", patients::resource(filter.patient_id));
+        Ok((rows, [Access::new(listing, filter.patient_id)]))
+    })
+    .await
 }

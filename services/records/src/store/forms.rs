@@ -3,8 +3,8 @@
 
 use chrono::Utc;
 use medsec_platform::ApiError;
-use medsec_platform::db::begin_write;
-use medsec_platform::idempotency::{Claim, RequestKey};
+use medsec_platform::db;
+use medsec_platform::idempotency::{Claim, Claimed, RequestKey};
 use medsec_platform::pagination::PageRequest;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
@@ -15,14 +15,11 @@ use uuid::Uuid;
 
 use super::IDEMPOTENCY_KEYS;
 use super::audit::{self, Access, Actor};
+use super::entities::{
+    form_response as response, form_response_revision as revision, form_template as template,
+};
 use super::patients;
 use crate::domain::forms::{AnswerValue, FormItem, FormStatus, TemplateContent};
-
-use super::entities::form_template as template;
-
-use super::entities::form_response as response;
-
-use super::entities::form_response_revision as revision;
 
 /// A template version with its items decoded.
 #[derive(Debug, Clone)]
@@ -36,6 +33,22 @@ pub struct TemplateRecord {
 pub struct ResponseRecord {
     pub response: response::Model,
     pub revision: revision::Model,
+    pub answers: Vec<AnswerValue>,
+}
+
+impl ResponseRecord {
+    fn access(&self) -> Access {
+        Access::new(resource(self.response.id), self.response.patient_id)
+    }
+}
+
+/// A response as submitted: already checked against its template version.
+#[derive(Debug, Clone)]
+pub struct NewResponse {
+    pub patient_id: Uuid,
+    pub template_id: Uuid,
+    pub template_version: i32,
+    pub status: FormStatus,
     pub answers: Vec<AnswerValue>,
 }
 
@@ -72,69 +85,63 @@ pub async fn find_template(
 pub async fn create_template(
     db: &DatabaseConnection,
     content: TemplateContent,
-    key: Option<RequestKey>,
+    key: Option<&RequestKey>,
 ) -> Result<TemplateRecord, ApiError> {
-    let creation = IDEMPOTENCY_KEYS
-        .begin_create(db, "CreateFormTemplate", key.as_ref())
-        .await?;
-    let (txn, id) = (creation.txn, creation.id);
-    if let Some(existing) = creation.replay_of {
-        let existing = find_template(&txn, existing, Some(1)).await?;
-        txn.commit().await?;
-        return Ok(existing);
-    }
-    let record = insert_template(&txn, id, 1, content).await?;
-    txn.commit().await?;
-    Ok(record)
+    IDEMPOTENCY_KEYS
+        .create(
+            db,
+            "CreateFormTemplate",
+            key,
+            async |txn, claimed| match claimed {
+                Claimed::Replay(id) => find_template(txn, id, Some(1)).await,
+                Claimed::New(id) => insert_template(txn, id, 1, content).await,
+            },
+        )
+        .await
 }
 
 /// Adds the next version; the previous latest stops being latest in the
 /// same transaction, so two racing new versions cannot both succeed. A retry
-/// with the same key returns the version the first call added.
+/// with the same key returns the version the first call added: the key is
+/// claimed for "template/version", as a version has no id of its own.
 pub async fn create_template_version(
     db: &DatabaseConnection,
     id: Uuid,
     content: TemplateContent,
-    key: Option<RequestKey>,
+    key: Option<&RequestKey>,
 ) -> Result<TemplateRecord, ApiError> {
-    let txn = begin_write(db).await?;
-    let latest = find_template(&txn, id, None).await?;
-    let version = latest.row.version + 1;
-    if let Some(key) = &key {
-        let claimed = IDEMPOTENCY_KEYS
-            .claim(
-                &txn,
-                "CreateFormTemplateVersion",
-                &key.request_id,
-                &key.request,
-                &format!("{id}/{version}"),
-            )
-            .await?;
-        if let Claim::Replay { resource_id } = claimed {
-            let version = resource_id
-                .rsplit_once('/')
-                .and_then(|(_, version)| version.parse().ok())
-                .ok_or_else(|| ApiError::internal("bad template version key"))?;
-            let existing = find_template(&txn, id, Some(version)).await?;
-            txn.commit().await?;
-            return Ok(existing);
+    db::write(db, async |txn| {
+        let latest = find_template(txn, id, None).await?;
+        let version = latest.row.version + 1;
+        if let Some(key) = key {
+            let scope = "CreateFormTemplateVersion";
+            let resource = format!("{id}/{version}");
+            let claim = IDEMPOTENCY_KEYS
+                .claim(txn, scope, &key.request_id, &key.request, &resource)
+                .await?;
+            if let Claim::Replay { resource_id } = claim {
+                let version = resource_id
+                    .rsplit_once('/')
+                    .and_then(|(_, version)| version.parse().ok())
+                    .ok_or_else(|| ApiError::internal("bad template version key"))?;
+                return find_template(txn, id, Some(version)).await;
+            }
         }
-    }
-    let demoted = template::Entity::update_many()
-        .col_expr(template::Column::Latest, Expr::value(false))
-        .filter(template::Column::Id.eq(id))
-        .filter(template::Column::Version.eq(latest.row.version))
-        .filter(template::Column::Latest.eq(true))
-        .exec(&txn)
-        .await?;
-    if demoted.rows_affected == 0 {
-        return Err(ApiError::Aborted(format!(
-            "form template {id} gained a version concurrently; retry"
-        )));
-    }
-    let record = insert_template(&txn, id, version, content).await?;
-    txn.commit().await?;
-    Ok(record)
+        let demoted = template::Entity::update_many()
+            .col_expr(template::Column::Latest, Expr::value(false))
+            .filter(template::Column::Id.eq(id))
+            .filter(template::Column::Version.eq(latest.row.version))
+            .filter(template::Column::Latest.eq(true))
+            .exec(txn)
+            .await?;
+        if demoted.rows_affected == 0 {
+            return Err(ApiError::Aborted(format!(
+                "form template {id} gained a version concurrently; retry"
+            )));
+        }
+        insert_template(txn, id, version, content).await
+    })
+    .await
 }
 
 async fn insert_template(
@@ -173,113 +180,85 @@ pub async fn list_templates(
         .collect()
 }
 
-/// A response as submitted: already checked against its template version.
-#[derive(Debug, Clone)]
-pub struct NewResponse {
-    pub patient_id: Uuid,
-    pub template_id: Uuid,
-    pub template_version: i32,
-    pub status: FormStatus,
-    pub answers: Vec<AnswerValue>,
-}
-
 pub async fn submit(
     db: &DatabaseConnection,
     new: NewResponse,
-    key: Option<RequestKey>,
+    key: Option<&RequestKey>,
     actor: &Actor,
 ) -> Result<ResponseRecord, ApiError> {
-    let creation = IDEMPOTENCY_KEYS
-        .begin_create(db, "SubmitFormResponse", key.as_ref())
-        .await?;
-    let (txn, id) = (creation.txn, creation.id);
-    if let Some(existing) = creation.replay_of {
-        let record = load(&txn, existing, None).await?;
-        let access = Access::new(
-            "SubmitFormResponse",
-            resource(existing),
-            record.response.patient_id,
-        );
-        audit::record(&txn, actor, [access]).await?;
-        txn.commit().await?;
-        return Ok(record);
-    }
-    patients::require_active(&txn, new.patient_id).await?;
-    let now = Utc::now();
-    response::ActiveModel {
-        id: Set(id),
-        patient_id: Set(new.patient_id),
-        template_id: Set(new.template_id),
-        template_version: Set(new.template_version),
-        status: Set(new.status.as_str().to_owned()),
-        revision: Set(1),
-        create_time: Set(now),
-        update_time: Set(now),
-    }
-    .insert(&txn)
-    .await?;
-    insert_revision(&txn, id, 1, new.status, &new.answers, actor).await?;
-    audit::record(
-        &txn,
+    audit::create(
+        db,
         actor,
-        [Access::new(
-            "SubmitFormResponse",
-            resource(id),
-            new.patient_id,
-        )],
+        "SubmitFormResponse",
+        key,
+        async |txn, claimed| {
+            let id = match claimed {
+                Claimed::Replay(id) => id,
+                Claimed::New(id) => {
+                    patients::require_active(txn, new.patient_id).await?;
+                    let now = Utc::now();
+                    response::ActiveModel {
+                        id: Set(id),
+                        patient_id: Set(new.patient_id),
+                        template_id: Set(new.template_id),
+                        template_version: Set(new.template_version),
+                        status: Set(new.status.as_str().to_owned()),
+                        revision: Set(1),
+                        create_time: Set(now),
+                        update_time: Set(now),
+                    }
+                    .insert(txn)
+                    .await?;
+                    insert_revision(txn, id, 1, new.status, &new.answers, actor).await?;
+                    id
+                }
+            };
+            let record = load(txn, id, None).await?;
+            let access = record.access();
+            Ok((record, access))
+        },
     )
-    .await?;
-    let record = load(&txn, id, None).await?;
-    txn.commit().await?;
-    Ok(record)
+    .await
 }
 
-/// Saves the next revision. `check` sees the stored response and its
-/// template and returns the new status and answers (or what is wrong).
+/// Saves the next revision. `check` sees the stored response's status and
+/// its template, and returns the new status and answers (or what is wrong).
 pub async fn revise(
     db: &DatabaseConnection,
     id: Uuid,
-    expected_revision: Option<i32>,
-    check: impl FnOnce(
-        &response::Model,
-        &TemplateRecord,
-    ) -> Result<(FormStatus, Vec<AnswerValue>), ApiError>,
+    expected_revision: Option<i64>,
+    check: impl FnOnce(FormStatus, &TemplateRecord) -> Result<(FormStatus, Vec<AnswerValue>), ApiError>,
     actor: &Actor,
 ) -> Result<ResponseRecord, ApiError> {
-    let txn = begin_write(db).await?;
-    let current = find_response(&txn, id).await?;
-    if expected_revision.is_some_and(|revision| revision != current.revision) {
-        return Err(ApiError::stale_etag(resource(id)));
-    }
-    patients::require_active(&txn, current.patient_id).await?;
-    let template = find_template(&txn, current.template_id, Some(current.template_version)).await?;
-    let (status, answers) = check(&current, &template)?;
-    let next = current.revision + 1;
-    let bumped = response::Entity::update_many()
-        .col_expr(response::Column::Revision, Expr::value(next))
-        .col_expr(response::Column::Status, Expr::value(status.as_str()))
-        .col_expr(response::Column::UpdateTime, Expr::value(Utc::now()))
-        .filter(response::Column::Id.eq(id))
-        .filter(response::Column::Revision.eq(current.revision))
-        .exec(&txn)
-        .await?;
-    if bumped.rows_affected == 0 {
-        return Err(ApiError::stale_etag(resource(id)));
-    }
-    insert_revision(&txn, id, next, status, &answers, actor).await?;
-    audit::record(
-        &txn,
-        actor,
-        [Access::new(
-            "ReviseFormResponse",
-            resource(id),
-            current.patient_id,
-        )],
-    )
-    .await?;
-    let record = load(&txn, id, None).await?;
-    txn.commit().await?;
-    Ok(record)
+    audit::audited(db, actor, "ReviseFormResponse", async |txn| {
+        let current = find_response(txn, id).await?;
+        if expected_revision.is_some_and(|revision| revision != i64::from(current.revision)) {
+            return Err(ApiError::stale_etag(resource(id)));
+        }
+        patients::require_active(txn, current.patient_id).await?;
+        let template =
+            find_template(txn, current.template_id, Some(current.template_version)).await?;
+        let stored = FormStatus::from_stored(&current.status)
+            .ok_or_else(|| ApiError::internal(format!("form response {id} has a bad status")))?;
+        let (status, answers) = check(stored, &template)?;
+        let next = current.revision + 1;
+        let bumped = response::Entity::update_many()
+            .col_expr(response::Column::Revision, Expr::value(next))
+            .col_expr(response::Column::Status, Expr::value(status.as_str()))
+            .col_expr(response::Column::UpdateTime, Expr::value(Utc::now()))
+            .filter(response::Column::Id.eq(id))
+            .filter(response::Column::Revision.eq(current.revision))
+            .exec(txn)
+            .await?;
+        if bumped.rows_affected == 0 {
+            return Err(ApiError::stale_etag(resource(id)));
+        }
+        insert_revision(txn, id, next, status, &answers, actor).await?;
+        let record = load(txn, id, None).await?;
+        let access = record.access();
+        Ok((record, [access]))
+    })
+    .await
 }
 
 async fn insert_revision(
@@ -336,20 +315,12 @@ pub async fn get(
     revision: Option<i32>,
     actor: &Actor,
 ) -> Result<ResponseRecord, ApiError> {
-    let txn = begin_write(db).await?;
-    let record = load(&txn, id, revision).await?;
-    audit::record(
-        &txn,
-        actor,
-        [Access::new(
-            "GetFormResponse",
-            resource(id),
-            record.response.patient_id,
-        )],
-    )
-    .await?;
-    txn.commit().await?;
-    Ok(record)
+    audit::audited(db, actor, "GetFormResponse", async |txn| {
+        let record = load(txn, id, revision).await?;
+        let access = record.access();
+        Ok((record, [access]))
+    })
+    .await
 }
 
 /// One page of a patient's responses at their latest revisions; audited once.
@@ -359,21 +330,16 @@ pub async fn list(
     page: &PageRequest,
     actor: &Actor,
 ) -> Result<Vec<ResponseRecord>, ApiError> {
-    let txn = begin_write(db).await?;
-    patients::find(&txn, patient_id).await?;
-    let query = response::Entity::find().filter(response::Column::PatientId.eq(patient_id));
-    let rows = page.by_id(query, response::Column::Id)?.all(&txn).await?;
-    let mut records = Vec::with_capacity(rows.len());
-    for row in rows {
-        records.push(load(&txn, row.id, None).await?);
-    }
-    let listing = format!("{}/form-responses", patients::resource(patient_id));
-    audit::record(
-        &txn,
-        actor,
-        [Access::new("ListFormResponses", listing, patient_id)],
-    )
-    .await?;
-    txn.commit().await?;
-    Ok(records)
+    audit::audited(db, actor, "ListFormResponses", async |txn| {
+        patients::find(txn, patient_id).await?;
+        let query = response::Entity::find().filter(response::Column::PatientId.eq(patient_id));
+        let rows = page.by_id(query, response::Column::Id)?.all(txn).await?;
+        let mut records = Vec::with_capacity(rows.len());
+        for row in rows {
+            records.push(load(txn, row.id, None).await?);
+        }
+        let listing = format!("{}/form-responses", patients::resource(patient_id));
+        Ok((records, [Access::new(listing, patient_id)]))
+    })
+    .await
 }

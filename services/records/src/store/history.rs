@@ -3,8 +3,7 @@
 
 use chrono::Utc;
 use medsec_platform::ApiError;
-use medsec_platform::db::begin_write;
-use medsec_platform::idempotency::RequestKey;
+use medsec_platform::idempotency::{Claimed, RequestKey};
 use medsec_platform::pagination::PageRequest;
 use sea_orm::sea_query::{Expr, ExprTrait as _};
 use sea_orm::{
@@ -13,20 +12,23 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use super::IDEMPOTENCY_KEYS;
 use super::audit::{self, Access, Actor};
+use super::entities::history_entry::{ActiveModel, Column, Entity as Entries, Model};
+use super::entities::patient;
 use super::patients;
 use crate::domain::history::{HistoryDetails, HistoryKind};
-
-use super::entities::history_entry as entry;
-
-use entry::{Column, Entity as Entries, Model};
 
 /// A stored entry with its details decoded.
 #[derive(Debug, Clone)]
 pub struct HistoryRecord {
     pub row: Model,
     pub details: HistoryDetails,
+}
+
+impl HistoryRecord {
+    fn access(&self) -> Access {
+        Access::new(resource(self.row.id), self.row.patient_id)
+    }
 }
 
 pub fn resource(id: Uuid) -> String {
@@ -54,49 +56,43 @@ pub async fn create(
     db: &DatabaseConnection,
     patient_id: Uuid,
     details: HistoryDetails,
-    key: Option<RequestKey>,
+    key: Option<&RequestKey>,
     actor: &Actor,
 ) -> Result<HistoryRecord, ApiError> {
-    let creation = IDEMPOTENCY_KEYS
-        .begin_create(db, "CreateHistoryEntry", key.as_ref())
-        .await?;
-    let (txn, id) = (creation.txn, creation.id);
-    if let Some(existing) = creation.replay_of {
-        let record = find(&txn, existing).await?;
-        let access = Access::new(
-            "CreateHistoryEntry",
-            resource(existing),
-            record.row.patient_id,
-        );
-        audit::record(&txn, actor, [access]).await?;
-        txn.commit().await?;
-        return Ok(record);
-    }
-    patients::require_active(&txn, patient_id).await?;
-    let now = Utc::now();
-    let row = entry::ActiveModel {
-        id: Set(id),
-        patient_id: Set(patient_id),
-        kind: Set(details.kind().as_str().to_owned()),
-        details: Set(encode(&details)?),
-        create_time: Set(now),
-        update_time: Set(now),
-        revision: Set(1),
-    }
-    .insert(&txn)
-    .await?;
-    audit::record(
-        &txn,
+    audit::create(
+        db,
         actor,
-        [Access::new("CreateHistoryEntry", resource(id), patient_id)],
+        "CreateHistoryEntry",
+        key,
+        async |txn, claimed| {
+            let record = match claimed {
+                Claimed::Replay(id) => find(txn, id).await?,
+                Claimed::New(id) => {
+                    patients::require_active(txn, patient_id).await?;
+                    let now = Utc::now();
+                    let row = ActiveModel {
+                        id: Set(id),
+                        patient_id: Set(patient_id),
+                        kind: Set(details.kind().as_str().to_owned()),
+                        details: Set(encode(&details)?),
+                        create_time: Set(now),
+                        update_time: Set(now),
+                        revision: Set(1),
+                    }
+                    .insert(txn)
+                    .await?;
+                    HistoryRecord { row, details }
+                }
+            };
+            let access = record.access();
+            Ok((record, access))
+        },
     )
-    .await?;
-    txn.commit().await?;
-    Ok(HistoryRecord { row, details })
+    .await
 }
 
 /// Changes an entry with `change`, which sees the current details and
-/// returns the new ones (or the validation errors).
+/// returns the new ones (or what is wrong with the request).
 pub async fn update(
     db: &DatabaseConnection,
     id: Uuid,
@@ -104,40 +100,29 @@ pub async fn update(
     change: impl FnOnce(&HistoryDetails) -> Result<HistoryDetails, ApiError>,
     actor: &Actor,
 ) -> Result<HistoryRecord, ApiError> {
-    let txn = begin_write(db).await?;
-    let current = find(&txn, id).await?;
-    if expected_revision.is_some_and(|revision| revision != current.row.revision) {
-        return Err(ApiError::stale_etag(resource(id)));
-    }
-    patients::require_active(&txn, current.row.patient_id).await?;
-    let details = change(&current.details)?;
-    let now = Utc::now();
-    // The write lock is held (begin_write) on SQLite; on PostgreSQL the
-    // revision guard makes a concurrent change lose cleanly.
-    let changed = Entries::update_many()
-        .col_expr(Column::Details, Expr::value(encode(&details)?))
-        .col_expr(Column::UpdateTime, Expr::value(now))
-        .col_expr(Column::Revision, Expr::col(Column::Revision).add(1))
-        .filter(Column::Id.eq(id))
-        .filter(Column::Revision.eq(current.row.revision))
-        .exec(&txn)
-        .await?;
-    if changed.rows_affected == 0 {
-        return Err(ApiError::stale_etag(resource(id)));
-    }
-    audit::record(
-        &txn,
-        actor,
-        [Access::new(
-            "UpdateHistoryEntry",
-            resource(id),
-            current.row.patient_id,
-        )],
-    )
-    .await?;
-    let updated = find(&txn, id).await?;
-    txn.commit().await?;
-    Ok(updated)
+    audit::audited(db, actor, "UpdateHistoryEntry", async |txn| {
+        let current = find(txn, id).await?;
+        if expected_revision.is_some_and(|revision| revision != current.row.revision) {
+            return Err(ApiError::stale_etag(resource(id)));
+        }
+        patients::require_active(txn, current.row.patient_id).await?;
+        let details = change(&current.details)?;
+        // The write lock is held (begin_write) on SQLite; on PostgreSQL the
+        // revision guard makes a concurrent change lose cleanly.
+        let changed = Entries::update_many()
+            .col_expr(Column::Details, Expr::value(encode(&details)?))
+            .col_expr(Column::UpdateTime, Expr::value(Utc::now()))
+            .col_expr(Column::Revision, Expr::col(Column::Revision).add(1))
+            .filter(Column::Id.eq(id))
+            .filter(Column::Revision.eq(current.row.revision))
+            .exec(txn)
+            .await?;
+        if changed.rows_affected == 0 {
+            return Err(ApiError::stale_etag(resource(id)));
+        }
+        Ok((find(txn, id).await?, [current.access()]))
+    })
+    .await
 }
 
 pub async fn get(
@@ -145,20 +130,12 @@ pub async fn get(
     id: Uuid,
     actor: &Actor,
 ) -> Result<HistoryRecord, ApiError> {
-    let txn = begin_write(db).await?;
-    let record = find(&txn, id).await?;
-    audit::record(
-        &txn,
-        actor,
-        [Access::new(
-            "GetHistoryEntry",
-            resource(id),
-            record.row.patient_id,
-        )],
-    )
-    .await?;
-    txn.commit().await?;
-    Ok(record)
+    audit::audited(db, actor, "GetHistoryEntry", async |txn| {
+        let record = find(txn, id).await?;
+        let access = record.access();
+        Ok((record, [access]))
+    })
+    .await
 }
 
 /// One page of a patient's entries, oldest first; audited once.
@@ -169,21 +146,17 @@ pub async fn list(
     page: &PageRequest,
     actor: &Actor,
 ) -> Result<Vec<HistoryRecord>, ApiError> {
-    let txn = begin_write(db).await?;
-    patients::find(&txn, patient_id).await?;
-    let mut query = Entries::find().filter(Column::PatientId.eq(patient_id));
-    if let Some(kind) = kind {
-        query = query.filter(Column::Kind.eq(kind.as_str()));
-    }
-    let rows = page.by_id(query, Column::Id)?.all(&txn).await?;
-    let listing = format!("{}/history", patients::resource(patient_id));
-    audit::record(
-        &txn,
-        actor,
-        [Access::new("ListHistoryEntries", listing, patient_id)],
-    )
+    let rows = audit::audited(db, actor, "ListHistoryEntries", async |txn| {
+        patients::find(txn, patient_id).await?;
+        let mut query = Entries::find().filter(Column::PatientId.eq(patient_id));
+        if let Some(kind) = kind {
+            query = query.filter(Column::Kind.eq(kind.as_str()));
+        }
+        let rows = page.by_id(query, Column::Id)?.all(txn).await?;
+        let listing = format!("{}/history", patients::resource(patient_id));
+        Ok((rows, [Access::new(listing, patient_id)]))
+    })
     .await?;
-    txn.commit().await?;
     rows.into_iter().map(decode).collect()
 }
 
@@ -192,25 +165,18 @@ pub async fn summary(
     db: &DatabaseConnection,
     patient_id: Uuid,
     actor: &Actor,
-) -> Result<(super::entities::patient::Model, Vec<HistoryRecord>), ApiError> {
-    let txn = begin_write(db).await?;
-    let patient = patients::find(&txn, patient_id).await?;
-    let rows = Entries::find()
-        .filter(Column::PatientId.eq(patient_id))
-        .order_by_asc(Column::Id)
-        .all(&txn)
-        .await?;
-    audit::record(
-        &txn,
-        actor,
-        [Access::new(
-            "GetPatientSummary",
-            patients::resource(patient_id),
-            patient_id,
-        )],
-    )
+) -> Result<(patient::Model, Vec<HistoryRecord>), ApiError> {
+    let (patient, rows) = audit::audited(db, actor, "GetPatientSummary", async |txn| {
+        let patient = patients::find(txn, patient_id).await?;
+        let rows = Entries::find()
+            .filter(Column::PatientId.eq(patient_id))
+            .order_by_asc(Column::Id)
+            .all(txn)
+            .await?;
+        let access = Access::new(patients::resource(patient_id), patient_id);
+        Ok(((patient, rows), [access]))
+    })
     .await?;
-    txn.commit().await?;
     let records = rows.into_iter().map(decode).collect::<Result<_, _>>()?;
     Ok((patient, records))
 }

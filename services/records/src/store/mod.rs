@@ -1,6 +1,6 @@
-//! Storage of the patient's file: sea-orm entities, migrations, and queries
+//! Storage of the patient's file: the entities, the migrations, and queries
 //! over any connection or transaction. Every access to a patient's data is
-//! audited in its own transaction (see `audit`).
+//! audited in the transaction of the access (see `audit`).
 
 pub mod audit;
 pub mod documents;
@@ -12,6 +12,8 @@ pub mod patients;
 pub mod specimens;
 
 pub use migration::Migrator;
+/// The handle the API holds: every query goes through this module.
+pub use sea_orm::DatabaseConnection;
 
 use medsec_platform::idempotency::IdempotencyKeys;
 

@@ -1,23 +1,25 @@
 //! Queries and changes of patients. Every change that checks a precondition
 //! writes first (a guarded UPDATE), so concurrent callers are ordered by the
-//! database and SQLite never has to upgrade a read lock.
+//! database and SQLite never has to upgrade a read lock. One active
+//! registration per NHS number is held by a partial unique index.
 
 use chrono::{DateTime, NaiveDate, Utc};
 use medsec_platform::ApiError;
-use medsec_platform::db::{begin_write, escape_like};
-use medsec_platform::idempotency::RequestKey;
+use medsec_platform::db::{self, escape_like};
+use medsec_platform::idempotency::{Claimed, RequestKey};
 use medsec_platform::pagination::PageRequest;
 use sea_orm::sea_query::{Expr, ExprTrait as _, LikeExpr};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbErr,
-    EntityTrait, IntoActiveModel, QueryFilter, Set, SqlErr,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection,
+    DatabaseTransaction, DbErr, EntityTrait, IntoActiveModel, QueryFilter, Set, SqlErr,
 };
 use uuid::Uuid;
 
-use super::IDEMPOTENCY_KEYS;
 use super::audit::{self, Access, Actor};
 use super::entities::patient::{ActiveModel, Column, Entity as Patients, Model};
-use crate::domain::{Address, GpPractice, NhsNumber, PatientDetails, Postcode, Sex};
+use crate::domain::{
+    Address, GpPractice, NhsNumber, PatientDetails, PatientPatch, Postcode, PostcodeFilter, Sex,
+};
 
 const RESOURCE: &str = "patient";
 
@@ -25,16 +27,11 @@ const RESOURCE: &str = "patient";
 #[derive(Debug, Default, Clone)]
 pub struct PatientFilter {
     pub nhs_number: Option<NhsNumber>,
+    /// Matched case-insensitively.
     pub family_name_prefix: Option<String>,
     pub birth_date: Option<NaiveDate>,
     pub postcode: Option<PostcodeFilter>,
     pub include_archived: bool,
-}
-
-#[derive(Debug, Clone)]
-pub enum PostcodeFilter {
-    Exact(Postcode),
-    District(String),
 }
 
 impl PatientFilter {
@@ -43,7 +40,7 @@ impl PatientFilter {
         format!(
             "nhs={:?};family={:?};birth={:?};postcode={:?};archived={}",
             self.nhs_number.as_ref().map(NhsNumber::as_str),
-            self.family_name_prefix,
+            self.family_name_prefix.as_deref().map(fold),
             self.birth_date,
             self.postcode,
             self.include_archived
@@ -54,6 +51,16 @@ impl PatientFilter {
 /// The audit resource name of a patient.
 pub fn resource(id: Uuid) -> String {
     format!("patients/{id}")
+}
+
+/// An access to the patient's own record.
+fn access(id: Uuid) -> Access {
+    Access::new(resource(id), id)
+}
+
+/// A family name as it is searched: lower-cased.
+fn fold(name: &str) -> String {
+    name.to_lowercase()
 }
 
 /// A patient, archived or not; not audited (callers audit their access).
@@ -80,11 +87,10 @@ pub async fn require_active(db: &impl ConnectionTrait, id: Uuid) -> Result<Model
 
 /// Reads a patient, auditing the read.
 pub async fn get(db: &DatabaseConnection, id: Uuid, actor: &Actor) -> Result<Model, ApiError> {
-    let txn = begin_write(db).await?;
-    let patient = find(&txn, id).await?;
-    audit::record(&txn, actor, [Access::new("GetPatient", resource(id), id)]).await?;
-    txn.commit().await?;
-    Ok(patient)
+    audit::audited(db, actor, "GetPatient", async |txn| {
+        Ok((find(txn, id).await?, [access(id)]))
+    })
+    .await
 }
 
 /// Registers a patient. With a key, a retry of the same request returns the
@@ -92,90 +98,60 @@ pub async fn get(db: &DatabaseConnection, id: Uuid, actor: &Actor) -> Result<Mod
 pub async fn create(
     db: &DatabaseConnection,
     details: PatientDetails,
-    key: Option<RequestKey>,
+    key: Option<&RequestKey>,
     actor: &Actor,
 ) -> Result<Model, ApiError> {
-    let creation = IDEMPOTENCY_KEYS
-        .begin_create(db, "CreatePatient", key.as_ref())
-        .await?;
-    let (txn, id) = (creation.txn, creation.id);
-    if let Some(existing) = creation.replay_of {
-        let patient = find(&txn, existing).await?;
-        audit::record(
-            &txn,
-            actor,
-            [Access::new("CreatePatient", resource(existing), existing)],
-        )
-        .await?;
-        txn.commit().await?;
-        return Ok(patient);
-    }
-    ensure_nhs_number_free(&txn, &details.nhs_number, None).await?;
-
-    let now = Utc::now();
-    let mut row = ActiveModel {
-        id: Set(id),
-        create_time: Set(now),
-        archive_time: Set(None),
-        revision: Set(1),
-        ..Default::default()
-    };
-    set_details(&mut row, &details, now);
-    let inserted = match row.insert(&txn).await {
-        Ok(inserted) => inserted,
-        Err(error) => {
-            txn.rollback().await?;
-            return Err(on_write_error(db, error, &details.nhs_number).await);
-        }
-    };
-    audit::record(
-        &txn,
-        actor,
-        [Access::new("CreatePatient", resource(id), id)],
-    )
-    .await?;
-    txn.commit().await?;
-    Ok(inserted)
+    audit::create(db, actor, "CreatePatient", key, async |txn, claimed| {
+        let patient = match claimed {
+            Claimed::Replay(id) => find(txn, id).await?,
+            Claimed::New(id) => {
+                ensure_nhs_number_free(txn, &details.nhs_number, None).await?;
+                let now = Utc::now();
+                let mut row = ActiveModel {
+                    id: Set(id),
+                    create_time: Set(now),
+                    archive_time: Set(None),
+                    revision: Set(1),
+                    ..Default::default()
+                };
+                set_details(&mut row, &details, now);
+                holding(txn, &details.nhs_number, async |txn| row.insert(txn).await).await?
+            }
+        };
+        let access = access(patient.id);
+        Ok((patient, access))
+    })
+    .await
 }
 
-/// Changes a patient's details with `change`, under an optional etag.
+/// Changes the fields of a patient that `patch` names, under an optional
+/// etag.
 pub async fn update(
     db: &DatabaseConnection,
     id: Uuid,
     expected_revision: Option<i64>,
-    change: impl FnOnce(&mut PatientDetails),
+    patch: PatientPatch,
     actor: &Actor,
 ) -> Result<Model, ApiError> {
-    let txn = begin_write(db).await?;
-    let now = Utc::now();
-    let claimed = bump_revision(&txn, id, expected_revision, now, None).await?;
-    if claimed == 0 {
-        return Err(explain_missed_update(&txn, id, "update").await);
-    }
-    let current = find(&txn, id).await?;
-    let mut details = to_details(&current)?;
-    let before_nhs = details.nhs_number.clone();
-    change(&mut details);
-    if details.nhs_number != before_nhs {
-        ensure_nhs_number_free(&txn, &details.nhs_number, Some(id)).await?;
-    }
-    let mut row = current.into_active_model();
-    set_details(&mut row, &details, now);
-    let updated = match row.update(&txn).await {
-        Ok(updated) => updated,
-        Err(error) => {
-            txn.rollback().await?;
-            return Err(on_write_error(db, error, &details.nhs_number).await);
+    audit::audited(db, actor, "UpdatePatient", async |txn| {
+        let now = Utc::now();
+        let claimed = bump_revision(txn, id, expected_revision, now, None).await?;
+        if claimed == 0 {
+            return Err(explain_missed_update(txn, id, "update").await);
         }
-    };
-    audit::record(
-        &txn,
-        actor,
-        [Access::new("UpdatePatient", resource(id), id)],
-    )
-    .await?;
-    txn.commit().await?;
-    Ok(updated)
+        let current = find(txn, id).await?;
+        let mut details = to_details(&current)?;
+        let before_nhs = details.nhs_number.clone();
+        details.apply(patch);
+        if details.nhs_number != before_nhs {
+            ensure_nhs_number_free(txn, &details.nhs_number, Some(id)).await?;
+        }
+        let mut row = current.into_active_model();
+        set_details(&mut row, &details, now);
+        let updated = holding(txn, &details.nhs_number, async |txn| row.update(txn).await).await?;
+        Ok((updated, [access(id)]))
+    })
+    .await
 }
 
 /// Archives a patient: nothing is deleted, and the NHS number is free for a
@@ -186,24 +162,18 @@ pub async fn archive(
     expected_revision: Option<i64>,
     actor: &Actor,
 ) -> Result<Model, ApiError> {
-    let txn = begin_write(db).await?;
-    let now = Utc::now();
-    let archived = bump_revision(&txn, id, expected_revision, now, Some(now)).await?;
-    if archived == 0 {
-        return Err(explain_missed_update(&txn, id, "archive").await);
-    }
-    let patient = find(&txn, id).await?;
-    audit::record(
-        &txn,
-        actor,
-        [Access::new("ArchivePatient", resource(id), id)],
-    )
-    .await?;
-    txn.commit().await?;
-    Ok(patient)
+    audit::audited(db, actor, "ArchivePatient", async |txn| {
+        let now = Utc::now();
+        let archived = bump_revision(txn, id, expected_revision, now, Some(now)).await?;
+        if archived == 0 {
+            return Err(explain_missed_update(txn, id, "archive").await);
+        }
+        Ok((find(txn, id).await?, [access(id)]))
+    })
+    .await
 }
 
-/// One page of patients in id (registration) order; every patient listed is
+/// One page of patients in id (registration) order; every patient served is
 /// audited as read.
 pub async fn list(
     db: &DatabaseConnection,
@@ -211,22 +181,16 @@ pub async fn list(
     page: &PageRequest,
     actor: &Actor,
 ) -> Result<Vec<Model>, ApiError> {
-    let txn = begin_write(db).await?;
-    let rows = select(&txn, filter, page).await?;
-    // Only the page served is read by the caller; the look-ahead row is not.
-    let served = rows
-        .len()
-        .min(usize::try_from(page.size).unwrap_or(usize::MAX));
-    audit::record(
-        &txn,
-        actor,
-        rows[..served]
+    audit::audited(db, actor, "ListPatients", async |txn| {
+        let rows = select(txn, filter, page).await?;
+        // Only the page served is read by the caller; the look-ahead row is not.
+        let served: Vec<Access> = rows[..page.served(rows.len())]
             .iter()
-            .map(|row| Access::new("ListPatients", resource(row.id), row.id)),
-    )
-    .await?;
-    txn.commit().await?;
-    Ok(rows)
+            .map(|row| access(row.id))
+            .collect();
+        Ok((rows, served))
+    })
+    .await
 }
 
 async fn select(
@@ -242,7 +206,7 @@ async fn select(
         condition = condition.add(Column::NhsNumber.eq(nhs_number.as_str()));
     }
     if let Some(prefix) = &filter.family_name_prefix {
-        let pattern = format!("{}%", escape_like(prefix));
+        let pattern = format!("{}%", escape_like(&fold(prefix)));
         condition = condition
             .add(Expr::col(Column::FamilyNameFolded).like(LikeExpr::new(pattern).escape('\\')));
     }
@@ -295,10 +259,25 @@ async fn explain_missed_update(db: &impl ConnectionTrait, id: Uuid, action: &str
     match find(db, id).await {
         Err(error) => error,
         Ok(patient) if patient.archive_time.is_some() => {
-            ApiError::wrong_state(format!("patients/{id}"), "archived", action)
+            ApiError::wrong_state(resource(id), "archived", action)
         }
-        Ok(_) => ApiError::stale_etag(format_args!("patients/{id}")),
+        Ok(_) => ApiError::stale_etag(resource(id)),
     }
+}
+
+/// The active patient other than `except` registered with `nhs_number`.
+async fn holder(
+    db: &impl ConnectionTrait,
+    nhs_number: &NhsNumber,
+    except: Option<Uuid>,
+) -> Result<Option<Model>, DbErr> {
+    let mut query = Patients::find()
+        .filter(Column::NhsNumber.eq(nhs_number.as_str()))
+        .filter(Column::ArchiveTime.is_null());
+    if let Some(id) = except {
+        query = query.filter(Column::Id.ne(id));
+    }
+    query.one(db).await
 }
 
 async fn ensure_nhs_number_free(
@@ -306,13 +285,7 @@ async fn ensure_nhs_number_free(
     nhs_number: &NhsNumber,
     except: Option<Uuid>,
 ) -> Result<(), ApiError> {
-    let mut query = Patients::find()
-        .filter(Column::NhsNumber.eq(nhs_number.as_str()))
-        .filter(Column::ArchiveTime.is_null());
-    if let Some(id) = except {
-        query = query.filter(Column::Id.ne(id));
-    }
-    match query.one(db).await? {
+    match holder(db, nhs_number, except).await? {
         Some(existing) => Err(already_registered(nhs_number, existing.id)),
         None => Ok(()),
     }
@@ -328,23 +301,29 @@ fn already_registered(nhs_number: &NhsNumber, existing: Uuid) -> ApiError {
     }
 }
 
-/// Maps a failed write: a concurrent registration of the same NHS number
-/// trips the unique index; name the patient who holds it.
-async fn on_write_error(db: &DatabaseConnection, error: DbErr, nhs_number: &NhsNumber) -> ApiError {
-    if !matches!(error.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) {
-        return ApiError::internal(error);
-    }
-    let holder = Patients::find()
-        .filter(Column::NhsNumber.eq(nhs_number.as_str()))
-        .filter(Column::ArchiveTime.is_null())
-        .one(db)
-        .await;
-    match holder {
-        Ok(Some(existing)) => already_registered(nhs_number, existing.id),
-        Ok(None) => {
-            ApiError::Aborted("a concurrent registration changed this NHS number; retry".to_owned())
+/// Writes a row holding `nhs_number` in a savepoint. A concurrent
+/// registration of the same number, committed after this transaction
+/// checked it was free, trips the unique index: the client is told who holds
+/// it (or to retry, when the holder has gone again).
+async fn holding(
+    txn: &DatabaseTransaction,
+    nhs_number: &NhsNumber,
+    write: impl AsyncFnOnce(&DatabaseTransaction) -> Result<Model, DbErr>,
+) -> Result<Model, ApiError> {
+    let savepoint = db::savepoint(txn).await?;
+    match write(&savepoint).await {
+        Ok(row) => {
+            savepoint.commit().await?;
+            Ok(row)
         }
-        Err(error) => ApiError::internal(error),
+        Err(error) if matches!(error.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
+            savepoint.rollback().await?;
+            match holder(txn, nhs_number, None).await? {
+                Some(existing) => Err(already_registered(nhs_number, existing.id)),
+                None => Err(ApiError::lost_race()),
+            }
+        }
+        Err(error) => Err(error.into()),
     }
 }
 
@@ -352,7 +331,7 @@ fn set_details(row: &mut ActiveModel, details: &PatientDetails, now: DateTime<Ut
     row.nhs_number = Set(details.nhs_number.as_str().to_owned());
     row.given_name = Set(details.given_name.clone());
     row.family_name = Set(details.family_name.clone());
-    row.family_name_folded = Set(details.family_name.to_lowercase());
+    row.family_name_folded = Set(fold(&details.family_name));
     row.birth_date = Set(details.birth_date);
     row.sex = Set(details.sex.as_str().to_owned());
     row.address_lines = Set(details.address.as_ref().map(|a| a.lines.join("\n")));
@@ -376,18 +355,22 @@ fn set_details(row: &mut ActiveModel, details: &PatientDetails, now: DateTime<Ut
     row.update_time = Set(now);
 }
 
+/// The street lines of a stored address (stored joined by newlines).
+pub fn address_lines(row: &Model) -> Vec<String> {
+    row.address_lines
+        .as_deref()
+        .filter(|lines| !lines.is_empty())
+        .map(|lines| lines.split('\n').map(str::to_owned).collect())
+        .unwrap_or_default()
+}
+
 /// The validated details a stored row holds.
-pub fn to_details(row: &Model) -> Result<PatientDetails, ApiError> {
+fn to_details(row: &Model) -> Result<PatientDetails, ApiError> {
     let corrupt =
         |what: &str| ApiError::internal(format!("stored patient {} has a bad {what}", row.id));
     let address = match &row.address_postcode {
         Some(postcode) => Some(Address {
-            lines: row
-                .address_lines
-                .as_deref()
-                .filter(|lines| !lines.is_empty())
-                .map(|lines| lines.split('\n').map(str::to_owned).collect())
-                .unwrap_or_default(),
+            lines: address_lines(row),
             town: row.address_town.clone().unwrap_or_default(),
             postcode: Postcode::parse(postcode).map_err(|_| corrupt("postcode"))?,
         }),

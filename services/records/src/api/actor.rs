@@ -1,23 +1,21 @@
-//! What every handler needs from a request: who is asking (for the audit
-//! trail) and the common parsing of ids and etags.
+//! Who is asking: the caller and purpose a request names in its metadata,
+//! for the audit trail, until authentication replaces them.
 
-use medsec_platform::ApiError;
 use opentelemetry::trace::TraceContextExt as _;
 use tonic::Request;
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
-use uuid::Uuid;
 
 use crate::store::audit::Actor;
 
 /// Metadata naming the caller until authentication exists.
-pub(crate) const ACTOR_HEADER: &str = "x-medsec-actor";
-pub(crate) const ROLE_HEADER: &str = "x-medsec-role";
-pub(crate) const PURPOSE_HEADER: &str = "x-medsec-purpose";
+const ACTOR_HEADER: &str = "x-medsec-actor";
+const ROLE_HEADER: &str = "x-medsec-role";
+const PURPOSE_HEADER: &str = "x-medsec-purpose";
 const UNIDENTIFIED: &str = "unidentified";
 const MAX_HEADER_CHARS: usize = 200;
 
 /// The caller and purpose from request metadata, and the trace id.
-pub(crate) fn actor<T>(request: &Request<T>) -> Actor {
+pub(super) fn actor<T>(request: &Request<T>) -> Actor {
     let header = |name: &str| {
         request
             .metadata()
@@ -63,25 +61,4 @@ fn trace_id(traceparent: &str) -> String {
         }
         _ => String::new(),
     }
-}
-
-pub(crate) fn parse_uuid(text: &str) -> Result<Uuid, &'static str> {
-    if text.is_empty() {
-        return Err("is required");
-    }
-    Uuid::parse_str(text).map_err(|_| "must be an id (a UUID)")
-}
-
-pub(crate) fn parse_id(field: &str, text: &str) -> Result<Uuid, ApiError> {
-    parse_uuid(text).map_err(|why| ApiError::invalid(field, why))
-}
-
-/// The etag is the revision; empty means "no check".
-pub(crate) fn parse_etag(etag: &str) -> Result<Option<i64>, &'static str> {
-    if etag.is_empty() {
-        return Ok(None);
-    }
-    etag.parse::<i64>()
-        .map(Some)
-        .map_err(|_| "is not an etag this API issued")
 }

@@ -1,0 +1,332 @@
+//! Intake forms: versioned questionnaires (FHIR Questionnaire), read so
+//! that every problem is reported at once, and where a response to one
+//! stands; the answers themselves are checked in `answers`.
+
+mod answers;
+
+use std::collections::HashSet;
+
+use medsec_platform::Reader;
+use medsec_proto::records::v1 as pb;
+use serde::{Deserialize, Serialize};
+
+pub use answers::{AnswerValue, Value, check_answers, next_revision};
+
+const MAX_ITEMS: usize = 500;
+const MAX_DEPTH: usize = 5;
+
+medsec_platform::stored_enum!(
+    /// What kind of answer an item takes (a group holds items instead).
+    #[derive(Serialize, Deserialize)]
+    #[serde(rename_all = "snake_case")]
+    ItemType, pb::ItemType, {
+        String => "string", String,
+        Text => "text", Text,
+        Boolean => "boolean", Boolean,
+        Integer => "integer", Integer,
+        Decimal => "decimal", Decimal,
+        Date => "date", Date,
+        Choice => "choice", Choice,
+        MultiChoice => "multi_choice", MultiChoice,
+        Group => "group", Group,
+    }
+);
+
+medsec_platform::stored_enum!(
+    /// Where a response stands: saved part-way, completed, or changed after
+    /// completion.
+    FormStatus, pb::FormResponseStatus, {
+        InProgress => "in_progress", InProgress,
+        Completed => "completed", Completed,
+        Amended => "amended", Amended,
+    }
+);
+
+impl ItemType {
+    pub(super) fn describe(self) -> &'static str {
+        match self {
+            Self::String => "a one-line text",
+            Self::Text => "a text",
+            Self::Boolean => "a yes/no",
+            Self::Integer => "an integer",
+            Self::Decimal => "a decimal",
+            Self::Date => "a date",
+            Self::Choice => "a single-choice",
+            Self::MultiChoice => "a multiple-choice",
+            Self::Group => "a group",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FormItem {
+    pub link_id: String,
+    pub text: String,
+    #[serde(rename = "type")]
+    pub item_type: ItemType,
+    pub required: bool,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub options: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub items: Vec<FormItem>,
+}
+
+/// The validated content of a template version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TemplateContent {
+    pub title: String,
+    pub items: Vec<FormItem>,
+}
+
+impl TemplateContent {
+    /// Reads a questionnaire; `prefix` is the path of its title and items
+    /// ("template", or "" at the top of a request).
+    pub fn read(r: &mut Reader, title: &str, items: &[pb::FormItem], prefix: &str) -> Option<Self> {
+        let path = |field: &str| {
+            if prefix.is_empty() {
+                field.to_owned()
+            } else {
+                format!("{prefix}.{field}")
+            }
+        };
+        let title = r.required_line(&path("title"), title, 200);
+        let mut counted = Some(());
+        if items.is_empty() {
+            r.add(path("items"), "must have at least one item");
+            counted = None;
+        }
+        let mut walk = Walk {
+            seen: HashSet::new(),
+            count: 0,
+        };
+        let items = walk.items(r, items, &path("items"), 1);
+        if walk.count > MAX_ITEMS {
+            r.add(
+                path("items"),
+                format!("must have at most {MAX_ITEMS} items"),
+            );
+            counted = None;
+        }
+        counted?;
+        Some(Self {
+            title: title?,
+            items: items?,
+        })
+    }
+}
+
+/// A walk through a questionnaire's items, nested groups included: every
+/// link id once, and how many items in all.
+struct Walk {
+    seen: HashSet<String>,
+    count: usize,
+}
+
+impl Walk {
+    fn items(
+        &mut self,
+        r: &mut Reader,
+        items: &[pb::FormItem],
+        path: &str,
+        depth: usize,
+    ) -> Option<Vec<FormItem>> {
+        let read: Vec<Option<FormItem>> = items
+            .iter()
+            .enumerate()
+            .map(|(i, item)| self.item(r, item, &format!("{path}[{i}]"), depth))
+            .collect();
+        read.into_iter().collect()
+    }
+
+    fn item(
+        &mut self,
+        r: &mut Reader,
+        item: &pb::FormItem,
+        at: &str,
+        depth: usize,
+    ) -> Option<FormItem> {
+        self.count += 1;
+        let link_id = item.link_id.trim();
+        let link_ok = !link_id.is_empty()
+            && link_id.len() <= 64
+            && link_id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+        let link = if !link_ok {
+            r.add(
+                format!("{at}.link_id"),
+                "must be 1 to 64 letters, digits, '.', '_' or '-'",
+            );
+            None
+        } else if !self.seen.insert(link_id.to_owned()) {
+            r.add(format!("{at}.link_id"), format!("repeats {link_id:?}"));
+            None
+        } else {
+            Some(link_id.to_owned())
+        };
+        let text = r.required_line(&format!("{at}.text"), &item.text, 500);
+        let item_type = r.enumerated::<ItemType>(&format!("{at}.type"), item.r#type);
+        let options: Vec<String> = item.options.iter().map(|o| o.trim().to_owned()).collect();
+        let options_ok = match item_type {
+            Some(ItemType::Choice | ItemType::MultiChoice) => {
+                let distinct: HashSet<&String> = options.iter().collect();
+                if options.is_empty() || options.iter().any(String::is_empty) {
+                    r.add(
+                        format!("{at}.options"),
+                        "must list at least one non-empty option",
+                    );
+                    None
+                } else if distinct.len() != options.len() {
+                    r.add(format!("{at}.options"), "must not repeat an option");
+                    None
+                } else {
+                    Some(())
+                }
+            }
+            Some(_) if !options.is_empty() => {
+                r.add(format!("{at}.options"), "only choice items have options");
+                None
+            }
+            _ => Some(()),
+        };
+        let children = match item_type {
+            Some(ItemType::Group) if item.items.is_empty() => {
+                r.add(format!("{at}.items"), "a group must have at least one item");
+                None
+            }
+            Some(ItemType::Group) if depth >= MAX_DEPTH => {
+                r.add(
+                    format!("{at}.items"),
+                    format!("groups nest at most {MAX_DEPTH} deep"),
+                );
+                None
+            }
+            Some(ItemType::Group) => self.items(r, &item.items, &format!("{at}.items"), depth + 1),
+            Some(_) if !item.items.is_empty() => {
+                r.add(format!("{at}.items"), "only groups have nested items");
+                None
+            }
+            _ => Some(Vec::new()),
+        };
+        options_ok?;
+        Some(FormItem {
+            link_id: link?,
+            text: text?,
+            item_type: item_type?,
+            required: item.required,
+            options,
+            items: children?,
+        })
+    }
+}
+
+impl FormStatus {
+    /// The status a response is submitted in: in progress or completed
+    /// (amended is reached only by revising).
+    pub fn submitted(value: i32) -> Result<Self, &'static str> {
+        match Self::from_proto(value) {
+            Ok(status) if status != Self::Amended => Ok(status),
+            _ => Err("must be FORM_RESPONSE_STATUS_IN_PROGRESS or FORM_RESPONSE_STATUS_COMPLETED"),
+        }
+    }
+
+    /// The status after a revision that asks to `complete` (or not): once
+    /// completed, every revision is an amendment and stays complete.
+    pub fn revised(self, complete: bool) -> Self {
+        match (self, complete) {
+            (Self::InProgress, true) => Self::Completed,
+            (Self::InProgress, false) => Self::InProgress,
+            (Self::Completed | Self::Amended, _) => Self::Amended,
+        }
+    }
+
+    /// Whether every required item must be answered.
+    pub fn is_complete(self) -> bool {
+        self != Self::InProgress
+    }
+}
+
+pub fn items_to_proto(items: &[FormItem]) -> Vec<pb::FormItem> {
+    items
+        .iter()
+        .map(|item| pb::FormItem {
+            link_id: item.link_id.clone(),
+            text: item.text.clone(),
+            r#type: item.item_type.to_proto(),
+            required: item.required,
+            options: item.options.clone(),
+            items: items_to_proto(&item.items),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn item(link_id: &str, item_type: pb::ItemType, required: bool) -> pb::FormItem {
+        pb::FormItem {
+            link_id: link_id.into(),
+            text: format!("question {link_id}"),
+            r#type: item_type as i32,
+            required,
+            ..Default::default()
+        }
+    }
+
+    /// The template read, or the fields found bad.
+    fn read_template(title: &str, items: &[pb::FormItem]) -> Result<TemplateContent, Vec<String>> {
+        let mut r = Reader::new();
+        let content = TemplateContent::read(&mut r, title, items, "template");
+        r.finish(content).map_err(|error| match error {
+            medsec_platform::ApiError::InvalidArgument(violations) => {
+                violations.fields().map(str::to_owned).collect()
+            }
+            other => panic!("not invalid: {other:?}"),
+        })
+    }
+
+    #[test]
+    fn bad_templates_name_every_problem() {
+        let mut choice = item("c", pb::ItemType::Choice, false);
+        choice.options = vec![];
+        let group = item("g", pb::ItemType::Group, false);
+        let mut with_options = item("s", pb::ItemType::String, false);
+        with_options.options = vec!["x".into()];
+        let fields = read_template(
+            "",
+            &[
+                item("a", pb::ItemType::String, false),
+                item("a", pb::ItemType::Integer, false),
+                item("bad id!", pb::ItemType::Unspecified, false),
+                choice,
+                group,
+                with_options,
+            ],
+        )
+        .unwrap_err();
+        assert_eq!(
+            fields,
+            [
+                "template.title",
+                "template.items[1].link_id",
+                "template.items[2].link_id",
+                "template.items[2].type",
+                "template.items[3].options",
+                "template.items[4].items",
+                "template.items[5].options",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_revision_once_complete_is_an_amendment() {
+        use FormStatus::*;
+        assert_eq!(InProgress.revised(false), InProgress);
+        assert_eq!(InProgress.revised(true), Completed);
+        assert_eq!(Completed.revised(false), Amended);
+        assert_eq!(Amended.revised(true), Amended);
+        assert!(FormStatus::submitted(Amended.to_proto()).is_err());
+        assert_eq!(FormStatus::submitted(Completed.to_proto()), Ok(Completed));
+    }
+}
