@@ -11,26 +11,6 @@ both_backends!(
     lists_budgets_and_entries_page_by_page,
 );
 
-async fn create(
-    app: &mut TestApp,
-    department: &str,
-    year: i32,
-    allocation: i64,
-) -> Result<pb::Budget, tonic::Status> {
-    app.client
-        .create_budget(pb::CreateBudgetRequest {
-            budget: Some(pb::Budget {
-                department: department.into(),
-                financial_year: year,
-                allocation_pence: allocation,
-                ..Default::default()
-            }),
-            request_id: String::new(),
-        })
-        .await
-        .map(tonic::Response::into_inner)
-}
-
 fn entry(kind: pb::BudgetEntryKind, amount: i64, date: &str) -> pb::BudgetEntry {
     pb::BudgetEntry {
         kind: kind as i32,
@@ -64,18 +44,22 @@ async fn a_budget_warns_at_ninety_percent_and_refuses_overspend_unless_overridde
 ) {
     use pb::BudgetEntryKind::{Commitment, Spend};
     let mut app = spawn_app(backend).await;
-    let budget = create(&mut app, "Dermatology", 2026, 1_000_000)
+    let budget = app
+        .try_budget("Dermatology", 2026, 1_000_000, "")
         .await
         .unwrap();
     assert_eq!(budget.financial_year_label, "2026-27");
     assert_eq!(budget.remaining_pence, 1_000_000);
     assert!(!budget.warning);
 
-    let status = create(&mut app, "Dermatology", 2026, 5).await.unwrap_err();
+    let status = app
+        .try_budget("Dermatology", 2026, 5, "")
+        .await
+        .unwrap_err();
     assert_eq!(status.code(), Code::AlreadyExists);
     assert!(status.message().contains(&budget.id));
     assert!(
-        create(&mut app, "Dermatology", 2027, 5).await.is_ok(),
+        app.try_budget("Dermatology", 2027, 5, "").await.is_ok(),
         "another year is another budget"
     );
 
@@ -239,7 +223,7 @@ async fn a_budget_warns_at_ninety_percent_and_refuses_overspend_unless_overridde
 
 async fn refuses_bad_budgets_and_entries(backend: Backend) {
     let mut app = spawn_app(backend).await;
-    let status = create(&mut app, " ", 1999, -1).await.unwrap_err();
+    let status = app.try_budget(" ", 1999, -1, "").await.unwrap_err();
     assert_eq!(
         violated_fields(&status),
         [
@@ -248,7 +232,7 @@ async fn refuses_bad_budgets_and_entries(backend: Backend) {
             "budget.allocation_pence"
         ]
     );
-    let budget = create(&mut app, "Cardiology", 2026, 100).await.unwrap();
+    let budget = app.try_budget("Cardiology", 2026, 100, "").await.unwrap();
     let status = record(&mut app, &budget.id, pb::BudgetEntry::default(), "", "a b")
         .await
         .unwrap_err();
@@ -312,8 +296,13 @@ async fn lists_budgets_and_entries_page_by_page(backend: Backend) {
     let mut app = spawn_app(backend).await;
     let mut radiology = Vec::new();
     for year in 2024..2029 {
-        radiology.push(create(&mut app, "Radiology", year, 1_000).await.unwrap().id);
-        create(&mut app, "Pharmacy", year, 1_000).await.unwrap();
+        radiology.push(
+            app.try_budget("Radiology", year, 1_000, "")
+                .await
+                .unwrap()
+                .id,
+        );
+        app.try_budget("Pharmacy", year, 1_000, "").await.unwrap();
     }
     let seen = every_page(async |page_token| {
         let request = pb::ListBudgetsRequest {

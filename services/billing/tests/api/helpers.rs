@@ -191,6 +191,43 @@ impl TestApp {
         .await
     }
 
+    pub(crate) async fn try_budget(
+        &mut self,
+        department: &str,
+        year: i32,
+        allocation: i64,
+        request_id: &str,
+    ) -> Result<pb::Budget, Status> {
+        self.client
+            .create_budget(pb::CreateBudgetRequest {
+                budget: Some(pb::Budget {
+                    department: department.into(),
+                    financial_year: year,
+                    allocation_pence: allocation,
+                    ..Default::default()
+                }),
+                request_id: request_id.into(),
+            })
+            .await
+            .map(tonic::Response::into_inner)
+    }
+
+    pub(crate) async fn try_aged_debt(
+        &mut self,
+        as_of: &str,
+    ) -> Result<pb::AgedDebtReport, Status> {
+        self.client
+            .get_aged_debt_report(pb::GetAgedDebtReportRequest {
+                as_of: as_of.into(),
+            })
+            .await
+            .map(tonic::Response::into_inner)
+    }
+
+    pub(crate) async fn aged_debt(&mut self, as_of: &str) -> pb::AgedDebtReport {
+        self.try_aged_debt(as_of).await.expect("aged debt report")
+    }
+
     pub(crate) async fn get(&mut self, id: &str) -> pb::Invoice {
         self.client
             .get_invoice(pb::GetInvoiceRequest { id: id.into() })

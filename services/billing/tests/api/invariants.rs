@@ -24,27 +24,13 @@ both_backends!(
 
 async fn racing_spends_never_pass_the_allocation(backend: Backend) {
     let mut app = spawn_app(backend).await;
-    let request = pb::CreateBudgetRequest {
-        budget: Some(pb::Budget {
-            department: "Theatres".into(),
-            financial_year: 2026,
-            allocation_pence: 100_000,
-            ..Default::default()
-        }),
-        request_id: "theatres-2026".into(),
+    let mut create = async || {
+        app.try_budget("Theatres", 2026, 100_000, "theatres-2026")
+            .await
+            .unwrap()
     };
-    let budget = app
-        .client
-        .create_budget(request.clone())
-        .await
-        .unwrap()
-        .into_inner();
-    let again = app
-        .client
-        .create_budget(request)
-        .await
-        .unwrap()
-        .into_inner();
+    let budget = create().await;
+    let again = create().await;
     assert_eq!(again.id, budget.id, "a retried create makes one budget");
 
     let calls = (0..10).map(|n| {

@@ -484,14 +484,7 @@ async fn lists_invoices_by_status_payer_and_overdue(backend: Backend) {
         [ids[0].clone(), ids[2].clone()]
     );
 
-    let report = app
-        .client
-        .get_aged_debt_report(pb::GetAgedDebtReportRequest {
-            as_of: "2026-05-01".into(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let report = app.aged_debt("2026-05-01").await;
     // Days past due on 2026-05-01: 90, 60, 30, 0.
     assert_eq!(report.days_0_30_pence, 20_000);
     assert_eq!(report.days_31_60_pence, 10_000);
@@ -499,14 +492,7 @@ async fn lists_invoices_by_status_payer_and_overdue(backend: Backend) {
     assert_eq!(report.days_over_90_pence, 0);
     assert_eq!(report.total_pence, 40_000);
     assert_eq!(report.invoice_count, 4);
-    let later = app
-        .client
-        .get_aged_debt_report(pb::GetAgedDebtReportRequest {
-            as_of: "2026-05-02".into(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let later = app.aged_debt("2026-05-02").await;
     assert_eq!(
         (
             later.days_0_30_pence,
@@ -516,14 +502,7 @@ async fn lists_invoices_by_status_payer_and_overdue(backend: Backend) {
         ),
         (10_000, 10_000, 10_000, 10_000)
     );
-    let early = app
-        .client
-        .get_aged_debt_report(pb::GetAgedDebtReportRequest {
-            as_of: "2026-01-15".into(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let early = app.aged_debt("2026-01-15").await;
     assert_eq!(
         (early.not_due_pence, early.total_pence, early.invoice_count),
         (10_000, 10_000, 1)
@@ -538,13 +517,7 @@ async fn lists_invoices_by_status_payer_and_overdue(backend: Backend) {
         .await
         .unwrap_err();
     assert_eq!(violated_fields(&status), ["as_of"]);
-    let status = app
-        .client
-        .get_aged_debt_report(pb::GetAgedDebtReportRequest {
-            as_of: "2026-13-01".into(),
-        })
-        .await
-        .unwrap_err();
+    let status = app.try_aged_debt("2026-13-01").await.unwrap_err();
     assert_eq!(violated_fields(&status), ["as_of"]);
 }
 

@@ -105,14 +105,7 @@ async fn a_month_of_private_clinic_billing(backend: Backend) {
     assert_eq!(ben_bill.number, "INV-2026-000004");
 
     // The aged-debt report at the end of June.
-    let report = app
-        .client
-        .get_aged_debt_report(pb::GetAgedDebtReportRequest {
-            as_of: "2026-06-30".into(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let report = app.aged_debt("2026-06-30").await;
     // Cat: due 2026-06-02, 28 days past due, 10000 left. Ben: due
     // 2026-06-20, 10 days past due, 12500 left.
     assert_eq!(report.days_0_30_pence, 22_500);
@@ -142,19 +135,9 @@ async fn a_month_of_private_clinic_billing(backend: Backend) {
 
     // The department's consumables budget warns, then refuses.
     let budget = app
-        .client
-        .create_budget(pb::CreateBudgetRequest {
-            budget: Some(pb::Budget {
-                department: "Dermatology".into(),
-                financial_year: 2026,
-                allocation_pence: 500_000,
-                ..Default::default()
-            }),
-            request_id: "budget-derm-2026".into(),
-        })
+        .try_budget("Dermatology", 2026, 500_000, "budget-derm-2026")
         .await
-        .unwrap()
-        .into_inner();
+        .unwrap();
     let entry =
         |kind: pb::BudgetEntryKind, amount: i64, reference: &str| pb::RecordBudgetEntryRequest {
             budget_id: budget.id.clone(),
