@@ -1,6 +1,6 @@
 //! Invoices: drafts and their lines, issue, void, credit notes, a shortfall
-//! re-billed to the patient, lists and the aged-debt report; and an invoice as the API
-//! shows it, with its lines, payments and credit notes.
+//! re-billed to the patient, lists and the aged-debt report; and an invoice
+//! as the API shows it, with its lines, payments and credit notes.
 
 use medsec_platform::pagination::keys;
 use medsec_platform::time::{format_civil_date, to_timestamp, today_in_london};

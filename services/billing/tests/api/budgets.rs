@@ -1,3 +1,6 @@
+//! Budgets through the API: the allocation rule and its override, financial
+//! years, refusals, and lists page by page.
+
 use medsec_platform::both_backends;
 use medsec_platform::testing::{Backend, precondition_type, violated_fields};
 use medsec_proto::billing::v1 as pb;

@@ -1,3 +1,6 @@
+//! The price list and charges through the API: versions that never overlap,
+//! charges priced once per (appointment, code), refusals, and lists.
+
 use std::collections::HashSet;
 
 use medsec_platform::both_backends;

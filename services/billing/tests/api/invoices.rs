@@ -1,3 +1,6 @@
+//! Invoices through the API: drafts, gap-free numbers, payments, credit
+//! notes, voids, shortfalls, lists, the aged-debt report and refusals.
+
 use medsec_platform::both_backends;
 use medsec_platform::testing::{Backend, violated_fields};
 use medsec_proto::billing::v1 as pb;
