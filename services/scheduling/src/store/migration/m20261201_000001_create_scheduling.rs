@@ -1,143 +1,27 @@
-//! SchedulingService's schema, applied in order and tracked in its own table
-//! so services can be migrated and scaled apart. The rules the database holds
-//! by itself are here: one slot per clinician and start instant (unique
-//! index), 0 <= booked <= capacity (CHECK), and references between rows
-//! (foreign keys).
+//! The first schema: staff and places, the rota, session templates, slots,
+//! absences, referrals, appointments with the patients' booking locks,
+//! enquiries, and the idempotency keys of creates.
 
 use sea_orm_migration::prelude::*;
 
-use super::IDEMPOTENCY_KEYS;
+use super::{big, boolean, date, date_null, id, index, instant, instant_null, int, name, table};
+use super::{text, text_null, uuid, uuid_null};
+use crate::store::IDEMPOTENCY_KEYS;
 
 #[derive(Debug)]
-pub struct Migrator;
+pub(super) struct Migration;
 
-impl MigratorTrait for Migrator {
-    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(CreateScheduling), Box::new(AddOptimisation)]
-    }
-
-    fn migration_table_name() -> DynIden {
-        "scheduling_migrations".into_iden()
-    }
-}
-
-#[derive(Debug)]
-struct CreateScheduling;
-
-impl MigrationName for CreateScheduling {
+impl MigrationName for Migration {
     fn name(&self) -> &str {
         "m20261201_000001_create_scheduling"
     }
-}
-
-fn name(text: &str) -> Alias {
-    Alias::new(text)
-}
-
-fn id() -> ColumnDef {
-    ColumnDef::new(name("id"))
-        .uuid()
-        .not_null()
-        .primary_key()
-        .to_owned()
-}
-
-fn uuid(column: &str) -> ColumnDef {
-    ColumnDef::new(name(column)).uuid().not_null().to_owned()
-}
-
-fn uuid_null(column: &str) -> ColumnDef {
-    ColumnDef::new(name(column)).uuid().null().to_owned()
-}
-
-fn text(column: &str) -> ColumnDef {
-    ColumnDef::new(name(column)).string().not_null().to_owned()
-}
-
-fn text_null(column: &str) -> ColumnDef {
-    ColumnDef::new(name(column)).string().null().to_owned()
-}
-
-fn big(column: &str) -> ColumnDef {
-    ColumnDef::new(name(column))
-        .big_integer()
-        .not_null()
-        .to_owned()
-}
-
-fn int(column: &str) -> ColumnDef {
-    ColumnDef::new(name(column)).integer().not_null().to_owned()
-}
-
-fn date(column: &str) -> ColumnDef {
-    ColumnDef::new(name(column)).date().not_null().to_owned()
-}
-
-fn date_null(column: &str) -> ColumnDef {
-    ColumnDef::new(name(column)).date().null().to_owned()
-}
-
-fn boolean(column: &str) -> ColumnDef {
-    ColumnDef::new(name(column)).boolean().not_null().to_owned()
-}
-
-fn instant(column: &str) -> ColumnDef {
-    ColumnDef::new(name(column))
-        .timestamp_with_time_zone()
-        .not_null()
-        .to_owned()
-}
-
-fn instant_null(column: &str) -> ColumnDef {
-    ColumnDef::new(name(column))
-        .timestamp_with_time_zone()
-        .null()
-        .to_owned()
-}
-
-fn references(table: &str, column: &str, target: &str) -> ForeignKeyCreateStatement {
-    ForeignKey::create()
-        .name(format!("fk_{table}_{column}"))
-        .from(name(table), name(column))
-        .to(name(target), name("id"))
-        .to_owned()
-}
-
-fn table(
-    table_name: &str,
-    columns: Vec<ColumnDef>,
-    foreign_keys: &[(&str, &str)],
-) -> TableCreateStatement {
-    let mut statement = Table::create();
-    statement.table(name(table_name));
-    for mut column in columns {
-        statement.col(&mut column);
-    }
-    for (column, target) in foreign_keys {
-        statement.foreign_key(&mut references(table_name, column, target));
-    }
-    statement.to_owned()
-}
-
-fn index(table: &str, columns: &[&str], unique: bool) -> IndexCreateStatement {
-    let mut statement = Index::create();
-    statement
-        .name(format!("{table}_{}", columns.join("_")))
-        .table(name(table));
-    for column in columns {
-        statement.col(name(column));
-    }
-    if unique {
-        statement.unique();
-    }
-    statement.to_owned()
 }
 
 // `async_trait` spells the manager's lifetime its own way; naming it trips the
 // macro, eliding it trips the lint.
 #[allow(elided_lifetimes_in_paths)]
 #[async_trait::async_trait]
-impl MigrationTrait for CreateScheduling {
+impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         let tables = [
             table(
@@ -363,117 +247,5 @@ impl MigrationTrait for CreateScheduling {
         }
 
         manager.create_table(IDEMPOTENCY_KEYS.create_table()).await
-    }
-}
-
-/// Optimisation runs: proposals and their allocations, the per-specialty run
-/// lock (SQLite only; PostgreSQL uses advisory locks), and tentative holds on
-/// slots offered to one referral.
-#[derive(Debug)]
-struct AddOptimisation;
-
-impl MigrationName for AddOptimisation {
-    fn name(&self) -> &str {
-        "m20261125_000002_add_optimisation"
-    }
-}
-
-fn double(column: &str) -> ColumnDef {
-    ColumnDef::new(name(column)).double().not_null().to_owned()
-}
-
-fn big_null(column: &str) -> ColumnDef {
-    ColumnDef::new(name(column)).big_integer().null().to_owned()
-}
-
-#[allow(elided_lifetimes_in_paths)]
-#[async_trait::async_trait]
-impl MigrationTrait for AddOptimisation {
-    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        // SQLite alters one column per statement.
-        for column in [uuid_null("held_for_referral"), big_null("held_until")] {
-            manager
-                .alter_table(
-                    Table::alter()
-                        .table(name("slots"))
-                        .add_column(column)
-                        .to_owned(),
-                )
-                .await?;
-        }
-        let tables = [
-            table(
-                "proposals",
-                vec![
-                    id(),
-                    text("specialty"),
-                    date("horizon_start"),
-                    date("horizon_end"),
-                    text("status"),
-                    boolean("optimal"),
-                    big("objective"),
-                    big("greedy_objective"),
-                    int("referrals"),
-                    int("slots"),
-                    int("allocated"),
-                    int("unallocated"),
-                    int("breaches"),
-                    int("greedy_breaches"),
-                    double("mean_wait_days"),
-                    int("max_wait_days"),
-                    double("solve_seconds"),
-                    double("run_seconds"),
-                    instant("create_time"),
-                    instant_null("commit_time"),
-                    int("booked"),
-                    int("not_booked"),
-                ],
-                &[],
-            ),
-            table(
-                "proposal_allocations",
-                vec![
-                    uuid("proposal_id"),
-                    uuid("referral_id"),
-                    uuid("patient_id"),
-                    uuid("slot_id"),
-                    text("specialty"),
-                    date("slot_date"),
-                    uuid("clinician_id"),
-                    int("wait_days"),
-                    boolean("breach"),
-                    boolean("preference_missed"),
-                    big("cost"),
-                    uuid_null("appointment_id"),
-                    text_null("not_booked_reason"),
-                ],
-                &[("proposal_id", "proposals")],
-            )
-            .primary_key(
-                Index::create()
-                    .col(name("proposal_id"))
-                    .col(name("referral_id")),
-            )
-            .to_owned(),
-            table(
-                "optimisation_locks",
-                vec![
-                    ColumnDef::new(name("specialty"))
-                        .string()
-                        .not_null()
-                        .primary_key()
-                        .to_owned(),
-                    uuid("holder"),
-                    big("expires_at"),
-                ],
-                &[],
-            ),
-        ];
-        for statement in tables {
-            manager.create_table(statement).await?;
-        }
-        manager
-            .create_index(index("proposals", &["specialty", "id"], false))
-            .await
     }
 }
