@@ -1,9 +1,9 @@
 use medsec_platform::both_backends;
-use medsec_platform::testing::Backend;
+use medsec_platform::testing::{Backend, violated_fields};
 use medsec_proto::records::v1 as pb;
 use sea_orm::ConnectionTrait;
 
-use crate::helpers::{as_secretary, patient, spawn_app, test_nhs_number, violated_fields};
+use crate::helpers::{as_secretary, patient, spawn_app, test_nhs_number};
 
 both_backends!(
     every_access_is_audited_once_with_who_and_why,

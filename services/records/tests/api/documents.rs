@@ -1,9 +1,9 @@
 use medsec_platform::both_backends;
-use medsec_platform::testing::Backend;
+use medsec_platform::testing::{Backend, violated_fields};
 use medsec_proto::records::v1 as pb;
 use tonic::Code;
 
-use crate::helpers::{spawn_app, violated_fields};
+use crate::helpers::spawn_app;
 
 both_backends!(
     files_a_letter_and_a_new_version_with_checksums,

@@ -1,10 +1,10 @@
 use medsec_platform::both_backends;
-use medsec_platform::testing::Backend;
+use medsec_platform::testing::{Backend, violated_fields};
 use medsec_proto::records::v1 as pb;
 use pb::answer::Value;
 use tonic::Code;
 
-use crate::helpers::{TestApp, spawn_app, violated_fields};
+use crate::helpers::{TestApp, spawn_app};
 
 both_backends!(
     templates_are_versioned_and_never_change,

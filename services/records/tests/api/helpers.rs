@@ -1,44 +1,46 @@
+//! RecordsService's test app and fixtures: the server comes from the
+//! platform's harness, the patients and callers from here.
+
 use medsec_platform::Settings;
 use medsec_platform::server::Services;
-use medsec_platform::testing::{Backend, TestDatabase, TestServer};
+use medsec_platform::testing::{Backend, Running, TestDatabase, start, start_with};
 use medsec_proto::records::v1 as pb;
 use medsec_proto::records::v1::records_service_client::RecordsServiceClient;
 use medsec_records::store::entities::patient::Entity as Patients;
 use sea_orm::{DatabaseConnection, EntityTrait, PaginatorTrait};
 use tonic::transport::Channel;
-use tonic::{Code, Status};
-use tonic_types::StatusExt;
 
 /// A RecordsService on a fresh database, and a client for it.
 pub(crate) struct TestApp {
     pub(crate) client: RecordsServiceClient<Channel>,
+    /// The service's database, for checks behind the API.
     pub(crate) db: DatabaseConnection,
-    _server: TestServer,
-    _database: TestDatabase,
+    #[allow(dead_code)] // keeps the server and its database alive
+    pub(crate) running: Running,
 }
 
 pub(crate) async fn spawn_app(backend: Backend) -> TestApp {
-    let database = TestDatabase::create(backend).await;
-    let settings = database.settings();
-    spawn_app_with(database, settings).await
+    TestApp::new(start(backend, medsec_records::migrate, routes).await)
 }
 
 /// A RecordsService with adjusted settings.
 pub(crate) async fn spawn_app_with(database: TestDatabase, settings: Settings) -> TestApp {
-    let db = database.connect().await;
-    medsec_records::migrate(&db).await.expect("migrate");
-    let services = Services::new().with(medsec_records::service(db.clone(), &settings));
-    let server = TestServer::start(&settings, services).await;
-    let client = RecordsServiceClient::new(server.channel().await);
-    TestApp {
-        client,
-        db,
-        _server: server,
-        _database: database,
-    }
+    TestApp::new(start_with(database, settings, medsec_records::migrate, routes).await)
+}
+
+fn routes(db: DatabaseConnection, settings: &Settings) -> Services {
+    Services::new().with(medsec_records::service(db, settings))
 }
 
 impl TestApp {
+    fn new(running: Running) -> Self {
+        Self {
+            client: RecordsServiceClient::new(running.channel.clone()),
+            db: running.db.clone(),
+            running,
+        }
+    }
+
     /// Rows in the patients table, archived or not.
     pub(crate) async fn stored_patients(&self) -> u64 {
         Patients::find()
@@ -56,6 +58,13 @@ impl TestApp {
             .await
             .expect("create patient")
             .into_inner()
+    }
+
+    /// Registers a valid patient and returns its id.
+    pub(crate) async fn patient_id(&mut self, n: u32) -> String {
+        self.create(patient(&test_nhs_number(n), "Pat", &format!("Ient{n}")))
+            .await
+            .id
     }
 }
 
@@ -96,27 +105,6 @@ pub(crate) fn test_nhs_number(n: u32) -> String {
             11 => return format!("{stem:09}0"),
             check => return format!("{stem:09}{check}"),
         }
-    }
-}
-
-/// The bad fields an INVALID_ARGUMENT status names.
-pub(crate) fn violated_fields(status: &Status) -> Vec<String> {
-    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
-    status
-        .get_details_bad_request()
-        .expect("bad request details")
-        .field_violations
-        .into_iter()
-        .map(|violation| violation.field)
-        .collect()
-}
-
-impl TestApp {
-    /// Registers a valid patient and returns its id.
-    pub(crate) async fn patient_id(&mut self, n: u32) -> String {
-        self.create(patient(&test_nhs_number(n), "Pat", &format!("Ient{n}")))
-            .await
-            .id
     }
 }
 

@@ -1,11 +1,11 @@
 use medsec_platform::both_backends;
-use medsec_platform::testing::Backend;
+use medsec_platform::testing::{Backend, violated_fields};
 use medsec_proto::records::v1 as pb;
 use pb::history_entry::Entry;
 use prost_types::FieldMask;
 use tonic::Code;
 
-use crate::helpers::{TestApp, spawn_app, violated_fields};
+use crate::helpers::{TestApp, spawn_app};
 
 both_backends!(
     records_history_and_summarises_what_is_current,

@@ -6,6 +6,7 @@
 
 mod audit;
 mod documents;
+mod faults;
 mod forms;
 mod helpers;
 mod history;

@@ -1,13 +1,13 @@
 use std::collections::HashSet;
 
 use medsec_platform::both_backends;
-use medsec_platform::testing::Backend;
+use medsec_platform::testing::{Backend, precondition_type, violated_fields};
 use medsec_proto::records::v1 as pb;
 use prost_types::FieldMask;
 use tonic::Code;
 use tonic_types::StatusExt;
 
-use crate::helpers::{patient, spawn_app, test_nhs_number, violated_fields};
+use crate::helpers::{patient, spawn_app, test_nhs_number};
 
 both_backends!(
     registers_a_patient_and_normalises_what_was_typed,
@@ -561,10 +561,7 @@ async fn archives_softly_and_frees_the_nhs_number(backend: Backend) {
         .unwrap_err();
     assert_eq!(again.code(), Code::FailedPrecondition);
     assert!(again.message().contains("archived"), "{}", again.message());
-    let failure = again
-        .get_details_precondition_failure()
-        .expect("precondition details");
-    assert_eq!(failure.violations[0].r#type, "STATE");
+    assert_eq!(precondition_type(&again), "STATE");
 
     let changes = pb::Patient {
         id: ada.id.clone(),

@@ -1,11 +1,10 @@
 use medsec_platform::both_backends;
-use medsec_platform::testing::Backend;
+use medsec_platform::testing::{Backend, precondition_type, violated_fields};
 use medsec_platform::time::to_timestamp;
 use medsec_proto::records::v1 as pb;
 use tonic::Code;
-use tonic_types::StatusExt;
 
-use crate::helpers::{TestApp, as_secretary, spawn_app, violated_fields};
+use crate::helpers::{TestApp, as_secretary, spawn_app};
 
 both_backends!(
     a_blood_sample_goes_out_and_comes_back,
@@ -229,8 +228,7 @@ async fn every_invalid_transition_names_the_current_state(backend: Backend) {
             "{}",
             status.message()
         );
-        let failure = status.get_details_precondition_failure().unwrap();
-        assert_eq!(failure.violations[0].r#type, "STATE");
+        assert_eq!(precondition_type(&status), "STATE");
     }
 
     // A stale etag on a valid move.
