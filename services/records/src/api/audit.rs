@@ -1,12 +1,12 @@
 //! The audit trail handler.
 
+use medsec_platform::ApiError;
 use medsec_platform::pagination::keys;
 use medsec_platform::time::to_timestamp;
-use medsec_platform::{ApiError, Reader};
 use medsec_proto::records::v1 as pb;
 use tonic::Request;
 
-use super::RecordsApi;
+use super::{RecordsApi, read_patient_page};
 use crate::store::audit;
 use crate::store::entities::audit_event::Model as AuditEventRow;
 
@@ -17,10 +17,8 @@ pub(super) async fn list(
     request: Request<pb::ListAuditEventsRequest>,
 ) -> Result<pb::ListAuditEventsResponse, ApiError> {
     let request = request.get_ref();
-    let mut r = Reader::new();
-    let patient_id = r.id("patient_id", &request.patient_id);
-    let page = r.page(request.page_size, &request.page_token, &request.patient_id);
-    let (patient_id, page) = r.finish((patient_id, page))?;
+    let (patient_id, page) =
+        read_patient_page(&request.patient_id, request.page_size, &request.page_token)?;
     let rows = audit::list(&api.db, patient_id, &page).await?;
     let (events, next_page_token) = page.tail(rows, |row| keys::id(row.id), to_proto);
     Ok(pb::ListAuditEventsResponse {

@@ -7,7 +7,7 @@ use medsec_proto::records::v1 as pb;
 use tonic::Request;
 
 use super::actor::actor;
-use super::{RecordsApi, read_version};
+use super::{RecordsApi, read_page, read_patient_page, read_version};
 use crate::domain::forms::{
     FormStatus, TemplateContent, check_answers, items_to_proto, next_revision,
 };
@@ -59,9 +59,7 @@ pub(super) async fn list_templates(
     request: Request<pb::ListFormTemplatesRequest>,
 ) -> Result<pb::ListFormTemplatesResponse, ApiError> {
     let request = request.get_ref();
-    let mut r = Reader::new();
-    let page = r.page(request.page_size, &request.page_token, "");
-    let page = r.finish(page)?;
+    let page = read_page(request.page_size, &request.page_token)?;
     let records = forms::list_templates(&api.db, &page).await?;
     let (templates, next_page_token) =
         page.tail(records, |r| keys::id(r.row.id), template_to_proto);
@@ -154,10 +152,8 @@ pub(super) async fn list_responses(
 ) -> Result<pb::ListFormResponsesResponse, ApiError> {
     let actor = actor(&request);
     let request = request.get_ref();
-    let mut r = Reader::new();
-    let patient_id = r.id("patient_id", &request.patient_id);
-    let page = r.page(request.page_size, &request.page_token, &request.patient_id);
-    let (patient_id, page) = r.finish((patient_id, page))?;
+    let (patient_id, page) =
+        read_patient_page(&request.patient_id, request.page_size, &request.page_token)?;
     let records = forms::list(&api.db, patient_id, &page, &actor).await?;
     let (responses, next_page_token) =
         page.tail(records, |r| keys::id(r.response.id), response_to_proto);

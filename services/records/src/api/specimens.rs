@@ -6,10 +6,9 @@ use medsec_platform::time::to_timestamp;
 use medsec_platform::{ApiError, Reader};
 use medsec_proto::records::v1 as pb;
 use tonic::Request;
-use uuid::Uuid;
 
 use super::actor::actor;
-use super::{RecordsApi, read_id};
+use super::{RecordsApi, read_id, read_page};
 use crate::domain::specimens::{NewSpecimen, NewTestType, SpecimenState, Step, parse_test_code};
 use crate::store::entities::test_type::Model as TestTypeRow;
 use crate::store::specimens::{self, SpecimenRecord};
@@ -33,9 +32,7 @@ pub(super) async fn list_test_types(
     request: Request<pb::ListTestTypesRequest>,
 ) -> Result<pb::ListTestTypesResponse, ApiError> {
     let request = request.get_ref();
-    let mut r = Reader::new();
-    let page = r.page(request.page_size, &request.page_token, "");
-    let page = r.finish(page)?;
+    let page = read_page(request.page_size, &request.page_token)?;
     let rows = specimens::list_test_types(&api.db, &page).await?;
     let (test_types, next_page_token) = page.tail(rows, |row| row.code.clone(), test_type_to_proto);
     Ok(pb::ListTestTypesResponse {
@@ -70,10 +67,7 @@ pub(super) async fn collect(
     request: Request<pb::CollectSpecimenRequest>,
 ) -> Result<pb::Specimen, ApiError> {
     let q = request.get_ref();
-    let mut r = Reader::new();
-    let (id, revision) = target(&mut r, &q.id, &q.etag);
-    let id = r.finish(id)?;
-    take(api, &request, id, revision, Step::Collect).await
+    take(api, &request, &q.id, &q.etag, |_| Some(Step::Collect)).await
 }
 
 pub(super) async fn dispatch(
@@ -81,18 +75,17 @@ pub(super) async fn dispatch(
     request: Request<pb::DispatchSpecimenRequest>,
 ) -> Result<pb::Specimen, ApiError> {
     let q = request.get_ref();
-    let mut r = Reader::new();
-    let (id, revision) = target(&mut r, &q.id, &q.etag);
-    let courier = r.required_line("courier", &q.courier, 100);
-    let lab = r.required_line("lab", &q.lab, 200);
-    let tracking = r.required_line("tracking_reference", &q.tracking_reference, 100);
-    let (id, courier, lab, tracking_reference) = r.finish((id, courier, lab, tracking))?;
-    let step = Step::Dispatch {
-        courier,
-        lab,
-        tracking_reference,
-    };
-    take(api, &request, id, revision, step).await
+    take(api, &request, &q.id, &q.etag, |r| {
+        let courier = r.required_line("courier", &q.courier, 100);
+        let lab = r.required_line("lab", &q.lab, 200);
+        let tracking = r.required_line("tracking_reference", &q.tracking_reference, 100);
+        Some(Step::Dispatch {
+            courier: courier?,
+            lab: lab?,
+            tracking_reference: tracking?,
+        })
+    })
+    .await
 }
 
 pub(super) async fn receive(
@@ -100,10 +93,7 @@ pub(super) async fn receive(
     request: Request<pb::ReceiveSpecimenRequest>,
 ) -> Result<pb::Specimen, ApiError> {
     let q = request.get_ref();
-    let mut r = Reader::new();
-    let (id, revision) = target(&mut r, &q.id, &q.etag);
-    let id = r.finish(id)?;
-    take(api, &request, id, revision, Step::Receive).await
+    take(api, &request, &q.id, &q.etag, |_| Some(Step::Receive)).await
 }
 
 pub(super) async fn result(
@@ -111,17 +101,16 @@ pub(super) async fn result(
     request: Request<pb::ResultSpecimenRequest>,
 ) -> Result<pb::Specimen, ApiError> {
     let q = request.get_ref();
-    let mut r = Reader::new();
-    let (id, revision) = target(&mut r, &q.id, &q.etag);
-    let summary = r.required_text("summary", &q.summary, 5000);
-    let document_id = r.optional_id("document_id", &q.document_id);
-    let (id, summary) = r.finish((id, summary))?;
-    let step = Step::Result {
-        summary,
-        abnormal: q.abnormal,
-        document_id,
-    };
-    take(api, &request, id, revision, step).await
+    take(api, &request, &q.id, &q.etag, |r| {
+        let summary = r.required_text("summary", &q.summary, 5000);
+        let document_id = r.optional_id("document_id", &q.document_id);
+        Some(Step::Result {
+            summary: summary?,
+            abnormal: q.abnormal,
+            document_id,
+        })
+    })
+    .await
 }
 
 pub(super) async fn reject(
@@ -129,26 +118,27 @@ pub(super) async fn reject(
     request: Request<pb::RejectSpecimenRequest>,
 ) -> Result<pb::Specimen, ApiError> {
     let q = request.get_ref();
-    let mut r = Reader::new();
-    let (id, revision) = target(&mut r, &q.id, &q.etag);
-    let reason = r.required_line("reason", &q.reason, 500);
-    let (id, reason) = r.finish((id, reason))?;
-    take(api, &request, id, revision, Step::Reject { reason }).await
+    take(api, &request, &q.id, &q.etag, |r| {
+        let reason = r.required_line("reason", &q.reason, 500);
+        Some(Step::Reject { reason: reason? })
+    })
+    .await
 }
 
-/// The specimen and etag every step names.
-fn target(r: &mut Reader, id: &str, etag: &str) -> (Option<Uuid>, Option<i64>) {
-    (r.id("id", id), r.etag("etag", etag))
-}
-
-/// Takes `step` with the specimen `id`, on behalf of the caller of `request`.
+/// Takes a step with the specimen `id` under `etag`, on behalf of the caller
+/// of `request`; `read` reads what else the step records.
 async fn take<T>(
     api: &RecordsApi,
     request: &Request<T>,
-    id: Uuid,
-    revision: Option<i64>,
-    step: Step,
+    id: &str,
+    etag: &str,
+    read: impl FnOnce(&mut Reader) -> Option<Step>,
 ) -> Result<pb::Specimen, ApiError> {
+    let mut r = Reader::new();
+    let id = r.id("id", id);
+    let revision = r.etag("etag", etag);
+    let step = read(&mut r);
+    let (id, step) = r.finish((id, step))?;
     let actor = actor(request);
     let record = specimens::transition(&api.db, id, revision, step, &actor).await?;
     Ok(to_proto(&record))

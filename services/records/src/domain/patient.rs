@@ -213,45 +213,22 @@ impl PatientDetails {
         })
     }
 
+    /// Takes every field `patch` holds.
     pub fn apply(&mut self, patch: PatientPatch) {
-        let PatientPatch {
-            nhs_number,
-            given_name,
-            family_name,
-            birth_date,
-            sex,
-            address,
-            phone,
-            email,
-            gp_practice,
-        } = patch;
-        if let Some(v) = nhs_number {
-            self.nhs_number = v;
+        fn set<T>(field: &mut T, value: Option<T>) {
+            if let Some(value) = value {
+                *field = value;
+            }
         }
-        if let Some(v) = given_name {
-            self.given_name = v;
-        }
-        if let Some(v) = family_name {
-            self.family_name = v;
-        }
-        if let Some(v) = birth_date {
-            self.birth_date = v;
-        }
-        if let Some(v) = sex {
-            self.sex = v;
-        }
-        if let Some(v) = address {
-            self.address = v;
-        }
-        if let Some(v) = phone {
-            self.phone = v;
-        }
-        if let Some(v) = email {
-            self.email = v;
-        }
-        if let Some(v) = gp_practice {
-            self.gp_practice = v;
-        }
+        set(&mut self.nhs_number, patch.nhs_number);
+        set(&mut self.given_name, patch.given_name);
+        set(&mut self.family_name, patch.family_name);
+        set(&mut self.birth_date, patch.birth_date);
+        set(&mut self.sex, patch.sex);
+        set(&mut self.address, patch.address);
+        set(&mut self.phone, patch.phone);
+        set(&mut self.email, patch.email);
+        set(&mut self.gp_practice, patch.gp_practice);
     }
 }
 
@@ -281,35 +258,17 @@ impl PatientPatch {
         let all = paths.iter().any(|path| path == "*");
         let wants = |field: &str| all || paths.iter().any(|path| path == field);
         let f = Fields { patient, today };
-        let mut patch = Self::default();
-        if wants("nhs_number") {
-            patch.nhs_number = f.nhs_number(r);
+        Self {
+            nhs_number: wants("nhs_number").then(|| f.nhs_number(r)).flatten(),
+            given_name: wants("given_name").then(|| f.given_name(r)).flatten(),
+            family_name: wants("family_name").then(|| f.family_name(r)).flatten(),
+            birth_date: wants("birth_date").then(|| f.birth_date(r)).flatten(),
+            sex: wants("sex").then(|| f.sex(r)).flatten(),
+            address: wants("address").then(|| f.address(r)).flatten(),
+            phone: wants("phone").then(|| f.phone(r)).flatten(),
+            email: wants("email").then(|| f.email(r)).flatten(),
+            gp_practice: wants("gp_practice").then(|| f.gp_practice(r)).flatten(),
         }
-        if wants("given_name") {
-            patch.given_name = f.given_name(r);
-        }
-        if wants("family_name") {
-            patch.family_name = f.family_name(r);
-        }
-        if wants("birth_date") {
-            patch.birth_date = f.birth_date(r);
-        }
-        if wants("sex") {
-            patch.sex = f.sex(r);
-        }
-        if wants("address") {
-            patch.address = f.address(r);
-        }
-        if wants("phone") {
-            patch.phone = f.phone(r);
-        }
-        if wants("email") {
-            patch.email = f.email(r);
-        }
-        if wants("gp_practice") {
-            patch.gp_practice = f.gp_practice(r);
-        }
-        patch
     }
 }
 

@@ -42,6 +42,11 @@ impl Access {
     }
 }
 
+/// A part of a patient's record: what an access to it names.
+pub trait Audited {
+    fn access(&self) -> Access;
+}
+
 /// Appends one event per access, each by `action` (the RPC). Call inside
 /// the transaction of the access.
 pub async fn record(
@@ -92,21 +97,50 @@ where
     .await
 }
 
+/// The accesses of a listing that spans patients: each row of the page
+/// served, not the look-ahead row, which the caller never sees.
+pub fn served<T: Audited>(page: &PageRequest, rows: &[T]) -> Vec<Access> {
+    rows[..page.served(rows.len())]
+        .iter()
+        .map(Audited::access)
+        .collect()
+}
+
+/// As [`audited`], for an RPC that touches one part of a patient's record:
+/// the one `work` answers with.
+pub async fn audited_one<T: Audited>(
+    db: &DatabaseConnection,
+    actor: &Actor,
+    action: &str,
+    work: impl AsyncFnOnce(&DatabaseTransaction) -> Result<T, ApiError>,
+) -> Result<T, ApiError> {
+    audited(db, actor, action, async |txn| {
+        let value = work(txn).await?;
+        let access = value.access();
+        Ok((value, [access]))
+    })
+    .await
+}
+
 /// An idempotent create by `action` (the RPC, also the scope of its key):
-/// `work` creates the resource ([`Claimed::New`]) or finds the one a first
-/// call made ([`Claimed::Replay`]), and either way the access it reports is
-/// recorded in the same transaction.
-pub async fn create<T>(
+/// `new` creates the resource with the id it is given, or, when a first call
+/// with the same key made it, `replay` finds that one. Either way the access
+/// is recorded in the same transaction.
+pub async fn create<T: Audited>(
     db: &DatabaseConnection,
     actor: &Actor,
     action: &str,
     key: Option<&RequestKey>,
-    work: impl AsyncFnOnce(&DatabaseTransaction, Claimed) -> Result<(T, Access), ApiError>,
+    replay: impl AsyncFnOnce(&DatabaseTransaction, Uuid) -> Result<T, ApiError>,
+    new: impl AsyncFnOnce(&DatabaseTransaction, Uuid) -> Result<T, ApiError>,
 ) -> Result<T, ApiError> {
     IDEMPOTENCY_KEYS
         .create(db, action, key, async |txn, claimed| {
-            let (value, access) = work(txn, claimed).await?;
-            record(txn, actor, action, [access]).await?;
+            let value = match claimed {
+                Claimed::Replay(id) => replay(txn, id).await?,
+                Claimed::New(id) => new(txn, id).await?,
+            };
+            record(txn, actor, action, [value.access()]).await?;
             Ok(value)
         })
         .await

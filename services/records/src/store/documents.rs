@@ -4,7 +4,7 @@
 
 use chrono::Utc;
 use medsec_platform::ApiError;
-use medsec_platform::idempotency::{Claimed, RequestKey};
+use medsec_platform::idempotency::RequestKey;
 use medsec_platform::pagination::PageRequest;
 use sea_orm::sea_query::{Expr, ExprTrait as _};
 use sea_orm::{
@@ -13,7 +13,7 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use super::audit::{self, Access, Actor};
+use super::audit::{self, Access, Actor, Audited};
 use super::entities::document::{ActiveModel, Column, Entity as Documents, Model};
 use super::entities::document_content;
 use super::patients;
@@ -27,8 +27,10 @@ pub fn resource(id: Uuid) -> String {
     format!("documents/{id}")
 }
 
-fn access(row: &Model) -> Access {
-    Access::new(resource(row.id), row.patient_id)
+impl Audited for Model {
+    fn access(&self) -> Access {
+        Access::new(resource(self.id), self.patient_id)
+    }
 }
 
 /// Filters of ListDocuments, validated.
@@ -82,16 +84,9 @@ pub async fn create(
     key: Option<&RequestKey>,
     actor: &Actor,
 ) -> Result<Model, ApiError> {
-    audit::create(db, actor, "CreateDocument", key, async |txn, claimed| {
-        let row = match claimed {
-            Claimed::Replay(id) => find(txn, id).await?,
-            Claimed::New(id) => {
-                patients::require_active(txn, patient_id).await?;
-                insert(txn, id, patient_id, Lineage::first(id), &meta, content).await?
-            }
-        };
-        let access = access(&row);
-        Ok((row, access))
+    audit::create(db, actor, "CreateDocument", key, find, async |txn, id| {
+        patients::require_active(txn, patient_id).await?;
+        insert(txn, id, patient_id, Lineage::first(id), &meta, content).await
     })
     .await
 }
@@ -112,20 +107,14 @@ pub async fn create_version(
         actor,
         "CreateDocumentVersion",
         key,
-        async |txn, claimed| {
-            let row = match claimed {
-                Claimed::Replay(id) => find(txn, id).await?,
-                Claimed::New(id) => {
-                    supersede(txn, previous_id, expected_revision).await?;
-                    let previous = find(txn, previous_id).await?;
-                    patients::require_active(txn, previous.patient_id).await?;
-                    let meta = stored_meta(&previous)?.revised(changes);
-                    let lineage = Lineage::after(&previous);
-                    insert(txn, id, previous.patient_id, lineage, &meta, content).await?
-                }
-            };
-            let access = access(&row);
-            Ok((row, access))
+        find,
+        async |txn, id| {
+            supersede(txn, previous_id, expected_revision).await?;
+            let previous = find(txn, previous_id).await?;
+            patients::require_active(txn, previous.patient_id).await?;
+            let meta = stored_meta(&previous)?.revised(changes);
+            let lineage = Lineage::after(&previous);
+            insert(txn, id, previous.patient_id, lineage, &meta, content).await
         },
     )
     .await
@@ -212,12 +201,7 @@ async fn insert(
 
 /// One document version, audited.
 pub async fn get(db: &DatabaseConnection, id: Uuid, actor: &Actor) -> Result<Model, ApiError> {
-    audit::audited(db, actor, "GetDocument", async |txn| {
-        let row = find(txn, id).await?;
-        let access = access(&row);
-        Ok((row, [access]))
-    })
-    .await
+    audit::audited_one(db, actor, "GetDocument", async |txn| find(txn, id).await).await
 }
 
 /// A document version with its content, audited.
@@ -232,7 +216,7 @@ pub async fn get_content(
             .one(txn)
             .await?
             .ok_or_else(|| ApiError::internal(format!("document {id} has no content")))?;
-        let access = access(&row);
+        let access = row.access();
         Ok(((row, stored.content), [access]))
     })
     .await

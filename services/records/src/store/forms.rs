@@ -14,7 +14,7 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::IDEMPOTENCY_KEYS;
-use super::audit::{self, Access, Actor};
+use super::audit::{self, Access, Actor, Audited};
 use super::entities::{
     form_response as response, form_response_revision as revision, form_template as template,
 };
@@ -36,7 +36,7 @@ pub struct ResponseRecord {
     pub answers: Vec<AnswerValue>,
 }
 
-impl ResponseRecord {
+impl Audited for ResponseRecord {
     fn access(&self) -> Access {
         Access::new(resource(self.response.id), self.response.patient_id)
     }
@@ -191,31 +191,24 @@ pub async fn submit(
         actor,
         "SubmitFormResponse",
         key,
-        async |txn, claimed| {
-            let id = match claimed {
-                Claimed::Replay(id) => id,
-                Claimed::New(id) => {
-                    patients::require_active(txn, new.patient_id).await?;
-                    let now = Utc::now();
-                    response::ActiveModel {
-                        id: Set(id),
-                        patient_id: Set(new.patient_id),
-                        template_id: Set(new.template_id),
-                        template_version: Set(new.template_version),
-                        status: Set(new.status.as_str().to_owned()),
-                        revision: Set(1),
-                        create_time: Set(now),
-                        update_time: Set(now),
-                    }
-                    .insert(txn)
-                    .await?;
-                    insert_revision(txn, id, 1, new.status, &new.answers, actor).await?;
-                    id
-                }
-            };
-            let record = load(txn, id, None).await?;
-            let access = record.access();
-            Ok((record, access))
+        async |txn, id| load(txn, id, None).await,
+        async |txn, id| {
+            patients::require_active(txn, new.patient_id).await?;
+            let now = Utc::now();
+            response::ActiveModel {
+                id: Set(id),
+                patient_id: Set(new.patient_id),
+                template_id: Set(new.template_id),
+                template_version: Set(new.template_version),
+                status: Set(new.status.as_str().to_owned()),
+                revision: Set(1),
+                create_time: Set(now),
+                update_time: Set(now),
+            }
+            .insert(txn)
+            .await?;
+            insert_revision(txn, id, 1, new.status, &new.answers, actor).await?;
+            load(txn, id, None).await
         },
     )
     .await
@@ -230,7 +223,7 @@ pub async fn revise(
     check: impl FnOnce(FormStatus, &TemplateRecord) -> Result<(FormStatus, Vec<AnswerValue>), ApiError>,
     actor: &Actor,
 ) -> Result<ResponseRecord, ApiError> {
-    audit::audited(db, actor, "ReviseFormResponse", async |txn| {
+    audit::audited_one(db, actor, "ReviseFormResponse", async |txn| {
         let current = find_response(txn, id).await?;
         if expected_revision.is_some_and(|revision| revision != i64::from(current.revision)) {
             return Err(ApiError::stale_etag(resource(id)));
@@ -254,9 +247,7 @@ pub async fn revise(
             return Err(ApiError::stale_etag(resource(id)));
         }
         insert_revision(txn, id, next, status, &answers, actor).await?;
-        let record = load(txn, id, None).await?;
-        let access = record.access();
-        Ok((record, [access]))
+        load(txn, id, None).await
     })
     .await
 }
@@ -315,10 +306,8 @@ pub async fn get(
     revision: Option<i32>,
     actor: &Actor,
 ) -> Result<ResponseRecord, ApiError> {
-    audit::audited(db, actor, "GetFormResponse", async |txn| {
-        let record = load(txn, id, revision).await?;
-        let access = record.access();
-        Ok((record, [access]))
+    audit::audited_one(db, actor, "GetFormResponse", async |txn| {
+        load(txn, id, revision).await
     })
     .await
 }

@@ -3,7 +3,7 @@
 
 use chrono::Utc;
 use medsec_platform::ApiError;
-use medsec_platform::idempotency::{Claimed, RequestKey};
+use medsec_platform::idempotency::RequestKey;
 use medsec_platform::pagination::PageRequest;
 use sea_orm::sea_query::{Expr, ExprTrait as _};
 use sea_orm::{
@@ -12,7 +12,7 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use super::audit::{self, Access, Actor};
+use super::audit::{self, Access, Actor, Audited};
 use super::entities::history_entry::{ActiveModel, Column, Entity as Entries, Model};
 use super::entities::patient;
 use super::patients;
@@ -25,7 +25,7 @@ pub struct HistoryRecord {
     pub details: HistoryDetails,
 }
 
-impl HistoryRecord {
+impl Audited for HistoryRecord {
     fn access(&self) -> Access {
         Access::new(resource(self.row.id), self.row.patient_id)
     }
@@ -64,28 +64,22 @@ pub async fn create(
         actor,
         "CreateHistoryEntry",
         key,
-        async |txn, claimed| {
-            let record = match claimed {
-                Claimed::Replay(id) => find(txn, id).await?,
-                Claimed::New(id) => {
-                    patients::require_active(txn, patient_id).await?;
-                    let now = Utc::now();
-                    let row = ActiveModel {
-                        id: Set(id),
-                        patient_id: Set(patient_id),
-                        kind: Set(details.kind().as_str().to_owned()),
-                        details: Set(encode(&details)?),
-                        create_time: Set(now),
-                        update_time: Set(now),
-                        revision: Set(1),
-                    }
-                    .insert(txn)
-                    .await?;
-                    HistoryRecord { row, details }
-                }
-            };
-            let access = record.access();
-            Ok((record, access))
+        find,
+        async |txn, id| {
+            patients::require_active(txn, patient_id).await?;
+            let now = Utc::now();
+            let row = ActiveModel {
+                id: Set(id),
+                patient_id: Set(patient_id),
+                kind: Set(details.kind().as_str().to_owned()),
+                details: Set(encode(&details)?),
+                create_time: Set(now),
+                update_time: Set(now),
+                revision: Set(1),
+            }
+            .insert(txn)
+            .await?;
+            Ok(HistoryRecord { row, details })
         },
     )
     .await
@@ -100,7 +94,7 @@ pub async fn update(
     change: impl FnOnce(&HistoryDetails) -> Result<HistoryDetails, ApiError>,
     actor: &Actor,
 ) -> Result<HistoryRecord, ApiError> {
-    audit::audited(db, actor, "UpdateHistoryEntry", async |txn| {
+    audit::audited_one(db, actor, "UpdateHistoryEntry", async |txn| {
         let current = find(txn, id).await?;
         if expected_revision.is_some_and(|revision| revision != current.row.revision) {
             return Err(ApiError::stale_etag(resource(id)));
@@ -120,7 +114,7 @@ pub async fn update(
         if changed.rows_affected == 0 {
             return Err(ApiError::stale_etag(resource(id)));
         }
-        Ok((find(txn, id).await?, [current.access()]))
+        find(txn, id).await
     })
     .await
 }
@@ -130,10 +124,8 @@ pub async fn get(
     id: Uuid,
     actor: &Actor,
 ) -> Result<HistoryRecord, ApiError> {
-    audit::audited(db, actor, "GetHistoryEntry", async |txn| {
-        let record = find(txn, id).await?;
-        let access = record.access();
-        Ok((record, [access]))
+    audit::audited_one(db, actor, "GetHistoryEntry", async |txn| {
+        find(txn, id).await
     })
     .await
 }

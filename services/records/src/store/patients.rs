@@ -6,7 +6,7 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use medsec_platform::ApiError;
 use medsec_platform::db::{self, escape_like};
-use medsec_platform::idempotency::{Claimed, RequestKey};
+use medsec_platform::idempotency::RequestKey;
 use medsec_platform::pagination::PageRequest;
 use sea_orm::sea_query::{Expr, ExprTrait as _, LikeExpr};
 use sea_orm::{
@@ -15,7 +15,7 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use super::audit::{self, Access, Actor};
+use super::audit::{self, Access, Actor, Audited};
 use super::entities::patient::{ActiveModel, Column, Entity as Patients, Model};
 use crate::domain::{
     Address, GpPractice, NhsNumber, PatientDetails, PatientPatch, Postcode, PostcodeFilter, Sex,
@@ -54,8 +54,10 @@ pub fn resource(id: Uuid) -> String {
 }
 
 /// An access to the patient's own record.
-fn access(id: Uuid) -> Access {
-    Access::new(resource(id), id)
+impl Audited for Model {
+    fn access(&self) -> Access {
+        Access::new(resource(self.id), self.id)
+    }
 }
 
 /// A family name as it is searched: lower-cased.
@@ -87,10 +89,7 @@ pub async fn require_active(db: &impl ConnectionTrait, id: Uuid) -> Result<Model
 
 /// Reads a patient, auditing the read.
 pub async fn get(db: &DatabaseConnection, id: Uuid, actor: &Actor) -> Result<Model, ApiError> {
-    audit::audited(db, actor, "GetPatient", async |txn| {
-        Ok((find(txn, id).await?, [access(id)]))
-    })
-    .await
+    audit::audited_one(db, actor, "GetPatient", async |txn| find(txn, id).await).await
 }
 
 /// Registers a patient. With a key, a retry of the same request returns the
@@ -101,25 +100,18 @@ pub async fn create(
     key: Option<&RequestKey>,
     actor: &Actor,
 ) -> Result<Model, ApiError> {
-    audit::create(db, actor, "CreatePatient", key, async |txn, claimed| {
-        let patient = match claimed {
-            Claimed::Replay(id) => find(txn, id).await?,
-            Claimed::New(id) => {
-                ensure_nhs_number_free(txn, &details.nhs_number, None).await?;
-                let now = Utc::now();
-                let mut row = ActiveModel {
-                    id: Set(id),
-                    create_time: Set(now),
-                    archive_time: Set(None),
-                    revision: Set(1),
-                    ..Default::default()
-                };
-                set_details(&mut row, &details, now);
-                holding(txn, &details.nhs_number, async |txn| row.insert(txn).await).await?
-            }
+    audit::create(db, actor, "CreatePatient", key, find, async |txn, id| {
+        ensure_nhs_number_free(txn, &details.nhs_number, None).await?;
+        let now = Utc::now();
+        let mut row = ActiveModel {
+            id: Set(id),
+            create_time: Set(now),
+            archive_time: Set(None),
+            revision: Set(1),
+            ..Default::default()
         };
-        let access = access(patient.id);
-        Ok((patient, access))
+        set_details(&mut row, &details, now);
+        holding(txn, &details.nhs_number, async |txn| row.insert(txn).await).await
     })
     .await
 }
@@ -133,13 +125,9 @@ pub async fn update(
     patch: PatientPatch,
     actor: &Actor,
 ) -> Result<Model, ApiError> {
-    audit::audited(db, actor, "UpdatePatient", async |txn| {
+    audit::audited_one(db, actor, "UpdatePatient", async |txn| {
         let now = Utc::now();
-        let claimed = bump_revision(txn, id, expected_revision, now, None).await?;
-        if claimed == 0 {
-            return Err(explain_missed_update(txn, id, "update").await);
-        }
-        let current = find(txn, id).await?;
+        let current = bump_revision(txn, id, expected_revision, now, None, "update").await?;
         let mut details = to_details(&current)?;
         let before_nhs = details.nhs_number.clone();
         details.apply(patch);
@@ -148,8 +136,7 @@ pub async fn update(
         }
         let mut row = current.into_active_model();
         set_details(&mut row, &details, now);
-        let updated = holding(txn, &details.nhs_number, async |txn| row.update(txn).await).await?;
-        Ok((updated, [access(id)]))
+        holding(txn, &details.nhs_number, async |txn| row.update(txn).await).await
     })
     .await
 }
@@ -162,13 +149,9 @@ pub async fn archive(
     expected_revision: Option<i64>,
     actor: &Actor,
 ) -> Result<Model, ApiError> {
-    audit::audited(db, actor, "ArchivePatient", async |txn| {
+    audit::audited_one(db, actor, "ArchivePatient", async |txn| {
         let now = Utc::now();
-        let archived = bump_revision(txn, id, expected_revision, now, Some(now)).await?;
-        if archived == 0 {
-            return Err(explain_missed_update(txn, id, "archive").await);
-        }
-        Ok((find(txn, id).await?, [access(id)]))
+        bump_revision(txn, id, expected_revision, now, Some(now), "archive").await
     })
     .await
 }
@@ -183,11 +166,7 @@ pub async fn list(
 ) -> Result<Vec<Model>, ApiError> {
     audit::audited(db, actor, "ListPatients", async |txn| {
         let rows = select(txn, filter, page).await?;
-        // Only the page served is read by the caller; the look-ahead row is not.
-        let served: Vec<Access> = rows[..page.served(rows.len())]
-            .iter()
-            .map(|row| access(row.id))
-            .collect();
+        let served = audit::served(page, &rows);
         Ok((rows, served))
     })
     .await
@@ -230,15 +209,18 @@ async fn select(
         .await?)
 }
 
-/// Bumps the revision of an active patient (checking the etag), and archives
-/// it when `archive_time` is given. Returns the rows changed: 0 or 1.
+/// Bumps the revision of an active patient (checking the etag), archiving
+/// it when `archive_time` is given, and reads it back. When nothing changed,
+/// says why `action` cannot be done: no such patient, archived, or a stale
+/// etag.
 async fn bump_revision(
     db: &impl ConnectionTrait,
     id: Uuid,
     expected_revision: Option<i64>,
     now: DateTime<Utc>,
     archive_time: Option<DateTime<Utc>>,
-) -> Result<u64, DbErr> {
+    action: &str,
+) -> Result<Model, ApiError> {
     let mut update = Patients::update_many()
         .col_expr(Column::Revision, Expr::col(Column::Revision).add(1))
         .col_expr(Column::UpdateTime, Expr::value(now))
@@ -250,18 +232,14 @@ async fn bump_revision(
     if let Some(revision) = expected_revision {
         update = update.filter(Column::Revision.eq(revision));
     }
-    Ok(update.exec(db).await?.rows_affected)
-}
-
-/// Why a guarded change touched nothing: no such patient, archived, or a
-/// stale etag.
-async fn explain_missed_update(db: &impl ConnectionTrait, id: Uuid, action: &str) -> ApiError {
-    match find(db, id).await {
-        Err(error) => error,
-        Ok(patient) if patient.archive_time.is_some() => {
-            ApiError::wrong_state(resource(id), "archived", action)
+    let changed = update.exec(db).await?.rows_affected;
+    let patient = find(db, id).await?;
+    match changed {
+        0 if patient.archive_time.is_some() => {
+            Err(ApiError::wrong_state(resource(id), "archived", action))
         }
-        Ok(_) => ApiError::stale_etag(resource(id)),
+        0 => Err(ApiError::stale_etag(resource(id))),
+        _ => Ok(patient),
     }
 }
 

@@ -14,7 +14,7 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::IDEMPOTENCY_KEYS;
-use super::audit::{self, Access, Actor};
+use super::audit::{self, Access, Actor, Audited};
 use super::entities::specimen::{ActiveModel, Column, Entity as Specimens, Model};
 use super::entities::{specimen_event, test_type};
 use super::{documents, patients};
@@ -27,7 +27,7 @@ pub struct SpecimenRecord {
     pub events: Vec<specimen_event::Model>,
 }
 
-impl SpecimenRecord {
+impl Audited for SpecimenRecord {
     fn access(&self) -> Access {
         Access::new(resource(self.specimen.id), self.specimen.patient_id)
     }
@@ -91,42 +91,34 @@ pub async fn request(
     key: Option<&RequestKey>,
     actor: &Actor,
 ) -> Result<SpecimenRecord, ApiError> {
-    audit::create(db, actor, "RequestSpecimen", key, async |txn, claimed| {
-        let id = match claimed {
-            Claimed::Replay(id) => id,
-            Claimed::New(id) => {
-                patients::require_active(txn, new.patient_id).await?;
-                find_test_type(txn, &new.test_code).await?;
-                let now = Utc::now();
-                let requested = SpecimenState::Requested;
-                ActiveModel {
-                    id: Set(id),
-                    patient_id: Set(new.patient_id),
-                    test_code: Set(new.test_code),
-                    state: Set(requested.as_str().to_owned()),
-                    notes: Set(new.notes),
-                    courier: Set(None),
-                    lab: Set(None),
-                    tracking_reference: Set(None),
-                    result_summary: Set(None),
-                    abnormal: Set(false),
-                    result_document_id: Set(None),
-                    rejection_reason: Set(None),
-                    dispatch_time: Set(None),
-                    due_time: Set(None),
-                    create_time: Set(now),
-                    update_time: Set(now),
-                    revision: Set(1),
-                }
-                .insert(txn)
-                .await?;
-                add_event(txn, id, requested, now, actor, String::new()).await?;
-                id
-            }
-        };
-        let record = load(txn, id).await?;
-        let access = record.access();
-        Ok((record, access))
+    audit::create(db, actor, "RequestSpecimen", key, load, async |txn, id| {
+        patients::require_active(txn, new.patient_id).await?;
+        find_test_type(txn, &new.test_code).await?;
+        let now = Utc::now();
+        let requested = SpecimenState::Requested;
+        ActiveModel {
+            id: Set(id),
+            patient_id: Set(new.patient_id),
+            test_code: Set(new.test_code),
+            state: Set(requested.as_str().to_owned()),
+            notes: Set(new.notes),
+            courier: Set(None),
+            lab: Set(None),
+            tracking_reference: Set(None),
+            result_summary: Set(None),
+            abnormal: Set(false),
+            result_document_id: Set(None),
+            rejection_reason: Set(None),
+            dispatch_time: Set(None),
+            due_time: Set(None),
+            create_time: Set(now),
+            update_time: Set(now),
+            revision: Set(1),
+        }
+        .insert(txn)
+        .await?;
+        add_event(txn, id, requested, now, actor, String::new()).await?;
+        load(txn, id).await
     })
     .await
 }
@@ -151,7 +143,7 @@ pub async fn transition(
     actor: &Actor,
 ) -> Result<SpecimenRecord, ApiError> {
     let to = step.to();
-    audit::audited(db, actor, action(&step), async |txn| {
+    audit::audited_one(db, actor, action(&step), async |txn| {
         // Whole microseconds, as PostgreSQL keeps them, so that a dispatch
         // time reads back the same on SQLite and resumes a page exactly.
         let now = Utc::now().trunc_subsecs(6);
@@ -211,9 +203,7 @@ pub async fn transition(
             });
         }
         add_event(txn, id, to, now, actor, details).await?;
-        let record = load(txn, id).await?;
-        let access = record.access();
-        Ok((record, [access]))
+        load(txn, id).await
     })
     .await
 }
@@ -241,12 +231,7 @@ pub async fn get(
     id: Uuid,
     actor: &Actor,
 ) -> Result<SpecimenRecord, ApiError> {
-    audit::audited(db, actor, "GetSpecimen", async |txn| {
-        let record = load(txn, id).await?;
-        let access = record.access();
-        Ok((record, [access]))
-    })
-    .await
+    audit::audited_one(db, actor, "GetSpecimen", async |txn| load(txn, id).await).await
 }
 
 /// One page of a patient's specimens, oldest request first; audited once.
@@ -290,11 +275,7 @@ pub async fn list_overdue(
         let query =
             page.by_then_id::<_, _, _, DateTime<Utc>>(query, Column::DispatchTime, Column::Id)?;
         let records = with_events(txn, query.all(txn).await?).await?;
-        // Only the page served is read by the caller; the look-ahead row is not.
-        let served: Vec<Access> = records[..page.served(records.len())]
-            .iter()
-            .map(SpecimenRecord::access)
-            .collect();
+        let served = audit::served(page, &records);
         Ok((records, served))
     })
     .await

@@ -1,9 +1,11 @@
 use medsec_platform::both_backends;
 use medsec_platform::testing::{Backend, violated_fields};
 use medsec_proto::records::v1 as pb;
+use medsec_proto::records::v1::records_service_client::RecordsServiceClient;
 use sea_orm::ConnectionTrait;
+use tonic::transport::Channel;
 
-use crate::helpers::{as_secretary, patient, spawn_app, test_nhs_number};
+use crate::helpers::{as_secretary, letter, patient, spawn_app, test_nhs_number};
 
 both_backends!(
     every_access_is_audited_once_with_who_and_why,
@@ -47,14 +49,7 @@ async fn every_access_is_audited_once_with_who_and_why(backend: Backend) {
     expected.push("UpdatePatient");
     let document = c
         .create_document(as_secretary(pb::CreateDocumentRequest {
-            document: Some(pb::Document {
-                patient_id: id.clone(),
-                title: "Referral letter".into(),
-                kind: pb::DocumentKind::Letter as i32,
-                content_type: "text/plain".into(),
-                author: "GP".into(),
-                ..Default::default()
-            }),
+            document: Some(letter(&id)),
             content: b"Dear colleague".to_vec(),
             request_id: String::new(),
         }))
@@ -105,15 +100,7 @@ async fn every_access_is_audited_once_with_who_and_why(backend: Backend) {
     .await
     .unwrap();
 
-    let events = c
-        .list_audit_events(pb::ListAuditEventsRequest {
-            patient_id: id.clone(),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .events;
+    let events = page(c, &id, 0, "").await.events;
     let actions: Vec<&str> = events.iter().map(|e| e.action.as_str()).collect();
     assert_eq!(actions, expected, "one event per operation, in order");
     for event in &events {
@@ -128,40 +115,33 @@ async fn every_access_is_audited_once_with_who_and_why(backend: Backend) {
     assert_eq!(events[5].resource, format!("documents/{}", document.id));
 
     // Paginated like every list.
-    let first = c
-        .list_audit_events(pb::ListAuditEventsRequest {
-            patient_id: id.clone(),
-            page_size: 5,
-            page_token: String::new(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    let rest = c
-        .list_audit_events(pb::ListAuditEventsRequest {
-            patient_id: id.clone(),
-            page_size: 5,
-            page_token: first.next_page_token,
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let first = page(c, &id, 5, "").await;
+    let rest = page(c, &id, 5, &first.next_page_token).await;
     assert_eq!(first.events.len() + rest.events.len(), expected.len());
 
     // Without metadata the caller is recorded as unidentified.
     c.get_patient(pb::GetPatientRequest { id: id.clone() })
         .await
         .unwrap();
-    let events = c
+    let events = page(c, &id, 0, "").await.events;
+    assert_eq!(events.last().unwrap().actor, "unidentified");
+}
+
+async fn page(
+    client: &mut RecordsServiceClient<Channel>,
+    patient_id: &str,
+    page_size: i32,
+    page_token: &str,
+) -> pb::ListAuditEventsResponse {
+    client
         .list_audit_events(pb::ListAuditEventsRequest {
-            patient_id: id.clone(),
-            ..Default::default()
+            patient_id: patient_id.into(),
+            page_size,
+            page_token: page_token.into(),
         })
         .await
         .unwrap()
         .into_inner()
-        .events;
-    assert_eq!(events.last().unwrap().actor, "unidentified");
 }
 
 async fn the_trail_cannot_be_changed_or_removed(backend: Backend) {

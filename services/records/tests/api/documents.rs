@@ -3,7 +3,7 @@ use medsec_platform::testing::{Backend, violated_fields};
 use medsec_proto::records::v1 as pb;
 use tonic::Code;
 
-use crate::helpers::spawn_app;
+use crate::helpers::{letter, spawn_app};
 
 both_backends!(
     files_a_letter_and_a_new_version_with_checksums,
@@ -11,37 +11,21 @@ both_backends!(
     lists_by_kind_and_date_and_pages,
 );
 
-fn letter(patient_id: &str) -> pb::Document {
-    pb::Document {
-        patient_id: patient_id.into(),
-        title: "Discharge letter".into(),
-        kind: pb::DocumentKind::Letter as i32,
-        content_type: "application/pdf".into(),
-        author: "Dr A Khan".into(),
-        ..Default::default()
-    }
-}
-
 async fn files_a_letter_and_a_new_version_with_checksums(backend: Backend) {
     let mut app = spawn_app(backend).await;
     let patient_id = app.patient_id(1).await;
+    let draft = b"%PDF-1.7 first draft";
     let first = app
-        .client
-        .create_document(pb::CreateDocumentRequest {
-            document: Some(letter(&patient_id)),
-            content: b"%PDF-1.7 first draft".to_vec(),
-            request_id: "letter-1".into(),
-        })
+        .file(letter(&patient_id), draft, "letter-1")
         .await
-        .unwrap()
-        .into_inner();
+        .unwrap();
     assert_eq!(first.version, 1);
     assert_eq!(first.status(), pb::DocumentStatus::Current);
     assert_eq!(first.size_bytes, 20);
     assert_eq!(first.lineage_id, first.id);
     // sha256("%PDF-1.7 first draft"), computed independently.
     assert_eq!(first.sha256.len(), 64);
-    assert_eq!(first.sha256, sha256_of(b"%PDF-1.7 first draft"));
+    assert_eq!(first.sha256, sha256_of(draft));
 
     let second = app
         .client
@@ -108,15 +92,9 @@ async fn files_a_letter_and_a_new_version_with_checksums(backend: Backend) {
 
     // A retried create files nothing new.
     let retried = app
-        .client
-        .create_document(pb::CreateDocumentRequest {
-            document: Some(letter(&patient_id)),
-            content: b"%PDF-1.7 first draft".to_vec(),
-            request_id: "letter-1".into(),
-        })
+        .file(letter(&patient_id), draft, "letter-1")
         .await
-        .unwrap()
-        .into_inner();
+        .unwrap();
     assert_eq!(retried.id, first.id);
 
     let listed = list(&mut app, &patient_id, |_| {}).await;
@@ -177,24 +155,11 @@ async fn refuses_bad_documents_and_oversized_content(backend: Backend) {
         ),
     ];
     for (document, content, expected) in cases {
-        let status = app
-            .client
-            .create_document(pb::CreateDocumentRequest {
-                document: Some(document),
-                content,
-                request_id: String::new(),
-            })
-            .await
-            .unwrap_err();
+        let status = app.file(document, &content, "").await.unwrap_err();
         assert_eq!(violated_fields(&status), expected);
     }
     let too_big = app
-        .client
-        .create_document(pb::CreateDocumentRequest {
-            document: Some(letter(&patient_id)),
-            content: vec![0; 2048],
-            request_id: String::new(),
-        })
+        .file(letter(&patient_id), &[0; 2048], "")
         .await
         .unwrap_err();
     assert!(
@@ -204,12 +169,7 @@ async fn refuses_bad_documents_and_oversized_content(backend: Backend) {
     );
 
     let unknown_patient = app
-        .client
-        .create_document(pb::CreateDocumentRequest {
-            document: Some(letter("0190b9a4-7c1e-7000-8000-000000000000")),
-            content: vec![1],
-            request_id: String::new(),
-        })
+        .file(letter("0190b9a4-7c1e-7000-8000-000000000000"), &[1], "")
         .await
         .unwrap_err();
     assert_eq!(unknown_patient.code(), Code::NotFound);
@@ -240,26 +200,10 @@ async fn lists_by_kind_and_date_and_pages(backend: Backend) {
             title: format!("doc {n}"),
             ..letter(&patient_id)
         };
-        let filed = app
-            .client
-            .create_document(pb::CreateDocumentRequest {
-                document: Some(document),
-                content: vec![n as u8 + 1],
-                request_id: String::new(),
-            })
-            .await
-            .unwrap()
-            .into_inner();
+        let filed = app.file(document, &[n as u8 + 1], "").await.unwrap();
         created.push(filed.id);
     }
-    app.client
-        .create_document(pb::CreateDocumentRequest {
-            document: Some(letter(&other)),
-            content: vec![9],
-            request_id: String::new(),
-        })
-        .await
-        .unwrap();
+    app.file(letter(&other), &[9], "").await.unwrap();
 
     let letters = list(&mut app, &patient_id, |r| {
         r.kind = pb::DocumentKind::Letter as i32

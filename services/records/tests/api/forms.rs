@@ -1,8 +1,9 @@
 use medsec_platform::both_backends;
 use medsec_platform::testing::{Backend, violated_fields};
 use medsec_proto::records::v1 as pb;
+use pb::FormResponseStatus::{Completed, InProgress};
 use pb::answer::Value;
-use tonic::Code;
+use tonic::{Code, Status};
 
 use crate::helpers::{TestApp, spawn_app};
 
@@ -171,71 +172,34 @@ async fn a_response_is_validated_completed_and_amended(backend: Backend) {
     let mut app = spawn_app(backend).await;
     let form = template(&mut app).await;
     let patient_id = app.patient_id(1).await;
+    let reason = || vec![answer("reason", Value::Text("chest pain".into()))];
 
     // Saved part-way: required answers are not yet enforced.
-    let draft = app
-        .client
-        .submit_form_response(pb::SubmitFormResponseRequest {
-            response: Some(pb::FormResponse {
-                patient_id: patient_id.clone(),
-                template_id: form.id.clone(),
-                template_version: 1,
-                status: pb::FormResponseStatus::InProgress as i32,
-                answers: vec![answer("reason", Value::Text("chest pain".into()))],
-                ..Default::default()
-            }),
-            request_id: String::new(),
-        })
+    let draft = submit(&mut app, &patient_id, &form.id, 1, InProgress, reason())
         .await
-        .unwrap()
-        .into_inner();
-    assert_eq!(draft.status(), pb::FormResponseStatus::InProgress);
+        .unwrap();
+    assert_eq!(draft.status(), InProgress);
     assert_eq!(draft.revision, 1);
 
     // Completing requires every required answer.
-    let incomplete = app
-        .client
-        .revise_form_response(pb::ReviseFormResponseRequest {
-            id: draft.id.clone(),
-            etag: draft.etag.clone(),
-            answers: vec![answer("reason", Value::Text("chest pain".into()))],
-            complete: true,
-        })
-        .await
-        .unwrap_err();
+    let incomplete = revise(&mut app, &draft, reason(), true).await.unwrap_err();
     assert_eq!(
         violated_fields(&incomplete),
         ["answers.smoking", "answers.weight_kg"]
     );
 
-    let completed = app
-        .client
-        .revise_form_response(pb::ReviseFormResponseRequest {
-            id: draft.id.clone(),
-            etag: draft.etag.clone(),
-            answers: full_answers(),
-            complete: true,
-        })
+    let completed = revise(&mut app, &draft, full_answers(), true)
         .await
-        .unwrap()
-        .into_inner();
+        .unwrap();
     assert_eq!(completed.status(), pb::FormResponseStatus::Completed);
     assert_eq!(completed.revision, 2);
     assert_eq!(completed.answers, full_answers());
 
     let mut amended_answers = full_answers();
     amended_answers[4] = answer("weight_kg", Value::Decimal("70.25".into()));
-    let amended = app
-        .client
-        .revise_form_response(pb::ReviseFormResponseRequest {
-            id: draft.id.clone(),
-            etag: completed.etag.clone(),
-            answers: amended_answers.clone(),
-            complete: false,
-        })
+    let amended = revise(&mut app, &completed, amended_answers.clone(), false)
         .await
-        .unwrap()
-        .into_inner();
+        .unwrap();
     assert_eq!(amended.status(), pb::FormResponseStatus::Amended);
     assert_eq!(amended.revision, 3);
 
@@ -252,67 +216,38 @@ async fn a_response_is_validated_completed_and_amended(backend: Backend) {
         }
     };
     assert_eq!(revision(2).await.answers, full_answers());
-    assert_eq!(
-        revision(1).await.status(),
-        pb::FormResponseStatus::InProgress
-    );
+    assert_eq!(revision(1).await.status(), InProgress);
     assert_eq!(revision(0).await.answers, amended_answers);
 
-    let stale = app
-        .client
-        .revise_form_response(pb::ReviseFormResponseRequest {
-            id: draft.id.clone(),
-            etag: completed.etag.clone(),
-            answers: full_answers(),
-            complete: false,
-        })
+    let stale = revise(&mut app, &completed, full_answers(), false)
         .await
         .unwrap_err();
     assert_eq!(stale.code(), Code::Aborted);
 
-    let listed = app
-        .client
-        .list_form_responses(pb::ListFormResponsesRequest {
-            patient_id: patient_id.clone(),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    assert_eq!(listed.responses.len(), 1);
-    assert_eq!(listed.responses[0].revision, 3);
+    let listed = responses(&mut app, &patient_id).await;
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].revision, 3);
 }
 
 async fn every_bad_answer_is_reported_together_and_nothing_stored(backend: Backend) {
     let mut app = spawn_app(backend).await;
     let form = template(&mut app).await;
     let patient_id = app.patient_id(1).await;
-    let status = app
-        .client
-        .submit_form_response(pb::SubmitFormResponseRequest {
-            response: Some(pb::FormResponse {
-                patient_id: patient_id.clone(),
-                template_id: form.id.clone(),
-                template_version: 1,
-                status: pb::FormResponseStatus::Completed as i32,
-                answers: vec![
-                    answer("smoking", Value::Choice("sometimes".into())),
-                    answer(
-                        "symptoms",
-                        Value::Choices(pb::Choices {
-                            values: vec!["cough".into(), "itch".into()],
-                        }),
-                    ),
-                    answer("weight_kg", Value::Text("heavy".into())),
-                    answer("children", Value::Decimal("1.5".into())),
-                    answer("last_period", Value::Date("31/12/2025".into())),
-                    answer("vitals", Value::Text("group".into())),
-                    answer("shoe_size", Value::Integer(9)),
-                ],
-                ..Default::default()
+    let answers = vec![
+        answer("smoking", Value::Choice("sometimes".into())),
+        answer(
+            "symptoms",
+            Value::Choices(pb::Choices {
+                values: vec!["cough".into(), "itch".into()],
             }),
-            request_id: String::new(),
-        })
+        ),
+        answer("weight_kg", Value::Text("heavy".into())),
+        answer("children", Value::Decimal("1.5".into())),
+        answer("last_period", Value::Date("31/12/2025".into())),
+        answer("vitals", Value::Text("group".into())),
+        answer("shoe_size", Value::Integer(9)),
+    ];
+    let status = submit(&mut app, &patient_id, &form.id, 1, Completed, answers)
         .await
         .unwrap_err();
     assert_eq!(
@@ -329,30 +264,64 @@ async fn every_bad_answer_is_reported_together_and_nothing_stored(backend: Backe
         ]
     );
 
-    let wrong_version = app
-        .client
+    let wrong_version = submit(&mut app, &patient_id, &form.id, 2, InProgress, vec![])
+        .await
+        .unwrap_err();
+    assert_eq!(wrong_version.code(), Code::NotFound);
+
+    assert!(responses(&mut app, &patient_id).await.is_empty());
+}
+
+async fn submit(
+    app: &mut TestApp,
+    patient_id: &str,
+    template_id: &str,
+    template_version: i32,
+    status: pb::FormResponseStatus,
+    answers: Vec<pb::Answer>,
+) -> Result<pb::FormResponse, Status> {
+    app.client
         .submit_form_response(pb::SubmitFormResponseRequest {
             response: Some(pb::FormResponse {
-                patient_id: patient_id.clone(),
-                template_id: form.id.clone(),
-                template_version: 2,
-                status: pb::FormResponseStatus::InProgress as i32,
+                patient_id: patient_id.into(),
+                template_id: template_id.into(),
+                template_version,
+                status: status as i32,
+                answers,
                 ..Default::default()
             }),
             request_id: String::new(),
         })
         .await
-        .unwrap_err();
-    assert_eq!(wrong_version.code(), Code::NotFound);
+        .map(tonic::Response::into_inner)
+}
 
-    let listed = app
-        .client
+/// Revises `response` as last read (its etag).
+async fn revise(
+    app: &mut TestApp,
+    response: &pb::FormResponse,
+    answers: Vec<pb::Answer>,
+    complete: bool,
+) -> Result<pb::FormResponse, Status> {
+    app.client
+        .revise_form_response(pb::ReviseFormResponseRequest {
+            id: response.id.clone(),
+            etag: response.etag.clone(),
+            answers,
+            complete,
+        })
+        .await
+        .map(tonic::Response::into_inner)
+}
+
+async fn responses(app: &mut TestApp, patient_id: &str) -> Vec<pb::FormResponse> {
+    app.client
         .list_form_responses(pb::ListFormResponsesRequest {
-            patient_id,
+            patient_id: patient_id.into(),
             ..Default::default()
         })
         .await
         .unwrap()
-        .into_inner();
-    assert!(listed.responses.is_empty());
+        .into_inner()
+        .responses
 }

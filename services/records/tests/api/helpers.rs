@@ -60,6 +60,24 @@ impl TestApp {
             .into_inner()
     }
 
+    /// Files `document` with `content`, and the first call with
+    /// `request_id` files it once.
+    pub(crate) async fn file(
+        &mut self,
+        document: pb::Document,
+        content: &[u8],
+        request_id: &str,
+    ) -> Result<pb::Document, tonic::Status> {
+        self.client
+            .create_document(pb::CreateDocumentRequest {
+                document: Some(document),
+                content: content.to_vec(),
+                request_id: request_id.into(),
+            })
+            .await
+            .map(tonic::Response::into_inner)
+    }
+
     /// Registers a valid patient and returns its id.
     pub(crate) async fn patient_id(&mut self, n: u32) -> String {
         self.create(patient(&test_nhs_number(n), "Pat", &format!("Ient{n}")))
@@ -87,6 +105,18 @@ pub(crate) fn patient(nhs_number: &str, given: &str, family: &str) -> pb::Patien
             ods_code: "B86001".into(),
             name: "Park Surgery".into(),
         }),
+        ..Default::default()
+    }
+}
+
+/// A letter to file for a patient.
+pub(crate) fn letter(patient_id: &str) -> pb::Document {
+    pb::Document {
+        patient_id: patient_id.into(),
+        title: "Discharge letter".into(),
+        kind: pb::DocumentKind::Letter as i32,
+        content_type: "application/pdf".into(),
+        author: "Dr A Khan".into(),
         ..Default::default()
     }
 }

@@ -3,7 +3,7 @@ use medsec_platform::testing::{Backend, violated_fields};
 use medsec_proto::records::v1 as pb;
 use pb::history_entry::Entry;
 use prost_types::FieldMask;
-use tonic::Code;
+use tonic::{Code, Status};
 
 use crate::helpers::{TestApp, spawn_app};
 
@@ -13,18 +13,50 @@ both_backends!(
 );
 
 async fn record(app: &mut TestApp, patient_id: &str, entry: Entry) -> pb::HistoryEntry {
+    try_record(app, patient_id, Some(entry)).await.unwrap()
+}
+
+async fn try_record(
+    app: &mut TestApp,
+    patient_id: &str,
+    entry: Option<Entry>,
+) -> Result<pb::HistoryEntry, Status> {
     app.client
         .create_history_entry(pb::CreateHistoryEntryRequest {
             entry: Some(pb::HistoryEntry {
                 patient_id: patient_id.into(),
-                entry: Some(entry),
+                entry,
                 ..Default::default()
             }),
             request_id: String::new(),
         })
         .await
-        .unwrap()
-        .into_inner()
+        .map(tonic::Response::into_inner)
+}
+
+/// Changes the fields `paths` names of entry `id`, as of `etag`, to those of
+/// `entry`.
+async fn update(
+    app: &mut TestApp,
+    entry: &Entry,
+    id: &str,
+    etag: &str,
+    paths: &[&str],
+) -> Result<pb::HistoryEntry, Status> {
+    app.client
+        .update_history_entry(pb::UpdateHistoryEntryRequest {
+            entry: Some(pb::HistoryEntry {
+                id: id.into(),
+                etag: etag.into(),
+                entry: Some(entry.clone()),
+                ..Default::default()
+            }),
+            update_mask: Some(FieldMask {
+                paths: paths.iter().map(|p| p.to_string()).collect(),
+            }),
+        })
+        .await
+        .map(tonic::Response::into_inner)
 }
 
 fn diabetes(status: pb::ClinicalStatus) -> Entry {
@@ -123,34 +155,15 @@ async fn updates_history_under_a_mask_and_refuses_bad_entries(backend: Backend) 
     let patient_id = app.patient_id(1).await;
     let entry = record(&mut app, &patient_id, diabetes(pb::ClinicalStatus::Active)).await;
 
-    let update =
-        |entry: Entry, id: &str, etag: &str, paths: &[&str]| pb::UpdateHistoryEntryRequest {
-            entry: Some(pb::HistoryEntry {
-                id: id.into(),
-                etag: etag.into(),
-                entry: Some(entry),
-                ..Default::default()
-            }),
-            update_mask: Some(FieldMask {
-                paths: paths.iter().map(|p| p.to_string()).collect(),
-            }),
-        };
     let remission = Entry::Condition(pb::Condition {
         clinical_status: pb::ClinicalStatus::Remission as i32,
         description: "ignored".into(),
         ..Default::default()
     });
-    let updated = app
-        .client
-        .update_history_entry(update(
-            remission.clone(),
-            &entry.id,
-            &entry.etag,
-            &["condition.clinical_status"],
-        ))
+    let status_only = ["condition.clinical_status"];
+    let updated = update(&mut app, &remission, &entry.id, &entry.etag, &status_only)
         .await
-        .unwrap()
-        .into_inner();
+        .unwrap();
     let Some(Entry::Condition(condition)) = &updated.entry else {
         panic!("not a condition")
     };
@@ -158,48 +171,38 @@ async fn updates_history_under_a_mask_and_refuses_bad_entries(backend: Backend) 
     assert_eq!(condition.description, "Type 2 diabetes mellitus");
     assert_ne!(updated.etag, entry.etag);
 
-    let stale = app
-        .client
-        .update_history_entry(update(
-            remission.clone(),
-            &entry.id,
-            &entry.etag,
-            &["condition.clinical_status"],
-        ))
+    let stale = update(&mut app, &remission, &entry.id, &entry.etag, &status_only)
         .await
         .unwrap_err();
     assert_eq!(stale.code(), Code::Aborted);
 
-    let wrong_kind = app
-        .client
-        .update_history_entry(update(penicillin(), &entry.id, "", &["allergy.substance"]))
-        .await
-        .unwrap_err();
+    let wrong_kind = update(
+        &mut app,
+        &penicillin(),
+        &entry.id,
+        "",
+        &["allergy.substance"],
+    )
+    .await
+    .unwrap_err();
     assert_eq!(violated_fields(&wrong_kind), ["entry"]);
-    let unknown_path = app
-        .client
-        .update_history_entry(update(
-            remission.clone(),
-            &entry.id,
-            "",
-            &["condition.colour"],
-        ))
+    let unknown_path = update(&mut app, &remission, &entry.id, "", &["condition.colour"])
         .await
         .unwrap_err();
     assert_eq!(violated_fields(&unknown_path), ["update_mask"]);
-    let bad_value = app
-        .client
-        .update_history_entry(update(
-            Entry::Condition(pb::Condition {
-                snomed_code: "44054005".into(),
-                ..Default::default()
-            }),
-            &entry.id,
-            "",
-            &["condition.snomed_code"],
-        ))
-        .await
-        .unwrap_err();
+    let bad_snomed = Entry::Condition(pb::Condition {
+        snomed_code: "44054005".into(),
+        ..Default::default()
+    });
+    let bad_value = update(
+        &mut app,
+        &bad_snomed,
+        &entry.id,
+        "",
+        &["condition.snomed_code"],
+    )
+    .await
+    .unwrap_err();
     assert_eq!(violated_fields(&bad_value), ["entry.condition.snomed_code"]);
 
     // Creation refuses every bad field at once, and stores nothing.
@@ -241,31 +244,12 @@ async fn updates_history_under_a_mask_and_refuses_bad_entries(backend: Backend) 
         ),
     ];
     for (entry, expected) in cases {
-        let status = app
-            .client
-            .create_history_entry(pb::CreateHistoryEntryRequest {
-                entry: Some(pb::HistoryEntry {
-                    patient_id: patient_id.clone(),
-                    entry: Some(entry),
-                    ..Default::default()
-                }),
-                request_id: String::new(),
-            })
+        let status = try_record(&mut app, &patient_id, Some(entry))
             .await
             .unwrap_err();
         assert_eq!(violated_fields(&status), expected);
     }
-    let empty = app
-        .client
-        .create_history_entry(pb::CreateHistoryEntryRequest {
-            entry: Some(pb::HistoryEntry {
-                patient_id: patient_id.clone(),
-                ..Default::default()
-            }),
-            request_id: String::new(),
-        })
-        .await
-        .unwrap_err();
+    let empty = try_record(&mut app, &patient_id, None).await.unwrap_err();
     assert_eq!(violated_fields(&empty), ["entry"]);
     let all = app
         .client

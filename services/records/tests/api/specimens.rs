@@ -4,7 +4,7 @@ use medsec_platform::time::to_timestamp;
 use medsec_proto::records::v1 as pb;
 use tonic::Code;
 
-use crate::helpers::{TestApp, as_secretary, spawn_app};
+use crate::helpers::{TestApp, as_secretary, letter, spawn_app};
 
 both_backends!(
     a_blood_sample_goes_out_and_comes_back,
@@ -42,10 +42,18 @@ async fn requested(app: &mut TestApp, patient_id: &str, code: &str) -> pb::Speci
 }
 
 async fn collect(app: &mut TestApp, id: &str) -> Result<pb::Specimen, tonic::Status> {
+    collect_at(app, id, "").await
+}
+
+async fn collect_at(
+    app: &mut TestApp,
+    id: &str,
+    etag: &str,
+) -> Result<pb::Specimen, tonic::Status> {
     app.client
         .collect_specimen(pb::CollectSpecimenRequest {
             id: id.into(),
-            etag: String::new(),
+            etag: etag.into(),
         })
         .await
         .map(tonic::Response::into_inner)
@@ -103,23 +111,14 @@ async fn a_blood_sample_goes_out_and_comes_back(backend: Backend) {
     assert_eq!(due.seconds - sent.seconds, 24 * 3600);
 
     receive(&mut app, &sample.id).await.unwrap();
-    let report = app
-        .client
-        .create_document(pb::CreateDocumentRequest {
-            document: Some(pb::Document {
-                patient_id: patient_id.clone(),
-                title: "FBC result".into(),
-                kind: pb::DocumentKind::Result as i32,
-                content_type: "text/plain".into(),
-                author: "St Thomas' Pathology".into(),
-                ..Default::default()
-            }),
-            content: b"Hb 131 g/L".to_vec(),
-            request_id: String::new(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let result = pb::Document {
+        title: "FBC result".into(),
+        kind: pb::DocumentKind::Result as i32,
+        content_type: "text/plain".into(),
+        author: "St Thomas' Pathology".into(),
+        ..letter(&patient_id)
+    };
+    let report = app.file(result, b"Hb 131 g/L", "").await.unwrap();
     let resulted = app
         .client
         .result_specimen(pb::ResultSpecimenRequest {
@@ -233,14 +232,7 @@ async fn every_invalid_transition_names_the_current_state(backend: Backend) {
 
     // A stale etag on a valid move.
     let fresh = requested(&mut app, &patient_id, "UE").await;
-    let stale = app
-        .client
-        .collect_specimen(pb::CollectSpecimenRequest {
-            id: fresh.id.clone(),
-            etag: "7".into(),
-        })
-        .await
-        .unwrap_err();
+    let stale = collect_at(&mut app, &fresh.id, "7").await.unwrap_err();
     assert_eq!(stale.code(), Code::Aborted);
 
     // Bad input names the field.
