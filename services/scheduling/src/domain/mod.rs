@@ -1,8 +1,12 @@
 //! Validated types and rules of diaries, appointments, the waiting list and
 //! enquiry routing; no I/O.
 
+pub mod allocation;
 pub mod appointment;
+pub mod displacement;
 pub mod london;
+pub mod offer;
+pub mod ranking;
 pub mod rtt;
 pub mod text;
 
