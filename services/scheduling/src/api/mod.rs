@@ -7,7 +7,8 @@ mod appointments;
 mod convert;
 mod diary;
 mod enquiries;
-mod optimise;
+mod proposals;
+mod rebooking;
 mod referrals;
 mod staff;
 
@@ -65,13 +66,13 @@ medsec_platform::grpc_handlers! {
         mark_arrived(pb::MarkArrivedRequest) -> pb::Appointment = appointments::mark_arrived;
         mark_fulfilled(pb::MarkFulfilledRequest) -> pb::Appointment = appointments::mark_fulfilled;
         mark_did_not_attend(pb::MarkDidNotAttendRequest) -> pb::Appointment = appointments::mark_did_not_attend;
-        propose_allocation(pb::ProposeAllocationRequest) -> pb::Proposal = optimise::propose;
-        get_proposal(pb::GetProposalRequest) -> pb::Proposal = optimise::get_proposal;
-        list_proposals(pb::ListProposalsRequest) -> pb::ListProposalsResponse = optimise::list_proposals;
-        list_proposal_allocations(pb::ListProposalAllocationsRequest) -> pb::ListProposalAllocationsResponse = optimise::list_allocations;
-        commit_proposal(pb::CommitProposalRequest) -> pb::CommitProposalResponse = optimise::commit;
-        book_best_slot(pb::BookBestSlotRequest) -> pb::BookBestSlotResponse = optimise::book_best_slot;
-        rebook_displaced(pb::RebookDisplacedRequest) -> pb::RebookDisplacedResponse = optimise::rebook_displaced;
-        offer_freed_slot(pb::OfferFreedSlotRequest) -> pb::SlotOffer = optimise::offer_freed_slot;
+        propose_allocation(pb::ProposeAllocationRequest) -> pb::Proposal = proposals::propose;
+        get_proposal(pb::GetProposalRequest) -> pb::Proposal = proposals::get;
+        list_proposals(pb::ListProposalsRequest) -> pb::ListProposalsResponse = proposals::list;
+        list_proposal_allocations(pb::ListProposalAllocationsRequest) -> pb::ListProposalAllocationsResponse = proposals::list_allocations;
+        commit_proposal(pb::CommitProposalRequest) -> pb::CommitProposalResponse = proposals::commit;
+        book_best_slot(pb::BookBestSlotRequest) -> pb::BookBestSlotResponse = rebooking::book_best_slot;
+        rebook_displaced(pb::RebookDisplacedRequest) -> pb::RebookDisplacedResponse = rebooking::rebook_displaced;
+        offer_freed_slot(pb::OfferFreedSlotRequest) -> pb::SlotOffer = rebooking::offer_freed_slot;
     }
 }

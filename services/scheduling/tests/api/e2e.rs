@@ -14,6 +14,7 @@ use medsec_scheduler::model::{Instance, Kind, Priority};
 use medsec_scheduler::{GenerateOptions, SolveOptions, evaluate};
 
 use crate::helpers::{TestApp, spawn_app};
+use crate::optimise::{absence, cancel, commit, create_slot, hours_ahead, rebook, referral_now};
 
 both_backends!(a_generated_clinic_is_allocated_optimally_and_repaired);
 
@@ -88,26 +89,18 @@ async fn seed(app: &mut TestApp, instance: &Instance) -> Seeded {
             .map(|(h, m)| (h.parse::<u32>().unwrap(), m.parse::<u32>().unwrap()))
             .unwrap();
         let start = h * 60 + m;
-        let created = app
-            .client
-            .create_slot(pb::CreateSlotRequest {
-                slot: Some(pb::Slot {
-                    clinician_id: clinicians[&slot.clinician].clone(),
-                    specialty: slot.specialty.clone(),
-                    location_id: location.clone(),
-                    start_time: Some(london(slot.date, start)),
-                    end_time: Some(london(slot.date, start + 20)),
-                    kind: kind(slot.kind) as i32,
-                    mode: pb::ConsultationMode::FaceToFace as i32,
-                    capacity: i32::try_from(slot.capacity).unwrap(),
-                    ..Default::default()
-                }),
-                request_id: String::new(),
-            })
-            .await
-            .unwrap()
-            .into_inner();
-        slots.insert(slot.id.clone(), created.id);
+        let created = pb::Slot {
+            clinician_id: clinicians[&slot.clinician].clone(),
+            specialty: slot.specialty.clone(),
+            location_id: location.clone(),
+            start_time: Some(london(slot.date, start)),
+            end_time: Some(london(slot.date, start + 20)),
+            kind: kind(slot.kind) as i32,
+            mode: pb::ConsultationMode::FaceToFace as i32,
+            capacity: i32::try_from(slot.capacity).unwrap(),
+            ..Default::default()
+        };
+        slots.insert(slot.id.clone(), create_slot(app, created).await.id);
     }
     let mut patients: HashMap<&str, String> = HashMap::new();
     let mut referrals = HashMap::new();
@@ -252,14 +245,7 @@ async fn a_generated_clinic_is_allocated_optimally_and_repaired(backend: Backend
     );
     assert!(proposal.breaches_avoided >= 0);
 
-    let committed = app
-        .client
-        .commit_proposal(pb::CommitProposalRequest {
-            id: proposal.id.clone(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let committed = commit(&mut app, &proposal.id).await;
     assert!(
         committed.not_booked.is_empty(),
         "{:?}",
@@ -315,71 +301,41 @@ async fn a_generated_clinic_is_allocated_optimally_and_repaired(backend: Backend
             (pb::SlotKind::FollowUp, 14 * 60),
         ] {
             for n in 0..3 {
-                app.client
-                    .create_slot(pb::CreateSlotRequest {
-                        slot: Some(pb::Slot {
-                            clinician_id: absent.clone(),
-                            specialty: specialty.clone(),
-                            location_id: seeded.location.clone(),
-                            start_time: Some(london(date, first + n * 20)),
-                            end_time: Some(london(date, first + n * 20 + 20)),
-                            kind: kind as i32,
-                            mode: pb::ConsultationMode::Video as i32,
-                            capacity: 1,
-                            ..Default::default()
-                        }),
-                        request_id: String::new(),
-                    })
-                    .await
-                    .unwrap();
+                let extra = pb::Slot {
+                    clinician_id: absent.clone(),
+                    specialty: specialty.clone(),
+                    location_id: seeded.location.clone(),
+                    start_time: Some(london(date, first + n * 20)),
+                    end_time: Some(london(date, first + n * 20 + 20)),
+                    kind: kind as i32,
+                    mode: pb::ConsultationMode::Video as i32,
+                    capacity: 1,
+                    ..Default::default()
+                };
+                create_slot(&mut app, extra).await;
             }
         }
     }
-    let absence = app
-        .client
-        .create_absence(pb::CreateAbsenceRequest {
-            absence: Some(pb::Absence {
-                clinician_id: absent.clone(),
-                start_time: Some(london(leave_from, 0)),
-                end_time: Some(london(leave_to, 0)),
-                reason: pb::AbsenceReason::Leave as i32,
-                ..Default::default()
-            }),
-            request_id: String::new(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let leave = (london(leave_from, 0), london(leave_to, 0));
+    let absence = absence(&mut app, &absent, leave, pb::AbsenceReason::Leave).await;
     let displaced = absence.displaced_appointments.len();
     assert!(displaced > 0, "the leave displaces someone");
-    let rebooked = app
-        .client
-        .rebook_displaced(pb::RebookDisplacedRequest {
-            absence_id: absence.id.clone(),
-            horizon_start: start.to_string(),
-            horizon_end: extra_day
-                .checked_add_days(Days::new(6))
-                .unwrap()
-                .to_string(),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let request = pb::RebookDisplacedRequest {
+        absence_id: absence.id.clone(),
+        horizon_start: start.to_string(),
+        horizon_end: extra_day
+            .checked_add_days(Days::new(6))
+            .unwrap()
+            .to_string(),
+        ..Default::default()
+    };
+    let rebooked = rebook(&mut app, request).await.unwrap();
     assert!(rebooked.optimal);
     assert_eq!(rebooked.moves.len() + rebooked.not_moved.len(), displaced);
     assert!(!rebooked.moves.is_empty());
     for m in &rebooked.moves {
         let original = &instance.referrals[referral_index[m.referral_id.as_str()]];
-        let referral = app
-            .client
-            .get_referral(pb::GetReferralRequest {
-                id: m.referral_id.clone(),
-                as_of: String::new(),
-            })
-            .await
-            .unwrap()
-            .into_inner();
+        let referral = referral_now(&mut app, &m.referral_id).await;
         assert_eq!(referral.clock_start, original.clock_start.to_string());
         assert_eq!(referral.status(), pb::ReferralStatus::Booked);
     }
@@ -392,23 +348,18 @@ async fn a_generated_clinic_is_allocated_optimally_and_repaired(backend: Backend
         .into_iter()
         .find(|a| a.clinician_id != absent)
         .unwrap();
-    app.client
-        .cancel_appointment(pb::CancelAppointmentRequest {
-            id: cancelled.id.clone(),
-            cancelled_by: pb::CancelledBy::Patient as i32,
-            reason: "feeling better".into(),
-        })
-        .await
-        .unwrap();
-    let hold_until = chrono::Utc::now() + chrono::Duration::hours(48);
+    cancel(
+        &mut app,
+        &cancelled.id,
+        pb::CancelledBy::Patient,
+        "feeling better",
+    )
+    .await;
     let offer = app
         .client
         .offer_freed_slot(pb::OfferFreedSlotRequest {
             slot_id: cancelled.slot_id.clone(),
-            hold_until: Some(prost_types::Timestamp {
-                seconds: hold_until.timestamp(),
-                nanos: 0,
-            }),
+            hold_until: Some(hours_ahead(48)),
         })
         .await
         .unwrap()

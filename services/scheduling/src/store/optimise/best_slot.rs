@@ -1,0 +1,80 @@
+//! BookBestSlot's booking: the cheapest ranked slot that can still be
+//! booked, idempotent on the request's key.
+
+use medsec_platform::ApiError;
+use medsec_platform::db::begin_write;
+use medsec_platform::idempotency::{Claimed, RequestKey};
+use sea_orm::DatabaseConnection;
+use uuid::Uuid;
+
+use super::refusal;
+use crate::store::IDEMPOTENCY_KEYS;
+use crate::store::appointments::{self, Booking, book_in};
+use crate::store::entities::appointment;
+
+/// The scope of BookBestSlot's idempotency keys.
+const SCOPE: &str = "BookBestSlot";
+
+/// Books the referral into the first of `slots` (cheapest first) that can
+/// still be booked, each tried in its own transaction; with `key`, a retry
+/// returns the first call's appointment. `Err` when none could be booked,
+/// with the reason each could not.
+pub async fn book_first(
+    db: &DatabaseConnection,
+    key: Option<&RequestKey>,
+    patient_id: Uuid,
+    referral_id: Uuid,
+    slots: &[Uuid],
+) -> Result<Result<appointment::Model, Vec<String>>, ApiError> {
+    let mut reasons = Vec::new();
+    for &slot_id in slots {
+        let txn = begin_write(db).await?;
+        let id = match IDEMPOTENCY_KEYS.claim_in(&txn, SCOPE, key).await? {
+            Claimed::New(id) => id,
+            Claimed::Replay(id) => {
+                txn.rollback().await?;
+                return Ok(Ok(appointments::get(db, id).await?));
+            }
+        };
+        let booking = Booking {
+            slot_id,
+            patient_id,
+            referral_id: Some(referral_id),
+            reason: "best slot by the allocation model".to_owned(),
+        };
+        match book_in(&txn, id, booking).await {
+            Ok(()) => {
+                txn.commit().await?;
+                return Ok(Ok(appointments::get(db, id).await?));
+            }
+            Err(error) => {
+                txn.rollback().await?;
+                let Some(reason) = refusal(&error) else {
+                    return Err(error);
+                };
+                reasons.push(format!("slot {slot_id}: {reason}"));
+            }
+        }
+    }
+    Ok(Err(reasons))
+}
+
+/// The appointment an earlier call with `key` made, if any; claims nothing,
+/// so a retry is answered before the referral's state (booked by that very
+/// call) is checked.
+pub async fn replayed(
+    db: &DatabaseConnection,
+    key: Option<&RequestKey>,
+) -> Result<Option<appointment::Model>, ApiError> {
+    let Some(key) = key else {
+        return Ok(None);
+    };
+    let Some(resource_id) = IDEMPOTENCY_KEYS
+        .lookup(db, SCOPE, &key.request_id, &key.request)
+        .await?
+    else {
+        return Ok(None);
+    };
+    let id = Uuid::parse_str(&resource_id).map_err(ApiError::internal)?;
+    Ok(Some(appointments::get(db, id).await?))
+}

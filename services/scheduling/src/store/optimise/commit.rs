@@ -1,0 +1,175 @@
+//! Committing a proposal: booking its open allocations through the booking
+//! path, each alone in a savepoint, and counting the outcome from the rows.
+
+use chrono::Utc;
+use medsec_platform::ApiError;
+use medsec_platform::db::{begin_write, savepoint};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ColumnTrait as _, DatabaseConnection, DatabaseTransaction, EntityTrait as _, QueryFilter as _,
+    QueryOrder as _,
+};
+use uuid::Uuid;
+
+use super::proposals;
+use super::refusal;
+use crate::domain::allocation::ProposalStatus;
+use crate::store::appointments::{Booking, book_in};
+use crate::store::entities::{proposal, proposal_allocation};
+
+/// What a commit did.
+#[derive(Debug)]
+pub struct Committed {
+    /// The proposal, its `booked` and `not_booked` counted from the
+    /// allocation rows.
+    pub proposal: proposal::Model,
+    /// Appointments this call booked.
+    pub booked: i32,
+    /// Every allocation not booked, with its reason, by referral id.
+    pub not_booked: Vec<proposal_allocation::Model>,
+}
+
+fn count(n: usize) -> i32 {
+    i32::try_from(n).unwrap_or(i32::MAX)
+}
+
+/// Books a proposal's open allocations (neither an appointment nor a
+/// reason recorded), one transaction per specialty; each booking runs in a
+/// savepoint through [`book_in`], so one that is no longer valid (slot full
+/// or held, referral no longer waiting, patient busy) is rolled back alone
+/// and its reason recorded. A commit interrupted between transactions (an
+/// error, a crash, a timeout) leaves open allocations, which the next
+/// commit books; after a full commit there are none, so a retry books
+/// nothing and reports the same outcome, counted from the rows.
+pub async fn commit(db: &DatabaseConnection, id: Uuid) -> Result<Committed, ApiError> {
+    proposals::get(db, id).await?;
+    proposal::Entity::update_many()
+        .col_expr(
+            proposal::Column::Status,
+            Expr::value(ProposalStatus::Committed.as_str()),
+        )
+        .col_expr(proposal::Column::CommitTime, Expr::value(Some(Utc::now())))
+        .filter(proposal::Column::Id.eq(id))
+        .filter(proposal::Column::Status.eq(ProposalStatus::Proposed.as_str()))
+        .exec(db)
+        .await?;
+    let open = proposal_allocation::Entity::find()
+        .filter(proposal_allocation::Column::ProposalId.eq(id))
+        .filter(proposal_allocation::Column::AppointmentId.is_null())
+        .filter(proposal_allocation::Column::NotBookedReason.is_null())
+        // Slots in id order within a specialty, as every booking path
+        // orders its slot locks.
+        .order_by_asc(proposal_allocation::Column::Specialty)
+        .order_by_asc(proposal_allocation::Column::SlotId)
+        .order_by_asc(proposal_allocation::Column::ReferralId)
+        .all(db)
+        .await?;
+    let mut booked = 0;
+    for group in open.chunk_by(|a, b| a.specialty == b.specialty) {
+        booked += book_allocations(db, group).await?;
+    }
+    let outcome = proposal_allocation::Entity::find()
+        .filter(proposal_allocation::Column::ProposalId.eq(id))
+        .order_by_asc(proposal_allocation::Column::ReferralId)
+        .all(db)
+        .await?;
+    let total_booked = count(
+        outcome
+            .iter()
+            .filter(|a| a.appointment_id.is_some())
+            .count(),
+    );
+    let not_booked: Vec<_> = outcome
+        .into_iter()
+        .filter(|a| a.not_booked_reason.is_some())
+        .collect();
+    proposal::Entity::update_many()
+        .col_expr(proposal::Column::Booked, Expr::value(total_booked))
+        .col_expr(
+            proposal::Column::NotBooked,
+            Expr::value(count(not_booked.len())),
+        )
+        .filter(proposal::Column::Id.eq(id))
+        .exec(db)
+        .await?;
+    Ok(Committed {
+        proposal: proposals::get(db, id).await?,
+        booked,
+        not_booked,
+    })
+}
+
+/// Books `allocations` (one specialty's, in slot id order) in one
+/// transaction, each in its own savepoint, recording an appointment or a
+/// reason on each row; returns how many it booked. Each allocation row is
+/// claimed first (a guarded write on a still-open row), so two commits of
+/// one proposal never both book an allocation: the second finds it closed
+/// and leaves it alone.
+pub async fn book_allocations(
+    db: &DatabaseConnection,
+    allocations: &[proposal_allocation::Model],
+) -> Result<i32, ApiError> {
+    let mut booked = 0;
+    let txn = begin_write(db).await?;
+    for allocation in allocations {
+        let appointment_id = Uuid::now_v7();
+        let claimed = proposal_allocation::Entity::update_many()
+            .col_expr(
+                proposal_allocation::Column::AppointmentId,
+                Expr::value(Some(appointment_id)),
+            )
+            .filter(proposal_allocation::Column::ProposalId.eq(allocation.proposal_id))
+            .filter(proposal_allocation::Column::ReferralId.eq(allocation.referral_id))
+            .filter(proposal_allocation::Column::AppointmentId.is_null())
+            .filter(proposal_allocation::Column::NotBookedReason.is_null())
+            .exec(&txn)
+            .await?
+            .rows_affected;
+        if claimed == 0 {
+            continue;
+        }
+        let attempt = savepoint(&txn).await?;
+        let booking = Booking {
+            slot_id: allocation.slot_id,
+            patient_id: allocation.patient_id,
+            referral_id: Some(allocation.referral_id),
+            reason: format!("allocated by proposal {}", allocation.proposal_id),
+        };
+        match book_in(&attempt, appointment_id, booking).await {
+            Ok(()) => {
+                attempt.commit().await?;
+                booked += 1;
+            }
+            Err(error) => {
+                attempt.rollback().await?;
+                let Some(reason) = refusal(&error) else {
+                    return Err(error);
+                };
+                record_refusal(&txn, allocation, reason).await?;
+            }
+        }
+    }
+    txn.commit().await?;
+    Ok(booked)
+}
+
+async fn record_refusal(
+    txn: &DatabaseTransaction,
+    row: &proposal_allocation::Model,
+    reason: String,
+) -> Result<(), ApiError> {
+    proposal_allocation::Entity::update_many()
+        .col_expr(
+            proposal_allocation::Column::AppointmentId,
+            Expr::value(Option::<Uuid>::None),
+        )
+        .col_expr(
+            proposal_allocation::Column::NotBookedReason,
+            Expr::value(Some(reason)),
+        )
+        .filter(proposal_allocation::Column::ProposalId.eq(row.proposal_id))
+        .filter(proposal_allocation::Column::ReferralId.eq(row.referral_id))
+        .exec(txn)
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,273 @@
+//! Model-v1 instances built from the tables: waiting referrals with the
+//! dates their patients are already seen, and free slots with their
+//! remaining places; and the specialties a run over every specialty covers.
+
+use std::collections::{BTreeSet, HashMap};
+
+use chrono::{DateTime, NaiveDate, Utc};
+use medsec_platform::ApiError;
+use medsec_scheduler::model::{self as m, Instance};
+use sea_orm::sea_query::{Expr, ExprTrait as _};
+use sea_orm::{
+    ColumnTrait as _, Condition, ConnectionTrait, EntityTrait as _, QueryFilter as _,
+    QueryOrder as _, QuerySelect as _,
+};
+use serde::Deserialize;
+use uuid::Uuid;
+
+use crate::domain::allocation::Horizon;
+use crate::domain::appointment::HOLDING;
+use crate::domain::{AppointmentStatus, Kind, Priority, ReferralStatus, london};
+use crate::store::diary::not_held;
+use crate::store::entities::{appointment, referral, slot};
+
+/// What goes into an instance.
+#[derive(Debug, Clone)]
+pub struct Scope {
+    /// Only these specialties; `None`: every specialty.
+    pub specialties: Option<Vec<String>>,
+    pub horizon: Horizon,
+    /// Only these referrals, whatever their status (rebooking); `None`:
+    /// every waiting referral.
+    pub referrals: Option<Vec<Uuid>>,
+    /// Referrals left out (an offer is not made to whoever just gave the
+    /// slot up).
+    pub exclude_referrals: Vec<Uuid>,
+    /// Only this slot, with one place (an offer).
+    pub only_slot: Option<Uuid>,
+    /// Slots never offered (those a displacement came from).
+    pub exclude_slots: Vec<Uuid>,
+    /// Appointments not counted as the patient's other commitments (the ones
+    /// being moved).
+    pub exclude_appointments: Vec<Uuid>,
+}
+
+impl Scope {
+    /// Every waiting referral of `specialties` and every free slot of theirs
+    /// on the horizon's dates; narrow it with the other fields.
+    pub fn new(specialties: Vec<String>, horizon: Horizon) -> Self {
+        Self {
+            specialties: Some(specialties),
+            horizon,
+            referrals: None,
+            exclude_referrals: Vec::new(),
+            only_slot: None,
+            exclude_slots: Vec::new(),
+            exclude_appointments: Vec::new(),
+        }
+    }
+}
+
+/// An instance with the rows it was built from.
+#[derive(Debug)]
+pub struct Built {
+    pub instance: Instance,
+    pub slots: HashMap<Uuid, slot::Model>,
+    pub referrals: HashMap<Uuid, referral::Model>,
+}
+
+/// One stored unavailable period, as `referrals.unavailable` holds it.
+#[derive(Debug, Deserialize)]
+struct Period {
+    from: NaiveDate,
+    to: NaiveDate,
+}
+
+fn model_priority(stored: &str) -> Option<m::Priority> {
+    Some(match Priority::from_stored(stored)? {
+        Priority::TwoWeekWait => m::Priority::TwoWeekWait,
+        Priority::Urgent => m::Priority::Urgent,
+        Priority::Routine => m::Priority::Routine,
+    })
+}
+
+fn model_kind(stored: &str) -> Option<m::Kind> {
+    Some(match Kind::from_stored(stored)? {
+        Kind::New => m::Kind::New,
+        Kind::FollowUp => m::Kind::FollowUp,
+    })
+}
+
+/// Builds the model-v1 instance of `scope`: referrals with their recorded
+/// unavailability plus every date on which the patient already holds an
+/// appointment (the model allows one slot per patient per date), and free
+/// slots with their remaining places (busy-unavailable and held slots left
+/// out).
+pub async fn build(db: &impl ConnectionTrait, scope: &Scope) -> Result<Built, ApiError> {
+    let referral_rows = referral_rows(db, scope).await?;
+    let slot_rows = slot_rows(db, scope).await?;
+    let busy_dates = busy_dates(db, scope).await?;
+
+    let mut referrals = Vec::with_capacity(referral_rows.len());
+    for row in &referral_rows {
+        let (Some(priority), Some(kind)) = (model_priority(&row.priority), model_kind(&row.kind))
+        else {
+            return Err(ApiError::internal(format!(
+                "referral {} has an unknown priority or kind",
+                row.id
+            )));
+        };
+        let periods: Vec<Period> = serde_json::from_str(&row.unavailable).unwrap_or_default();
+        let mut unavailable: Vec<m::DateRange> = periods
+            .into_iter()
+            .map(|p| m::DateRange {
+                from: p.from,
+                to: p.to,
+            })
+            .collect();
+        if let Some(dates) = busy_dates.get(&row.patient_id) {
+            unavailable.extend(dates.iter().map(|d| m::DateRange { from: *d, to: *d }));
+        }
+        referrals.push(m::Referral {
+            id: row.id.to_string(),
+            patient: row.patient_id.to_string(),
+            specialty: row.specialty.clone(),
+            priority,
+            clock_start: row.clock_start,
+            kind,
+            earliest: row.earliest,
+            unavailable,
+            required_clinician: row.required_clinician.map(|c| c.to_string()),
+            preferred_clinician: row.preferred_clinician.map(|c| c.to_string()),
+            due: None,
+        });
+    }
+    let mut slots = Vec::with_capacity(slot_rows.len());
+    for row in &slot_rows {
+        let Some(kind) = model_kind(&row.kind) else {
+            return Err(ApiError::internal(format!(
+                "slot {} has an unknown kind",
+                row.id
+            )));
+        };
+        let places = i64::from(row.capacity - row.booked);
+        slots.push(m::Slot {
+            id: row.id.to_string(),
+            specialty: row.specialty.clone(),
+            clinician: row.clinician_id.to_string(),
+            date: row.date,
+            start: None,
+            kind,
+            capacity: if scope.only_slot.is_some() { 1 } else { places },
+        });
+    }
+    Ok(Built {
+        instance: Instance {
+            horizon: m::Horizon {
+                start: scope.horizon.start,
+                end: scope.horizon.end,
+            },
+            weights: m::WeightOverrides::default(),
+            slots,
+            referrals,
+        },
+        slots: slot_rows.into_iter().map(|s| (s.id, s)).collect(),
+        referrals: referral_rows.into_iter().map(|r| (r.id, r)).collect(),
+    })
+}
+
+async fn referral_rows(
+    db: &impl ConnectionTrait,
+    scope: &Scope,
+) -> Result<Vec<referral::Model>, ApiError> {
+    let mut query = referral::Entity::find();
+    query = match &scope.referrals {
+        Some(ids) => query.filter(referral::Column::Id.is_in(ids.clone())),
+        None => query.filter(referral::Column::Status.eq(ReferralStatus::Waiting.as_str())),
+    };
+    if let Some(specialties) = &scope.specialties {
+        query = query.filter(referral::Column::Specialty.is_in(specialties.clone()));
+    }
+    if !scope.exclude_referrals.is_empty() {
+        query = query.filter(referral::Column::Id.is_not_in(scope.exclude_referrals.clone()));
+    }
+    Ok(query.order_by_asc(referral::Column::Id).all(db).await?)
+}
+
+async fn slot_rows(db: &impl ConnectionTrait, scope: &Scope) -> Result<Vec<slot::Model>, ApiError> {
+    let now = Utc::now().timestamp();
+    let mut query = slot::Entity::find()
+        .filter(slot::Column::Date.gte(scope.horizon.start))
+        .filter(slot::Column::Date.lte(scope.horizon.end))
+        .filter(slot::Column::Unavailable.eq(false))
+        .filter(Expr::col(slot::Column::Booked).lt(Expr::col(slot::Column::Capacity)));
+    // A slot held for a referral is that referral's to take: an instance of
+    // just that referral (BookBestSlot) sees it; any other leaves it out.
+    query = match scope.referrals.as_deref() {
+        Some([only]) => query.filter(
+            Condition::any()
+                .add(not_held(now))
+                .add(slot::Column::HeldForReferral.eq(*only)),
+        ),
+        _ => query.filter(not_held(now)),
+    };
+    if let Some(specialties) = &scope.specialties {
+        query = query.filter(slot::Column::Specialty.is_in(specialties.clone()));
+    }
+    if let Some(id) = scope.only_slot {
+        query = query.filter(slot::Column::Id.eq(id));
+    }
+    if !scope.exclude_slots.is_empty() {
+        query = query.filter(slot::Column::Id.is_not_in(scope.exclude_slots.clone()));
+    }
+    Ok(query.order_by_asc(slot::Column::Id).all(db).await?)
+}
+
+/// The dates each patient already holds an appointment on within the
+/// horizon (booked or arrived, those being moved left out).
+async fn busy_dates(
+    db: &impl ConnectionTrait,
+    scope: &Scope,
+) -> Result<HashMap<Uuid, BTreeSet<NaiveDate>>, ApiError> {
+    // A day either side covers any UTC offset.
+    let day_start = |date: NaiveDate| {
+        london::start_of_day(date)
+            .map(|t| t.timestamp())
+            .unwrap_or_else(|| date.and_time(chrono::NaiveTime::MIN).and_utc().timestamp())
+    };
+    let from = day_start(scope.horizon.start) - 86_400;
+    let to = day_start(scope.horizon.end) + 2 * 86_400;
+    let mut query = appointment::Entity::find()
+        .filter(appointment::Column::Status.is_in(HOLDING.map(AppointmentStatus::as_str)))
+        .filter(appointment::Column::StartAt.gte(from))
+        .filter(appointment::Column::StartAt.lt(to));
+    if !scope.exclude_appointments.is_empty() {
+        query = query.filter(appointment::Column::Id.is_not_in(scope.exclude_appointments.clone()));
+    }
+    let mut busy_dates: HashMap<Uuid, BTreeSet<NaiveDate>> = HashMap::new();
+    for held in query.all(db).await? {
+        let date =
+            london::local_date(DateTime::from_timestamp(held.start_at, 0).unwrap_or_default());
+        busy_dates.entry(held.patient_id).or_default().insert(date);
+    }
+    Ok(busy_dates)
+}
+
+/// Specialties with waiting referrals or slots on the horizon's dates.
+pub async fn specialties(
+    db: &impl ConnectionTrait,
+    horizon: Horizon,
+) -> Result<Vec<String>, ApiError> {
+    let mut names: BTreeSet<String> = referral::Entity::find()
+        .select_only()
+        .column(referral::Column::Specialty)
+        .distinct()
+        .filter(referral::Column::Status.eq(ReferralStatus::Waiting.as_str()))
+        .into_tuple::<String>()
+        .all(db)
+        .await?
+        .into_iter()
+        .collect();
+    names.extend(
+        slot::Entity::find()
+            .select_only()
+            .column(slot::Column::Specialty)
+            .distinct()
+            .filter(slot::Column::Date.gte(horizon.start))
+            .filter(slot::Column::Date.lte(horizon.end))
+            .into_tuple::<String>()
+            .all(db)
+            .await?,
+    );
+    Ok(names.into_iter().collect())
+}

@@ -1,0 +1,123 @@
+//! Proposals: a run's figures and every allocation with its cost terms,
+//! stored for the client to review before committing them.
+
+use chrono::Utc;
+use medsec_platform::ApiError;
+use medsec_platform::db;
+use medsec_platform::pagination::PageRequest;
+use sea_orm::{
+    ColumnTrait as _, ConnectionTrait, DatabaseConnection, EntityTrait as _, IntoActiveModel as _,
+    QueryFilter as _,
+};
+use uuid::Uuid;
+
+use crate::domain::allocation::{Horizon, Outcome, ProposalStatus};
+use crate::store::entities::{proposal, proposal_allocation};
+
+/// Rows inserted per statement: under both databases' bound-parameter limits.
+const CHUNK: usize = 1000;
+
+/// Stores a run of `specialty` (`None`: every specialty) over `horizon` as
+/// a proposal with every allocation and its terms.
+pub async fn store(
+    db: &DatabaseConnection,
+    specialty: Option<&str>,
+    horizon: Horizon,
+    outcome: &Outcome,
+    run_seconds: f64,
+) -> Result<proposal::Model, ApiError> {
+    let id = Uuid::now_v7();
+    let header = proposal::Model {
+        id,
+        specialty: specialty.unwrap_or_default().to_owned(),
+        horizon_start: horizon.start,
+        horizon_end: horizon.end,
+        status: ProposalStatus::Proposed.as_str().to_owned(),
+        optimal: outcome.optimal,
+        objective: outcome.objective,
+        greedy_objective: outcome.greedy_objective,
+        referrals: outcome.referrals,
+        slots: outcome.slots,
+        allocated: outcome.allocated,
+        unallocated: outcome.unallocated,
+        breaches: outcome.breaches,
+        greedy_breaches: outcome.greedy_breaches,
+        mean_wait_days: outcome.mean_wait_days,
+        max_wait_days: outcome.max_wait_days,
+        solve_seconds: outcome.solve_seconds,
+        run_seconds,
+        create_time: Utc::now(),
+        commit_time: None,
+        booked: 0,
+        not_booked: 0,
+    };
+    let rows: Vec<_> = outcome
+        .placements
+        .iter()
+        .map(|placed| proposal_allocation::Model {
+            proposal_id: id,
+            referral_id: placed.referral_id,
+            patient_id: placed.patient_id,
+            slot_id: placed.slot_id,
+            specialty: placed.specialty.clone(),
+            slot_date: placed.slot_date,
+            clinician_id: placed.clinician_id,
+            wait_days: placed.terms.wait_days,
+            breach: placed.terms.breach,
+            preference_missed: placed.terms.preference_missed,
+            cost: placed.terms.cost,
+            appointment_id: None,
+            not_booked_reason: None,
+        })
+        .collect();
+    db::write(db, async |txn| {
+        proposal::Entity::insert(header.into_active_model())
+            .exec_without_returning(txn)
+            .await?;
+        for chunk in rows.chunks(CHUNK) {
+            proposal_allocation::Entity::insert_many(
+                chunk.iter().cloned().map(|row| row.into_active_model()),
+            )
+            .exec_without_returning(txn)
+            .await?;
+        }
+        Ok(())
+    })
+    .await?;
+    get(db, id).await
+}
+
+pub async fn get(db: &impl ConnectionTrait, id: Uuid) -> Result<proposal::Model, ApiError> {
+    proposal::Entity::find_by_id(id)
+        .one(db)
+        .await?
+        .ok_or_else(|| ApiError::not_found("proposal", id.to_string()))
+}
+
+/// A page of proposals (of one specialty, or all), by id.
+pub async fn list(
+    db: &impl ConnectionTrait,
+    specialty: Option<&str>,
+    page: &PageRequest,
+) -> Result<Vec<proposal::Model>, ApiError> {
+    let mut query = proposal::Entity::find();
+    if let Some(specialty) = specialty {
+        query = query.filter(proposal::Column::Specialty.eq(specialty));
+    }
+    Ok(page.by_id(query, proposal::Column::Id)?.all(db).await?)
+}
+
+/// A page of a proposal's allocations, by referral id.
+pub async fn list_allocations(
+    db: &impl ConnectionTrait,
+    proposal_id: Uuid,
+    page: &PageRequest,
+) -> Result<Vec<proposal_allocation::Model>, ApiError> {
+    get(db, proposal_id).await?;
+    let query = proposal_allocation::Entity::find()
+        .filter(proposal_allocation::Column::ProposalId.eq(proposal_id));
+    Ok(page
+        .by_id(query, proposal_allocation::Column::ReferralId)?
+        .all(db)
+        .await?)
+}
