@@ -16,13 +16,13 @@ use std::time::Instant;
 use chrono::{NaiveDate, TimeZone as _, Utc};
 use chrono_tz::Europe::London;
 use medsec_platform::server::Services;
-use medsec_platform::testing::{Backend, TestDatabase, TestServer};
+use medsec_platform::testing::{Backend, Running, start};
 use medsec_proto::scheduling::v1 as pb;
 use medsec_proto::scheduling::v1::scheduling_service_client::SchedulingServiceClient;
 use medsec_scheduler::GenerateOptions;
 use medsec_scheduler::model::Kind;
 use medsec_scheduling::store::entities::{location, referral, slot, staff};
-use sea_orm::{DatabaseConnection, EntityTrait as _, IntoActiveModel as _};
+use sea_orm::{ActiveModelTrait, DatabaseConnection, EntityTrait as _, IntoActiveModel as _};
 use uuid::Uuid;
 
 fn env_or(name: &str, default: &str) -> String {
@@ -45,8 +45,18 @@ fn kind(kind: Kind) -> &'static str {
     }
 }
 
-/// Bulk-inserts the generated clinic (rows per statement well under
-/// PostgreSQL's 65535 bound parameters).
+/// Inserts `rows` a few thousand to a statement, well under PostgreSQL's
+/// 65535 bound parameters.
+async fn insert_all<A: ActiveModelTrait + Send>(db: &DatabaseConnection, rows: Vec<A>) {
+    for chunk in rows.chunks(2000) {
+        A::Entity::insert_many(chunk.to_vec())
+            .exec_without_returning(db)
+            .await
+            .unwrap();
+    }
+}
+
+/// Bulk-inserts the generated clinic.
 async fn seed(db: &DatabaseConnection, instance: &medsec_scheduler::Instance) {
     let now = Utc::now();
     let place = location::Model {
@@ -55,10 +65,7 @@ async fn seed(db: &DatabaseConnection, instance: &medsec_scheduler::Instance) {
         address: String::new(),
         create_time: now,
     };
-    location::Entity::insert(place.clone().into_active_model())
-        .exec_without_returning(db)
-        .await
-        .unwrap();
+    insert_all(db, vec![place.clone().into_active_model()]).await;
     let mut specialty_of: BTreeMap<&str, &str> = BTreeMap::new();
     for s in &instance.slots {
         specialty_of.insert(&s.clinician, &s.specialty);
@@ -92,10 +99,7 @@ async fn seed(db: &DatabaseConnection, instance: &medsec_scheduler::Instance) {
             .into_active_model()
         })
         .collect();
-    staff::Entity::insert_many(staff_rows)
-        .exec_without_returning(db)
-        .await
-        .unwrap();
+    insert_all(db, staff_rows).await;
     let slot_rows: Vec<_> = instance
         .slots
         .iter()
@@ -124,12 +128,7 @@ async fn seed(db: &DatabaseConnection, instance: &medsec_scheduler::Instance) {
             .into_active_model()
         })
         .collect();
-    for chunk in slot_rows.chunks(2000) {
-        slot::Entity::insert_many(chunk.to_vec())
-            .exec_without_returning(db)
-            .await
-            .unwrap();
-    }
+    insert_all(db, slot_rows).await;
     let mut patients: HashMap<&str, Uuid> = HashMap::new();
     let referral_rows: Vec<_> = instance
         .referrals
@@ -161,12 +160,7 @@ async fn seed(db: &DatabaseConnection, instance: &medsec_scheduler::Instance) {
             .into_active_model()
         })
         .collect();
-    for chunk in referral_rows.chunks(2000) {
-        referral::Entity::insert_many(chunk.to_vec())
-            .exec_without_returning(db)
-            .await
-            .unwrap();
-    }
+    insert_all(db, referral_rows).await;
 }
 
 #[tokio::main(flavor = "multi_thread")]
@@ -191,10 +185,18 @@ async fn main() {
     };
     let instance = medsec_scheduler::generate(options);
 
-    let database = TestDatabase::create(Backend::Postgres).await;
-    let settings = database.settings();
-    let db = database.connect().await;
-    medsec_scheduling::migrate(&db).await.unwrap();
+    let Running {
+        db,
+        channel,
+        server,
+        database,
+        ..
+    } = start(
+        Backend::Postgres,
+        medsec_scheduling::migrate,
+        |db, settings| Services::new().with(medsec_scheduling::service(db, settings)),
+    )
+    .await;
     let seeding = Instant::now();
     seed(&db, &instance).await;
     eprintln!(
@@ -203,9 +205,7 @@ async fn main() {
         instance.slots.len(),
         seeding.elapsed().as_secs_f64()
     );
-    let services = Services::new().with(medsec_scheduling::service(db.clone(), &settings));
-    let server = TestServer::start(&settings, services).await;
-    let mut client = SchedulingServiceClient::new(server.channel().await);
+    let mut client = SchedulingServiceClient::new(channel);
 
     println!(
         "| size (referrals/specialties/weeks) | run | end to end (s) | read + build + solve (s) | solver (s) | referrals | slots | allocated | optimal | objective | greedy objective | breaches avoided | mean wait (days) | max wait (days) |"
@@ -243,4 +243,5 @@ async fn main() {
     }
     server.stop().await;
     drop(db);
+    drop(database);
 }
