@@ -6,7 +6,8 @@ use medsec_platform::time::to_timestamp;
 use medsec_proto::records::v1 as pb;
 use tonic::Request;
 
-use super::{RecordsApi, read_patient_page};
+use super::RecordsApi;
+use super::read;
 use crate::store::audit;
 use crate::store::entities::audit_event::Model as AuditEventRow;
 
@@ -18,7 +19,7 @@ pub(super) async fn list(
 ) -> Result<pb::ListAuditEventsResponse, ApiError> {
     let request = request.get_ref();
     let (patient_id, page) =
-        read_patient_page(&request.patient_id, request.page_size, &request.page_token)?;
+        read::patient_page(&request.patient_id, request.page_size, &request.page_token)?;
     let rows = audit::list(&api.db, patient_id, &page).await?;
     let (events, next_page_token) = page.tail(rows, |row| keys::id(row.id), to_proto);
     Ok(pb::ListAuditEventsResponse {

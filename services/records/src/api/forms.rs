@@ -6,8 +6,9 @@ use medsec_platform::{ApiError, Reader};
 use medsec_proto::records::v1 as pb;
 use tonic::Request;
 
+use super::RecordsApi;
 use super::actor::actor;
-use super::{RecordsApi, read_page, read_patient_page, read_version};
+use super::read;
 use crate::domain::forms::{
     FormStatus, TemplateContent, check_answers, items_to_proto, next_revision,
 };
@@ -48,7 +49,7 @@ pub(super) async fn get_template(
     let request = request.get_ref();
     let mut r = Reader::new();
     let id = r.id("template_id", &request.template_id);
-    let version = read_version(&mut r, "version", request.version);
+    let version = read::version(&mut r, "version", request.version);
     let (id, version) = r.finish((id, version))?;
     let record = forms::find_template(&api.db, id, version).await?;
     Ok(template_to_proto(&record))
@@ -59,7 +60,7 @@ pub(super) async fn list_templates(
     request: Request<pb::ListFormTemplatesRequest>,
 ) -> Result<pb::ListFormTemplatesResponse, ApiError> {
     let request = request.get_ref();
-    let page = read_page(request.page_size, &request.page_token)?;
+    let page = read::page(request.page_size, &request.page_token)?;
     let records = forms::list_templates(&api.db, &page).await?;
     let (templates, next_page_token) =
         page.tail(records, |r| keys::id(r.row.id), template_to_proto);
@@ -140,7 +141,7 @@ pub(super) async fn get_response(
     let request = request.get_ref();
     let mut r = Reader::new();
     let id = r.id("id", &request.id);
-    let revision = read_version(&mut r, "revision", request.revision);
+    let revision = read::version(&mut r, "revision", request.revision);
     let (id, revision) = r.finish((id, revision))?;
     let record = forms::get(&api.db, id, revision, &actor).await?;
     Ok(response_to_proto(&record))
@@ -153,7 +154,7 @@ pub(super) async fn list_responses(
     let actor = actor(&request);
     let request = request.get_ref();
     let (patient_id, page) =
-        read_patient_page(&request.patient_id, request.page_size, &request.page_token)?;
+        read::patient_page(&request.patient_id, request.page_size, &request.page_token)?;
     let records = forms::list(&api.db, patient_id, &page, &actor).await?;
     let (responses, next_page_token) =
         page.tail(records, |r| keys::id(r.response.id), response_to_proto);

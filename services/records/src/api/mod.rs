@@ -9,15 +9,14 @@ mod documents;
 mod forms;
 mod history;
 mod patients;
+mod read;
 mod specimens;
 
-use crate::store::DatabaseConnection;
 use medsec_platform::config::RecordsSettings;
-use medsec_platform::pagination::PageRequest;
-use medsec_platform::{ApiError, Reader};
 use medsec_proto::records::v1 as pb;
 use medsec_proto::records::v1::records_service_server::RecordsService;
-use uuid::Uuid;
+
+use crate::store::DatabaseConnection;
 
 /// RecordsService over one database.
 #[derive(Debug, Clone)]
@@ -69,43 +68,5 @@ medsec_platform::grpc_handlers! {
         list_specimens(pb::ListSpecimensRequest) -> pb::ListSpecimensResponse = specimens::list;
         list_overdue_specimens(pb::ListOverdueSpecimensRequest) -> pb::ListSpecimensResponse = specimens::list_overdue;
         list_audit_events(pb::ListAuditEventsRequest) -> pb::ListAuditEventsResponse = audit::list;
-    }
-}
-
-/// The one id a Get request names.
-fn read_id(field: &str, text: &str) -> Result<Uuid, ApiError> {
-    let mut r = Reader::new();
-    let id = r.id(field, text);
-    r.finish(id)
-}
-
-/// The page a listing with no filters asks for.
-fn read_page(page_size: i32, page_token: &str) -> Result<PageRequest, ApiError> {
-    let mut r = Reader::new();
-    let page = r.page(page_size, page_token, "");
-    r.finish(page)
-}
-
-/// The patient a listing of their record names, and the page it asks for.
-fn read_patient_page(
-    patient_id: &str,
-    page_size: i32,
-    page_token: &str,
-) -> Result<(Uuid, PageRequest), ApiError> {
-    let mut r = Reader::new();
-    let id = r.id("patient_id", patient_id);
-    let page = r.page(page_size, page_token, patient_id);
-    r.finish((id, page))
-}
-
-/// A version or revision to read: 0 means the latest.
-fn read_version(r: &mut Reader, field: &str, value: i32) -> Option<Option<i32>> {
-    match value {
-        0 => Some(None),
-        v if v > 0 => Some(Some(v)),
-        _ => {
-            r.add(field, "must not be negative");
-            None
-        }
     }
 }

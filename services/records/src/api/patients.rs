@@ -6,8 +6,9 @@ use medsec_platform::{ApiError, Reader};
 use medsec_proto::records::v1 as pb;
 use tonic::Request;
 
+use super::RecordsApi;
 use super::actor::actor;
-use super::{RecordsApi, read_id};
+use super::read;
 use crate::domain::{NhsNumber, PatientDetails, PatientPatch, PostcodeFilter, Sex};
 use crate::store::entities::patient::Model as PatientRow;
 use crate::store::patients::{self, PatientFilter};
@@ -32,7 +33,7 @@ pub(super) async fn get(
     request: Request<pb::GetPatientRequest>,
 ) -> Result<pb::Patient, ApiError> {
     let actor = actor(&request);
-    let id = read_id("id", &request.get_ref().id)?;
+    let id = read::id("id", &request.get_ref().id)?;
     Ok(to_proto(&patients::get(&api.db, id, &actor).await?))
 }
 
