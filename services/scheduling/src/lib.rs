@@ -13,7 +13,6 @@ use medsec_proto::scheduling::v1::scheduling_service_server::SchedulingServiceSe
 use sea_orm::{DatabaseConnection, DbErr};
 
 pub use api::SchedulingApi;
-pub use store::Migrator;
 
 /// The gRPC name of the service, for health checks.
 pub const SERVICE_NAME: &str = "medsec.scheduling.v1.SchedulingService";

@@ -1,23 +1,18 @@
 //! Booking, moving and marking appointments.
 
-use medsec_platform::ApiError;
-use medsec_platform::pagination::PageRequest;
+use medsec_platform::pagination::keys;
 use medsec_platform::time::to_timestamp;
+use medsec_platform::{ApiError, Reader};
 use medsec_proto::scheduling::v1 as pb;
-
-use super::SchedulingApi;
-use prost::Message as _;
-use sea_orm::DatabaseConnection;
 use tonic::Request;
-use uuid::Uuid;
 
-use super::convert::{Reader, present, request_key};
 use super::staff::epoch_to_proto;
-use crate::domain::appointment::Action;
-use crate::domain::{AppointmentStatus, CancelledBy, text};
-use crate::store::appointments::{self, AppointmentFilter, Booking};
+use super::{SchedulingApi, read};
+use crate::domain::appointment::{Action, Booking};
+use crate::domain::text::MAX_TEXT_CHARS;
+use crate::domain::{AppointmentStatus, CancelledBy};
+use crate::store::appointments::{self, AppointmentFilter};
 use crate::store::entities::appointment;
-use crate::store::start_key;
 
 pub(crate) fn appointment_to_proto(row: &appointment::Model) -> pb::Appointment {
     pb::Appointment {
@@ -44,79 +39,54 @@ pub(super) async fn book(
     api: &SchedulingApi,
     request: Request<pb::BookAppointmentRequest>,
 ) -> Result<pb::Appointment, ApiError> {
-    let db = &api.db;
     let request = request.into_inner();
     let mut r = Reader::new();
-    r.request_id(&request.request_id);
+    let key = r.request_key(&request.request_id, &request, |q| q.request_id.clear());
     let slot_id = r.id("slot_id", &request.slot_id);
     let patient_id = r.id("patient_id", &request.patient_id);
     let referral_id = r.optional_id("referral_id", &request.referral_id);
-    let reason = r.check("reason", text::free_text(&request.reason));
-    r.finish()?;
-    let key = request_key(
-        &request.request_id,
-        pb::BookAppointmentRequest {
-            request_id: String::new(),
-            ..request.clone()
-        }
-        .encode_to_vec(),
-    );
+    let reason = r.optional_text("reason", &request.reason, MAX_TEXT_CHARS);
+    let (slot_id, patient_id) = r.finish((slot_id, patient_id))?;
     let booking = Booking {
-        slot_id: present(slot_id, "slot_id")?,
-        patient_id: present(patient_id, "patient_id")?,
+        slot_id,
+        patient_id,
         referral_id,
-        reason: reason.unwrap_or_default(),
+        reason,
     };
-    let booked = appointments::book(db, key.as_ref(), booking).await?;
+    let booked = appointments::book(&api.db, key.as_ref(), booking).await?;
     Ok(appointment_to_proto(&booked))
-}
-
-fn one_id(text: &str) -> Result<Uuid, ApiError> {
-    let mut r = Reader::new();
-    let id = r.id("id", text);
-    r.finish()?;
-    present(id, "id")
 }
 
 pub(super) async fn get(
     api: &SchedulingApi,
     request: Request<pb::GetAppointmentRequest>,
 ) -> Result<pb::Appointment, ApiError> {
-    let db = &api.db;
-    let request = request.into_inner();
-    let id = one_id(&request.id)?;
-    Ok(appointment_to_proto(&appointments::get(db, id).await?))
+    let id = read::one_id(&request.get_ref().id)?;
+    Ok(appointment_to_proto(&appointments::get(&api.db, id).await?))
 }
 
 pub(super) async fn list(
     api: &SchedulingApi,
     request: Request<pb::ListAppointmentsRequest>,
 ) -> Result<pb::ListAppointmentsResponse, ApiError> {
-    let db = &api.db;
     let request = request.into_inner();
     let mut r = Reader::new();
     let filter = AppointmentFilter {
         patient_id: r.optional_id("patient_id", &request.patient_id),
         clinician_id: r.optional_id("clinician_id", &request.clinician_id),
         referral_id: r.optional_id("referral_id", &request.referral_id),
-        status: r
-            .check(
-                "status",
-                AppointmentStatus::from_proto_optional(request.status),
-            )
-            .flatten()
-            .map(|s| s.as_str().to_owned()),
+        status: r.optional_enum::<AppointmentStatus>("status", request.status),
     };
-    r.finish()?;
-    let page = PageRequest::parse(
-        request.page_size,
-        &request.page_token,
-        &format!("{filter:?}"),
-    )?;
-    let mut rows = appointments::list(db, &filter, &page).await?;
-    let next_page_token = page.finish(&mut rows, |row| start_key(row.start_at, row.id));
+    let (size, token) = (request.page_size, &request.page_token);
+    let page = read::page(r, "appointments", &filter, size, token)?;
+    let rows = appointments::list(&api.db, &filter, &page).await?;
+    let (appointments, next_page_token) = page.tail(
+        rows,
+        |row| keys::then_id(&row.start_at, row.id),
+        appointment_to_proto,
+    );
     Ok(pb::ListAppointmentsResponse {
-        appointments: rows.iter().map(appointment_to_proto).collect(),
+        appointments,
         next_page_token,
     })
 }
@@ -125,23 +95,13 @@ pub(super) async fn cancel(
     api: &SchedulingApi,
     request: Request<pb::CancelAppointmentRequest>,
 ) -> Result<pb::Appointment, ApiError> {
-    let db = &api.db;
     let request = request.into_inner();
     let mut r = Reader::new();
     let id = r.id("id", &request.id);
-    let by = r.check(
-        "cancelled_by",
-        CancelledBy::from_proto(request.cancelled_by),
-    );
-    let reason = r.check("reason", text::required_text(&request.reason));
-    r.finish()?;
-    let cancelled = appointments::cancel(
-        db,
-        present(id, "id")?,
-        present(by, "cancelled_by")?,
-        &present(reason, "reason")?,
-    )
-    .await?;
+    let by = r.enumerated::<CancelledBy>("cancelled_by", request.cancelled_by);
+    let reason = r.required_text("reason", &request.reason, MAX_TEXT_CHARS);
+    let (id, by, reason) = r.finish((id, by, reason))?;
+    let cancelled = appointments::cancel(&api.db, id, by, &reason).await?;
     Ok(appointment_to_proto(&cancelled))
 }
 
@@ -149,15 +109,12 @@ pub(super) async fn reschedule(
     api: &SchedulingApi,
     request: Request<pb::RescheduleAppointmentRequest>,
 ) -> Result<pb::Appointment, ApiError> {
-    let db = &api.db;
     let request = request.into_inner();
     let mut r = Reader::new();
     let id = r.id("id", &request.id);
     let new_slot_id = r.id("new_slot_id", &request.new_slot_id);
-    r.finish()?;
-    let moved =
-        appointments::reschedule(db, present(id, "id")?, present(new_slot_id, "new_slot_id")?)
-            .await?;
+    let (id, new_slot_id) = r.finish((id, new_slot_id))?;
+    let moved = appointments::reschedule(&api.db, id, new_slot_id).await?;
     Ok(appointment_to_proto(&moved))
 }
 
@@ -165,32 +122,29 @@ pub(super) async fn mark_arrived(
     api: &SchedulingApi,
     request: Request<pb::MarkArrivedRequest>,
 ) -> Result<pb::Appointment, ApiError> {
-    mark(&api.db, &request.get_ref().id, Action::Arrive).await
+    mark(api, &request.get_ref().id, Action::Arrive).await
 }
 
 pub(super) async fn mark_fulfilled(
     api: &SchedulingApi,
     request: Request<pb::MarkFulfilledRequest>,
 ) -> Result<pb::Appointment, ApiError> {
-    mark(&api.db, &request.get_ref().id, Action::Fulfil).await
+    mark(api, &request.get_ref().id, Action::Fulfil).await
 }
 
 pub(super) async fn mark_did_not_attend(
     api: &SchedulingApi,
     request: Request<pb::MarkDidNotAttendRequest>,
 ) -> Result<pb::Appointment, ApiError> {
-    mark(&api.db, &request.get_ref().id, Action::DidNotAttend).await
+    mark(api, &request.get_ref().id, Action::DidNotAttend).await
 }
 
-async fn mark(
-    db: &DatabaseConnection,
-    id: &str,
-    action: Action,
-) -> Result<pb::Appointment, ApiError> {
-    let id = one_id(id)?;
+/// The three marks read one id and move the appointment on.
+async fn mark(api: &SchedulingApi, id: &str, action: Action) -> Result<pb::Appointment, ApiError> {
+    let id = read::one_id(id)?;
     let marked = match action {
-        Action::DidNotAttend => appointments::did_not_attend(db, id).await?,
-        _ => appointments::mark(db, id, action).await?,
+        Action::DidNotAttend => appointments::did_not_attend(&api.db, id).await?,
+        _ => appointments::mark(&api.db, id, action).await?,
     };
     Ok(appointment_to_proto(&marked))
 }

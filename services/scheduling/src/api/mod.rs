@@ -4,17 +4,17 @@
 //! `domain` and `store`.
 
 mod appointments;
-mod convert;
 mod diary;
 mod enquiries;
 mod proposals;
+mod read;
 mod rebooking;
 mod referrals;
 mod staff;
 
+use crate::store::DatabaseConnection;
 use medsec_proto::scheduling::v1 as pb;
 use medsec_proto::scheduling::v1::scheduling_service_server::SchedulingService;
-use sea_orm::DatabaseConnection;
 
 /// SchedulingService over one database.
 #[derive(Debug, Clone)]

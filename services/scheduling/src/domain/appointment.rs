@@ -1,4 +1,4 @@
-//! The appointment state machine (FHIR Appointment.status):
+//! Bookings, and the appointment state machine (FHIR Appointment.status):
 //!
 //! ```text
 //! booked --arrive--> arrived --fulfil--> fulfilled
@@ -10,7 +10,19 @@
 //! Only a booked appointment can be rescheduled. cancelled, fulfilled and
 //! noshow are final.
 
+use uuid::Uuid;
+
 use super::AppointmentStatus;
+
+/// A booking to make: a place in a slot for a patient, for one of their
+/// referrals or none.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Booking {
+    pub slot_id: Uuid,
+    pub patient_id: Uuid,
+    pub referral_id: Option<Uuid>,
+    pub reason: String,
+}
 
 /// Something done to an appointment that changes its status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,72 +1,24 @@
-//! Validated types and rules of diaries, appointments, the waiting list and
-//! enquiry routing; no I/O.
+//! Validated types and pure rules of staff and the rota, diaries,
+//! appointments, the waiting list and enquiry routing; no I/O. The enums
+//! here are stored as text and sent as proto enums (`stored_enum!`).
 
 pub mod allocation;
 pub mod appointment;
+pub mod diary;
 pub mod displacement;
+pub mod enquiry;
 pub mod london;
 pub mod offer;
 pub mod ranking;
+pub mod referral;
 pub mod rtt;
+pub mod span;
+pub mod staff;
 pub mod text;
 
 use medsec_proto::scheduling::v1 as pb;
 
-/// An enum stored as lower-case text and sent as a proto enum.
-macro_rules! stored_enum {
-    ($(#[$doc:meta])* $name:ident, $pb:ty, { $($variant:ident => $text:literal, $pbv:ident),+ $(,)? }) => {
-        $(#[$doc])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-        pub enum $name { $($variant),+ }
-
-        impl $name {
-            pub const ALL: &'static [Self] = &[$(Self::$variant),+];
-
-            pub fn as_str(self) -> &'static str {
-                match self { $(Self::$variant => $text),+ }
-            }
-
-            pub fn from_stored(text: &str) -> Option<Self> {
-                match text { $($text => Some(Self::$variant),)+ _ => None }
-            }
-
-            /// A required proto value: UNSPECIFIED and unknown numbers are refused.
-            pub fn from_proto(value: i32) -> Result<Self, &'static str> {
-                match <$pb>::try_from(value) {
-                    $(Ok(<$pb>::$pbv) => Ok(Self::$variant),)+
-                    #[allow(unreachable_patterns)]
-                    Ok(_) => Err("is required"),
-                    Err(_) => Err("is not a known value"),
-                }
-            }
-
-            /// An optional proto value (a filter): UNSPECIFIED means none.
-            pub fn from_proto_optional(value: i32) -> Result<Option<Self>, &'static str> {
-                if value == 0 {
-                    return Ok(None);
-                }
-                Self::from_proto(value).map(Some)
-            }
-
-            pub fn to_proto(self) -> i32 {
-                (match self { $(Self::$variant => <$pb>::$pbv),+ }) as i32
-            }
-
-            /// The proto value of stored text; UNSPECIFIED if the text is unknown.
-            pub fn stored_to_proto(text: &str) -> i32 {
-                Self::from_stored(text).map_or(0, Self::to_proto)
-            }
-        }
-
-        impl std::fmt::Display for $name {
-            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str(self.as_str())
-            }
-        }
-    };
-}
-
-stored_enum!(
+medsec_platform::stored_enum!(
     /// What a staff member does.
     Role, pb::StaffRole, {
         Clinician => "clinician", Clinician,
@@ -78,7 +30,7 @@ stored_enum!(
     }
 );
 
-stored_enum!(
+medsec_platform::stored_enum!(
     /// What an enquiry is about, and the skill that answers it.
     Category, pb::EnquiryCategory, {
         Appointments => "appointments", Appointments,
@@ -90,7 +42,7 @@ stored_enum!(
     }
 );
 
-stored_enum!(
+medsec_platform::stored_enum!(
     /// New patient or follow-up, spelled as in the allocation model.
     Kind, pb::SlotKind, {
         New => "new", New,
@@ -98,7 +50,7 @@ stored_enum!(
     }
 );
 
-stored_enum!(
+medsec_platform::stored_enum!(
     /// How the patient is seen.
     Mode, pb::ConsultationMode, {
         FaceToFace => "face_to_face", FaceToFace,
@@ -107,7 +59,7 @@ stored_enum!(
     }
 );
 
-stored_enum!(
+medsec_platform::stored_enum!(
     /// Why a clinician is away.
     AbsenceReason, pb::AbsenceReason, {
         Leave => "leave", Leave,
@@ -117,7 +69,7 @@ stored_enum!(
     }
 );
 
-stored_enum!(
+medsec_platform::stored_enum!(
     /// Who cancelled an appointment.
     CancelledBy, pb::CancelledBy, {
         Patient => "patient", Patient,
@@ -125,7 +77,7 @@ stored_enum!(
     }
 );
 
-stored_enum!(
+medsec_platform::stored_enum!(
     /// Clinical priority, spelled as in the allocation model.
     Priority, pb::Priority, {
         TwoWeekWait => "two_week_wait", TwoWeekWait,
@@ -134,7 +86,7 @@ stored_enum!(
     }
 );
 
-stored_enum!(
+medsec_platform::stored_enum!(
     /// Where a referral is on the waiting list.
     ReferralStatus, pb::ReferralStatus, {
         Waiting => "waiting", Waiting,
@@ -143,7 +95,7 @@ stored_enum!(
     }
 );
 
-stored_enum!(
+medsec_platform::stored_enum!(
     /// FHIR Appointment.status, as far as this service uses it.
     AppointmentStatus, pb::AppointmentStatus, {
         Booked => "booked", Booked,
@@ -154,7 +106,7 @@ stored_enum!(
     }
 );
 
-stored_enum!(
+medsec_platform::stored_enum!(
     /// How soon an enquiry needs answering.
     Urgency, pb::Urgency, {
         Routine => "routine", Routine,
@@ -162,10 +114,27 @@ stored_enum!(
     }
 );
 
-stored_enum!(
+medsec_platform::stored_enum!(
     /// Where an enquiry is.
     EnquiryStatus, pb::EnquiryStatus, {
         Open => "open", Open,
         Resolved => "resolved", Resolved,
     }
 );
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use medsec_platform::{ApiError, Reader};
+
+    /// The violations a reader recorded, as `field: why`.
+    pub(crate) fn violations(r: Reader) -> Vec<String> {
+        match r.finish(()) {
+            Ok(()) => Vec::new(),
+            Err(ApiError::InvalidArgument(violations)) => violations
+                .iter()
+                .map(|(field, why)| format!("{field}: {why}"))
+                .collect(),
+            Err(other) => panic!("{other:?}"),
+        }
+    }
+}

@@ -1,27 +1,13 @@
-//! Checks of names, free text and specialty words shared by every resource;
-//! the text rules themselves are the platform's.
+//! How long names and free text may be, and specialty words; the rules of
+//! text itself (trimmed, bounded, no control characters) are the
+//! platform's reader's.
 
-use medsec_platform::text as platform;
+use medsec_platform::Reader;
 
 /// Longest name (staff, location, room).
 pub const MAX_NAME_CHARS: usize = 200;
-/// Longest free text (reasons, notes, summaries).
+/// Longest free text (reasons, notes, summaries, addresses).
 pub const MAX_TEXT_CHARS: usize = 2000;
-
-/// A required single-line name, trimmed.
-pub fn name(text: &str) -> Result<String, String> {
-    platform::required_line(text, MAX_NAME_CHARS)
-}
-
-/// Optional free text, trimmed; newlines allowed.
-pub fn free_text(text: &str) -> Result<String, String> {
-    platform::optional(text, MAX_TEXT_CHARS)
-}
-
-/// Required free text.
-pub fn required_text(text: &str) -> Result<String, String> {
-    platform::required(text, MAX_TEXT_CHARS)
-}
 
 /// A specialty as the allocation model names it: lower-case words joined by
 /// underscores ("cardiology", "ear_nose_throat"). Input is lower-cased and
@@ -34,7 +20,7 @@ pub fn specialty(text: &str) -> Result<String, &'static str> {
         .collect::<Vec<_>>()
         .join("_");
     if normalised.is_empty() {
-        return Err("is required");
+        return Err(medsec_platform::request::message::REQUIRED);
     }
     if normalised.len() > 64
         || !normalised
@@ -46,6 +32,19 @@ pub fn specialty(text: &str) -> Result<String, &'static str> {
     Ok(normalised)
 }
 
+/// A required specialty in `field`.
+pub fn read_specialty(r: &mut Reader, field: &str, text: &str) -> Option<String> {
+    r.check(field, specialty(text))
+}
+
+/// A specialty filter: empty is `None`.
+pub fn optional_specialty(r: &mut Reader, field: &str, text: &str) -> Option<String> {
+    if text.is_empty() {
+        return None;
+    }
+    read_specialty(r, field, text)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -55,5 +54,16 @@ mod tests {
         assert_eq!(specialty(" Ear Nose  Throat ").unwrap(), "ear_nose_throat");
         assert!(specialty("cardio-logy").is_err());
         assert!(specialty("").is_err());
+    }
+
+    #[test]
+    fn an_empty_filter_is_no_filter() {
+        let mut r = Reader::new();
+        assert_eq!(optional_specialty(&mut r, "specialty", ""), None);
+        assert_eq!(
+            optional_specialty(&mut r, "specialty", "Cardiology").as_deref(),
+            Some("cardiology")
+        );
+        assert!(r.finish(()).is_ok());
     }
 }

@@ -3,39 +3,122 @@
 //! "no overlapping slots" rule holds under concurrency; the unique index on
 //! (clinician, start) makes slot generation idempotent.
 
-use chrono::{DateTime, Duration, NaiveDate, NaiveTime, Utc};
+use chrono::{Duration, NaiveDate, Utc};
 use medsec_platform::ApiError;
+use medsec_platform::PreconditionKind;
+use medsec_platform::db;
+use medsec_platform::idempotency::{Claimed, RequestKey};
 use medsec_platform::pagination::PageRequest;
 use sea_orm::sea_query::{Expr, ExprTrait as _, OnConflict};
 use sea_orm::{
     ActiveModelTrait as _, ColumnTrait as _, Condition, ConnectionTrait, DatabaseConnection,
-    EntityTrait as _, IntoActiveModel as _, QueryFilter as _, QueryOrder as _, QuerySelect as _,
-    TransactionTrait as _,
+    EntityTrait as _, IntoActiveModel as _, QueryFilter as _, QueryOrder as _, QueryTrait as _,
 };
 use uuid::Uuid;
 
-use super::entities::{absence, appointment, session_template, slot};
-use super::{RequestKey, after_id, after_start, claim, create_once, db_error, lock_clinician};
+use super::entities::{absence, appointment, session_template, slot, staff};
+use super::staff::{get_location, get_room, get_staff};
+use super::{IDEMPOTENCY_KEYS, create_row, get_row, insert};
 use crate::domain::appointment::HOLDING;
-use crate::domain::{AppointmentStatus, london};
+use crate::domain::diary::{self, NewAbsence, NewSessionTemplate, NewSlot, Session};
+use crate::domain::staff::{ClinicianMisfit, clinician_of};
+use crate::domain::{AppointmentStatus, Kind, Role, london};
+
+/// Checks, in the creating transaction, that `clinician_id` is a clinician
+/// with `specialty`, that the location exists, and that the room (if any)
+/// is at it; a misfit is named under `prefix`.
+async fn check_references(
+    txn: &impl ConnectionTrait,
+    prefix: &str,
+    clinician_id: Uuid,
+    specialty: &str,
+    location_id: Uuid,
+    room_id: Option<Uuid>,
+) -> Result<(), ApiError> {
+    let clinician = get_staff(txn, clinician_id).await?;
+    clinician_of(
+        Role::from_stored(&clinician.role),
+        &clinician.specialty_list(),
+        specialty,
+    )
+    .map_err(|misfit| match misfit {
+        ClinicianMisfit::NotAClinician => {
+            ApiError::invalid(format!("{prefix}.clinician_id"), "is not a clinician")
+        }
+        ClinicianMisfit::OtherSpecialty => ApiError::invalid(
+            format!("{prefix}.specialty"),
+            "is not one of the clinician's specialties",
+        ),
+    })?;
+    get_location(txn, location_id).await?;
+    if let Some(room_id) = room_id
+        && get_room(txn, room_id).await?.location_id != location_id
+    {
+        return Err(ApiError::invalid(
+            format!("{prefix}.room_id"),
+            "is not at the location",
+        ));
+    }
+    Ok(())
+}
+
+/// Serialises every change to a clinician's diary (slots, absences) by
+/// bumping their staff row first: two concurrent changes cannot both pass
+/// the overlap check. NOT_FOUND when `id` is not a clinician.
+async fn lock_clinician(txn: &impl ConnectionTrait, id: Uuid) -> Result<(), ApiError> {
+    let locked = staff::Entity::update_many()
+        .col_expr(
+            staff::Column::Revision,
+            Expr::col(staff::Column::Revision).add(1),
+        )
+        .filter(staff::Column::Id.eq(id))
+        .filter(staff::Column::Role.eq(Role::Clinician.as_str()))
+        .exec(txn)
+        .await?
+        .rows_affected;
+    if locked == 0 {
+        return Err(ApiError::not_found("clinician", id.to_string()));
+    }
+    Ok(())
+}
 
 pub async fn create_template(
     db: &DatabaseConnection,
     key: Option<&RequestKey>,
-    row: session_template::Model,
+    new: NewSessionTemplate,
 ) -> Result<session_template::Model, ApiError> {
-    let created = create_once(db, "CreateSessionTemplate", key, row.id, async |txn| {
-        session_template::Entity::insert(row.into_active_model().reset_all())
-            .exec_without_returning(txn)
-            .await
-            .map_err(db_error)?;
-        Ok(())
+    let references = async |txn: &_| {
+        check_references(
+            txn,
+            "session_template",
+            new.clinician_id,
+            &new.specialty,
+            new.location_id,
+            new.room_id,
+        )
+        .await
+    };
+    let scope = "CreateSessionTemplate";
+    create_row::<session_template::Entity>(db, scope, key, "session template", references, |id| {
+        session_template::Model {
+            id,
+            clinician_id: new.clinician_id,
+            specialty: new.specialty.clone(),
+            location_id: new.location_id,
+            room_id: new.room_id,
+            weekday: new.weekday,
+            start_time: london::format_time(new.start_time),
+            end_time: london::format_time(new.end_time),
+            slot_minutes: new.slot_minutes,
+            kind: new.kind.as_str().to_owned(),
+            mode: new.mode.as_str().to_owned(),
+            capacity: new.capacity,
+            valid_from: new.valid_from,
+            valid_to: new.valid_to,
+            create_time: Utc::now(),
+        }
     })
-    .await?;
-    session_template::Entity::find_by_id(created.id())
-        .one(db)
-        .await?
-        .ok_or_else(|| ApiError::not_found("session template", created.id().to_string()))
+    .await
 }
 
 pub async fn list_templates(
@@ -43,16 +126,11 @@ pub async fn list_templates(
     clinician_id: Option<Uuid>,
     page: &PageRequest,
 ) -> Result<Vec<session_template::Model>, ApiError> {
-    let mut query = session_template::Entity::find();
-    if let Some(clinician_id) = clinician_id {
-        query = query.filter(session_template::Column::ClinicianId.eq(clinician_id));
-    }
-    if let Some(after) = after_id(page)? {
-        query = query.filter(session_template::Column::Id.gt(after));
-    }
-    Ok(query
-        .order_by_asc(session_template::Column::Id)
-        .limit(page.fetch_limit())
+    let query = session_template::Entity::find().apply_if(clinician_id, |query, id| {
+        query.filter(session_template::Column::ClinicianId.eq(id))
+    });
+    Ok(page
+        .by_id(query, session_template::Column::Id)?
         .all(db)
         .await?)
 }
@@ -74,6 +152,9 @@ pub async fn generate_slots(
     to: NaiveDate,
     clinician_id: Option<Uuid>,
 ) -> Result<Generated, ApiError> {
+    if let Some(id) = clinician_id {
+        get_staff(db, id).await?;
+    }
     let mut query = session_template::Entity::find()
         .filter(session_template::Column::ValidFrom.lte(to))
         .filter(
@@ -98,99 +179,119 @@ pub async fn generate_slots(
             .iter()
             .filter(|t| t.clinician_id == clinician)
             .collect();
-        let txn = db.begin().await?;
-        lock_clinician(&txn, clinician).await?;
-        let window_start =
-            london::start_of_day(from - Duration::days(1)).map_or(i64::MIN, |at| at.timestamp());
-        let window_end =
-            london::start_of_day(to + Duration::days(2)).map_or(i64::MAX, |at| at.timestamp());
-        let mut taken: Vec<(i64, i64)> = slot::Entity::find()
-            .filter(slot::Column::ClinicianId.eq(clinician))
-            .filter(slot::Column::EndAt.gt(window_start))
-            .filter(slot::Column::StartAt.lt(window_end))
-            .all(&txn)
-            .await?
-            .into_iter()
-            .map(|s| (s.start_at, s.end_at))
-            .collect();
-        let absences = absences_of(&txn, clinician).await?;
-        let now = Utc::now();
-        for template in mine {
-            let (Some(start), Some(end)) = (
-                london::parse_time(&template.start_time),
-                london::parse_time(&template.end_time),
-            ) else {
-                return Err(ApiError::internal(format!(
-                    "session template {} has bad times",
-                    template.id
-                )));
-            };
-            let first = Ord::max(from, template.valid_from);
-            let last = template
-                .valid_to
-                .map_or(to, |valid_to| Ord::min(valid_to, to));
-            for date in first.iter_days().take_while(|date| *date <= last) {
-                if i64::from(london::iso_weekday(date)) != i64::from(template.weekday) {
-                    continue;
-                }
-                for (start_at, end_at) in
-                    london::session_slots(date, start, end, minutes(template.slot_minutes))
-                {
-                    let (s, e) = (start_at.timestamp(), end_at.timestamp());
-                    if taken.iter().any(|(ts, te)| *ts == s && *te == e) {
-                        total.existing += 1;
-                        continue;
-                    }
-                    if taken.iter().any(|(ts, te)| *ts < e && *te > s) {
-                        total.conflicts += 1;
-                        continue;
-                    }
-                    let row = slot::Model {
-                        id: Uuid::now_v7(),
-                        clinician_id: clinician,
-                        specialty: template.specialty.clone(),
-                        location_id: template.location_id,
-                        room_id: template.room_id,
-                        template_id: Some(template.id),
-                        date,
-                        start_at: s,
-                        end_at: e,
-                        kind: template.kind.clone(),
-                        mode: template.mode.clone(),
-                        capacity: template.capacity,
-                        booked: 0,
-                        unavailable: absences.iter().any(|(a, b)| *a < e && *b > s),
-                        create_time: now,
-                        held_for_referral: None,
-                        held_until: None,
-                    };
-                    // The unique index is what makes a repeat run harmless,
-                    // whatever the checks above saw.
-                    let inserted = slot::Entity::insert(row.into_active_model().reset_all())
-                        .on_conflict(
-                            OnConflict::columns([slot::Column::ClinicianId, slot::Column::StartAt])
-                                .do_nothing()
-                                .to_owned(),
-                        )
-                        .exec_without_returning(&txn)
-                        .await
-                        .map_err(db_error)?;
-                    if inserted == 1 {
-                        total.created += 1;
-                    } else {
-                        total.existing += 1;
-                    }
-                    taken.push((s, e));
-                }
-            }
-        }
-        txn.commit().await.map_err(db_error)?;
+        let generated = db::write(db, async |txn| {
+            generate_for(txn, clinician, &mine, from, to).await
+        })
+        .await?;
+        total.created += generated.created;
+        total.existing += generated.existing;
+        total.conflicts += generated.conflicts;
     }
     Ok(total)
 }
 
-fn minutes(value: i32) -> u32 {
-    u32::try_from(value).unwrap_or(1)
+/// Generates one clinician's slots from `templates`, under their lock.
+async fn generate_for(
+    txn: &impl ConnectionTrait,
+    clinician: Uuid,
+    templates: &[&session_template::Model],
+    from: NaiveDate,
+    to: NaiveDate,
+) -> Result<Generated, ApiError> {
+    lock_clinician(txn, clinician).await?;
+    // A day either side: a session's slots can fall on the neighbouring
+    // UTC day.
+    let window_start =
+        london::start_of_day(from - Duration::days(1)).map_or(i64::MIN, |at| at.timestamp());
+    let window_end =
+        london::start_of_day(to + Duration::days(2)).map_or(i64::MAX, |at| at.timestamp());
+    let mut taken: Vec<(i64, i64)> = slot::Entity::find()
+        .filter(slot::Column::ClinicianId.eq(clinician))
+        .filter(slot::Column::EndAt.gt(window_start))
+        .filter(slot::Column::StartAt.lt(window_end))
+        .all(txn)
+        .await?
+        .into_iter()
+        .map(|s| (s.start_at, s.end_at))
+        .collect();
+    let absences = absences_of(txn, clinician).await?;
+    let now = Utc::now();
+    let mut total = Generated::default();
+    for template in templates {
+        for (date, start, end) in session(template)?.slots(from, to) {
+            let (s, e) = (start.timestamp(), end.timestamp());
+            if taken.contains(&(s, e)) {
+                total.existing += 1;
+                continue;
+            }
+            if overlaps(&taken, s, e) {
+                total.conflicts += 1;
+                continue;
+            }
+            let row = slot::Model {
+                id: Uuid::now_v7(),
+                clinician_id: clinician,
+                specialty: template.specialty.clone(),
+                location_id: template.location_id,
+                room_id: template.room_id,
+                template_id: Some(template.id),
+                date,
+                start_at: s,
+                end_at: e,
+                kind: template.kind.clone(),
+                mode: template.mode.clone(),
+                capacity: template.capacity,
+                booked: 0,
+                unavailable: overlaps(&absences, s, e),
+                create_time: now,
+                held_for_referral: None,
+                held_until: None,
+            };
+            // The unique index is what makes a repeat run harmless, whatever
+            // the checks above saw.
+            let inserted = slot::Entity::insert(row.into_active_model().reset_all())
+                .on_conflict(
+                    OnConflict::columns([slot::Column::ClinicianId, slot::Column::StartAt])
+                        .do_nothing()
+                        .to_owned(),
+                )
+                .exec_without_returning(txn)
+                .await?;
+            if inserted == 1 {
+                total.created += 1;
+            } else {
+                total.existing += 1;
+            }
+            taken.push((s, e));
+        }
+    }
+    Ok(total)
+}
+
+/// The weekly session a stored template describes.
+fn session(template: &session_template::Model) -> Result<Session, ApiError> {
+    let (Some(start), Some(end)) = (
+        london::parse_time(&template.start_time),
+        london::parse_time(&template.end_time),
+    ) else {
+        return Err(ApiError::internal(format!(
+            "session template {} has bad times",
+            template.id
+        )));
+    };
+    Ok(Session {
+        weekday: template.weekday,
+        start,
+        end,
+        slot_minutes: template.slot_minutes,
+        valid_from: template.valid_from,
+        valid_to: template.valid_to,
+    })
+}
+
+/// Whether any of the `(start, end)` spans overlaps `start..end`.
+fn overlaps(spans: &[(i64, i64)], start: i64, end: i64) -> bool {
+    spans.iter().any(|(s, e)| *s < end && *e > start)
 }
 
 async fn absences_of(
@@ -207,10 +308,7 @@ async fn absences_of(
 }
 
 pub async fn get_slot(db: &impl ConnectionTrait, id: Uuid) -> Result<slot::Model, ApiError> {
-    slot::Entity::find_by_id(id)
-        .one(db)
-        .await?
-        .ok_or_else(|| ApiError::not_found("slot", id.to_string()))
+    get_row::<slot::Entity>(db, "slot", id).await
 }
 
 /// Adds one ad-hoc slot; FAILED_PRECONDITION when it overlaps another of the
@@ -218,43 +316,65 @@ pub async fn get_slot(db: &impl ConnectionTrait, id: Uuid) -> Result<slot::Model
 pub async fn create_slot(
     db: &DatabaseConnection,
     key: Option<&RequestKey>,
-    row: slot::Model,
+    new: NewSlot,
 ) -> Result<slot::Model, ApiError> {
-    let txn = db.begin().await?;
-    if let Some(created) = claim(&txn, "CreateSlot", key, row.id).await? {
-        txn.rollback().await?;
-        return get_slot(db, created.id()).await;
-    }
-    lock_clinician(&txn, row.clinician_id).await?;
-    let clash = slot::Entity::find()
-        .filter(slot::Column::ClinicianId.eq(row.clinician_id))
-        .filter(slot::Column::StartAt.lt(row.end_at))
-        .filter(slot::Column::EndAt.gt(row.start_at))
-        .one(&txn)
-        .await?;
-    if let Some(clash) = clash {
-        return Err(ApiError::FailedPrecondition {
-            message: format!(
-                "the clinician already has slot {} at an overlapping time",
-                clash.id
-            ),
-            kind: medsec_platform::PreconditionKind::Overlap,
-            subject: format!("slots/{}", clash.id),
-        });
-    }
-    let absent = absences_of(&txn, row.clinician_id)
-        .await?
-        .iter()
-        .any(|(a, b)| *a < row.end_at && *b > row.start_at);
-    let id = row.id;
-    let mut active = row.into_active_model().reset_all();
-    active.unavailable = sea_orm::Set(absent);
-    slot::Entity::insert(active)
-        .exec_without_returning(&txn)
+    IDEMPOTENCY_KEYS
+        .create(db, "CreateSlot", key, async |txn, claimed| {
+            let id = match claimed {
+                Claimed::Replay(id) => return get_slot(txn, id).await,
+                Claimed::New(id) => id,
+            };
+            let (start_at, end_at) = (new.start.timestamp(), new.end.timestamp());
+            check_references(
+                txn,
+                "slot",
+                new.clinician_id,
+                &new.specialty,
+                new.location_id,
+                new.room_id,
+            )
+            .await?;
+            lock_clinician(txn, new.clinician_id).await?;
+            let clash = slot::Entity::find()
+                .filter(slot::Column::ClinicianId.eq(new.clinician_id))
+                .filter(slot::Column::StartAt.lt(end_at))
+                .filter(slot::Column::EndAt.gt(start_at))
+                .one(txn)
+                .await?;
+            if let Some(clash) = clash {
+                return Err(ApiError::precondition(
+                    PreconditionKind::Overlap,
+                    format!("slots/{}", clash.id),
+                    format!(
+                        "the clinician already has slot {} at an overlapping time",
+                        clash.id
+                    ),
+                ));
+            }
+            let absences = absences_of(txn, new.clinician_id).await?;
+            let row = slot::Model {
+                id,
+                clinician_id: new.clinician_id,
+                date: new.date(),
+                specialty: new.specialty,
+                location_id: new.location_id,
+                room_id: new.room_id,
+                template_id: None,
+                start_at,
+                end_at,
+                kind: new.kind.as_str().to_owned(),
+                mode: new.mode.as_str().to_owned(),
+                capacity: new.capacity,
+                booked: 0,
+                unavailable: overlaps(&absences, start_at, end_at),
+                create_time: Utc::now(),
+                held_for_referral: None,
+                held_until: None,
+            };
+            insert(txn, row).await?;
+            get_slot(txn, id).await
+        })
         .await
-        .map_err(db_error)?;
-    txn.commit().await.map_err(db_error)?;
-    get_slot(db, id).await
 }
 
 /// Filters of ListSlots.
@@ -262,7 +382,7 @@ pub async fn create_slot(
 pub struct SlotFilter {
     pub clinician_id: Option<Uuid>,
     pub specialty: Option<String>,
-    pub kind: Option<String>,
+    pub kind: Option<Kind>,
     pub start_after: Option<i64>,
     pub start_before: Option<i64>,
     pub free_only: bool,
@@ -273,79 +393,63 @@ pub async fn list_slots(
     filter: &SlotFilter,
     page: &PageRequest,
 ) -> Result<Vec<slot::Model>, ApiError> {
-    let mut condition = Condition::all();
-    if let Some(id) = filter.clinician_id {
-        condition = condition.add(slot::Column::ClinicianId.eq(id));
-    }
-    if let Some(specialty) = &filter.specialty {
-        condition = condition.add(slot::Column::Specialty.eq(specialty.as_str()));
-    }
-    if let Some(kind) = &filter.kind {
-        condition = condition.add(slot::Column::Kind.eq(kind.as_str()));
-    }
-    if let Some(at) = filter.start_after {
-        condition = condition.add(slot::Column::StartAt.gte(at));
-    }
-    if let Some(at) = filter.start_before {
-        condition = condition.add(slot::Column::StartAt.lt(at));
-    }
-    if filter.free_only {
-        condition = condition
-            .add(slot::Column::Unavailable.eq(false))
-            .add(Expr::col(slot::Column::Booked).lt(Expr::col(slot::Column::Capacity)))
-            .add(not_held(Utc::now().timestamp()));
-    }
-    if let Some(after) = after_start(page, slot::Column::StartAt, slot::Column::Id)? {
-        condition = condition.add(after);
-    }
-    Ok(slot::Entity::find()
-        .filter(condition)
-        .order_by_asc(slot::Column::StartAt)
-        .order_by_asc(slot::Column::Id)
-        .limit(page.fetch_limit())
+    use slot::Column;
+    let free = Condition::all()
+        .add(Column::Unavailable.eq(false))
+        .add(Expr::col(Column::Booked).lt(Expr::col(Column::Capacity)))
+        .add(not_held(Utc::now().timestamp()));
+    let condition = Condition::all()
+        .add_option(filter.clinician_id.map(|id| Column::ClinicianId.eq(id)))
+        .add_option(filter.specialty.as_deref().map(|s| Column::Specialty.eq(s)))
+        .add_option(filter.kind.map(|kind| Column::Kind.eq(kind.as_str())))
+        .add_option(filter.start_after.map(|at| Column::StartAt.gte(at)))
+        .add_option(filter.start_before.map(|at| Column::StartAt.lt(at)))
+        .add_option(filter.free_only.then_some(free));
+    let query = slot::Entity::find().filter(condition);
+    Ok(page
+        .by_then_id::<_, _, _, i64>(query, slot::Column::StartAt, slot::Column::Id)?
         .all(db)
         .await?)
 }
 
-/// Records an absence, marks the clinician's slots in it busy-unavailable,
-/// and returns it with the booked appointments it displaces.
+/// An absence with the booked appointments it displaces.
+pub type WithDisplaced = (absence::Model, Vec<appointment::Model>);
+
+/// Records an absence of a clinician, marks their slots in it
+/// busy-unavailable, and returns it with the appointments it displaces.
 pub async fn create_absence(
     db: &DatabaseConnection,
     key: Option<&RequestKey>,
-    row: absence::Model,
-) -> Result<(absence::Model, Vec<appointment::Model>), ApiError> {
-    let txn = db.begin().await?;
-    if let Some(created) = claim(&txn, "CreateAbsence", key, row.id).await? {
-        txn.rollback().await?;
-        let absence = get_absence(db, created.id()).await?;
-        let displaced = displaced(db, &absence).await?;
-        return Ok((absence, displaced));
-    }
-    lock_clinician(&txn, row.clinician_id).await?;
-    slot::Entity::update_many()
-        .col_expr(slot::Column::Unavailable, Expr::value(true))
-        .filter(slot::Column::ClinicianId.eq(row.clinician_id))
-        .filter(slot::Column::StartAt.lt(row.end_at))
-        .filter(slot::Column::EndAt.gt(row.start_at))
-        .exec(&txn)
+    new: NewAbsence,
+) -> Result<WithDisplaced, ApiError> {
+    IDEMPOTENCY_KEYS
+        .create(db, "CreateAbsence", key, async |txn, claimed| {
+            if let Claimed::New(id) = claimed {
+                let (start_at, end_at) = (new.start.timestamp(), new.end.timestamp());
+                lock_clinician(txn, new.clinician_id).await?;
+                slot::Entity::update_many()
+                    .col_expr(slot::Column::Unavailable, Expr::value(true))
+                    .filter(slot::Column::ClinicianId.eq(new.clinician_id))
+                    .filter(slot::Column::StartAt.lt(end_at))
+                    .filter(slot::Column::EndAt.gt(start_at))
+                    .exec(txn)
+                    .await?;
+                let row = absence::Model {
+                    id,
+                    clinician_id: new.clinician_id,
+                    start_at,
+                    end_at,
+                    reason: new.reason.as_str().to_owned(),
+                    note: new.note,
+                    create_time: Utc::now(),
+                };
+                insert(txn, row).await?;
+            }
+            let absence = get_row::<absence::Entity>(txn, "absence", claimed.id()).await?;
+            let displaced = displaced(txn, &absence).await?;
+            Ok((absence, displaced))
+        })
         .await
-        .map_err(db_error)?;
-    let id = row.id;
-    absence::Entity::insert(row.into_active_model().reset_all())
-        .exec_without_returning(&txn)
-        .await
-        .map_err(db_error)?;
-    txn.commit().await.map_err(db_error)?;
-    let absence = get_absence(db, id).await?;
-    let displaced = displaced(db, &absence).await?;
-    Ok((absence, displaced))
-}
-
-async fn get_absence(db: &impl ConnectionTrait, id: Uuid) -> Result<absence::Model, ApiError> {
-    absence::Entity::find_by_id(id)
-        .one(db)
-        .await?
-        .ok_or_else(|| ApiError::not_found("absence", id.to_string()))
 }
 
 /// Appointments still holding a place in the clinician's slots during the
@@ -365,33 +469,33 @@ pub async fn displaced(
         .await?)
 }
 
+/// A page of absences, each with the appointments it displaces now.
 pub async fn list_absences(
     db: &impl ConnectionTrait,
     clinician_id: Option<Uuid>,
     page: &PageRequest,
-) -> Result<Vec<absence::Model>, ApiError> {
-    let mut query = absence::Entity::find();
-    if let Some(clinician_id) = clinician_id {
-        query = query.filter(absence::Column::ClinicianId.eq(clinician_id));
+) -> Result<Vec<WithDisplaced>, ApiError> {
+    let query = absence::Entity::find().apply_if(clinician_id, |query, id| {
+        query.filter(absence::Column::ClinicianId.eq(id))
+    });
+    let absences = page.by_id(query, absence::Column::Id)?.all(db).await?;
+    let mut listed = Vec::with_capacity(absences.len());
+    for absence in absences {
+        let displaced = displaced(db, &absence).await?;
+        listed.push((absence, displaced));
     }
-    if let Some(after) = after_id(page)? {
-        query = query.filter(absence::Column::Id.gt(after));
-    }
-    Ok(query
-        .order_by_asc(absence::Column::Id)
-        .limit(page.fetch_limit())
-        .all(db)
-        .await?)
+    Ok(listed)
 }
 
-/// A clinician's slots on the civil dates `from..=to`, in start order, each
-/// with its appointments other than cancelled ones.
+/// A staff member's slots on the civil dates `from..=to`, in start order,
+/// each with its appointments other than cancelled ones.
 pub async fn diary(
     db: &impl ConnectionTrait,
     clinician_id: Uuid,
     from: NaiveDate,
     to: NaiveDate,
 ) -> Result<Vec<(slot::Model, Vec<appointment::Model>)>, ApiError> {
+    get_staff(db, clinician_id).await?;
     let slots = slot::Entity::find()
         .filter(slot::Column::ClinicianId.eq(clinician_id))
         .filter(slot::Column::Date.gte(from))
@@ -423,22 +527,9 @@ pub async fn diary(
         .collect())
 }
 
-/// Instants to epoch seconds, for the `*_at` columns.
-pub fn epoch(instant: DateTime<Utc>) -> i64 {
-    instant.timestamp()
-}
-
-/// A wall-clock time parsed from stored text (validated when stored).
-pub fn stored_time(text: &str) -> Option<NaiveTime> {
-    london::parse_time(text)
-}
-
 /// The referral a slot is held for and until when, while the hold lasts.
 pub fn active_hold(slot: &slot::Model, now: i64) -> Option<(Uuid, i64)> {
-    match (slot.held_for_referral, slot.held_until) {
-        (Some(referral), Some(until)) if until > now => Some((referral, until)),
-        _ => None,
-    }
+    diary::active_hold(slot.held_for_referral, slot.held_until, now)
 }
 
 /// Slots not under a tentative hold at `now` (none, or lapsed).

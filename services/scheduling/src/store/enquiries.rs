@@ -1,52 +1,123 @@
-//! Enquiries and the counts that routing balances.
+//! Enquiries, and the staff on duty that routing chooses among with their
+//! open enquiries counted.
 
 use chrono::{DateTime, Utc};
-use medsec_platform::ApiError;
+use medsec_platform::idempotency::{Claimed, RequestKey};
 use medsec_platform::pagination::PageRequest;
-use sea_orm::sea_query::Expr;
+use medsec_platform::{ApiError, PreconditionKind};
+use sea_orm::sea_query::{Expr, ExprTrait as _, Query};
 use sea_orm::{
-    ActiveModelTrait as _, ColumnTrait as _, Condition, ConnectionTrait, DatabaseConnection,
-    EntityTrait as _, IntoActiveModel as _, PaginatorTrait as _, QueryFilter as _, QueryOrder as _,
-    QuerySelect as _,
+    ColumnTrait as _, Condition, ConnectionTrait, DatabaseConnection, EntityTrait as _,
+    FromQueryResult, QueryFilter as _, QueryOrder as _, QuerySelect as _,
 };
 use uuid::Uuid;
 
-use super::entities::enquiry;
-use super::{RequestKey, after_id, create_once, db_error};
+use super::entities::{duty_shift, enquiry, staff};
+use super::{IDEMPOTENCY_KEYS, get_row, insert};
 use crate::domain::EnquiryStatus;
+use crate::domain::enquiry::{Candidate, NewEnquiry, choose};
 
 pub async fn get(db: &impl ConnectionTrait, id: Uuid) -> Result<enquiry::Model, ApiError> {
-    enquiry::Entity::find_by_id(id)
-        .one(db)
-        .await?
-        .ok_or_else(|| ApiError::not_found("enquiry", id.to_string()))
+    get_row::<enquiry::Entity>(db, "enquiry", id).await
 }
 
-pub async fn create(
+/// Routes an enquiry to someone on duty at `at` and records it, in one
+/// transaction. A retry with the same key replays the first routing
+/// (whoever was on duty then, even if the shift has since ended).
+pub async fn route(
     db: &DatabaseConnection,
     key: Option<&RequestKey>,
-    row: enquiry::Model,
+    new: NewEnquiry,
+    at: DateTime<Utc>,
 ) -> Result<enquiry::Model, ApiError> {
-    let created = create_once(db, "RouteEnquiry", key, row.id, async |txn| {
-        enquiry::Entity::insert(row.into_active_model().reset_all())
-            .exec_without_returning(txn)
-            .await
-            .map_err(db_error)?;
-        Ok(())
-    })
-    .await?;
-    get(db, created.id()).await
+    IDEMPOTENCY_KEYS
+        .create(db, "RouteEnquiry", key, async |txn, claimed| {
+            let id = match claimed {
+                Claimed::Replay(id) => return get(txn, id).await,
+                Claimed::New(id) => id,
+            };
+            let on_duty = on_duty(txn, at.timestamp()).await?;
+            let routing = choose(new.category, new.urgency, &on_duty).map_err(|nobody| {
+                ApiError::precondition(PreconditionKind::Rota, "duty_shifts", nobody.to_string())
+            })?;
+            let row = enquiry::Model {
+                id,
+                category: new.category.as_str().to_owned(),
+                urgency: new.urgency.as_str().to_owned(),
+                patient_id: new.patient_id,
+                summary: new.summary,
+                assigned_staff_id: routing.assignee,
+                routing_reason: routing.reason,
+                status: EnquiryStatus::Open.as_str().to_owned(),
+                notes: String::new(),
+                create_time: Utc::now(),
+                resolve_time: None,
+            };
+            insert(txn, row).await?;
+            get(txn, id).await
+        })
+        .await
 }
 
-/// Open enquiries assigned to a staff member.
-pub async fn open_count(db: &impl ConnectionTrait, staff_id: Uuid) -> Result<u64, ApiError> {
-    Ok(enquiry::Entity::find()
-        .filter(enquiry::Column::AssignedStaffId.eq(staff_id))
-        .filter(enquiry::Column::Status.eq(EnquiryStatus::Open.as_str()))
-        .count(db)
-        .await?)
+/// One staff member on duty, as the candidates query reads them.
+#[derive(Debug, FromQueryResult)]
+struct OnDuty {
+    id: Uuid,
+    name: String,
+    skills: String,
+    duty_manager: bool,
+    open_enquiries: i64,
 }
 
+/// The staff on duty at `at` (epoch seconds), each once, with how many
+/// open enquiries each holds: one query.
+pub async fn on_duty(conn: &impl ConnectionTrait, at: i64) -> Result<Vec<Candidate>, ApiError> {
+    let on_shift = Query::select()
+        .column(duty_shift::Column::StaffId)
+        .from(duty_shift::Entity)
+        .cond_where(super::staff::on_duty_at(at))
+        .to_owned();
+    let open = Query::select()
+        .expr(Expr::col((enquiry::Entity, enquiry::Column::Id)).count())
+        .from(enquiry::Entity)
+        .and_where(
+            Expr::col((enquiry::Entity, enquiry::Column::AssignedStaffId))
+                .equals((staff::Entity, staff::Column::Id)),
+        )
+        .and_where(
+            Expr::col((enquiry::Entity, enquiry::Column::Status)).eq(EnquiryStatus::Open.as_str()),
+        )
+        .to_owned();
+    let rows = staff::Entity::find()
+        .select_only()
+        .columns([
+            staff::Column::Id,
+            staff::Column::Name,
+            staff::Column::Skills,
+            staff::Column::DutyManager,
+        ])
+        .expr_as(
+            Expr::SubQuery(None, Box::new(open.into())),
+            "open_enquiries",
+        )
+        .filter(staff::Column::Id.in_subquery(on_shift))
+        .order_by_asc(staff::Column::Id)
+        .into_model::<OnDuty>()
+        .all(conn)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|row| Candidate {
+            id: row.id,
+            name: row.name,
+            skills: staff::skills(&row.skills),
+            duty_manager: row.duty_manager,
+            open_enquiries: u64::try_from(row.open_enquiries).unwrap_or(0),
+        })
+        .collect())
+}
+
+/// Resolves an open enquiry with the notes of how.
 pub async fn resolve(
     db: &DatabaseConnection,
     id: Uuid,
@@ -63,8 +134,7 @@ pub async fn resolve(
         .filter(enquiry::Column::Id.eq(id))
         .filter(enquiry::Column::Status.eq(EnquiryStatus::Open.as_str()))
         .exec(db)
-        .await
-        .map_err(db_error)?
+        .await?
         .rows_affected;
     let current = get(db, id).await?;
     if changed == 0 {
@@ -77,26 +147,30 @@ pub async fn resolve(
     Ok(current)
 }
 
+/// Filters of ListEnquiries.
+#[derive(Debug, Default)]
+pub struct EnquiryFilter {
+    pub staff_id: Option<Uuid>,
+    pub status: Option<EnquiryStatus>,
+}
+
 pub async fn list(
     db: &impl ConnectionTrait,
-    staff_id: Option<Uuid>,
-    status: Option<&str>,
+    filter: &EnquiryFilter,
     page: &PageRequest,
 ) -> Result<Vec<enquiry::Model>, ApiError> {
-    let mut condition = Condition::all();
-    if let Some(id) = staff_id {
-        condition = condition.add(enquiry::Column::AssignedStaffId.eq(id));
-    }
-    if let Some(status) = status {
-        condition = condition.add(enquiry::Column::Status.eq(status));
-    }
-    if let Some(after) = after_id(page)? {
-        condition = condition.add(enquiry::Column::Id.gt(after));
-    }
-    Ok(enquiry::Entity::find()
-        .filter(condition)
-        .order_by_asc(enquiry::Column::Id)
-        .limit(page.fetch_limit())
-        .all(db)
-        .await?)
+    let query = enquiry::Entity::find().filter(
+        Condition::all()
+            .add_option(
+                filter
+                    .staff_id
+                    .map(|id| enquiry::Column::AssignedStaffId.eq(id)),
+            )
+            .add_option(
+                filter
+                    .status
+                    .map(|s| enquiry::Column::Status.eq(s.as_str())),
+            ),
+    );
+    Ok(page.by_id(query, enquiry::Column::Id)?.all(db).await?)
 }

@@ -1,7 +1,22 @@
-//! The sea-orm entities of SchedulingService's tables. Instants that rules
-//! compare (slot, shift, absence and appointment times) are whole seconds
-//! since the Unix epoch in `*_at` columns: the same integer comparison on
-//! SQLite and PostgreSQL, and exact in unique indexes.
+//! The sea-orm entities of SchedulingService's tables, and how values that
+//! are not plain columns are spelled in them. Instants that rules compare
+//! (slot, shift, absence and appointment times) are whole seconds since the
+//! Unix epoch in `*_at` columns: the same integer comparison on SQLite and
+//! PostgreSQL, and exact in unique indexes.
+
+/// A list stored between commas (",a,b,"), so `LIKE '%,a,%'` finds members.
+pub(crate) fn join_list<'a>(items: impl IntoIterator<Item = &'a str>) -> String {
+    let mut joined = String::from(",");
+    for item in items {
+        joined.push_str(item);
+        joined.push(',');
+    }
+    joined
+}
+
+fn split_list(stored: &str) -> impl Iterator<Item = &str> {
+    stored.split(',').filter(|item| !item.is_empty())
+}
 
 macro_rules! no_relations {
     () => {
@@ -35,6 +50,27 @@ pub mod staff {
     }
 
     no_relations!();
+
+    impl Model {
+        /// The specialties, in the order given.
+        pub fn specialty_list(&self) -> Vec<String> {
+            super::split_list(&self.specialties)
+                .map(str::to_owned)
+                .collect()
+        }
+
+        /// The enquiry categories answered, in the order given.
+        pub fn skill_list(&self) -> Vec<crate::domain::Category> {
+            skills(&self.skills)
+        }
+    }
+
+    /// The enquiry categories of a stored `skills` column.
+    pub fn skills(stored: &str) -> Vec<crate::domain::Category> {
+        super::split_list(stored)
+            .filter_map(crate::domain::Category::from_stored)
+            .collect()
+    }
 }
 
 pub mod location {
@@ -236,6 +272,51 @@ pub mod referral {
     }
 
     no_relations!();
+
+    impl Model {
+        /// The periods the patient is unavailable.
+        pub fn unavailable_periods(&self) -> Vec<crate::domain::referral::Period> {
+            super::periods::read(&self.unavailable)
+        }
+    }
+}
+
+/// The JSON of `referrals.unavailable`:
+/// `[{"from": "YYYY-MM-DD", "to": "YYYY-MM-DD"}, …]`.
+pub(crate) mod periods {
+    use chrono::NaiveDate;
+    use serde::{Deserialize, Serialize};
+
+    use crate::domain::referral::Period;
+
+    #[derive(Serialize, Deserialize)]
+    struct Stored {
+        from: NaiveDate,
+        to: NaiveDate,
+    }
+
+    pub(crate) fn write(periods: &[Period]) -> String {
+        let stored: Vec<Stored> = periods
+            .iter()
+            .map(|p| Stored {
+                from: p.from,
+                to: p.to,
+            })
+            .collect();
+        // Dates and a list of pairs always serialise.
+        serde_json::to_string(&stored).unwrap_or_else(|_| "[]".to_owned())
+    }
+
+    pub(crate) fn read(json: &str) -> Vec<Period> {
+        serde_json::from_str::<Vec<Stored>>(json)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|p| Period {
+                from: p.from,
+                to: p.to,
+            })
+            .collect()
+    }
 }
 
 pub mod enquiry {

@@ -2,48 +2,118 @@
 
 use chrono::Utc;
 use medsec_platform::ApiError;
-use medsec_platform::db::begin_write;
+use medsec_platform::db;
+use medsec_platform::idempotency::RequestKey;
 use medsec_platform::pagination::PageRequest;
 use sea_orm::sea_query::{Expr, ExprTrait as _};
 use sea_orm::{
-    ActiveModelTrait as _, ColumnTrait as _, Condition, ConnectionTrait, DatabaseConnection,
-    EntityTrait as _, IntoActiveModel as _, PaginatorTrait as _, QueryFilter as _, QueryOrder as _,
-    QuerySelect as _,
+    ColumnTrait as _, Condition, ConnectionTrait, DatabaseConnection, EntityTrait as _,
+    PaginatorTrait as _, QueryFilter as _, UpdateMany,
 };
 use uuid::Uuid;
 
-use super::entities::{appointment, referral};
-use super::{RequestKey, after_id, create_once, db_error};
-use crate::domain::{AppointmentStatus, ReferralStatus};
+use super::entities::{appointment, periods, referral};
+use super::staff::get_staff;
+use super::{create_row, get_row};
+use crate::domain::referral::{NewReferral, ReferralChange, clinician_misfit};
+use crate::domain::staff::clinician_of;
+use crate::domain::{AppointmentStatus, ReferralStatus, Role};
 
 pub async fn get(db: &impl ConnectionTrait, id: Uuid) -> Result<referral::Model, ApiError> {
-    referral::Entity::find_by_id(id)
-        .one(db)
-        .await?
-        .ok_or_else(|| ApiError::not_found("referral", id.to_string()))
+    get_row::<referral::Entity>(db, "referral", id).await
 }
 
+/// An update of referral `id`. Every change bumps its revision (what
+/// etags and guarded writes compare) and its update time.
+pub(super) fn changing(id: Uuid) -> UpdateMany<referral::Entity> {
+    referral::Entity::update_many()
+        .col_expr(referral::Column::UpdateTime, Expr::value(Utc::now()))
+        .col_expr(
+            referral::Column::Revision,
+            Expr::col(referral::Column::Revision).add(1),
+        )
+        .filter(referral::Column::Id.eq(id))
+}
+
+/// An update moving referral `id` from status `from` to `to`; it changes
+/// nothing when the referral is no longer `from`.
+pub(super) fn move_status(
+    id: Uuid,
+    from: ReferralStatus,
+    to: ReferralStatus,
+) -> UpdateMany<referral::Entity> {
+    changing(id)
+        .col_expr(referral::Column::Status, Expr::value(to.as_str()))
+        .filter(referral::Column::Status.eq(from.as_str()))
+}
+
+/// Puts a referral on the waiting list; the clinicians it names must be
+/// clinicians of its specialty.
 pub async fn create(
     db: &DatabaseConnection,
     key: Option<&RequestKey>,
-    row: referral::Model,
+    new: NewReferral,
 ) -> Result<referral::Model, ApiError> {
-    let created = create_once(db, "CreateReferral", key, row.id, async |txn| {
-        referral::Entity::insert(row.into_active_model().reset_all())
-            .exec_without_returning(txn)
-            .await
-            .map_err(db_error)?;
-        Ok(())
-    })
-    .await?;
-    get(db, created.id()).await
+    let clinicians = new.clinicians();
+    let specialty = new.specialty.clone();
+    let clinicians_fit = async |txn: &_| check_clinicians(txn, &specialty, clinicians).await;
+    create_row::<referral::Entity>(
+        db,
+        "CreateReferral",
+        key,
+        "referral",
+        clinicians_fit,
+        |id| {
+            let now = Utc::now();
+            referral::Model {
+                id,
+                patient_id: new.patient_id,
+                specialty: new.specialty,
+                priority: new.priority.as_str().to_owned(),
+                clock_start: new.clock_start,
+                kind: new.kind.as_str().to_owned(),
+                earliest: new.earliest,
+                unavailable: periods::write(&new.unavailable),
+                required_clinician: new.required_clinician,
+                preferred_clinician: new.preferred_clinician,
+                status: ReferralStatus::Waiting.as_str().to_owned(),
+                removal_reason: None,
+                create_time: now,
+                update_time: now,
+                revision: 1,
+            }
+        },
+    )
+    .await
+}
+
+/// Each clinician named (by the field naming them) exists and is a
+/// clinician of `specialty`.
+async fn check_clinicians(
+    conn: &impl ConnectionTrait,
+    specialty: &str,
+    clinicians: [(&'static str, Option<Uuid>); 2],
+) -> Result<(), ApiError> {
+    for (field, clinician) in clinicians {
+        let Some(id) = clinician else {
+            continue;
+        };
+        let member = get_staff(conn, id).await?;
+        clinician_of(
+            Role::from_stored(&member.role),
+            &member.specialty_list(),
+            specialty,
+        )
+        .map_err(|misfit| ApiError::invalid(field, clinician_misfit(misfit)))?;
+    }
+    Ok(())
 }
 
 /// Filters of ListReferrals.
 #[derive(Debug, Default)]
 pub struct ReferralFilter {
     pub specialty: Option<String>,
-    pub status: Option<String>,
+    pub status: Option<ReferralStatus>,
     pub patient_id: Option<Uuid>,
 }
 
@@ -52,48 +122,40 @@ pub async fn list(
     filter: &ReferralFilter,
     page: &PageRequest,
 ) -> Result<Vec<referral::Model>, ApiError> {
-    let mut condition = Condition::all();
-    if let Some(specialty) = &filter.specialty {
-        condition = condition.add(referral::Column::Specialty.eq(specialty.as_str()));
-    }
-    if let Some(status) = &filter.status {
-        condition = condition.add(referral::Column::Status.eq(status.as_str()));
-    }
-    if let Some(id) = filter.patient_id {
-        condition = condition.add(referral::Column::PatientId.eq(id));
-    }
-    if let Some(after) = after_id(page)? {
-        condition = condition.add(referral::Column::Id.gt(after));
-    }
-    Ok(referral::Entity::find()
-        .filter(condition)
-        .order_by_asc(referral::Column::Id)
-        .limit(page.fetch_limit())
-        .all(db)
-        .await?)
+    use referral::Column;
+    let query = referral::Entity::find().filter(
+        Condition::all()
+            .add_option(filter.specialty.as_deref().map(|s| Column::Specialty.eq(s)))
+            .add_option(filter.status.map(|s| Column::Status.eq(s.as_str())))
+            .add_option(filter.patient_id.map(|id| Column::PatientId.eq(id))),
+    );
+    Ok(page.by_id(query, referral::Column::Id)?.all(db).await?)
 }
 
-/// New values for an update; `None` leaves a field as it is.
-#[derive(Debug, Default)]
-pub struct ReferralChange {
-    pub priority: Option<String>,
-    pub earliest: Option<Option<chrono::NaiveDate>>,
-    /// JSON, as stored.
-    pub unavailable: Option<String>,
-    pub required_clinician: Option<Option<Uuid>>,
-    pub preferred_clinician: Option<Option<Uuid>>,
-}
-
-/// Changes a waiting or booked referral, under an optional etag. The write is
-/// guarded by the revision read, so a concurrent change makes this one lose
-/// cleanly (ABORTED) rather than overwrite it.
+/// Changes a waiting or booked referral, under an optional etag; the
+/// clinicians it names must be clinicians of the referral's specialty. The
+/// write is guarded by the revision read, so a concurrent change makes this
+/// one lose cleanly (ABORTED) rather than overwrite it.
 pub async fn update(
     db: &DatabaseConnection,
     id: Uuid,
     expected_revision: Option<i64>,
     change: ReferralChange,
 ) -> Result<referral::Model, ApiError> {
-    let current = get(db, id).await?;
+    db::write(db, async |txn| {
+        update_in(txn, id, expected_revision, change).await
+    })
+    .await
+}
+
+async fn update_in(
+    txn: &impl ConnectionTrait,
+    id: Uuid,
+    expected_revision: Option<i64>,
+    change: ReferralChange,
+) -> Result<referral::Model, ApiError> {
+    let current = get(txn, id).await?;
+    check_clinicians(txn, &current.specialty, change.clinicians()).await?;
     if current.status == ReferralStatus::Removed.as_str() {
         return Err(ApiError::wrong_state(
             format!("referrals/{id}"),
@@ -104,23 +166,20 @@ pub async fn update(
     if expected_revision.is_some_and(|revision| revision != current.revision) {
         return Err(ApiError::stale_etag(format!("referrals/{id}")));
     }
-    let mut update = referral::Entity::update_many()
-        .col_expr(referral::Column::UpdateTime, Expr::value(Utc::now()))
-        .col_expr(
-            referral::Column::Revision,
-            Expr::col(referral::Column::Revision).add(1),
-        )
-        .filter(referral::Column::Id.eq(id))
+    let mut update = changing(id)
         .filter(referral::Column::Revision.eq(current.revision))
         .filter(referral::Column::Status.ne(ReferralStatus::Removed.as_str()));
     if let Some(priority) = change.priority {
-        update = update.col_expr(referral::Column::Priority, Expr::value(priority));
+        update = update.col_expr(referral::Column::Priority, Expr::value(priority.as_str()));
     }
     if let Some(earliest) = change.earliest {
         update = update.col_expr(referral::Column::Earliest, Expr::value(earliest));
     }
     if let Some(unavailable) = change.unavailable {
-        update = update.col_expr(referral::Column::Unavailable, Expr::value(unavailable));
+        update = update.col_expr(
+            referral::Column::Unavailable,
+            Expr::value(periods::write(&unavailable)),
+        );
     }
     if let Some(clinician) = change.required_clinician {
         update = update.col_expr(referral::Column::RequiredClinician, Expr::value(clinician));
@@ -128,16 +187,16 @@ pub async fn update(
     if let Some(clinician) = change.preferred_clinician {
         update = update.col_expr(referral::Column::PreferredClinician, Expr::value(clinician));
     }
-    let changed = update.exec(db).await.map_err(db_error)?.rows_affected;
+    let changed = update.exec(txn).await?.rows_affected;
     if changed == 0 {
-        let now = get(db, id).await?;
+        let now = get(txn, id).await?;
         return Err(if now.status == ReferralStatus::Removed.as_str() {
             ApiError::wrong_state(format!("referrals/{id}"), &now.status, "update")
         } else {
             ApiError::stale_etag(format!("referrals/{id}"))
         });
     }
-    get(db, id).await
+    get(txn, id).await
 }
 
 /// Takes a referral off the list; nothing is deleted. A waiting referral can
@@ -148,15 +207,22 @@ pub async fn remove(
     id: Uuid,
     reason: &str,
 ) -> Result<referral::Model, ApiError> {
-    let txn = begin_write(db).await?;
-    let current = get(&txn, id).await?;
+    db::write(db, async |txn| remove_in(txn, id, reason).await).await
+}
+
+async fn remove_in(
+    txn: &impl ConnectionTrait,
+    id: Uuid,
+    reason: &str,
+) -> Result<referral::Model, ApiError> {
+    let current = get(txn, id).await?;
     let live = appointment::Entity::find()
         .filter(appointment::Column::ReferralId.eq(id))
         .filter(appointment::Column::Status.is_in([
             AppointmentStatus::Booked.as_str(),
             AppointmentStatus::Arrived.as_str(),
         ]))
-        .count(&txn)
+        .count(txn)
         .await?;
     let removable = current.status == ReferralStatus::Waiting.as_str()
         || (current.status == ReferralStatus::Booked.as_str() && live == 0);
@@ -173,7 +239,7 @@ pub async fn remove(
         ));
     }
     // Guarded by the revision read: a booking racing this removal bumps it.
-    let changed = referral::Entity::update_many()
+    let changed = changing(id)
         .col_expr(
             referral::Column::Status,
             Expr::value(ReferralStatus::Removed.as_str()),
@@ -182,24 +248,16 @@ pub async fn remove(
             referral::Column::RemovalReason,
             Expr::value(reason.to_owned()),
         )
-        .col_expr(referral::Column::UpdateTime, Expr::value(Utc::now()))
-        .col_expr(
-            referral::Column::Revision,
-            Expr::col(referral::Column::Revision).add(1),
-        )
-        .filter(referral::Column::Id.eq(id))
         .filter(referral::Column::Revision.eq(current.revision))
-        .exec(&txn)
-        .await
-        .map_err(db_error)?
+        .exec(txn)
+        .await?
         .rows_affected;
     if changed == 0 {
         return Err(ApiError::stale_etag(format!("referrals/{id}")));
     }
     // A removed referral keeps no freed slot on hold.
-    super::appointments::release_holds_for(&txn, id).await?;
-    txn.commit().await?;
-    get(db, id).await
+    super::appointments::release_holds_for(txn, id).await?;
+    get(txn, id).await
 }
 
 /// Every waiting referral of a specialty.

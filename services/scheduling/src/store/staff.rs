@@ -1,46 +1,57 @@
 //! Staff members, locations, rooms and the duty rota.
 
+use chrono::Utc;
 use medsec_platform::ApiError;
 use medsec_platform::db::escape_like;
+use medsec_platform::idempotency::RequestKey;
 use medsec_platform::pagination::PageRequest;
 use sea_orm::sea_query::{Expr, ExprTrait as _, LikeExpr};
 use sea_orm::{
-    ActiveModelTrait as _, ColumnTrait as _, Condition, ConnectionTrait, DatabaseConnection,
-    EntityTrait as _, IntoActiveModel as _, QueryFilter as _, QueryOrder as _, QuerySelect as _,
+    ColumnTrait as _, Condition, ConnectionTrait, DatabaseConnection, EntityTrait as _,
+    QueryFilter as _, QueryTrait as _,
 };
 use uuid::Uuid;
 
-use super::entities::{duty_shift, location, room, staff};
-use super::{Created, RequestKey, after_id, create_once, db_error};
+use super::entities::{duty_shift, join_list, location, room, staff};
+use super::{create_row, get_row};
+use crate::domain::Role;
+use crate::domain::staff::{NewDutyShift, NewLocation, NewRoom, NewStaffMember};
 
 pub async fn get_staff(db: &impl ConnectionTrait, id: Uuid) -> Result<staff::Model, ApiError> {
-    staff::Entity::find_by_id(id)
-        .one(db)
-        .await?
-        .ok_or_else(|| ApiError::not_found("staff member", id.to_string()))
+    get_row::<staff::Entity>(db, "staff member", id).await
 }
 
 pub async fn create_staff(
     db: &DatabaseConnection,
     key: Option<&RequestKey>,
-    row: staff::Model,
+    member: NewStaffMember,
 ) -> Result<staff::Model, ApiError> {
-    let id = row.id;
-    let created = create_once(db, "CreateStaffMember", key, id, async |txn| {
-        staff::Entity::insert(row.into_active_model().reset_all())
-            .exec_without_returning(txn)
-            .await
-            .map_err(db_error)?;
-        Ok(())
-    })
-    .await?;
-    get_staff(db, created.id()).await
+    let no_references = async |_: &_| Ok(());
+    create_row::<staff::Entity>(
+        db,
+        "CreateStaffMember",
+        key,
+        "staff member",
+        no_references,
+        |id| staff::Model {
+            id,
+            name: member.name,
+            role: member.role.as_str().to_owned(),
+            grade: member.grade,
+            specialties: join_list(member.specialties.iter().map(String::as_str)),
+            skills: join_list(member.skills.iter().map(|skill| skill.as_str())),
+            duty_manager: member.duty_manager,
+            create_time: Utc::now(),
+            revision: 1,
+        },
+    )
+    .await
 }
 
 /// Filters of ListStaffMembers.
 #[derive(Debug, Default)]
 pub struct StaffFilter {
-    pub role: Option<String>,
+    pub role: Option<Role>,
     pub specialty: Option<String>,
 }
 
@@ -49,90 +60,75 @@ pub async fn list_staff(
     filter: &StaffFilter,
     page: &PageRequest,
 ) -> Result<Vec<staff::Model>, ApiError> {
-    let mut condition = Condition::all();
-    if let Some(role) = &filter.role {
-        condition = condition.add(staff::Column::Role.eq(role.as_str()));
-    }
-    if let Some(specialty) = &filter.specialty {
-        condition = condition.add(
-            Expr::col(staff::Column::Specialties)
-                .like(LikeExpr::new(format!("%,{},%", escape_like(specialty))).escape('\\')),
-        );
-    }
-    if let Some(after) = after_id(page)? {
-        condition = condition.add(staff::Column::Id.gt(after));
-    }
-    Ok(staff::Entity::find()
-        .filter(condition)
-        .order_by_asc(staff::Column::Id)
-        .limit(page.fetch_limit())
-        .all(db)
-        .await?)
+    let has_specialty = |specialty: &String| {
+        let member = LikeExpr::new(format!("%,{},%", escape_like(specialty))).escape('\\');
+        Expr::col(staff::Column::Specialties).like(member)
+    };
+    let query = staff::Entity::find().filter(
+        Condition::all()
+            .add_option(
+                filter
+                    .role
+                    .map(|role| staff::Column::Role.eq(role.as_str())),
+            )
+            .add_option(filter.specialty.as_ref().map(has_specialty)),
+    );
+    Ok(page.by_id(query, staff::Column::Id)?.all(db).await?)
 }
 
 pub async fn get_location(
     db: &impl ConnectionTrait,
     id: Uuid,
 ) -> Result<location::Model, ApiError> {
-    location::Entity::find_by_id(id)
-        .one(db)
-        .await?
-        .ok_or_else(|| ApiError::not_found("location", id.to_string()))
+    get_row::<location::Entity>(db, "location", id).await
 }
 
 pub async fn create_location(
     db: &DatabaseConnection,
     key: Option<&RequestKey>,
-    row: location::Model,
+    new: NewLocation,
 ) -> Result<location::Model, ApiError> {
-    let created = create_once(db, "CreateLocation", key, row.id, async |txn| {
-        location::Entity::insert(row.into_active_model().reset_all())
-            .exec_without_returning(txn)
-            .await
-            .map_err(db_error)?;
-        Ok(())
+    let no_references = async |_: &_| Ok(());
+    create_row::<location::Entity>(db, "CreateLocation", key, "location", no_references, |id| {
+        location::Model {
+            id,
+            name: new.name,
+            address: new.address,
+            create_time: Utc::now(),
+        }
     })
-    .await?;
-    get_location(db, created.id()).await
+    .await
 }
 
 pub async fn list_locations(
     db: &impl ConnectionTrait,
     page: &PageRequest,
 ) -> Result<Vec<location::Model>, ApiError> {
-    let mut query = location::Entity::find();
-    if let Some(after) = after_id(page)? {
-        query = query.filter(location::Column::Id.gt(after));
-    }
-    Ok(query
-        .order_by_asc(location::Column::Id)
-        .limit(page.fetch_limit())
-        .all(db)
-        .await?)
+    let query = location::Entity::find();
+    Ok(page.by_id(query, location::Column::Id)?.all(db).await?)
 }
 
 pub async fn get_room(db: &impl ConnectionTrait, id: Uuid) -> Result<room::Model, ApiError> {
-    room::Entity::find_by_id(id)
-        .one(db)
-        .await?
-        .ok_or_else(|| ApiError::not_found("room", id.to_string()))
+    get_row::<room::Entity>(db, "room", id).await
 }
 
+/// Adds a room to an existing location.
 pub async fn create_room(
     db: &DatabaseConnection,
     key: Option<&RequestKey>,
-    row: room::Model,
+    new: NewRoom,
 ) -> Result<room::Model, ApiError> {
-    get_location(db, row.location_id).await?;
-    let created = create_once(db, "CreateRoom", key, row.id, async |txn| {
-        room::Entity::insert(row.into_active_model().reset_all())
-            .exec_without_returning(txn)
-            .await
-            .map_err(db_error)?;
-        Ok(())
+    let location_id = new.location_id;
+    let location_exists = async |txn: &_| get_location(txn, location_id).await.map(drop);
+    create_row::<room::Entity>(db, "CreateRoom", key, "room", location_exists, |id| {
+        room::Model {
+            id,
+            location_id,
+            name: new.name,
+            create_time: Utc::now(),
+        }
     })
-    .await?;
-    get_room(db, created.id()).await
+    .await
 }
 
 pub async fn list_rooms(
@@ -140,38 +136,35 @@ pub async fn list_rooms(
     location_id: Option<Uuid>,
     page: &PageRequest,
 ) -> Result<Vec<room::Model>, ApiError> {
-    let mut query = room::Entity::find();
-    if let Some(location_id) = location_id {
-        query = query.filter(room::Column::LocationId.eq(location_id));
-    }
-    if let Some(after) = after_id(page)? {
-        query = query.filter(room::Column::Id.gt(after));
-    }
-    Ok(query
-        .order_by_asc(room::Column::Id)
-        .limit(page.fetch_limit())
-        .all(db)
-        .await?)
+    let query = room::Entity::find().apply_if(location_id, |query, id| {
+        query.filter(room::Column::LocationId.eq(id))
+    });
+    Ok(page.by_id(query, room::Column::Id)?.all(db).await?)
 }
 
+/// Puts an existing staff member on duty.
 pub async fn create_shift(
     db: &DatabaseConnection,
     key: Option<&RequestKey>,
-    row: duty_shift::Model,
+    shift: NewDutyShift,
 ) -> Result<duty_shift::Model, ApiError> {
-    get_staff(db, row.staff_id).await?;
-    let created: Created = create_once(db, "CreateDutyShift", key, row.id, async |txn| {
-        duty_shift::Entity::insert(row.into_active_model().reset_all())
-            .exec_without_returning(txn)
-            .await
-            .map_err(db_error)?;
-        Ok(())
-    })
-    .await?;
-    duty_shift::Entity::find_by_id(created.id())
-        .one(db)
-        .await?
-        .ok_or_else(|| ApiError::not_found("duty shift", created.id().to_string()))
+    let staff_id = shift.staff_id;
+    let member_exists = async |txn: &_| get_staff(txn, staff_id).await.map(drop);
+    create_row::<duty_shift::Entity>(
+        db,
+        "CreateDutyShift",
+        key,
+        "duty shift",
+        member_exists,
+        |id| duty_shift::Model {
+            id,
+            staff_id,
+            start_at: shift.start.timestamp(),
+            end_at: shift.end.timestamp(),
+            create_time: Utc::now(),
+        },
+    )
+    .await
 }
 
 /// Filters of ListDutyShifts.
@@ -187,45 +180,20 @@ pub async fn list_shifts(
     filter: &ShiftFilter,
     page: &PageRequest,
 ) -> Result<Vec<duty_shift::Model>, ApiError> {
-    let mut condition = Condition::all();
-    if let Some(staff_id) = filter.staff_id {
-        condition = condition.add(duty_shift::Column::StaffId.eq(staff_id));
-    }
-    if let Some(at) = filter.on_duty_at {
-        condition = condition
-            .add(duty_shift::Column::StartAt.lte(at))
-            .add(duty_shift::Column::EndAt.gt(at));
-    }
-    if let Some(after) =
-        super::after_start(page, duty_shift::Column::StartAt, duty_shift::Column::Id)?
-    {
-        condition = condition.add(after);
-    }
-    Ok(duty_shift::Entity::find()
-        .filter(condition)
-        .order_by_asc(duty_shift::Column::StartAt)
-        .order_by_asc(duty_shift::Column::Id)
-        .limit(page.fetch_limit())
+    let query = duty_shift::Entity::find().filter(
+        Condition::all()
+            .add_option(filter.staff_id.map(|id| duty_shift::Column::StaffId.eq(id)))
+            .add_option(filter.on_duty_at.map(on_duty_at)),
+    );
+    Ok(page
+        .by_then_id::<_, _, _, i64>(query, duty_shift::Column::StartAt, duty_shift::Column::Id)?
         .all(db)
         .await?)
 }
 
-/// Staff on duty at `at` (epoch seconds), each once.
-pub async fn on_duty(db: &impl ConnectionTrait, at: i64) -> Result<Vec<staff::Model>, ApiError> {
-    let shifts = duty_shift::Entity::find()
-        .filter(duty_shift::Column::StartAt.lte(at))
-        .filter(duty_shift::Column::EndAt.gt(at))
-        .all(db)
-        .await?;
-    let mut ids: Vec<Uuid> = shifts.iter().map(|shift| shift.staff_id).collect();
-    ids.sort();
-    ids.dedup();
-    if ids.is_empty() {
-        return Ok(Vec::new());
-    }
-    Ok(staff::Entity::find()
-        .filter(staff::Column::Id.is_in(ids))
-        .order_by_asc(staff::Column::Id)
-        .all(db)
-        .await?)
+/// Shifts covering the instant `at` (epoch seconds).
+pub(super) fn on_duty_at(at: i64) -> Condition {
+    Condition::all()
+        .add(duty_shift::Column::StartAt.lte(at))
+        .add(duty_shift::Column::EndAt.gt(at))
 }

@@ -1,0 +1,229 @@
+//! Referrals on the waiting list as validated values: a new referral, the
+//! periods its patient is unavailable, the fields an update may change, and
+//! the rules of its clock start and its clinicians.
+
+use chrono::{Duration, NaiveDate};
+use medsec_platform::Reader;
+use uuid::Uuid;
+
+use super::staff::ClinicianMisfit;
+use super::{Kind, Priority};
+
+/// A referral to put on the waiting list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewReferral {
+    pub patient_id: Uuid,
+    pub specialty: String,
+    pub priority: Priority,
+    pub clock_start: NaiveDate,
+    pub kind: Kind,
+    pub earliest: Option<NaiveDate>,
+    pub unavailable: Vec<Period>,
+    pub required_clinician: Option<Uuid>,
+    pub preferred_clinician: Option<Uuid>,
+}
+
+/// Dates (both included) on which the patient cannot be seen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Period {
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+}
+
+impl Period {
+    pub fn new(from: NaiveDate, to: NaiveDate) -> Result<Self, &'static str> {
+        if to < from {
+            return Err("must not be before from");
+        }
+        Ok(Self { from, to })
+    }
+
+    pub fn contains(&self, date: NaiveDate) -> bool {
+        self.from <= date && date <= self.to
+    }
+}
+
+/// The unavailable periods of a request, each a `(from, to)` pair of
+/// civil dates under `field[i]`.
+pub fn read_periods<'a>(
+    r: &mut Reader,
+    field: &str,
+    ranges: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> Vec<Period> {
+    let mut periods = Vec::new();
+    for (i, (from, to)) in ranges.into_iter().enumerate() {
+        let from = r.date(&format!("{field}[{i}].from"), from);
+        let to_field = format!("{field}[{i}].to");
+        let to = r.date(&to_field, to);
+        if let (Some(from), Some(to)) = (from, to)
+            && let Some(period) = r.check(&to_field, Period::new(from, to))
+        {
+            periods.push(period);
+        }
+    }
+    periods
+}
+
+/// A clock starts today or earlier; a day's grace lets through a referral
+/// dated by a clock a little ahead of London's.
+pub fn check_clock_start(
+    r: &mut Reader,
+    field: &str,
+    clock_start: Option<NaiveDate>,
+    today: NaiveDate,
+) {
+    if clock_start.is_some_and(|start| start > today + Duration::days(1)) {
+        r.add(field, "must not be in the future");
+    }
+}
+
+/// The required or preferred clinician of a referral must be a clinician
+/// of its specialty: what the client is told when not.
+pub fn clinician_misfit(misfit: ClinicianMisfit) -> &'static str {
+    match misfit {
+        ClinicianMisfit::NotAClinician => "is not a clinician",
+        ClinicianMisfit::OtherSpecialty => "does not work in the referral's specialty",
+    }
+}
+
+/// The field-mask paths UpdateReferral accepts (the clock start never
+/// changes).
+pub const UPDATABLE: &[&str] = &[
+    "priority",
+    "earliest",
+    "unavailable",
+    "required_clinician",
+    "preferred_clinician",
+];
+
+/// The fields an update names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mask(Vec<String>);
+
+impl Mask {
+    /// Reads `update_mask`: required, and only updatable fields or `*`.
+    pub fn read(r: &mut Reader, paths: Vec<String>) -> Self {
+        if paths.is_empty() {
+            r.add(
+                "update_mask",
+                "is required: name the fields to change, or \"*\" for all",
+            );
+        }
+        for path in &paths {
+            if path != "*" && !UPDATABLE.contains(&path.as_str()) {
+                r.add(
+                    "update_mask",
+                    format!(
+                        "unknown or fixed field {path:?}; updatable: {}",
+                        UPDATABLE.join(", ")
+                    ),
+                );
+            }
+        }
+        Self(paths)
+    }
+
+    /// Whether the update changes `field`.
+    pub fn wants(&self, field: &str) -> bool {
+        self.0.iter().any(|path| path == "*" || path == field)
+    }
+}
+
+/// New values for an update; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReferralChange {
+    pub priority: Option<Priority>,
+    pub earliest: Option<Option<NaiveDate>>,
+    pub unavailable: Option<Vec<Period>>,
+    pub required_clinician: Option<Option<Uuid>>,
+    pub preferred_clinician: Option<Option<Uuid>>,
+}
+
+impl ReferralChange {
+    /// The clinicians the change names, with the field naming each.
+    pub fn clinicians(&self) -> [(&'static str, Option<Uuid>); 2] {
+        [
+            (
+                "referral.required_clinician",
+                self.required_clinician.flatten(),
+            ),
+            (
+                "referral.preferred_clinician",
+                self.preferred_clinician.flatten(),
+            ),
+        ]
+    }
+}
+
+impl NewReferral {
+    /// The clinicians the referral names, with the field naming each.
+    pub fn clinicians(&self) -> [(&'static str, Option<Uuid>); 2] {
+        [
+            ("referral.required_clinician", self.required_clinician),
+            ("referral.preferred_clinician", self.preferred_clinician),
+        ]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::tests::violations;
+
+    fn date(text: &str) -> NaiveDate {
+        NaiveDate::parse_from_str(text, "%Y-%m-%d").unwrap()
+    }
+
+    #[test]
+    fn periods_are_read_by_index_and_ordered() {
+        let mut r = Reader::new();
+        let periods = read_periods(
+            &mut r,
+            "u",
+            [
+                ("2026-02-01", "2026-02-14"),
+                ("2026-02-14", "2026-02-01"),
+                ("14/02", "2026-02-01"),
+            ],
+        );
+        assert_eq!(
+            periods,
+            [Period {
+                from: date("2026-02-01"),
+                to: date("2026-02-14")
+            }]
+        );
+        assert!(periods[0].contains(date("2026-02-14")));
+        assert_eq!(
+            violations(r),
+            [
+                "u[1].to: must not be before from",
+                "u[2].from: must be a date in the form YYYY-MM-DD",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_clock_starts_by_tomorrow_at_the_latest() {
+        let today = date("2026-03-01");
+        let mut r = Reader::new();
+        check_clock_start(&mut r, "a", Some(date("2026-03-02")), today);
+        check_clock_start(&mut r, "b", Some(date("2026-03-03")), today);
+        check_clock_start(&mut r, "c", None, today);
+        assert_eq!(violations(r), ["b: must not be in the future"]);
+    }
+
+    #[test]
+    fn a_mask_names_updatable_fields_or_all() {
+        let mut r = Reader::new();
+        let mask = Mask::read(&mut r, vec!["earliest".into(), "clock_start".into()]);
+        assert!(mask.wants("earliest") && !mask.wants("priority"));
+        let all = Mask::read(&mut r, vec!["*".into()]);
+        assert!(all.wants("priority"));
+        Mask::read(&mut r, Vec::new());
+        let failures = violations(r);
+        assert_eq!(failures.len(), 2);
+        assert!(failures[0].starts_with("update_mask: unknown or fixed field \"clock_start\""));
+        assert!(failures[1].starts_with("update_mask: is required"));
+    }
+}
