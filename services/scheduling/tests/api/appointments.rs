@@ -34,18 +34,8 @@ async fn books_moves_sees_and_marks_did_not_attend(backend: Backend) {
         reason: "palpitations".into(),
         request_id: "book-ada-1".into(),
     };
-    let booked = app
-        .client
-        .book_appointment(request.clone())
-        .await
-        .unwrap()
-        .into_inner();
-    let retried = app
-        .client
-        .book_appointment(request)
-        .await
-        .unwrap()
-        .into_inner();
+    let booked = app.book_with(request.clone()).await.unwrap();
+    let retried = app.book_with(request).await.unwrap();
     assert_eq!(booked.id, retried.id, "a retry books nothing more");
     assert_eq!(booked.status(), pb::AppointmentStatus::Booked);
     assert_eq!(booked.clinician_id, clinic.clinician);
@@ -65,32 +55,13 @@ async fn books_moves_sees_and_marks_did_not_attend(backend: Backend) {
     assert_eq!(app.get_slot(&first.id).await.booked, 0);
     assert_eq!(app.get_slot(&second.id).await.booked, 1);
 
-    let arrived = app
-        .client
-        .mark_arrived(pb::MarkArrivedRequest {
-            id: booked.id.clone(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let arrived = app.arrive(&booked.id).await.unwrap();
     assert_eq!(arrived.status(), pb::AppointmentStatus::Arrived);
-    let seen = app
-        .client
-        .mark_fulfilled(pb::MarkFulfilledRequest {
-            id: booked.id.clone(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let seen = app.fulfil(&booked.id).await.unwrap();
     assert_eq!(seen.status(), pb::AppointmentStatus::Fulfilled);
 
     let bob = app.book(&first.id, &patient(), "").await.unwrap();
-    let dna = app
-        .client
-        .mark_did_not_attend(pb::MarkDidNotAttendRequest { id: bob.id.clone() })
-        .await
-        .unwrap()
-        .into_inner();
+    let dna = app.did_not_attend(&bob.id).await.unwrap();
     assert_eq!(dna.status(), pb::AppointmentStatus::Noshow);
     assert_eq!(
         app.get_slot(&first.id).await.booked,
@@ -103,15 +74,9 @@ async fn books_moves_sees_and_marks_did_not_attend(backend: Backend) {
         .await;
     let carol = app.book(&third.id, &patient(), "").await.unwrap();
     let cancelled = app
-        .client
-        .cancel_appointment(pb::CancelAppointmentRequest {
-            id: carol.id.clone(),
-            cancelled_by: pb::CancelledBy::Hospital as i32,
-            reason: "clinic cancelled".into(),
-        })
+        .cancel(&carol.id, pb::CancelledBy::Hospital, "clinic cancelled")
         .await
-        .unwrap()
-        .into_inner();
+        .unwrap();
     assert_eq!(cancelled.status(), pb::AppointmentStatus::Cancelled);
     assert_eq!(cancelled.cancelled_by(), pb::CancelledBy::Hospital);
     assert_eq!(app.get_slot(&third.id).await.state(), pb::SlotState::Free);
@@ -162,36 +127,14 @@ async fn invalid_moves_name_the_state(backend: Backend) {
         .slot(&clinic, "2026-06-01T10:00:00Z", "2026-06-01T10:30:00Z", 1)
         .await;
     let booked = app.book(&slot.id, &patient(), "").await.unwrap();
-    app.client
-        .mark_fulfilled(pb::MarkFulfilledRequest {
-            id: booked.id.clone(),
-        })
-        .await
-        .unwrap();
+    app.fulfil(&booked.id).await.unwrap();
 
-    let status = app
-        .client
-        .mark_arrived(pb::MarkArrivedRequest {
-            id: booked.id.clone(),
-        })
-        .await
-        .unwrap_err();
+    let status = app.arrive(&booked.id).await.unwrap_err();
+    assert_precondition(&status, "fulfilled");
+    let status = app.did_not_attend(&booked.id).await.unwrap_err();
     assert_precondition(&status, "fulfilled");
     let status = app
-        .client
-        .mark_did_not_attend(pb::MarkDidNotAttendRequest {
-            id: booked.id.clone(),
-        })
-        .await
-        .unwrap_err();
-    assert_precondition(&status, "fulfilled");
-    let status = app
-        .client
-        .cancel_appointment(pb::CancelAppointmentRequest {
-            id: booked.id.clone(),
-            cancelled_by: pb::CancelledBy::Patient as i32,
-            reason: "feeling better".into(),
-        })
+        .cancel(&booked.id, pb::CancelledBy::Patient, "feeling better")
         .await
         .unwrap_err();
     assert_precondition(&status, "fulfilled");
@@ -207,18 +150,11 @@ async fn invalid_moves_name_the_state(backend: Backend) {
     assert_eq!(app.get_slot(&other.id).await.booked, 0, "nothing changed");
 
     let status = app
-        .client
-        .mark_arrived(pb::MarkArrivedRequest {
-            id: uuid::Uuid::now_v7().to_string(),
-        })
+        .arrive(&uuid::Uuid::now_v7().to_string())
         .await
         .unwrap_err();
     assert_eq!(status.code(), Code::NotFound);
-    let status = app
-        .client
-        .mark_arrived(pb::MarkArrivedRequest { id: "x".into() })
-        .await
-        .unwrap_err();
+    let status = app.arrive("x").await.unwrap_err();
     assert_eq!(violated_fields(&status), ["id"]);
 }
 
@@ -343,8 +279,7 @@ async fn fifty_concurrent_bookings_for_one_slot_admit_exactly_its_capacity(backe
 async fn refuses_bad_bookings_and_books_nothing(backend: Backend) {
     let mut app = spawn_app(backend).await;
     let status = app
-        .client
-        .book_appointment(pb::BookAppointmentRequest {
+        .book_with(pb::BookAppointmentRequest {
             slot_id: String::new(),
             patient_id: "ada".into(),
             referral_id: "r".into(),
@@ -412,13 +347,7 @@ async fn a_did_not_attend_is_not_recorded_before_the_appointment_starts(backend:
         .unwrap()
         .into_inner();
     let booked = app.book(&slot.id, &ada, &waiting.id).await.unwrap();
-    let status = app
-        .client
-        .mark_did_not_attend(pb::MarkDidNotAttendRequest {
-            id: booked.id.clone(),
-        })
-        .await
-        .unwrap_err();
+    let status = app.did_not_attend(&booked.id).await.unwrap_err();
     assert_precondition(&status, "before it starts");
     let unchanged = app
         .client

@@ -83,18 +83,7 @@ async fn sets_up_staff_locations_and_a_rota(backend: Backend) {
         ("2026-03-02T08:00:00Z", "2026-03-02T16:00:00Z"),
         ("2026-03-03T08:00:00Z", "2026-03-03T16:00:00Z"),
     ] {
-        app.client
-            .create_duty_shift(pb::CreateDutyShiftRequest {
-                duty_shift: Some(pb::DutyShift {
-                    staff_member_id: secretary.id.clone(),
-                    start_time: Some(ts(start)),
-                    end_time: Some(ts(end)),
-                    ..Default::default()
-                }),
-                request_id: String::new(),
-            })
-            .await
-            .unwrap();
+        app.shift(&secretary.id, start, end).await;
     }
     let on_duty = app
         .client

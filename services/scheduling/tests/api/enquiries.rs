@@ -29,18 +29,7 @@ async fn member(
     } else {
         ("2026-03-03T08:00:00Z", "2026-03-03T17:00:00Z")
     };
-    app.client
-        .create_duty_shift(pb::CreateDutyShiftRequest {
-            duty_shift: Some(pb::DutyShift {
-                staff_member_id: id.clone(),
-                start_time: Some(ts(start)),
-                end_time: Some(ts(end)),
-                ..Default::default()
-            }),
-            request_id: String::new(),
-        })
-        .await
-        .unwrap();
+    app.shift(&id, start, end).await;
     id
 }
 

@@ -1,34 +1,35 @@
+//! The scheduling fixtures of the API tests: a running service with its
+//! client (the harness is the platform's), and a clinic, slots and bookings
+//! made through the API.
+
 use chrono::{DateTime, Utc};
 use medsec_platform::server::Services;
-use medsec_platform::testing::{Backend, TestDatabase, TestServer};
+use medsec_platform::testing::{Backend, Running, precondition_type, start};
 use medsec_proto::scheduling::v1 as pb;
 use medsec_proto::scheduling::v1::scheduling_service_client::SchedulingServiceClient;
 use sea_orm::DatabaseConnection;
+use tonic::Status;
 use tonic::transport::Channel;
-use tonic::{Code, Status};
-use tonic_types::StatusExt;
+
+pub(crate) use medsec_platform::testing::violated_fields;
 
 /// A SchedulingService on a fresh database, and a client for it.
 pub(crate) struct TestApp {
     pub(crate) client: SchedulingServiceClient<Channel>,
     pub(crate) db: DatabaseConnection,
-    _server: TestServer,
-    _database: TestDatabase,
+    /// The server and its database, stopped and dropped with the app.
+    pub(crate) running: Running,
 }
 
 pub(crate) async fn spawn_app(backend: Backend) -> TestApp {
-    let database = TestDatabase::create(backend).await;
-    let settings = database.settings();
-    let db = database.connect().await;
-    medsec_scheduling::migrate(&db).await.expect("migrate");
-    let services = Services::new().with(medsec_scheduling::service(db.clone(), &settings));
-    let server = TestServer::start(&settings, services).await;
-    let client = SchedulingServiceClient::new(server.channel().await);
+    let running = start(backend, medsec_scheduling::migrate, |db, settings| {
+        Services::new().with(medsec_scheduling::service(db, settings))
+    })
+    .await;
     TestApp {
-        client,
-        db,
-        _server: server,
-        _database: database,
+        client: SchedulingServiceClient::new(running.channel.clone()),
+        db: running.db.clone(),
+        running,
     }
 }
 
@@ -51,6 +52,11 @@ pub(crate) fn rfc3339(timestamp: &Option<prost_types::Timestamp>) -> String {
 /// A patient id as the records service issues them.
 pub(crate) fn patient() -> String {
     uuid::Uuid::now_v7().to_string()
+}
+
+/// The message of an answer, or its status.
+pub(crate) fn answer<T>(answer: Result<tonic::Response<T>, Status>) -> Result<T, Status> {
+    answer.map(tonic::Response::into_inner)
 }
 
 /// A clinic: one cardiology consultant at one location with one room.
@@ -133,16 +139,88 @@ impl TestApp {
         patient_id: &str,
         referral_id: &str,
     ) -> Result<pb::Appointment, Status> {
+        self.book_with(pb::BookAppointmentRequest {
+            slot_id: slot_id.into(),
+            patient_id: patient_id.into(),
+            referral_id: referral_id.into(),
+            reason: "chest pain on exertion".into(),
+            request_id: String::new(),
+        })
+        .await
+    }
+
+    pub(crate) async fn book_with(
+        &mut self,
+        request: pb::BookAppointmentRequest,
+    ) -> Result<pb::Appointment, Status> {
+        answer(self.client.book_appointment(request).await)
+    }
+
+    pub(crate) async fn arrive(&mut self, id: &str) -> Result<pb::Appointment, Status> {
+        let id = id.to_owned();
+        answer(
+            self.client
+                .mark_arrived(pb::MarkArrivedRequest { id })
+                .await,
+        )
+    }
+
+    pub(crate) async fn fulfil(&mut self, id: &str) -> Result<pb::Appointment, Status> {
+        let id = id.to_owned();
+        answer(
+            self.client
+                .mark_fulfilled(pb::MarkFulfilledRequest { id })
+                .await,
+        )
+    }
+
+    pub(crate) async fn did_not_attend(&mut self, id: &str) -> Result<pb::Appointment, Status> {
+        let id = id.to_owned();
+        let request = pb::MarkDidNotAttendRequest { id };
+        answer(self.client.mark_did_not_attend(request).await)
+    }
+
+    pub(crate) async fn cancel(
+        &mut self,
+        id: &str,
+        cancelled_by: pb::CancelledBy,
+        reason: &str,
+    ) -> Result<pb::Appointment, Status> {
+        let request = pb::CancelAppointmentRequest {
+            id: id.into(),
+            cancelled_by: cancelled_by as i32,
+            reason: reason.into(),
+        };
+        answer(self.client.cancel_appointment(request).await)
+    }
+
+    pub(crate) async fn remove_referral(
+        &mut self,
+        id: &str,
+        reason: &str,
+    ) -> Result<pb::Referral, Status> {
+        let request = pb::RemoveReferralRequest {
+            id: id.into(),
+            reason: reason.into(),
+        };
+        answer(self.client.remove_referral(request).await)
+    }
+
+    /// Puts a staff member on duty from `start` to `end` (RFC 3339).
+    pub(crate) async fn shift(&mut self, staff_member_id: &str, start: &str, end: &str) {
+        let shift = pb::DutyShift {
+            staff_member_id: staff_member_id.into(),
+            start_time: Some(ts(start)),
+            end_time: Some(ts(end)),
+            ..Default::default()
+        };
         self.client
-            .book_appointment(pb::BookAppointmentRequest {
-                slot_id: slot_id.into(),
-                patient_id: patient_id.into(),
-                referral_id: referral_id.into(),
-                reason: "chest pain on exertion".into(),
+            .create_duty_shift(pb::CreateDutyShiftRequest {
+                duty_shift: Some(shift),
                 request_id: String::new(),
             })
             .await
-            .map(tonic::Response::into_inner)
+            .expect("create duty shift");
     }
 
     pub(crate) async fn get_slot(&mut self, id: &str) -> pb::Slot {
@@ -180,25 +258,13 @@ pub(crate) fn slot(clinic: &Clinic, start: &str, end: &str, capacity: i32) -> pb
     }
 }
 
-/// The bad fields an INVALID_ARGUMENT status names.
-pub(crate) fn violated_fields(status: &Status) -> Vec<String> {
-    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
-    status
-        .get_details_bad_request()
-        .expect("bad request details")
-        .field_violations
-        .into_iter()
-        .map(|violation| violation.field)
-        .collect()
-}
-
-/// Asserts a FAILED_PRECONDITION whose message contains `state`.
+/// Asserts a FAILED_PRECONDITION, with its details, whose message contains
+/// `state`.
 pub(crate) fn assert_precondition(status: &Status, state: &str) {
-    assert_eq!(status.code(), Code::FailedPrecondition, "{status:?}");
+    precondition_type(status);
     assert!(
         status.message().contains(state),
         "{state} not in {}",
         status.message()
     );
-    assert!(status.get_details_precondition_failure().is_some());
 }

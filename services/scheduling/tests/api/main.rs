@@ -8,6 +8,7 @@ mod appointments;
 mod diary;
 mod e2e;
 mod enquiries;
+mod faults;
 mod helpers;
 mod optimise;
 mod referrals;

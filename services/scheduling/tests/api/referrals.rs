@@ -80,12 +80,7 @@ async fn referral_clocks_run_stop_and_restart(backend: Backend) {
     );
 
     // A hospital cancellation returns it to waiting, clock still running.
-    app.client
-        .cancel_appointment(pb::CancelAppointmentRequest {
-            id: booked.id,
-            cancelled_by: pb::CancelledBy::Hospital as i32,
-            reason: "consultant on call".into(),
-        })
+    app.cancel(&booked.id, pb::CancelledBy::Hospital, "consultant on call")
         .await
         .unwrap();
     let back = get(&mut app, &created.id, "2026-03-10").await;
@@ -94,10 +89,7 @@ async fn referral_clocks_run_stop_and_restart(backend: Backend) {
 
     // A DNA at the first appointment restarts the clock on that day.
     let rebooked = app.book(&spare.id, &ada, &created.id).await.unwrap();
-    app.client
-        .mark_did_not_attend(pb::MarkDidNotAttendRequest { id: rebooked.id })
-        .await
-        .unwrap();
+    app.did_not_attend(&rebooked.id).await.unwrap();
     let restarted = get(&mut app, &created.id, "2026-03-11").await;
     assert_eq!(restarted.status(), pb::ReferralStatus::Waiting);
     assert_eq!(restarted.clock_start, "2026-03-11");
@@ -105,23 +97,11 @@ async fn referral_clocks_run_stop_and_restart(backend: Backend) {
     assert_eq!(restarted.due, "2026-07-15");
 
     let removed = app
-        .client
-        .remove_referral(pb::RemoveReferralRequest {
-            id: created.id.clone(),
-            reason: "discharged to GP".into(),
-        })
+        .remove_referral(&created.id, "discharged to GP")
         .await
-        .unwrap()
-        .into_inner();
+        .unwrap();
     assert_eq!(removed.status(), pb::ReferralStatus::Removed);
-    let status = app
-        .client
-        .remove_referral(pb::RemoveReferralRequest {
-            id: created.id.clone(),
-            reason: "again".into(),
-        })
-        .await
-        .unwrap_err();
+    let status = app.remove_referral(&created.id, "again").await.unwrap_err();
     assert_precondition(&status, "removed");
 
     let status = app
@@ -183,13 +163,7 @@ async fn the_waiting_list_report_counts_bands_and_breaches(backend: Backend) {
     }
     // Removed referrals are off the list.
     let gone = referral(&mut app, &patient(), pb::Priority::Routine, "2024-01-01").await;
-    app.client
-        .remove_referral(pb::RemoveReferralRequest {
-            id: gone.id,
-            reason: "treated".into(),
-        })
-        .await
-        .unwrap();
+    app.remove_referral(&gone.id, "treated").await.unwrap();
 
     let report = app
         .client
@@ -347,11 +321,7 @@ async fn a_referral_is_updated_under_a_mask_and_an_etag(backend: Backend) {
     );
 
     // A removed referral is closed to changes.
-    app.client
-        .remove_referral(pb::RemoveReferralRequest {
-            id: created.id.clone(),
-            reason: "treated elsewhere".into(),
-        })
+    app.remove_referral(&created.id, "treated elsewhere")
         .await
         .unwrap();
     let removed = update(
@@ -390,12 +360,7 @@ async fn a_treated_referral_is_closed_once_its_appointment_is_over(backend: Back
         .unwrap_err();
     assert_precondition(&early, "booked");
 
-    app.client
-        .mark_arrived(pb::MarkArrivedRequest {
-            id: appointment.id.clone(),
-        })
-        .await
-        .unwrap();
+    app.arrive(&appointment.id).await.unwrap();
     let during = app
         .client
         .remove_referral(remove(&created.id))
@@ -403,12 +368,7 @@ async fn a_treated_referral_is_closed_once_its_appointment_is_over(backend: Back
         .unwrap_err();
     assert_precondition(&during, "booked");
 
-    app.client
-        .mark_fulfilled(pb::MarkFulfilledRequest {
-            id: appointment.id.clone(),
-        })
-        .await
-        .unwrap();
+    app.fulfil(&appointment.id).await.unwrap();
     let closed = app
         .client
         .remove_referral(remove(&created.id))
