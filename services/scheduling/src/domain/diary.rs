@@ -185,7 +185,7 @@ pub fn active_hold(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::tests::violations;
+    use crate::domain::tests::{date, violations};
 
     #[test]
     fn sessions_have_a_weekday_a_time_a_length_and_places() {
@@ -209,7 +209,6 @@ mod tests {
 
     #[test]
     fn a_weekly_session_makes_slots_on_its_days_while_valid() {
-        let date = |text| NaiveDate::parse_from_str(text, "%Y-%m-%d").unwrap();
         let time = |text| london::parse_time(text).unwrap();
         let mondays = Session {
             weekday: 1,

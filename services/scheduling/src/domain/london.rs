@@ -95,10 +95,7 @@ pub fn format_time(time: NaiveTime) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn date(text: &str) -> NaiveDate {
-        NaiveDate::parse_from_str(text, "%Y-%m-%d").unwrap()
-    }
+    use crate::domain::tests::date;
 
     fn time(text: &str) -> NaiveTime {
         parse_time(text).unwrap()

@@ -124,7 +124,13 @@ medsec_platform::stored_enum!(
 
 #[cfg(test)]
 pub(crate) mod tests {
+    use chrono::NaiveDate;
     use medsec_platform::{ApiError, Reader};
+
+    /// A civil date written `YYYY-MM-DD`.
+    pub(crate) fn date(text: &str) -> NaiveDate {
+        NaiveDate::parse_from_str(text, "%Y-%m-%d").unwrap()
+    }
 
     /// The violations a reader recorded, as `field: why`.
     pub(crate) fn violations(r: Reader) -> Vec<String> {

@@ -168,11 +168,8 @@ impl NewReferral {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::tests::date;
     use crate::domain::tests::violations;
-
-    fn date(text: &str) -> NaiveDate {
-        NaiveDate::parse_from_str(text, "%Y-%m-%d").unwrap()
-    }
 
     #[test]
     fn periods_are_read_by_index_and_ordered() {

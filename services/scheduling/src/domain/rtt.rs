@@ -105,10 +105,7 @@ pub fn report(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn date(text: &str) -> NaiveDate {
-        NaiveDate::parse_from_str(text, "%Y-%m-%d").unwrap()
-    }
+    use crate::domain::tests::date;
 
     #[test]
     fn due_dates_follow_the_allocation_model() {

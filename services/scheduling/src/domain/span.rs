@@ -72,7 +72,7 @@ mod tests {
     }
 
     fn date(text: &str) -> Option<NaiveDate> {
-        NaiveDate::parse_from_str(text, "%Y-%m-%d").ok()
+        Some(crate::domain::tests::date(text))
     }
 
     #[test]
