@@ -14,7 +14,7 @@ use medsec_scheduler::model::{Instance, Kind, Priority};
 use medsec_scheduler::{GenerateOptions, SolveOptions, evaluate};
 
 use crate::helpers::{TestApp, spawn_app};
-use crate::optimise::{absence, cancel, commit, create_slot, hours_ahead, rebook, referral_now};
+use crate::optimise::{absence, cancel, commit, create_slot, offer_of, ok, rebook, referral_now};
 
 both_backends!(a_generated_clinic_is_allocated_optimally_and_repaired);
 
@@ -41,19 +41,15 @@ struct Seeded {
 }
 
 async fn seed(app: &mut TestApp, instance: &Instance) -> Seeded {
-    let location = app
-        .client
-        .create_location(pb::CreateLocationRequest {
-            location: Some(pb::Location {
-                name: "Generated Outpatients".into(),
-                ..Default::default()
-            }),
-            request_id: String::new(),
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .id;
+    let location = ok(app.client.create_location(pb::CreateLocationRequest {
+        location: Some(pb::Location {
+            name: "Generated Outpatients".into(),
+            ..Default::default()
+        }),
+        request_id: String::new(),
+    }))
+    .await
+    .id;
     let mut specialty_of: BTreeMap<&str, &str> = BTreeMap::new();
     for slot in &instance.slots {
         specialty_of.insert(&slot.clinician, &slot.specialty);
@@ -114,37 +110,33 @@ async fn seed(app: &mut TestApp, instance: &Instance) -> Seeded {
                 .map(|c| clinicians[c].clone())
                 .unwrap_or_default()
         };
-        let created = app
-            .client
-            .create_referral(pb::CreateReferralRequest {
-                referral: Some(pb::Referral {
-                    patient_id: patient,
-                    specialty: referral.specialty.clone(),
-                    priority: match referral.priority {
-                        Priority::TwoWeekWait => pb::Priority::TwoWeekWait,
-                        Priority::Urgent => pb::Priority::Urgent,
-                        Priority::Routine => pb::Priority::Routine,
-                    } as i32,
-                    clock_start: referral.clock_start.to_string(),
-                    kind: kind(referral.kind) as i32,
-                    earliest: referral.earliest.map(|d| d.to_string()).unwrap_or_default(),
-                    unavailable: referral
-                        .unavailable
-                        .iter()
-                        .map(|r| pb::DateRange {
-                            from: r.from.to_string(),
-                            to: r.to.to_string(),
-                        })
-                        .collect(),
-                    required_clinician: clinician(&referral.required_clinician),
-                    preferred_clinician: clinician(&referral.preferred_clinician),
-                    ..Default::default()
-                }),
-                request_id: String::new(),
-            })
-            .await
-            .unwrap()
-            .into_inner();
+        let created = ok(app.client.create_referral(pb::CreateReferralRequest {
+            referral: Some(pb::Referral {
+                patient_id: patient,
+                specialty: referral.specialty.clone(),
+                priority: match referral.priority {
+                    Priority::TwoWeekWait => pb::Priority::TwoWeekWait,
+                    Priority::Urgent => pb::Priority::Urgent,
+                    Priority::Routine => pb::Priority::Routine,
+                } as i32,
+                clock_start: referral.clock_start.to_string(),
+                kind: kind(referral.kind) as i32,
+                earliest: referral.earliest.map(|d| d.to_string()).unwrap_or_default(),
+                unavailable: referral
+                    .unavailable
+                    .iter()
+                    .map(|r| pb::DateRange {
+                        from: r.from.to_string(),
+                        to: r.to.to_string(),
+                    })
+                    .collect(),
+                required_clinician: clinician(&referral.required_clinician),
+                preferred_clinician: clinician(&referral.preferred_clinician),
+                ..Default::default()
+            }),
+            request_id: String::new(),
+        }))
+        .await;
         referrals.insert(referral.id.clone(), created.id);
     }
     Seeded {
@@ -153,6 +145,18 @@ async fn seed(app: &mut TestApp, instance: &Instance) -> Seeded {
         slots,
         referrals,
     }
+}
+
+/// The position in the model's list of each database id, by the model id
+/// it was seeded for.
+fn index<'a>(
+    seeded: &'a HashMap<String, String>,
+    model_ids: impl Iterator<Item = &'a String>,
+) -> HashMap<&'a str, usize> {
+    model_ids
+        .enumerate()
+        .map(|(i, id)| (seeded[id].as_str(), i))
+        .collect()
 }
 
 fn kind(kind: Kind) -> pb::SlotKind {
@@ -166,16 +170,12 @@ async fn holding_appointments(app: &mut TestApp) -> Vec<pb::Appointment> {
     let mut all = Vec::new();
     let mut token = String::new();
     loop {
-        let page = app
-            .client
-            .list_appointments(pb::ListAppointmentsRequest {
-                page_size: 1000,
-                page_token: token,
-                ..Default::default()
-            })
-            .await
-            .unwrap()
-            .into_inner();
+        let page = ok(app.client.list_appointments(pb::ListAppointmentsRequest {
+            page_size: 1000,
+            page_token: token,
+            ..Default::default()
+        }))
+        .await;
         all.extend(page.appointments.into_iter().filter(|a| {
             matches!(
                 a.status(),
@@ -226,16 +226,12 @@ async fn a_generated_clinic_is_allocated_optimally_and_repaired(backend: Backend
     assert_eq!(optimum.status, medsec_scheduler::Status::Optimal);
 
     let (start, end) = (instance.horizon.start, instance.horizon.end);
-    let proposal = app
-        .client
-        .propose_allocation(pb::ProposeAllocationRequest {
-            specialty: String::new(),
-            horizon_start: start.to_string(),
-            horizon_end: end.to_string(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let proposal = ok(app.client.propose_allocation(pb::ProposeAllocationRequest {
+        specialty: String::new(),
+        horizon_start: start.to_string(),
+        horizon_end: end.to_string(),
+    }))
+    .await;
     assert!(proposal.optimal);
     assert_eq!(proposal.referrals as usize, instance.referrals.len());
     assert_eq!(proposal.slots as usize, instance.slots.len());
@@ -254,18 +250,8 @@ async fn a_generated_clinic_is_allocated_optimally_and_repaired(backend: Backend
     assert_eq!(committed.booked, proposal.referrals_allocated);
 
     // The bookings, read back through the API, as the generator's instance.
-    let slot_index: HashMap<&str, usize> = problem
-        .slots
-        .iter()
-        .enumerate()
-        .map(|(i, s)| (seeded.slots[&s.id].as_str(), i))
-        .collect();
-    let referral_index: HashMap<&str, usize> = problem
-        .referrals
-        .iter()
-        .enumerate()
-        .map(|(i, r)| (seeded.referrals[&r.id].as_str(), i))
-        .collect();
+    let slot_index = index(&seeded.slots, problem.slots.iter().map(|s| &s.id));
+    let referral_index = index(&seeded.referrals, problem.referrals.iter().map(|r| &r.id));
     let mut assignment = vec![None; problem.referrals.len()];
     for a in holding_appointments(&mut app).await {
         assignment[referral_index[a.referral_id.as_str()]] = Some(slot_index[a.slot_id.as_str()]);
@@ -348,22 +334,11 @@ async fn a_generated_clinic_is_allocated_optimally_and_repaired(backend: Backend
         .into_iter()
         .find(|a| a.clinician_id != absent)
         .unwrap();
-    cancel(
-        &mut app,
-        &cancelled.id,
-        pb::CancelledBy::Patient,
-        "feeling better",
-    )
-    .await;
-    let offer = app
+    cancel(&mut app, &cancelled.id, pb::CancelledBy::Patient).await;
+    let offer = ok(app
         .client
-        .offer_freed_slot(pb::OfferFreedSlotRequest {
-            slot_id: cancelled.slot_id.clone(),
-            hold_until: Some(hours_ahead(48)),
-        })
-        .await
-        .unwrap()
-        .into_inner();
+        .offer_freed_slot(offer_of(&cancelled.slot_id, 48)))
+    .await;
     let referral = offer.referral.unwrap();
     assert_eq!(referral.status(), pb::ReferralStatus::Waiting);
     assert_eq!(offer.slot.unwrap().state(), pb::SlotState::BusyTentative);

@@ -9,7 +9,7 @@ use medsec_platform::{ApiError, both_backends};
 use medsec_proto::scheduling::v1 as pb;
 use medsec_scheduling::store::optimise::RunLock;
 
-use super::{day_slot, propose, referral};
+use super::{day_slot, ok, propose, referral, refused, run};
 use crate::helpers::{TestApp, assert_precondition, patient, spawn_app};
 
 both_backends!(
@@ -41,17 +41,10 @@ async fn a_second_run_for_a_specialty_is_refused_while_one_holds_it(backend: Bac
             .unwrap_err();
         assert_precondition(&status, "specialties/cardiology is being optimised");
         // All specialties includes cardiology, so it waits too; another does not.
-        let all = |specialty: &str| pb::ProposeAllocationRequest {
-            specialty: specialty.into(),
-            horizon_start: "2026-06-01".into(),
-            horizon_end: "2026-06-30".into(),
-        };
-        let status = app.client.propose_allocation(all("")).await.unwrap_err();
+        let june = |specialty| run(specialty, "2026-06-01", "2026-06-30");
+        let status = refused(app.client.propose_allocation(june(""))).await;
         assert_precondition(&status, "being optimised");
-        app.client
-            .propose_allocation(all("dermatology"))
-            .await
-            .unwrap();
+        ok(app.client.propose_allocation(june("dermatology"))).await;
         Ok(())
     })
     .await
@@ -84,14 +77,8 @@ async fn a_cancelled_run_releases_its_lock(backend: Backend) {
     let mut other = app.client.clone();
     let specialties = cardiology();
     let run = RunLock::hold(&app.db, &specialties, async || {
-        let status = other
-            .propose_allocation(pb::ProposeAllocationRequest {
-                specialty: "cardiology".into(),
-                horizon_start: "2026-06-01".into(),
-                horizon_end: "2026-06-30".into(),
-            })
-            .await
-            .unwrap_err();
+        let june = run("cardiology", "2026-06-01", "2026-06-30");
+        let status = refused(other.propose_allocation(june)).await;
         assert_precondition(&status, "being optimised");
         // A solve that never ends, until its RPC goes away.
         std::future::pending::<Result<(), ApiError>>().await

@@ -8,9 +8,42 @@ mod proposals;
 mod rebooking;
 
 use medsec_proto::scheduling::v1 as pb;
-use tonic::Status;
+use tonic::{Response, Status};
 
 use crate::helpers::{Clinic, TestApp, ts};
+
+/// The answer of a call that must succeed.
+pub(crate) async fn ok<T>(call: impl Future<Output = Result<Response<T>, Status>>) -> T {
+    call.await.expect("the call succeeds").into_inner()
+}
+
+/// Why a call that must fail was refused.
+pub(crate) async fn refused<T: std::fmt::Debug>(
+    call: impl Future<Output = Result<Response<T>, Status>>,
+) -> Status {
+    call.await.expect_err("the call is refused")
+}
+
+/// A waiting cardiology referral for a new-patient slot, as a request
+/// gives it.
+pub(crate) fn waiting(patient_id: &str, priority: pb::Priority, clock_start: &str) -> pb::Referral {
+    pb::Referral {
+        patient_id: patient_id.into(),
+        specialty: "cardiology".into(),
+        priority: priority as i32,
+        clock_start: clock_start.into(),
+        kind: pb::SlotKind::New as i32,
+        ..Default::default()
+    }
+}
+
+pub(crate) async fn create_referral(app: &mut TestApp, referral: pb::Referral) -> pb::Referral {
+    ok(app.client.create_referral(pb::CreateReferralRequest {
+        referral: Some(referral),
+        request_id: String::new(),
+    }))
+    .await
+}
 
 /// A waiting cardiology referral for a new-patient slot.
 pub(crate) async fn referral(
@@ -19,21 +52,7 @@ pub(crate) async fn referral(
     priority: pb::Priority,
     clock_start: &str,
 ) -> pb::Referral {
-    app.client
-        .create_referral(pb::CreateReferralRequest {
-            referral: Some(pb::Referral {
-                patient_id: patient_id.into(),
-                specialty: "cardiology".into(),
-                priority: priority as i32,
-                clock_start: clock_start.into(),
-                kind: pb::SlotKind::New as i32,
-                ..Default::default()
-            }),
-            request_id: String::new(),
-        })
-        .await
-        .expect("create referral")
-        .into_inner()
+    create_referral(app, waiting(patient_id, priority, clock_start)).await
 }
 
 /// A slot at 09:00Z on `date` (10:00 in London in summer).
@@ -54,14 +73,20 @@ pub(crate) async fn day_slot(
 
 /// A slot as the request gives it, e.g. another clinician's or another kind.
 pub(crate) async fn create_slot(app: &mut TestApp, slot: pb::Slot) -> pb::Slot {
-    app.client
-        .create_slot(pb::CreateSlotRequest {
-            slot: Some(slot),
-            request_id: String::new(),
-        })
-        .await
-        .expect("create slot")
-        .into_inner()
+    ok(app.client.create_slot(pb::CreateSlotRequest {
+        slot: Some(slot),
+        request_id: String::new(),
+    }))
+    .await
+}
+
+/// A run of `specialty` (empty: every specialty) over the horizon.
+pub(crate) fn run(specialty: &str, start: &str, end: &str) -> pb::ProposeAllocationRequest {
+    pb::ProposeAllocationRequest {
+        specialty: specialty.into(),
+        horizon_start: start.into(),
+        horizon_end: end.into(),
+    }
 }
 
 /// A cardiology run over the horizon.
@@ -70,14 +95,11 @@ pub(crate) async fn propose(
     start: &str,
     end: &str,
 ) -> Result<pb::Proposal, Status> {
+    let request = run("cardiology", start, end);
     app.client
-        .propose_allocation(pb::ProposeAllocationRequest {
-            specialty: "cardiology".into(),
-            horizon_start: start.into(),
-            horizon_end: end.into(),
-        })
+        .propose_allocation(request)
         .await
-        .map(tonic::Response::into_inner)
+        .map(Response::into_inner)
 }
 
 /// Every allocation of a proposal, read two to a page.
@@ -88,16 +110,14 @@ pub(crate) async fn allocations(
     let mut all = Vec::new();
     let mut token = String::new();
     loop {
-        let page = app
+        let page = ok(app
             .client
             .list_proposal_allocations(pb::ListProposalAllocationsRequest {
                 proposal_id: proposal_id.into(),
                 page_size: 2,
                 page_token: token,
-            })
-            .await
-            .unwrap()
-            .into_inner();
+            }))
+        .await;
         all.extend(page.allocations);
         if page.next_page_token.is_empty() {
             return all;
@@ -107,11 +127,10 @@ pub(crate) async fn allocations(
 }
 
 pub(crate) async fn commit(app: &mut TestApp, id: &str) -> pb::CommitProposalResponse {
-    app.client
-        .commit_proposal(pb::CommitProposalRequest { id: id.into() })
-        .await
-        .unwrap()
-        .into_inner()
+    ok(app
+        .client
+        .commit_proposal(pb::CommitProposalRequest { id: id.into() }))
+    .await
 }
 
 /// `hours` from now, as a request's `hold_until`.
@@ -123,15 +142,21 @@ pub(crate) fn hours_ahead(hours: i64) -> prost_types::Timestamp {
     }
 }
 
+/// An offer of a freed slot, held for `hours`.
+pub(crate) fn offer_of(slot_id: &str, hours: i64) -> pb::OfferFreedSlotRequest {
+    pb::OfferFreedSlotRequest {
+        slot_id: slot_id.into(),
+        hold_until: Some(hours_ahead(hours)),
+    }
+}
+
 /// Offers a freed slot, held for two hours.
 pub(crate) async fn offer(app: &mut TestApp, slot_id: &str) -> Result<pb::SlotOffer, Status> {
+    let request = offer_of(slot_id, 2);
     app.client
-        .offer_freed_slot(pb::OfferFreedSlotRequest {
-            slot_id: slot_id.into(),
-            hold_until: Some(hours_ahead(2)),
-        })
+        .offer_freed_slot(request)
         .await
-        .map(tonic::Response::into_inner)
+        .map(Response::into_inner)
 }
 
 /// The clinician is away from `start` to `end`, for `reason`.
@@ -141,20 +166,17 @@ pub(crate) async fn absence(
     (start, end): (prost_types::Timestamp, prost_types::Timestamp),
     reason: pb::AbsenceReason,
 ) -> pb::Absence {
-    app.client
-        .create_absence(pb::CreateAbsenceRequest {
-            absence: Some(pb::Absence {
-                clinician_id: clinician_id.into(),
-                start_time: Some(start),
-                end_time: Some(end),
-                reason: reason as i32,
-                ..Default::default()
-            }),
-            request_id: String::new(),
-        })
-        .await
-        .expect("create absence")
-        .into_inner()
+    ok(app.client.create_absence(pb::CreateAbsenceRequest {
+        absence: Some(pb::Absence {
+            clinician_id: clinician_id.into(),
+            start_time: Some(start),
+            end_time: Some(end),
+            reason: reason as i32,
+            ..Default::default()
+        }),
+        request_id: String::new(),
+    }))
+    .await
 }
 
 /// Sick on 1 June 2026 (UTC).
@@ -183,38 +205,38 @@ pub(crate) async fn rebook(
     app.client
         .rebook_displaced(request)
         .await
-        .map(tonic::Response::into_inner)
+        .map(Response::into_inner)
 }
 
-pub(crate) async fn cancel(app: &mut TestApp, id: &str, by: pb::CancelledBy, reason: &str) {
-    app.client
-        .cancel_appointment(pb::CancelAppointmentRequest {
-            id: id.into(),
-            cancelled_by: by as i32,
-            reason: reason.into(),
-        })
-        .await
-        .expect("cancel appointment");
+/// Cancels an appointment: the hospital cancels a clinic, a patient moves
+/// away.
+pub(crate) async fn cancel(app: &mut TestApp, id: &str, by: pb::CancelledBy) {
+    let reason = match by {
+        pb::CancelledBy::Hospital => "clinic cancelled",
+        _ => "moving away",
+    };
+    ok(app.client.cancel_appointment(pb::CancelAppointmentRequest {
+        id: id.into(),
+        cancelled_by: by as i32,
+        reason: reason.into(),
+    }))
+    .await;
 }
 
 /// A referral as it stands today.
 pub(crate) async fn referral_now(app: &mut TestApp, id: &str) -> pb::Referral {
-    app.client
-        .get_referral(pb::GetReferralRequest {
-            id: id.into(),
-            as_of: String::new(),
-        })
-        .await
-        .unwrap()
-        .into_inner()
+    ok(app.client.get_referral(pb::GetReferralRequest {
+        id: id.into(),
+        as_of: String::new(),
+    }))
+    .await
 }
 
 pub(crate) async fn appointment(app: &mut TestApp, id: &str) -> pb::Appointment {
-    app.client
-        .get_appointment(pb::GetAppointmentRequest { id: id.into() })
-        .await
-        .unwrap()
-        .into_inner()
+    ok(app
+        .client
+        .get_appointment(pb::GetAppointmentRequest { id: id.into() }))
+    .await
 }
 
 /// A page of appointments (`request` names the filters and the size).
@@ -222,10 +244,5 @@ pub(crate) async fn appointments(
     app: &mut TestApp,
     request: pb::ListAppointmentsRequest,
 ) -> Vec<pb::Appointment> {
-    app.client
-        .list_appointments(request)
-        .await
-        .unwrap()
-        .into_inner()
-        .appointments
+    ok(app.client.list_appointments(request)).await.appointments
 }

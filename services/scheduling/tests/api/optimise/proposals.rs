@@ -8,8 +8,8 @@ use medsec_proto::scheduling::v1 as pb;
 use tonic::Code;
 
 use super::{
-    allocations, appointment, appointments, commit, create_slot, day_slot, propose, referral,
-    referral_now,
+    allocations, appointment, appointments, commit, create_slot, day_slot, ok, propose, referral,
+    referral_now, refused, run,
 };
 use crate::helpers::{assert_precondition, patient, spawn_app, violated_fields};
 
@@ -47,24 +47,16 @@ async fn proposes_lists_and_commits_once(backend: Backend) {
         proposal.greedy_breaches - proposal.breaches
     );
     assert!(proposal.max_wait_days >= 175, "{proposal:?}");
-    let got = app
-        .client
-        .get_proposal(pb::GetProposalRequest {
-            id: proposal.id.clone(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let got = ok(app.client.get_proposal(pb::GetProposalRequest {
+        id: proposal.id.clone(),
+    }))
+    .await;
     assert_eq!(got, proposal);
-    let listed = app
-        .client
-        .list_proposals(pb::ListProposalsRequest {
-            specialty: "cardiology".into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let listed = ok(app.client.list_proposals(pb::ListProposalsRequest {
+        specialty: "cardiology".into(),
+        ..Default::default()
+    }))
+    .await;
     assert_eq!(listed.proposals, vec![proposal.clone()]);
 
     let placed = allocations(&mut app, &proposal.id).await;
@@ -131,15 +123,8 @@ async fn a_patients_existing_appointment_day_is_kept_free(backend: Backend) {
 
 async fn refuses_bad_optimisation_requests(backend: Backend) {
     let mut app = spawn_app(backend).await;
-    let status = app
-        .client
-        .propose_allocation(pb::ProposeAllocationRequest {
-            specialty: "cardio-logy".into(),
-            horizon_start: "2026-06-30".into(),
-            horizon_end: "2026-06-01".into(),
-        })
-        .await
-        .unwrap_err();
+    let reversed = run("cardio-logy", "2026-06-30", "2026-06-01");
+    let status = refused(app.client.propose_allocation(reversed)).await;
     assert_eq!(violated_fields(&status), ["specialty", "horizon_end"]);
     let status = propose(&mut app, "2026-1-1", "").await.unwrap_err();
     assert_eq!(violated_fields(&status), ["horizon_start", "horizon_end"]);
@@ -147,87 +132,67 @@ async fn refuses_bad_optimisation_requests(backend: Backend) {
         .await
         .unwrap_err();
     assert_eq!(violated_fields(&status), ["horizon_end"]);
-    let status = app
-        .client
-        .get_proposal(pb::GetProposalRequest { id: "x".into() })
-        .await
-        .unwrap_err();
+    let status = refused(
+        app.client
+            .get_proposal(pb::GetProposalRequest { id: "x".into() }),
+    )
+    .await;
     assert_eq!(violated_fields(&status), ["id"]);
     let missing = uuid::Uuid::now_v7().to_string();
-    let status = app
-        .client
-        .get_proposal(pb::GetProposalRequest {
-            id: missing.clone(),
-        })
-        .await
-        .unwrap_err();
-    assert_eq!(status.code(), Code::NotFound);
-    let status = app
-        .client
-        .commit_proposal(pb::CommitProposalRequest {
-            id: missing.clone(),
-        })
-        .await
-        .unwrap_err();
-    assert_eq!(status.code(), Code::NotFound);
-    let status = app
-        .client
-        .list_proposal_allocations(pb::ListProposalAllocationsRequest {
-            proposal_id: missing,
-            ..Default::default()
-        })
-        .await
-        .unwrap_err();
-    assert_eq!(status.code(), Code::NotFound);
-    let status = app
-        .client
-        .list_proposals(pb::ListProposalsRequest {
-            page_size: -1,
-            ..Default::default()
-        })
-        .await
-        .unwrap_err();
+    let id = || missing.clone();
+    let allocations_of = pb::ListProposalAllocationsRequest {
+        proposal_id: id(),
+        ..Default::default()
+    };
+    for status in [
+        refused(app.client.get_proposal(pb::GetProposalRequest { id: id() })).await,
+        refused(
+            app.client
+                .commit_proposal(pb::CommitProposalRequest { id: id() }),
+        )
+        .await,
+        refused(app.client.list_proposal_allocations(allocations_of)).await,
+    ] {
+        assert_eq!(status.code(), Code::NotFound, "{status:?}");
+    }
+    let status = refused(app.client.list_proposals(pb::ListProposalsRequest {
+        page_size: -1,
+        ..Default::default()
+    }))
+    .await;
     assert_eq!(violated_fields(&status), ["page_size"]);
-    let status = app
-        .client
-        .book_best_slot(pb::BookBestSlotRequest {
-            referral_id: "nope".into(),
-            from_date: "2026-06-01".into(),
-            to_date: "2026-05-01".into(),
-            max_candidates: -3,
-            ..Default::default()
-        })
-        .await
-        .unwrap_err();
+    let status = refused(app.client.book_best_slot(pb::BookBestSlotRequest {
+        referral_id: "nope".into(),
+        from_date: "2026-06-01".into(),
+        to_date: "2026-05-01".into(),
+        max_candidates: -3,
+        ..Default::default()
+    }))
+    .await;
     assert_eq!(
         violated_fields(&status),
         ["referral_id", "to_date", "max_candidates"]
     );
-    let status = app
-        .client
-        .rebook_displaced(pb::RebookDisplacedRequest::default())
-        .await
-        .unwrap_err();
+    let status = refused(
+        app.client
+            .rebook_displaced(pb::RebookDisplacedRequest::default()),
+    )
+    .await;
     assert_eq!(
         violated_fields(&status),
         ["absence_id", "horizon_start", "horizon_end"]
     );
-    let status = app
-        .client
-        .offer_freed_slot(pb::OfferFreedSlotRequest {
-            slot_id: String::new(),
-            hold_until: Some(crate::helpers::ts("2020-01-01T00:00:00Z")),
-        })
-        .await
-        .unwrap_err();
+    let status = refused(app.client.offer_freed_slot(pb::OfferFreedSlotRequest {
+        slot_id: String::new(),
+        hold_until: Some(crate::helpers::ts("2020-01-01T00:00:00Z")),
+    }))
+    .await;
     assert_eq!(violated_fields(&status), ["slot_id", "hold_until"]);
-    let proposals = app
+    let proposals = ok(app
         .client
-        .list_proposals(pb::ListProposalsRequest::default())
-        .await
-        .unwrap()
-        .into_inner()
-        .proposals;
+        .list_proposals(pb::ListProposalsRequest::default()))
+    .await
+    .proposals;
     assert!(proposals.is_empty(), "nothing was stored");
 }
 
@@ -470,16 +435,16 @@ async fn booking_rechecks_that_the_slot_fits_the_referral(backend: Backend) {
     let committed = commit(&mut app, &proposal.id).await;
     assert_eq!(committed.booked, 1);
     assert_eq!(committed.not_booked.len(), 1);
-    let refused = &committed.not_booked[0];
-    assert_eq!(refused.referral_id, first.id);
+    let unbooked = &committed.not_booked[0];
+    assert_eq!(unbooked.referral_id, first.id);
     assert!(
-        refused.not_booked_reason.contains(&format!(
+        unbooked.not_booked_reason.contains(&format!(
             "the patient is unavailable from {ada_date} to {ada_date}"
         )),
         "{}",
-        refused.not_booked_reason
+        unbooked.not_booked_reason
     );
-    assert_eq!(app.get_slot(&refused.slot_id).await.booked, 0);
+    assert_eq!(app.get_slot(&unbooked.slot_id).await.booked, 0);
     let waiting = referral_now(&mut app, &first.id).await;
     assert_eq!(waiting.status(), pb::ReferralStatus::Waiting);
 
@@ -495,14 +460,14 @@ async fn booking_rechecks_that_the_slot_fits_the_referral(backend: Backend) {
         crate::helpers::slot(&clinic, "2026-06-03T09:00:00Z", "2026-06-03T09:30:00Z", 1);
     follow_up.kind = pb::SlotKind::FollowUp as i32;
     let follow_up = create_slot(&mut app, follow_up).await;
-    let status = app
-        .client
-        .reschedule_appointment(pb::RescheduleAppointmentRequest {
-            id: bo_appointment.clone(),
-            new_slot_id: follow_up.id.clone(),
-        })
-        .await
-        .unwrap_err();
+    let status = refused(
+        app.client
+            .reschedule_appointment(pb::RescheduleAppointmentRequest {
+                id: bo_appointment.clone(),
+                new_slot_id: follow_up.id.clone(),
+            }),
+    )
+    .await;
     assert_eq!(violated_fields(&status), ["new_slot_id"]);
     assert!(status.message().contains("follow"), "{status:?}");
     assert_eq!(app.get_slot(&follow_up.id).await.booked, 0);

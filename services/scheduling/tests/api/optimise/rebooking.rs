@@ -7,8 +7,8 @@ use medsec_platform::testing::Backend;
 use medsec_proto::scheduling::v1 as pb;
 
 use super::{
-    appointment, cancel, create_slot, day_slot, hours_ahead, offer, rebook, rebook_in_june,
-    referral, referral_now, sick_on_1_june,
+    appointment, cancel, create_referral, create_slot, day_slot, offer, offer_of, ok, rebook,
+    rebook_in_june, referral, referral_now, refused, sick_on_1_june, waiting,
 };
 use crate::helpers::{assert_precondition, patient, spawn_app};
 
@@ -31,35 +31,18 @@ async fn book_best_slot_ranks_by_the_models_cost_and_books(backend: Backend) {
     with_other.clinician_id = other.clone();
     let by_other = create_slot(&mut app, with_other).await;
     let ada = patient();
-    let waiting = app
-        .client
-        .create_referral(pb::CreateReferralRequest {
-            referral: Some(pb::Referral {
-                patient_id: ada.clone(),
-                specialty: "cardiology".into(),
-                priority: pb::Priority::Routine as i32,
-                clock_start: "2026-05-01".into(),
-                kind: pb::SlotKind::New as i32,
-                preferred_clinician: clinic.clinician.clone(),
-                ..Default::default()
-            }),
-            request_id: String::new(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let prefers = pb::Referral {
+        preferred_clinician: clinic.clinician.clone(),
+        ..waiting(&ada, pb::Priority::Routine, "2026-05-01")
+    };
+    let prefers = create_referral(&mut app, prefers).await;
     let ask = pb::BookBestSlotRequest {
-        referral_id: waiting.id.clone(),
+        referral_id: prefers.id.clone(),
         from_date: "2026-06-01".into(),
         to_date: "2026-06-30".into(),
         ..Default::default()
     };
-    let ranked = app
-        .client
-        .book_best_slot(ask.clone())
-        .await
-        .unwrap()
-        .into_inner();
+    let ranked = ok(app.client.book_best_slot(ask.clone())).await;
     let order: Vec<&str> = ranked
         .candidates
         .iter()
@@ -83,16 +66,11 @@ async fn book_best_slot_ranks_by_the_models_cost_and_books(backend: Backend) {
         max_candidates: 2,
         ..ask.clone()
     };
-    let booked = app
-        .client
-        .book_best_slot(book.clone())
-        .await
-        .unwrap()
-        .into_inner();
+    let booked = ok(app.client.book_best_slot(book.clone())).await;
     assert_eq!(booked.candidates.len(), 2);
     let appointment = booked.appointment.unwrap();
     assert_eq!(appointment.slot_id, by_other.id);
-    assert_eq!(appointment.referral_id, waiting.id);
+    assert_eq!(appointment.referral_id, prefers.id);
     let retried = app.client.book_best_slot(book).await.unwrap().into_inner();
     assert_eq!(
         retried.appointment.unwrap().id,
@@ -156,13 +134,7 @@ async fn rebook_displaced_moves_patients_off_an_absence_and_a_hospital_cancellat
 
     // A hospital cancellation: Cy's referral is booked anew. No slot is free
     // until one is added.
-    cancel(
-        &mut app,
-        &c.id,
-        pb::CancelledBy::Hospital,
-        "clinic cancelled",
-    )
-    .await;
+    cancel(&mut app, &c.id, pb::CancelledBy::Hospital).await;
     let extra = day_slot(&mut app, &clinic, "2026-06-29", 1).await;
     let rebooked = rebook(&mut app, rebook_in_june("", &[&c.id]))
         .await
@@ -190,30 +162,12 @@ async fn offer_freed_slot_holds_it_for_the_best_waiting_referral(backend: Backen
     let longest = referral(&mut app, &bo, pb::Priority::Routine, "2026-01-05").await;
     referral(&mut app, &patient(), pb::Priority::Routine, "2026-03-01").await;
 
-    let request = pb::OfferFreedSlotRequest {
-        slot_id: slot.id.clone(),
-        hold_until: Some(hours_ahead(2)),
-    };
-    let status = app
-        .client
-        .offer_freed_slot(request.clone())
-        .await
-        .unwrap_err();
+    let request = offer_of(&slot.id, 2);
+    let status = refused(app.client.offer_freed_slot(request.clone())).await;
     assert_precondition(&status, "busy");
 
-    cancel(
-        &mut app,
-        &booked.id,
-        pb::CancelledBy::Patient,
-        "moving away",
-    )
-    .await;
-    let offer = app
-        .client
-        .offer_freed_slot(request.clone())
-        .await
-        .unwrap()
-        .into_inner();
+    cancel(&mut app, &booked.id, pb::CancelledBy::Patient).await;
+    let offer = ok(app.client.offer_freed_slot(request.clone())).await;
     // The longest routine waiter gains most by being seen now.
     let referral = offer.referral.unwrap();
     // Ada's referral (waiting again, and longer-waiting than the third) is
@@ -233,16 +187,12 @@ async fn offer_freed_slot_holds_it_for_the_best_waiting_referral(backend: Backen
     // Only the offered referral may take it meanwhile.
     let status = app.book(&slot.id, &patient(), "").await.unwrap_err();
     assert_precondition(&status, "busy-tentative");
-    let free = app
-        .client
-        .list_slots(pb::ListSlotsRequest {
-            free_only: true,
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .slots;
+    let free = ok(app.client.list_slots(pb::ListSlotsRequest {
+        free_only: true,
+        ..Default::default()
+    }))
+    .await
+    .slots;
     assert!(free.is_empty(), "a held slot is not free");
     let taken = app.book(&slot.id, &bo, &longest.id).await.unwrap();
     assert_eq!(taken.slot_id, slot.id);
@@ -267,17 +217,13 @@ async fn a_hold_ends_when_its_referral_is_booked_elsewhere_or_removed(backend: B
         pb::SlotState::BusyTentative
     );
     // The slot held for Bo is his to take: BookBestSlot sees it.
-    let best = app
-        .client
-        .book_best_slot(pb::BookBestSlotRequest {
-            referral_id: longest.id.clone(),
-            from_date: "2026-06-01".into(),
-            to_date: "2026-06-30".into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let best = ok(app.client.book_best_slot(pb::BookBestSlotRequest {
+        referral_id: longest.id.clone(),
+        from_date: "2026-06-01".into(),
+        to_date: "2026-06-30".into(),
+        ..Default::default()
+    }))
+    .await;
     assert_eq!(best.candidates[0].slot.as_ref().unwrap().id, held.id);
 
     // Bo is booked elsewhere: the hold ends, and the slot is anyone's.
@@ -286,13 +232,7 @@ async fn a_hold_ends_when_its_referral_is_booked_elsewhere_or_removed(backend: B
     assert_eq!(freed.state(), pb::SlotState::Free);
     assert!(freed.held_for_referral_id.is_empty());
     let walk_in = app.book(&held.id, &patient(), "").await.unwrap();
-    cancel(
-        &mut app,
-        &walk_in.id,
-        pb::CancelledBy::Patient,
-        "moving away",
-    )
-    .await;
+    cancel(&mut app, &walk_in.id, pb::CancelledBy::Patient).await;
 
     // Offered to Cy, who is then removed from the list: the hold ends too.
     let offered = offer(&mut app, &held.id).await.unwrap();
