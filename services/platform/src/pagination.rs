@@ -215,12 +215,18 @@ impl SortKey for i64 {
     }
 }
 
+/// Instants travel to the nanosecond, as precise as either database keeps
+/// them, so a page never resumes before or after a row it served.
 impl SortKey for chrono::DateTime<chrono::Utc> {
     fn encode(&self) -> String {
-        self.timestamp_micros().to_string()
+        format!("{}.{:09}", self.timestamp(), self.timestamp_subsec_nanos())
     }
     fn decode(text: &str) -> Option<Self> {
-        chrono::DateTime::from_timestamp_micros(text.parse().ok()?)
+        let (seconds, nanos) = text.split_once('.')?;
+        if nanos.len() != 9 {
+            return None;
+        }
+        chrono::DateTime::from_timestamp(seconds.parse().ok()?, nanos.parse().ok()?)
     }
 }
 
@@ -251,6 +257,16 @@ fn decode(text: &str) -> Option<Token> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn instants_travel_in_tokens_to_the_nanosecond() {
+        let instant = chrono::DateTime::from_timestamp(1_764_550_000, 123_456_789).unwrap();
+        let encoded = instant.encode();
+        assert_eq!(encoded, "1764550000.123456789");
+        assert_eq!(chrono::DateTime::decode(&encoded), Some(instant));
+        assert_eq!(chrono::DateTime::<chrono::Utc>::decode("1764550000"), None);
+        assert_eq!(chrono::DateTime::<chrono::Utc>::decode("x.123456789"), None);
+    }
 
     #[test]
     fn sizes_default_clamp_and_refuse_negatives() {
