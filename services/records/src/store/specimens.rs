@@ -2,7 +2,7 @@
 //! one guarded update (from the states it may follow, under an optional
 //! etag) plus an event row, in one transaction.
 
-use chrono::{DateTime, Duration, SubsecRound as _, Utc};
+use chrono::{DateTime, Duration, Utc};
 use medsec_platform::ApiError;
 use medsec_platform::idempotency::{Claimed, RequestKey};
 use medsec_platform::pagination::PageRequest;
@@ -144,9 +144,7 @@ pub async fn transition(
 ) -> Result<SpecimenRecord, ApiError> {
     let to = step.to();
     audit::audited_one(db, actor, action(&step), async |txn| {
-        // Whole microseconds, as PostgreSQL keeps them, so that a dispatch
-        // time reads back the same on SQLite and resumes a page exactly.
-        let now = Utc::now().trunc_subsecs(6);
+        let now = Utc::now();
         let current = find(txn, id).await?;
         let details = step.details();
         let mut changes: Vec<(Column, SimpleExpr)> = Vec::new();
