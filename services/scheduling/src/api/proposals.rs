@@ -10,7 +10,7 @@ use medsec_proto::scheduling::v1 as pb;
 use medsec_scheduler::Instance;
 use tonic::Request;
 
-use super::SchedulingApi;
+use super::{SchedulingApi, read};
 use crate::domain::allocation::{self, Horizon, ProposalStatus, Solved};
 use crate::domain::text;
 use crate::store::entities::{proposal, proposal_allocation};
@@ -77,9 +77,7 @@ pub(super) async fn get(
     api: &SchedulingApi,
     request: Request<pb::GetProposalRequest>,
 ) -> Result<pb::Proposal, ApiError> {
-    let mut r = Reader::new();
-    let id = r.id("id", &request.get_ref().id);
-    let id = r.finish(id)?;
+    let id = read::one_id(&request.get_ref().id)?;
     Ok(proposal_to_proto(&proposals::get(&api.db, id).await?))
 }
 
@@ -90,12 +88,8 @@ pub(super) async fn list(
     let request = request.into_inner();
     let mut r = Reader::new();
     let specialty = optional_specialty(&mut r, &request.specialty);
-    let page = r.page(
-        request.page_size,
-        &request.page_token,
-        &format!("{specialty:?}"),
-    );
-    let page = r.finish(page)?;
+    let (size, token) = (request.page_size, &request.page_token);
+    let page = read::page(r, "proposals", &specialty, size, token)?;
     let rows = proposals::list(&api.db, specialty.as_deref(), &page).await?;
     let (proposals, next_page_token) = page.tail(rows, |row| keys::id(row.id), proposal_to_proto);
     Ok(pb::ListProposalsResponse {
@@ -111,6 +105,7 @@ pub(super) async fn list_allocations(
     let request = request.into_inner();
     let mut r = Reader::new();
     let id = r.id("proposal_id", &request.proposal_id);
+    // A token is good only for the allocations of the proposal it came from.
     let filters = id.map(|id| id.to_string()).unwrap_or_default();
     let page = r.page(request.page_size, &request.page_token, &filters);
     let (id, page) = r.finish((id, page))?;
@@ -127,9 +122,7 @@ pub(super) async fn commit(
     api: &SchedulingApi,
     request: Request<pb::CommitProposalRequest>,
 ) -> Result<pb::CommitProposalResponse, ApiError> {
-    let mut r = Reader::new();
-    let id = r.id("id", &request.get_ref().id);
-    let id = r.finish(id)?;
+    let id = read::one_id(&request.get_ref().id)?;
     let committed = optimise::commit(&api.db, id).await?;
     Ok(pb::CommitProposalResponse {
         proposal: Some(proposal_to_proto(&committed.proposal)),

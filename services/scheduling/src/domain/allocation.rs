@@ -281,11 +281,8 @@ impl Solved {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::domain::tests::{date, violations};
     use medsec_scheduler::model::{self as m, Kind, Priority};
-
-    pub(crate) fn date(text: &str) -> NaiveDate {
-        NaiveDate::parse_from_str(text, "%Y-%m-%d").unwrap()
-    }
 
     /// An id that sorts by `n`.
     pub(crate) fn id(n: u128) -> Uuid {
@@ -332,16 +329,10 @@ pub(crate) mod tests {
         }
     }
 
-    fn read(start: &str, end: &str) -> Result<Horizon, Vec<(String, String)>> {
+    fn read(start: &str, end: &str) -> Result<Horizon, Vec<String>> {
         let mut r = Reader::new();
         let horizon = Horizon::read(&mut r, ("from", start), ("to", end));
-        r.finish(horizon).map_err(|error| match error {
-            ApiError::InvalidArgument(bad) => bad
-                .iter()
-                .map(|(field, why)| (field.to_owned(), why.to_owned()))
-                .collect(),
-            other => panic!("{other:?}"),
-        })
+        horizon.ok_or_else(|| violations(r))
     }
 
     #[test]
@@ -355,18 +346,21 @@ pub(crate) mod tests {
         );
         assert_eq!(
             read("2026-06-30", "2026-06-01"),
-            Err(vec![("to".into(), "must not be before from".into())])
+            Err(vec!["to: must not be before from".to_owned()])
         );
         assert_eq!(
             read("2026-01-01", "2027-01-03"),
-            Err(vec![(
-                "to".into(),
-                "must be at most 366 days after the start".into()
-            )])
+            Err(vec![
+                "to: must be at most 366 days after the start".to_owned()
+            ])
         );
-        let bad = read("2026-1-1", "").unwrap_err();
-        let fields: Vec<_> = bad.iter().map(|(f, _)| f.as_str()).collect();
-        assert_eq!(fields, ["from", "to"]);
+        assert_eq!(
+            read("2026-1-1", "").unwrap_err(),
+            [
+                "from: must be a date in the form YYYY-MM-DD",
+                "to: is required"
+            ]
+        );
     }
 
     #[test]

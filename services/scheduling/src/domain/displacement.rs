@@ -295,6 +295,7 @@ impl Selection {
 mod tests {
     use super::*;
     use crate::domain::allocation::tests::{id, instance, referral, slot};
+    use crate::domain::tests::violations;
     use medsec_scheduler::model::Priority;
 
     /// Appointment `n` for referral `n` (patient `n + 1000`), booked in slot
@@ -498,13 +499,16 @@ mod tests {
         assert_eq!(not_moved[1].reason, "no feasible free slot in the horizon");
     }
 
+    /// The displacement read, or the fields refused.
     fn read(absence_id: &str, appointment_ids: &[&str]) -> Result<Displacement, Vec<String>> {
         let mut r = Reader::new();
         let ids: Vec<String> = appointment_ids.iter().map(|s| (*s).to_owned()).collect();
         let read = Displacement::read(&mut r, absence_id, &ids);
-        r.finish(read).map_err(|error| match error {
-            ApiError::InvalidArgument(bad) => bad.fields().map(str::to_owned).collect(),
-            other => panic!("{other:?}"),
+        read.ok_or_else(|| {
+            let bad = violations(r);
+            bad.iter()
+                .map(|v| v.split(':').next().unwrap_or_default().to_owned())
+                .collect()
         })
     }
 

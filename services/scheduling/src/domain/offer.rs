@@ -1,50 +1,24 @@
 //! OfferFreedSlot's rules: only a free slot is offered, to the waiting
 //! referral the allocation model places in it, and held at most
-//! [`MAX_HOLD`] ahead.
+//! [`MAX_HOLD`] ahead; and how a slot's state is spelled in a refusal.
 
 use chrono::{DateTime, Duration, Utc};
 use medsec_platform::{ApiError, PreconditionKind};
 use uuid::Uuid;
 
 use super::allocation::{Placement, Solved};
+use super::diary::SlotState;
 
 /// How far ahead an offer may hold a slot.
 pub const MAX_HOLD: Duration = Duration::days(14);
 
-/// A slot's FHIR state (Slot.status), as the API spells it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SlotState {
-    Free,
-    /// Held for one referral until the hold lapses.
-    BusyTentative,
-    /// Every place booked.
-    Busy,
-    /// The clinician is away.
-    BusyUnavailable,
-}
-
-impl SlotState {
-    /// The state of a slot with `booked` of `capacity` places taken, made
-    /// busy-unavailable or not, under a live hold or not.
-    pub fn of(unavailable: bool, booked: i32, capacity: i32, held: bool) -> Self {
-        if unavailable {
-            Self::BusyUnavailable
-        } else if booked >= capacity {
-            Self::Busy
-        } else if held {
-            Self::BusyTentative
-        } else {
-            Self::Free
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Free => "free",
-            Self::BusyTentative => "busy-tentative",
-            Self::Busy => "busy",
-            Self::BusyUnavailable => "busy-unavailable",
-        }
+/// A slot's state as FHIR (Slot.status) and the API's messages spell it.
+pub fn spelled(state: SlotState) -> &'static str {
+    match state {
+        SlotState::Free => "free",
+        SlotState::BusyTentative => "busy-tentative",
+        SlotState::Busy => "busy",
+        SlotState::BusyUnavailable => "busy-unavailable",
     }
 }
 
@@ -67,7 +41,7 @@ pub fn ensure_free(slot_id: Uuid, state: SlotState) -> Result<(), ApiError> {
     }
     Err(ApiError::wrong_state(
         format!("slots/{slot_id}"),
-        state.as_str(),
+        spelled(state),
         "offer it",
     ))
 }
@@ -90,17 +64,17 @@ pub fn choose(slot_id: Uuid, solved: &Solved) -> Result<Placement, ApiError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::allocation::tests::{date, id, instance, referral, slot};
+    use crate::domain::allocation::tests::{id, instance, referral, slot};
     use crate::domain::allocation::{Horizon, solve};
+    use crate::domain::tests::date;
     use medsec_scheduler::model::{Horizon as ModelHorizon, Priority};
 
     #[test]
-    fn the_state_of_a_slot() {
-        assert_eq!(SlotState::of(false, 0, 1, false), SlotState::Free);
-        assert_eq!(SlotState::of(false, 1, 2, true), SlotState::BusyTentative);
-        assert_eq!(SlotState::of(false, 2, 2, true), SlotState::Busy);
-        assert_eq!(SlotState::of(true, 0, 2, false), SlotState::BusyUnavailable);
-        assert_eq!(SlotState::BusyTentative.as_str(), "busy-tentative");
+    fn states_are_spelled_as_fhir_does() {
+        assert_eq!(spelled(SlotState::Free), "free");
+        assert_eq!(spelled(SlotState::BusyTentative), "busy-tentative");
+        assert_eq!(spelled(SlotState::Busy), "busy");
+        assert_eq!(spelled(SlotState::BusyUnavailable), "busy-unavailable");
     }
 
     #[test]
@@ -118,8 +92,13 @@ mod tests {
     #[test]
     fn only_a_free_slot_is_offered() {
         assert!(ensure_free(id(1), SlotState::Free).is_ok());
-        let refused = ensure_free(id(1), SlotState::Busy).unwrap_err().to_string();
-        assert!(refused.contains("is busy: cannot offer it"), "{refused}");
+        let refused = ensure_free(id(1), SlotState::BusyTentative)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            refused.contains("is busy-tentative: cannot offer it"),
+            "{refused}"
+        );
     }
 
     #[test]

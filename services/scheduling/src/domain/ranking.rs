@@ -95,7 +95,8 @@ pub fn none_bookable(referral_id: Uuid, horizon: Horizon, reasons: &[String]) ->
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::allocation::tests::{date, id, instance, referral, slot};
+    use crate::domain::allocation::tests::{id, instance, referral, slot};
+    use crate::domain::tests::date;
     use medsec_scheduler::model::{DateRange, Kind, Priority};
 
     #[test]

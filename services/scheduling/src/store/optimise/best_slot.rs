@@ -8,8 +8,9 @@ use sea_orm::DatabaseConnection;
 use uuid::Uuid;
 
 use super::refusal;
+use crate::domain::appointment::Booking;
 use crate::store::IDEMPOTENCY_KEYS;
-use crate::store::appointments::{self, Booking, book_in};
+use crate::store::appointments::{self, book_in};
 use crate::store::entities::appointment;
 
 /// The scope of BookBestSlot's idempotency keys.

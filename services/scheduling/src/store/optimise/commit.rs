@@ -14,7 +14,8 @@ use uuid::Uuid;
 use super::proposals;
 use super::refusal;
 use crate::domain::allocation::ProposalStatus;
-use crate::store::appointments::{Booking, book_in};
+use crate::domain::appointment::Booking;
+use crate::store::appointments::book_in;
 use crate::store::entities::{proposal, proposal_allocation};
 
 /// What a commit did.

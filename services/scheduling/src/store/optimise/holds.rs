@@ -10,19 +10,16 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use crate::domain::offer::SlotState;
+use crate::domain::diary::{SlotState, slot_state as state_of};
+use crate::domain::offer::spelled;
 use crate::domain::{AppointmentStatus, ReferralStatus};
 use crate::store::diary::{active_hold, get_slot, not_held};
 use crate::store::entities::{appointment, referral, slot};
 
 /// A slot's state at `now` (epoch seconds).
 pub fn slot_state(slot: &slot::Model, now: i64) -> SlotState {
-    SlotState::of(
-        slot.unavailable,
-        slot.booked,
-        slot.capacity,
-        active_hold(slot, now).is_some(),
-    )
+    let held = active_hold(slot, now).is_some();
+    state_of(slot.unavailable, slot.booked, slot.capacity, held)
 }
 
 /// Holds a slot for one referral until `until`, if it still has a free,
@@ -56,7 +53,7 @@ pub async fn hold(
         txn.rollback().await?;
         return Err(ApiError::wrong_state(
             format!("slots/{slot_id}"),
-            slot_state(&slot, now).as_str(),
+            spelled(slot_state(&slot, now)),
             "offer it",
         ));
     }

@@ -12,7 +12,6 @@ use sea_orm::{
     ColumnTrait as _, Condition, ConnectionTrait, EntityTrait as _, QueryFilter as _,
     QueryOrder as _, QuerySelect as _,
 };
-use serde::Deserialize;
 use uuid::Uuid;
 
 use crate::domain::allocation::Horizon;
@@ -66,13 +65,6 @@ pub struct Built {
     pub referrals: HashMap<Uuid, referral::Model>,
 }
 
-/// One stored unavailable period, as `referrals.unavailable` holds it.
-#[derive(Debug, Deserialize)]
-struct Period {
-    from: NaiveDate,
-    to: NaiveDate,
-}
-
 fn model_priority(stored: &str) -> Option<m::Priority> {
     Some(match Priority::from_stored(stored)? {
         Priority::TwoWeekWait => m::Priority::TwoWeekWait,
@@ -107,8 +99,8 @@ pub async fn build(db: &impl ConnectionTrait, scope: &Scope) -> Result<Built, Ap
                 row.id
             )));
         };
-        let periods: Vec<Period> = serde_json::from_str(&row.unavailable).unwrap_or_default();
-        let mut unavailable: Vec<m::DateRange> = periods
+        let mut unavailable: Vec<m::DateRange> = row
+            .unavailable_periods()
             .into_iter()
             .map(|p| m::DateRange {
                 from: p.from,

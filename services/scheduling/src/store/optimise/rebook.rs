@@ -13,9 +13,10 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::refusal;
+use crate::domain::appointment::Booking;
 use crate::domain::displacement::{Appointment, Displacement, Move, PlannedMove, Referral};
 use crate::domain::{AppointmentStatus, CancelledBy, ReferralStatus};
-use crate::store::appointments::{Booking, book_in, reschedule_in};
+use crate::store::appointments::{book_in, reschedule_in};
 use crate::store::entities::{absence, appointment, referral, slot};
 
 /// The appointments of `displacement` as they stand: an absence's booked or
