@@ -14,7 +14,7 @@ use medsec_scheduler::model::{Instance, Kind, Priority};
 use medsec_scheduler::{GenerateOptions, SolveOptions, evaluate};
 
 use crate::helpers::{TestApp, spawn_app};
-use crate::optimise::{absence, cancel, commit, create_slot, offer_of, ok, rebook, referral_now};
+use crate::optimise::{absence, commit, create_slot, offer_of, ok, rebook, referral_now};
 
 both_backends!(a_generated_clinic_is_allocated_optimally_and_repaired);
 
@@ -334,7 +334,9 @@ async fn a_generated_clinic_is_allocated_optimally_and_repaired(backend: Backend
         .into_iter()
         .find(|a| a.clinician_id != absent)
         .unwrap();
-    cancel(&mut app, &cancelled.id, pb::CancelledBy::Patient).await;
+    app.cancel(&cancelled.id, pb::CancelledBy::Patient, "feeling better")
+        .await
+        .unwrap();
     let offer = ok(app
         .client
         .offer_freed_slot(offer_of(&cancelled.slot_id, 48)))

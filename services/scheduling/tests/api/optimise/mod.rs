@@ -10,11 +10,11 @@ mod rebooking;
 use medsec_proto::scheduling::v1 as pb;
 use tonic::{Response, Status};
 
-use crate::helpers::{Clinic, TestApp, ts};
+use crate::helpers::{Clinic, TestApp, answer, ts};
 
 /// The answer of a call that must succeed.
 pub(crate) async fn ok<T>(call: impl Future<Output = Result<Response<T>, Status>>) -> T {
-    call.await.expect("the call succeeds").into_inner()
+    answer(call.await).expect("the call succeeds")
 }
 
 /// Why a call that must fail was refused.
@@ -96,10 +96,7 @@ pub(crate) async fn propose(
     end: &str,
 ) -> Result<pb::Proposal, Status> {
     let request = run("cardiology", start, end);
-    app.client
-        .propose_allocation(request)
-        .await
-        .map(Response::into_inner)
+    answer(app.client.propose_allocation(request).await)
 }
 
 /// Every allocation of a proposal, read two to a page.
@@ -152,11 +149,7 @@ pub(crate) fn offer_of(slot_id: &str, hours: i64) -> pb::OfferFreedSlotRequest {
 
 /// Offers a freed slot, held for two hours.
 pub(crate) async fn offer(app: &mut TestApp, slot_id: &str) -> Result<pb::SlotOffer, Status> {
-    let request = offer_of(slot_id, 2);
-    app.client
-        .offer_freed_slot(request)
-        .await
-        .map(Response::into_inner)
+    answer(app.client.offer_freed_slot(offer_of(slot_id, 2)).await)
 }
 
 /// The clinician is away from `start` to `end`, for `reason`.
@@ -202,25 +195,7 @@ pub(crate) async fn rebook(
     app: &mut TestApp,
     request: pb::RebookDisplacedRequest,
 ) -> Result<pb::RebookDisplacedResponse, Status> {
-    app.client
-        .rebook_displaced(request)
-        .await
-        .map(Response::into_inner)
-}
-
-/// Cancels an appointment: the hospital cancels a clinic, a patient moves
-/// away.
-pub(crate) async fn cancel(app: &mut TestApp, id: &str, by: pb::CancelledBy) {
-    let reason = match by {
-        pb::CancelledBy::Hospital => "clinic cancelled",
-        _ => "moving away",
-    };
-    ok(app.client.cancel_appointment(pb::CancelAppointmentRequest {
-        id: id.into(),
-        cancelled_by: by as i32,
-        reason: reason.into(),
-    }))
-    .await;
+    answer(app.client.rebook_displaced(request).await)
 }
 
 /// A referral as it stands today.

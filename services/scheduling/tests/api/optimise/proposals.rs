@@ -277,11 +277,7 @@ async fn commit_reports_allocations_it_could_not_book(backend: Backend) {
     // Meanwhile Bo's slot goes to someone else and Cy leaves the list; Ada's
     // allocation is still good.
     app.book(&slot_of(&bo), &patient(), "").await.unwrap();
-    app.client
-        .remove_referral(pb::RemoveReferralRequest {
-            id: cy.id.clone(),
-            reason: "treated elsewhere".into(),
-        })
+    app.remove_referral(&cy.id, "treated elsewhere")
         .await
         .unwrap();
     let committed = commit(&mut app, &proposal.id).await;

@@ -7,7 +7,7 @@ use medsec_platform::testing::Backend;
 use medsec_proto::scheduling::v1 as pb;
 
 use super::{
-    appointment, cancel, create_referral, create_slot, day_slot, offer, offer_of, ok, rebook,
+    appointment, create_referral, create_slot, day_slot, offer, offer_of, ok, rebook,
     rebook_in_june, referral, referral_now, refused, sick_on_1_june, waiting,
 };
 use crate::helpers::{assert_precondition, patient, spawn_app};
@@ -134,7 +134,10 @@ async fn rebook_displaced_moves_patients_off_an_absence_and_a_hospital_cancellat
 
     // A hospital cancellation: Cy's referral is booked anew. No slot is free
     // until one is added.
-    cancel(&mut app, &c.id, pb::CancelledBy::Hospital).await;
+    let hospital = pb::CancelledBy::Hospital;
+    app.cancel(&c.id, hospital, "clinic cancelled")
+        .await
+        .unwrap();
     let extra = day_slot(&mut app, &clinic, "2026-06-29", 1).await;
     let rebooked = rebook(&mut app, rebook_in_june("", &[&c.id]))
         .await
@@ -166,7 +169,9 @@ async fn offer_freed_slot_holds_it_for_the_best_waiting_referral(backend: Backen
     let status = refused(app.client.offer_freed_slot(request.clone())).await;
     assert_precondition(&status, "busy");
 
-    cancel(&mut app, &booked.id, pb::CancelledBy::Patient).await;
+    app.cancel(&booked.id, pb::CancelledBy::Patient, "moving away")
+        .await
+        .unwrap();
     let offer = ok(app.client.offer_freed_slot(request.clone())).await;
     // The longest routine waiter gains most by being seen now.
     let referral = offer.referral.unwrap();
@@ -232,16 +237,14 @@ async fn a_hold_ends_when_its_referral_is_booked_elsewhere_or_removed(backend: B
     assert_eq!(freed.state(), pb::SlotState::Free);
     assert!(freed.held_for_referral_id.is_empty());
     let walk_in = app.book(&held.id, &patient(), "").await.unwrap();
-    cancel(&mut app, &walk_in.id, pb::CancelledBy::Patient).await;
+    app.cancel(&walk_in.id, pb::CancelledBy::Patient, "moving away")
+        .await
+        .unwrap();
 
     // Offered to Cy, who is then removed from the list: the hold ends too.
     let offered = offer(&mut app, &held.id).await.unwrap();
     assert_eq!(offered.referral.unwrap().id, next.id);
-    app.client
-        .remove_referral(pb::RemoveReferralRequest {
-            id: next.id.clone(),
-            reason: "treated elsewhere".into(),
-        })
+    app.remove_referral(&next.id, "treated elsewhere")
         .await
         .unwrap();
     let freed = app.get_slot(&held.id).await;
