@@ -1,7 +1,7 @@
 //! Optimisation runs over the tables: model-v1 instances built from waiting
 //! referrals and free slots ([`instance`]), the one-run-per-specialty lock
 //! ([`lock`]), proposals and their allocations ([`proposals`]), committing
-//! them through the booking path ([`commit`]), BookBestSlot's booking
+//! them through the booking path ([`mod@commit`]), BookBestSlot's booking
 //! ([`best_slot`]), offers' holds ([`holds`]) and rebooking displaced
 //! appointments ([`rebook`]). The model itself runs in `domain::allocation`.
 
