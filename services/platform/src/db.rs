@@ -83,6 +83,7 @@ pub fn escape_like(text: &str) -> String {
 /// takes the write lock at once (`BEGIN IMMEDIATE`), waiting its turn, so a
 /// transaction that reads before it writes never fails to upgrade its lock;
 /// elsewhere it is an ordinary transaction.
+#[allow(clippy::disallowed_methods)] // the one way to begin a write
 pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
     db.begin_with_options(TransactionOptions {
         sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),

@@ -15,7 +15,6 @@ use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use crate::db::begin_write;
 use crate::error::ApiError;
 
 /// Longest accepted `request_id`.
@@ -54,16 +53,6 @@ impl RequestKey {
             request: canonical.encode_to_vec(),
         })
     }
-}
-
-/// The start of an idempotent create: a write transaction, the id the new
-/// resource takes, and — when the key was used before for the same request —
-/// the id the first call created, to answer with instead.
-#[derive(Debug)]
-pub struct Creation {
-    pub txn: DatabaseTransaction,
-    pub id: Uuid,
-    pub replay_of: Option<Uuid>,
 }
 
 /// What claiming the key of a create found, with the id of the resource.
@@ -171,34 +160,11 @@ impl IdempotencyKeys {
         }
     }
 
-    /// Begins the transaction of a create in `scope` (e.g. `CreateDocument`)
-    /// and claims `key` in it.
-    pub async fn begin_create(
-        &self,
-        db: &DatabaseConnection,
-        scope: &str,
-        key: Option<&RequestKey>,
-    ) -> Result<Creation, ApiError> {
-        let id = Uuid::now_v7();
-        let txn = begin_write(db).await?;
-        let replay_of = match key {
-            None => None,
-            Some(key) => match self
-                .claim(&txn, scope, &key.request_id, &key.request, &id.to_string())
-                .await?
-            {
-                Claim::New => None,
-                Claim::Replay { resource_id } => {
-                    Some(Uuid::parse_str(&resource_id).map_err(ApiError::internal)?)
-                }
-            },
-        };
-        Ok(Creation { txn, id, replay_of })
-    }
-
     /// Claims `request_id` within `scope` (e.g. `CreatePatient`) for the
     /// request whose canonical bytes are `request`, on behalf of the resource
     /// `resource_id` about to be created. Call inside the creating transaction.
+    /// The primitive under [`IdempotencyKeys::create`], for a resource whose
+    /// key is not a UUID (a template's version).
     pub async fn claim(
         &self,
         conn: &impl ConnectionTrait,
@@ -290,20 +256,6 @@ impl IdempotencyKeys {
             row.try_get("", "resource_id")?,
         )))
     }
-}
-
-/// Checks the form of a client's `request_id`; empty means "not idempotent".
-pub fn validate_request_id(request_id: &str) -> Result<(), &'static str> {
-    if request_id.len() > MAX_REQUEST_ID_LEN {
-        return Err("must be at most 128 characters");
-    }
-    if request_id
-        .chars()
-        .any(|c| c.is_control() || c.is_whitespace())
-    {
-        return Err("must not contain spaces or control characters");
-    }
-    Ok(())
 }
 
 fn fingerprint(request: &[u8]) -> String {

@@ -292,6 +292,20 @@ impl Reader {
         }
     }
 
+    /// Finishes the reading of a List request: the page it asks for, and
+    /// every bad field named at once. A page token is good only for the same
+    /// `list` with the same `filters` (their `Debug` form names every value).
+    pub fn finish_page(
+        mut self,
+        list: &str,
+        filters: &impl std::fmt::Debug,
+        page_size: i32,
+        page_token: &str,
+    ) -> Result<PageRequest, ApiError> {
+        let page = self.page(page_size, page_token, &format!("{list};{filters:?}"));
+        self.finish(page)
+    }
+
     /// Fails with every bad field, or hands back every required value read.
     pub fn finish<V: Parsed>(self, values: V) -> Result<V::Output, ApiError> {
         self.violations.into_result()?;
@@ -299,6 +313,14 @@ impl Reader {
             ApiError::internal("a required request field was read without a value or a violation")
         })
     }
+}
+
+/// The one id a request names (a Get, a mark): `INVALID_ARGUMENT` naming
+/// `field` when it is missing or not an id.
+pub fn read_id(field: &str, text: &str) -> Result<Uuid, ApiError> {
+    let mut r = Reader::new();
+    let id = r.id(field, text);
+    r.finish(id)
 }
 
 /// A UUID id in its text form.

@@ -1,6 +1,7 @@
 //! Clinical document handlers.
 
 use medsec_platform::pagination::keys;
+use medsec_platform::request::read_id;
 use medsec_platform::time::to_timestamp;
 use medsec_platform::{ApiError, Reader};
 use medsec_proto::records::v1 as pb;
@@ -8,7 +9,6 @@ use tonic::Request;
 
 use super::RecordsApi;
 use super::actor::actor;
-use super::read;
 use crate::domain::documents::{
     DocumentKind, DocumentMeta, DocumentStatus, FiledRange, VersionChanges, check_content,
 };
@@ -72,7 +72,7 @@ pub(super) async fn get(
     request: Request<pb::GetDocumentRequest>,
 ) -> Result<pb::Document, ApiError> {
     let actor = actor(&request);
-    let id = read::id("id", &request.get_ref().id)?;
+    let id = read_id("id", &request.get_ref().id)?;
     Ok(to_proto(&documents::get(&api.db, id, &actor).await?))
 }
 
@@ -81,7 +81,7 @@ pub(super) async fn get_content(
     request: Request<pb::GetDocumentContentRequest>,
 ) -> Result<pb::DocumentContent, ApiError> {
     let actor = actor(&request);
-    let id = read::id("id", &request.get_ref().id)?;
+    let id = read_id("id", &request.get_ref().id)?;
     let (row, content) = documents::get_content(&api.db, id, &actor).await?;
     Ok(pb::DocumentContent {
         document: Some(to_proto(&row)),

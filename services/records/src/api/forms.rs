@@ -60,7 +60,7 @@ pub(super) async fn list_templates(
     request: Request<pb::ListFormTemplatesRequest>,
 ) -> Result<pb::ListFormTemplatesResponse, ApiError> {
     let request = request.get_ref();
-    let page = read::page(request.page_size, &request.page_token)?;
+    let page = Reader::new().finish_page("", &(), request.page_size, &request.page_token)?;
     let records = forms::list_templates(&api.db, &page).await?;
     let (templates, next_page_token) =
         page.tail(records, |r| keys::id(r.row.id), template_to_proto);

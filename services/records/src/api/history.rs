@@ -1,13 +1,13 @@
 //! Medical history handlers and the patient summary.
 
 use medsec_platform::pagination::keys;
+use medsec_platform::request::read_id;
 use medsec_platform::time::{to_timestamp, today_in_london};
 use medsec_platform::{ApiError, Reader};
 use medsec_proto::records::v1 as pb;
 use tonic::Request;
 
 use super::actor::actor;
-use super::read;
 use super::{RecordsApi, patients};
 use crate::domain::history::{HistoryDetails, HistoryKind};
 use crate::store::history::{self, HistoryRecord};
@@ -71,7 +71,7 @@ pub(super) async fn get(
     request: Request<pb::GetHistoryEntryRequest>,
 ) -> Result<pb::HistoryEntry, ApiError> {
     let actor = actor(&request);
-    let id = read::id("id", &request.get_ref().id)?;
+    let id = read_id("id", &request.get_ref().id)?;
     Ok(to_proto(&history::get(&api.db, id, &actor).await?))
 }
 
@@ -100,7 +100,7 @@ pub(super) async fn summary(
     request: Request<pb::GetPatientSummaryRequest>,
 ) -> Result<pb::PatientSummary, ApiError> {
     let actor = actor(&request);
-    let patient_id = read::id("patient_id", &request.get_ref().patient_id)?;
+    let patient_id = read_id("patient_id", &request.get_ref().patient_id)?;
     let (patient, records) = history::summary(&api.db, patient_id, &actor).await?;
     let today = today_in_london();
     let mut summary = pb::PatientSummary {

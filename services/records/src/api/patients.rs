@@ -1,6 +1,7 @@
 //! Patient register handlers.
 
 use medsec_platform::pagination::keys;
+use medsec_platform::request::read_id;
 use medsec_platform::time::{format_civil_date, to_timestamp, today_in_london};
 use medsec_platform::{ApiError, Reader};
 use medsec_proto::records::v1 as pb;
@@ -8,7 +9,6 @@ use tonic::Request;
 
 use super::RecordsApi;
 use super::actor::actor;
-use super::read;
 use crate::domain::{NhsNumber, PatientDetails, PatientPatch, PostcodeFilter, Sex};
 use crate::store::entities::patient::Model as PatientRow;
 use crate::store::patients::{self, PatientFilter};
@@ -33,7 +33,7 @@ pub(super) async fn get(
     request: Request<pb::GetPatientRequest>,
 ) -> Result<pb::Patient, ApiError> {
     let actor = actor(&request);
-    let id = read::id("id", &request.get_ref().id)?;
+    let id = read_id("id", &request.get_ref().id)?;
     Ok(to_proto(&patients::get(&api.db, id, &actor).await?))
 }
 

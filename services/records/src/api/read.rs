@@ -1,23 +1,9 @@
-//! Reading what several handlers' requests share: the id of a Get, the page
-//! of a List, the version or revision to read.
+//! Reading what several of records' requests share: the patient a listing
+//! names with its page, and the version or revision to read.
 
 use medsec_platform::pagination::PageRequest;
 use medsec_platform::{ApiError, Reader};
 use uuid::Uuid;
-
-/// The one id a Get request names.
-pub(super) fn id(field: &str, text: &str) -> Result<Uuid, ApiError> {
-    let mut r = Reader::new();
-    let id = r.id(field, text);
-    r.finish(id)
-}
-
-/// The page a listing with no filters asks for.
-pub(super) fn page(page_size: i32, page_token: &str) -> Result<PageRequest, ApiError> {
-    let mut r = Reader::new();
-    let page = r.page(page_size, page_token, "");
-    r.finish(page)
-}
 
 /// The patient a listing of their record names, and the page it asks for.
 pub(super) fn patient_page(

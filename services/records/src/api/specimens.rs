@@ -2,6 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use medsec_platform::pagination::keys;
+use medsec_platform::request::read_id;
 use medsec_platform::time::to_timestamp;
 use medsec_platform::{ApiError, Reader};
 use medsec_proto::records::v1 as pb;
@@ -9,7 +10,6 @@ use tonic::Request;
 
 use super::RecordsApi;
 use super::actor::actor;
-use super::read;
 use crate::domain::specimens::{NewSpecimen, NewTestType, SpecimenState, Step, parse_test_code};
 use crate::store::entities::test_type::Model as TestTypeRow;
 use crate::store::specimens::{self, SpecimenRecord};
@@ -33,7 +33,7 @@ pub(super) async fn list_test_types(
     request: Request<pb::ListTestTypesRequest>,
 ) -> Result<pb::ListTestTypesResponse, ApiError> {
     let request = request.get_ref();
-    let page = read::page(request.page_size, &request.page_token)?;
+    let page = Reader::new().finish_page("", &(), request.page_size, &request.page_token)?;
     let rows = specimens::list_test_types(&api.db, &page).await?;
     let (test_types, next_page_token) = page.tail(rows, |row| row.code.clone(), test_type_to_proto);
     Ok(pb::ListTestTypesResponse {
@@ -150,7 +150,7 @@ pub(super) async fn get(
     request: Request<pb::GetSpecimenRequest>,
 ) -> Result<pb::Specimen, ApiError> {
     let actor = actor(&request);
-    let id = read::id("id", &request.get_ref().id)?;
+    let id = read_id("id", &request.get_ref().id)?;
     Ok(to_proto(&specimens::get(&api.db, id, &actor).await?))
 }
 

@@ -1,13 +1,14 @@
 //! Booking, moving and marking appointments.
 
 use medsec_platform::pagination::keys;
+use medsec_platform::request::read_id;
 use medsec_platform::time::to_timestamp;
 use medsec_platform::{ApiError, Reader};
 use medsec_proto::scheduling::v1 as pb;
 use tonic::Request;
 
+use super::SchedulingApi;
 use super::staff::epoch_to_proto;
-use super::{SchedulingApi, read};
 use crate::domain::appointment::{Action, Booking};
 use crate::domain::text::MAX_TEXT_CHARS;
 use crate::domain::{AppointmentStatus, CancelledBy};
@@ -61,7 +62,7 @@ pub(super) async fn get(
     api: &SchedulingApi,
     request: Request<pb::GetAppointmentRequest>,
 ) -> Result<pb::Appointment, ApiError> {
-    let id = read::one_id(&request.get_ref().id)?;
+    let id = read_id("id", &request.get_ref().id)?;
     Ok(appointment_to_proto(&appointments::get(&api.db, id).await?))
 }
 
@@ -78,7 +79,7 @@ pub(super) async fn list(
         status: r.optional_enum::<AppointmentStatus>("status", request.status),
     };
     let (size, token) = (request.page_size, &request.page_token);
-    let page = read::page(r, "appointments", &filter, size, token)?;
+    let page = r.finish_page("appointments", &filter, size, token)?;
     let rows = appointments::list(&api.db, &filter, &page).await?;
     let (appointments, next_page_token) = page.tail(
         rows,
@@ -141,7 +142,7 @@ pub(super) async fn mark_did_not_attend(
 
 /// The three marks read one id and move the appointment on.
 async fn mark(api: &SchedulingApi, id: &str, action: Action) -> Result<pb::Appointment, ApiError> {
-    let id = read::one_id(id)?;
+    let id = read_id("id", id)?;
     let marked = match action {
         Action::DidNotAttend => appointments::did_not_attend(&api.db, id).await?,
         _ => appointments::mark(&api.db, id, action).await?,

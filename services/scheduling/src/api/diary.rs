@@ -3,14 +3,15 @@
 use chrono::{Duration, Utc};
 use medsec_platform::pagination::keys;
 use medsec_platform::request::message;
+use medsec_platform::request::read_id;
 use medsec_platform::time::format_civil_date;
 use medsec_platform::{ApiError, Reader};
 use medsec_proto::scheduling::v1 as pb;
 use tonic::Request;
 
+use super::SchedulingApi;
 use super::appointments::appointment_to_proto;
 use super::staff::epoch_to_proto;
-use super::{SchedulingApi, read};
 use crate::domain::diary::{
     self, LONGEST_GENERATION, LONGEST_SLOT, NewAbsence, NewSessionTemplate, NewSlot, SlotState,
     capacity, session_time, slot_minutes, weekday,
@@ -101,7 +102,7 @@ pub(super) async fn list_templates(
     let mut r = Reader::new();
     let clinician_id = r.optional_id("clinician_id", &request.clinician_id);
     let (size, token) = (request.page_size, &request.page_token);
-    let page = read::page(r, "templates", &clinician_id, size, token)?;
+    let page = r.finish_page("templates", &clinician_id, size, token)?;
     let rows = store::list_templates(&api.db, clinician_id, &page).await?;
     let (session_templates, next_page_token) =
         page.tail(rows, |row| keys::id(row.id), template_to_proto);
@@ -208,7 +209,7 @@ pub(super) async fn get_slot(
     api: &SchedulingApi,
     request: Request<pb::GetSlotRequest>,
 ) -> Result<pb::Slot, ApiError> {
-    let id = read::one_id(&request.get_ref().id)?;
+    let id = read_id("id", &request.get_ref().id)?;
     Ok(slot_to_proto(&store::get_slot(&api.db, id).await?))
 }
 
@@ -231,7 +232,7 @@ pub(super) async fn list_slots(
         free_only: request.free_only,
     };
     let (size, token) = (request.page_size, &request.page_token);
-    let page = read::page(r, "slots", &filter, size, token)?;
+    let page = r.finish_page("slots", &filter, size, token)?;
     let rows = store::list_slots(&api.db, &filter, &page).await?;
     let (slots, next_page_token) = page.tail(
         rows,
@@ -290,7 +291,7 @@ pub(super) async fn list_absences(
     let mut r = Reader::new();
     let clinician_id = r.optional_id("clinician_id", &request.clinician_id);
     let (size, token) = (request.page_size, &request.page_token);
-    let page = read::page(r, "absences", &clinician_id, size, token)?;
+    let page = r.finish_page("absences", &clinician_id, size, token)?;
     let rows = store::list_absences(&api.db, clinician_id, &page).await?;
     let (absences, next_page_token) =
         page.tail(rows, |(row, _)| keys::id(row.id), absence_to_proto);

@@ -2,12 +2,13 @@
 
 use chrono::Utc;
 use medsec_platform::pagination::keys;
+use medsec_platform::request::read_id;
 use medsec_platform::time::to_timestamp;
 use medsec_platform::{ApiError, Reader};
 use medsec_proto::scheduling::v1 as pb;
 use tonic::Request;
 
-use super::{SchedulingApi, read};
+use super::SchedulingApi;
 use crate::domain::enquiry::NewEnquiry;
 use crate::domain::text::MAX_TEXT_CHARS;
 use crate::domain::{Category, EnquiryStatus, Urgency};
@@ -57,7 +58,7 @@ pub(super) async fn get(
     api: &SchedulingApi,
     request: Request<pb::GetEnquiryRequest>,
 ) -> Result<pb::Enquiry, ApiError> {
-    let id = read::one_id(&request.get_ref().id)?;
+    let id = read_id("id", &request.get_ref().id)?;
     Ok(enquiry_to_proto(&enquiries::get(&api.db, id).await?))
 }
 
@@ -75,7 +76,7 @@ pub(super) async fn list(
         status: r.optional_enum::<EnquiryStatus>("status", request.status),
     };
     let (size, token) = (request.page_size, &request.page_token);
-    let page = read::page(r, "enquiries", &filter, size, token)?;
+    let page = r.finish_page("enquiries", &filter, size, token)?;
     let rows = enquiries::list(&api.db, &filter, &page).await?;
     let (enquiries, next_page_token) = page.tail(rows, |row| keys::id(row.id), enquiry_to_proto);
     Ok(pb::ListEnquiriesResponse {

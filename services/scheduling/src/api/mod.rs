@@ -7,7 +7,6 @@ mod appointments;
 mod diary;
 mod enquiries;
 mod proposals;
-mod read;
 mod rebooking;
 mod referrals;
 mod staff;

@@ -4,13 +4,14 @@
 use std::time::Instant;
 
 use medsec_platform::pagination::keys;
+use medsec_platform::request::read_id;
 use medsec_platform::time::{format_civil_date, to_timestamp};
 use medsec_platform::{ApiError, Reader};
 use medsec_proto::scheduling::v1 as pb;
 use medsec_scheduler::Instance;
 use tonic::Request;
 
-use super::{SchedulingApi, read};
+use super::SchedulingApi;
 use crate::domain::allocation::{self, Horizon, ProposalStatus, Solved};
 use crate::domain::text;
 use crate::store::entities::{proposal, proposal_allocation};
@@ -77,7 +78,7 @@ pub(super) async fn get(
     api: &SchedulingApi,
     request: Request<pb::GetProposalRequest>,
 ) -> Result<pb::Proposal, ApiError> {
-    let id = read::one_id(&request.get_ref().id)?;
+    let id = read_id("id", &request.get_ref().id)?;
     Ok(proposal_to_proto(&proposals::get(&api.db, id).await?))
 }
 
@@ -89,7 +90,7 @@ pub(super) async fn list(
     let mut r = Reader::new();
     let specialty = optional_specialty(&mut r, &request.specialty);
     let (size, token) = (request.page_size, &request.page_token);
-    let page = read::page(r, "proposals", &specialty, size, token)?;
+    let page = r.finish_page("proposals", &specialty, size, token)?;
     let rows = proposals::list(&api.db, specialty.as_deref(), &page).await?;
     let (proposals, next_page_token) = page.tail(rows, |row| keys::id(row.id), proposal_to_proto);
     Ok(pb::ListProposalsResponse {
@@ -122,7 +123,7 @@ pub(super) async fn commit(
     api: &SchedulingApi,
     request: Request<pb::CommitProposalRequest>,
 ) -> Result<pb::CommitProposalResponse, ApiError> {
-    let id = read::one_id(&request.get_ref().id)?;
+    let id = read_id("id", &request.get_ref().id)?;
     let committed = optimise::commit(&api.db, id).await?;
     Ok(pb::CommitProposalResponse {
         proposal: Some(proposal_to_proto(&committed.proposal)),

@@ -7,7 +7,7 @@ use medsec_platform::{ApiError, Reader};
 use medsec_proto::scheduling::v1 as pb;
 use tonic::Request;
 
-use super::{SchedulingApi, read};
+use super::SchedulingApi;
 use crate::domain::referral::{
     Mask, NewReferral, Period, ReferralChange, check_clock_start, read_periods,
 };
@@ -165,7 +165,7 @@ pub(super) async fn list(
     };
     let as_of = r.as_of("as_of", &request.as_of);
     let (size, token) = (request.page_size, &request.page_token);
-    let page = read::page(r, "referrals", &filter, size, token)?;
+    let page = r.finish_page("referrals", &filter, size, token)?;
     let rows = referrals::list(&api.db, &filter, &page).await?;
     let (referrals, next_page_token) = page.tail(
         rows,

@@ -2,12 +2,13 @@
 
 use chrono::DateTime;
 use medsec_platform::pagination::keys;
+use medsec_platform::request::read_id;
 use medsec_platform::time::to_timestamp;
 use medsec_platform::{ApiError, Reader};
 use medsec_proto::scheduling::v1 as pb;
 use tonic::Request;
 
-use super::{SchedulingApi, read};
+use super::SchedulingApi;
 use crate::domain::span;
 use crate::domain::staff::{
     LONGEST_SHIFT, MAX_GRADE_CHARS, NewDutyShift, NewLocation, NewRoom, NewStaffMember, check_role,
@@ -62,7 +63,7 @@ pub(super) async fn get_member(
     api: &SchedulingApi,
     request: Request<pb::GetStaffMemberRequest>,
 ) -> Result<pb::StaffMember, ApiError> {
-    let id = read::one_id(&request.get_ref().id)?;
+    let id = read_id("id", &request.get_ref().id)?;
     Ok(staff_to_proto(&staff::get_staff(&api.db, id).await?))
 }
 
@@ -77,7 +78,7 @@ pub(super) async fn list_members(
         specialty: optional_specialty(&mut r, "specialty", &request.specialty),
     };
     let (size, token) = (request.page_size, &request.page_token);
-    let page = read::page(r, "staff", &filter, size, token)?;
+    let page = r.finish_page("staff", &filter, size, token)?;
     let rows = staff::list_staff(&api.db, &filter, &page).await?;
     let (staff_members, next_page_token) = page.tail(rows, |row| keys::id(row.id), staff_to_proto);
     Ok(pb::ListStaffMembersResponse {
@@ -133,7 +134,7 @@ pub(super) async fn list_locations(
 ) -> Result<pb::ListLocationsResponse, ApiError> {
     let request = request.into_inner();
     let r = Reader::new();
-    let page = read::page(r, "locations", &(), request.page_size, &request.page_token)?;
+    let page = r.finish_page("locations", &(), request.page_size, &request.page_token)?;
     let rows = staff::list_locations(&api.db, &page).await?;
     let (locations, next_page_token) = page.tail(rows, |row| keys::id(row.id), location_to_proto);
     Ok(pb::ListLocationsResponse {
@@ -173,8 +174,7 @@ pub(super) async fn list_rooms(
     let request = request.into_inner();
     let mut r = Reader::new();
     let location_id = r.optional_id("location_id", &request.location_id);
-    let page = read::page(
-        r,
+    let page = r.finish_page(
         "rooms",
         &location_id,
         request.page_size,
@@ -243,7 +243,7 @@ pub(super) async fn list_shifts(
             .map(|at| at.timestamp()),
     };
     let (size, token) = (request.page_size, &request.page_token);
-    let page = read::page(r, "shifts", &filter, size, token)?;
+    let page = r.finish_page("shifts", &filter, size, token)?;
     let rows = staff::list_shifts(&api.db, &filter, &page).await?;
     let (duty_shifts, next_page_token) = page.tail(
         rows,
