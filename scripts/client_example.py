@@ -1,9 +1,15 @@
 #!/usr/bin/env python3
-"""Calls a running medsec through standard gRPC health and reflection.
+"""Calls a running medsec through standard gRPC health and reflection, as a
+secretary with a bearer token.
 
 Needs: pip install grpcio grpcio-reflection grpcio-health-checking
-Run `make run` in another terminal first.
+Run `make run` in another terminal first, then:
+
+    MEDSEC_TOKEN=$(medsec token --role secretary --subject s.jones | tail -1) \
+        python3 scripts/client_example.py
 """
+import os
+
 import grpc
 from google.protobuf.descriptor_pool import DescriptorPool
 from google.protobuf.message_factory import GetMessageClass
@@ -12,7 +18,14 @@ from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
 )
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-channel = grpc.insecure_channel("127.0.0.1:50051")
+address = os.environ.get("MEDSEC_ADDRESS", "127.0.0.1:50051")
+token = os.environ["MEDSEC_TOKEN"]
+
+# Plaintext to a server on this machine, with the token on every call.
+credentials = grpc.composite_channel_credentials(
+    grpc.local_channel_credentials(), grpc.access_token_call_credentials(token)
+)
+channel = grpc.secure_channel(address, credentials)
 
 # Health: each service reports SERVING.
 health = health_pb2_grpc.HealthStub(channel)
@@ -33,10 +46,14 @@ call = channel.unary_unary(
     request_serializer=Request.SerializeToString,
     response_deserializer=Patient.FromString,
 )
-patient = call(Request(
-    patient={"nhs_number": "943 476 5919", "given_name": "Ada",
-             "family_name": "Lovelace", "birth_date": "1985-12-10",
-             "sex": "SEX_FEMALE", "address": {"postcode": "sw1a 1aa"}},
-    request_id="readme-example-1",
-))
+patient = call(
+    Request(
+        patient={"nhs_number": "943 476 5919", "given_name": "Ada",
+                 "family_name": "Lovelace", "birth_date": "1985-12-10",
+                 "sex": "SEX_FEMALE", "address": {"postcode": "sw1a 1aa"}},
+        request_id="readme-example-1",
+    ),
+    # Registering a patient touches patient data: say why.
+    metadata=[("x-medsec-purpose", "direct_care")],
+)
 print(patient)

@@ -4,7 +4,7 @@
 
 use medsec::Application;
 use medsec_platform::both_backends;
-use medsec_platform::testing::{Backend, TestDatabase};
+use medsec_platform::testing::{Backend, TestDatabase, authorised_channel};
 use medsec_platform::time::{format_civil_date, today_in_london};
 use medsec_proto::billing::v1 as billing;
 use medsec_proto::billing::v1::billing_service_client::BillingServiceClient;
@@ -19,9 +19,8 @@ both_backends!(a_patient_is_referred_seen_billed_and_written_to);
 
 async fn a_patient_is_referred_seen_billed_and_written_to(backend: Backend) {
     let database = TestDatabase::create(backend).await;
-    let app = Application::build(&database.settings(), &[])
-        .await
-        .expect("build");
+    let settings = database.settings();
+    let app = Application::build(&settings, &[]).await.expect("build");
     let addr = app.local_addr();
     let (stop, stopped) = oneshot::channel::<()>();
     let server = tokio::spawn(app.run_until_stopped(async move {
@@ -32,6 +31,7 @@ async fn a_patient_is_referred_seen_billed_and_written_to(backend: Backend) {
         .connect()
         .await
         .unwrap();
+    let channel = authorised_channel(&settings, channel).await;
     let mut records = RecordsServiceClient::new(channel.clone());
     let mut scheduling = SchedulingServiceClient::new(channel.clone());
     let mut billing = BillingServiceClient::new(channel);

@@ -1,17 +1,13 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use medsec::{Application, ServiceName};
-use medsec_platform::Settings;
+use medsec::ServiceName;
 use medsec_platform::both_backends;
-use medsec_platform::testing::{Backend, TestDatabase, init_test_logging};
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
+use medsec_platform::testing::{AuthChannel, Backend, TestDatabase};
 use tonic::Code;
-use tonic::transport::Channel;
-use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
-use tonic_health::pb::health_client::HealthClient;
+
+use crate::harness::start;
 
 both_backends!(
     every_service_reports_serving,
@@ -28,54 +24,6 @@ const ALL: [&str; 3] = [
     "medsec.scheduling.v1.SchedulingService",
     "medsec.billing.v1.BillingService",
 ];
-
-struct Suite {
-    channel: Channel,
-    stop: Option<oneshot::Sender<()>>,
-    handle: JoinHandle<()>,
-}
-
-async fn start(settings: &Settings, services: &[ServiceName]) -> Suite {
-    init_test_logging();
-    let app = Application::build(settings, services).await.expect("build");
-    let addr = app.local_addr();
-    let (stop, stopped) = oneshot::channel::<()>();
-    let handle = tokio::spawn(async move {
-        app.run_until_stopped(async move {
-            let _ = stopped.await;
-        })
-        .await
-        .expect("serve");
-    });
-    let channel = Channel::from_shared(format!("http://{addr}"))
-        .unwrap()
-        .connect()
-        .await
-        .expect("connect");
-    Suite {
-        channel,
-        stop: Some(stop),
-        handle,
-    }
-}
-
-impl Suite {
-    async fn health(&self, service: &str) -> Result<ServingStatus, tonic::Status> {
-        let response = HealthClient::new(self.channel.clone())
-            .check(HealthCheckRequest {
-                service: service.into(),
-            })
-            .await?;
-        Ok(response.into_inner().status())
-    }
-
-    async fn stop(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        self.handle.await.expect("server task");
-    }
-}
 
 async fn every_service_reports_serving(backend: Backend) {
     let database = TestDatabase::create(backend).await;
@@ -219,7 +167,7 @@ async fn a_restart_finds_its_data_and_migrates_nothing(backend: Backend) {
     suite.stop().await;
 }
 
-async fn list_services_v1(channel: &Channel) -> BTreeSet<String> {
+async fn list_services_v1(channel: &AuthChannel) -> BTreeSet<String> {
     use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
     use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
     match reflect_v1(channel, MessageRequest::ListServices(String::new())).await {
@@ -231,7 +179,7 @@ async fn list_services_v1(channel: &Channel) -> BTreeSet<String> {
 }
 
 async fn reflect_v1(
-    channel: &Channel,
+    channel: &AuthChannel,
     request: tonic_reflection::pb::v1::server_reflection_request::MessageRequest,
 ) -> Option<tonic_reflection::pb::v1::server_reflection_response::MessageResponse> {
     use tonic_reflection::pb::v1::ServerReflectionRequest;
@@ -252,7 +200,7 @@ async fn reflect_v1(
         .and_then(|response| response.message_response)
 }
 
-async fn list_services_v1alpha(channel: &Channel) -> BTreeSet<String> {
+async fn list_services_v1alpha(channel: &AuthChannel) -> BTreeSet<String> {
     use tonic_reflection::pb::v1alpha::ServerReflectionRequest;
     use tonic_reflection::pb::v1alpha::server_reflection_client::ServerReflectionClient;
     use tonic_reflection::pb::v1alpha::server_reflection_request::MessageRequest;

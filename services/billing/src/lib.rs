@@ -9,7 +9,7 @@ use medsec_platform::Settings;
 use medsec_proto::billing::v1::billing_service_server::BillingServiceServer;
 use sea_orm::{DatabaseConnection, DbErr};
 
-pub use api::BillingApi;
+pub use api::{BillingApi, POLICY};
 pub use store::Migrator;
 
 /// The gRPC name of the service, for health checks.

@@ -7,6 +7,8 @@ use std::future::Future;
 use std::net::SocketAddr;
 
 use medsec_platform::Settings;
+use medsec_platform::auth::AuthLayer;
+use medsec_platform::auth::policy::ServicePolicy;
 use medsec_platform::server::{GrpcServer, Services};
 use sea_orm::DatabaseConnection;
 
@@ -27,6 +29,15 @@ impl ServiceName {
             Self::Records => medsec_records::SERVICE_NAME,
             Self::Scheduling => medsec_scheduling::SERVICE_NAME,
             Self::Billing => medsec_billing::SERVICE_NAME,
+        }
+    }
+
+    /// The service's rows of the policy table.
+    pub fn policy(self) -> &'static ServicePolicy {
+        match self {
+            Self::Records => &medsec_records::POLICY,
+            Self::Scheduling => &medsec_scheduling::POLICY,
+            Self::Billing => &medsec_billing::POLICY,
         }
     }
 
@@ -56,6 +67,8 @@ pub fn resolve(selected: &[ServiceName]) -> Vec<ServiceName> {
 pub enum StartError {
     #[error("cannot open the database: {0}")]
     Database(#[source] sea_orm::DbErr),
+    #[error("cannot authenticate callers: {0}")]
+    Auth(#[from] medsec_platform::auth::AuthSetupError),
     #[error("cannot migrate {service:?}: {source}")]
     Migration {
         service: ServiceName,
@@ -82,6 +95,7 @@ pub async fn migrate(db: &DatabaseConnection, services: &[ServiceName]) -> Resul
 pub struct Application {
     server: GrpcServer,
     services: Services,
+    auth: AuthLayer,
 }
 
 impl Application {
@@ -99,17 +113,28 @@ impl Application {
             .iter()
             .fold(Services::new(), |services, name| match name {
                 ServiceName::Records => {
-                    services.with(medsec_records::service(db.clone(), settings))
+                    services.with(medsec_records::service(db.clone(), settings), name.policy())
                 }
-                ServiceName::Scheduling => {
-                    services.with(medsec_scheduling::service(db.clone(), settings))
-                }
+                ServiceName::Scheduling => services.with(
+                    medsec_scheduling::service(db.clone(), settings),
+                    name.policy(),
+                ),
                 ServiceName::Billing => {
-                    services.with(medsec_billing::service(db.clone(), settings))
+                    services.with(medsec_billing::service(db.clone(), settings), name.policy())
                 }
             });
         let server = GrpcServer::bind(&settings.server).await?;
-        Ok(Self { server, services })
+        let authenticator =
+            medsec_platform::auth::authenticator(&settings.auth, server.local_addr(), &db).await?;
+        let auth = AuthLayer::new(
+            services.policy(settings.auth.open_reflection),
+            authenticator,
+        );
+        Ok(Self {
+            server,
+            services,
+            auth,
+        })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -122,7 +147,9 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), StartError> {
         tracing::info!(services = ?self.services.names(), "medsec starting");
-        self.server.serve(self.services, shutdown).await?;
+        self.server
+            .serve(self.services, self.auth, shutdown)
+            .await?;
         Ok(())
     }
 }

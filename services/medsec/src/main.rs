@@ -2,10 +2,13 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
 use medsec::{Application, ServiceName};
+use medsec_platform::auth::dev_issuer::DevIssuer;
+use medsec_platform::auth::{Purpose, Role};
 use medsec_platform::config::Overrides;
 use medsec_platform::{Settings, server, telemetry};
 
@@ -29,6 +32,44 @@ enum Command {
     Serve(ServeArgs),
     /// Apply pending migrations and exit.
     Migrate(CommonArgs),
+    /// Print a token from the development issuer (when no auth.issuer is
+    /// configured), for the server run with the same configuration.
+    Token(TokenArgs),
+}
+
+#[derive(Debug, Args)]
+struct TokenArgs {
+    /// A role the token carries; repeat for several (secretary, clinician,
+    /// billing_clerk, finance_approver, waiting_list_manager, auditor, admin).
+    #[arg(long = "role", required = true, value_parser = parse_role)]
+    roles: Vec<Role>,
+    /// Who the token names (its `sub`), e.g. s.jones.
+    #[arg(long)]
+    subject: String,
+    /// Purpose of use carried as a claim (direct_care, administration,
+    /// billing, audit, break_glass); otherwise send x-medsec-purpose.
+    #[arg(long, value_parser = parse_purpose)]
+    purpose: Option<Purpose>,
+    /// Minutes the token lasts.
+    #[arg(long, default_value_t = 480)]
+    minutes: u64,
+    /// Database URL, as given to `medsec serve` (the issuer's key is kept there).
+    #[arg(long)]
+    database: Option<String>,
+}
+
+fn parse_role(text: &str) -> Result<Role, String> {
+    Role::parse_staff(text).ok_or_else(|| {
+        let roles: Vec<&str> = Role::STAFF.iter().map(|role| role.as_str()).collect();
+        format!("not a role; one of {}", roles.join(", "))
+    })
+}
+
+fn parse_purpose(text: &str) -> Result<Purpose, String> {
+    Purpose::parse(text).ok_or_else(|| {
+        let purposes: Vec<&str> = Purpose::ALL.iter().map(|p| p.as_str()).collect();
+        format!("not a purpose; one of {}", purposes.join(", "))
+    })
 }
 
 #[derive(Debug, Args)]
@@ -53,13 +94,19 @@ struct CommonArgs {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let (common, listen) = match &cli.command {
-        Command::Serve(args) => (&args.common, args.listen),
-        Command::Migrate(args) => (args, None),
-    };
-    let overrides = Overrides {
-        listen,
-        database_url: common.database.clone(),
+    let overrides = match &cli.command {
+        Command::Serve(args) => Overrides {
+            listen: args.listen,
+            database_url: args.common.database.clone(),
+        },
+        Command::Migrate(args) => Overrides {
+            listen: None,
+            database_url: args.database.clone(),
+        },
+        Command::Token(args) => Overrides {
+            listen: None,
+            database_url: args.database.clone(),
+        },
     };
     let settings = Settings::load(cli.config.as_deref(), &overrides)?;
     let _telemetry = telemetry::init(&settings.telemetry)?;
@@ -74,6 +121,26 @@ async fn main() -> anyhow::Result<()> {
                 .await
                 .context("cannot open the database")?;
             medsec::migrate(&db, &medsec::resolve(&args.services)).await?;
+        }
+        Command::Token(args) => {
+            if let Some(issuer) = &settings.auth.issuer {
+                anyhow::bail!(
+                    "tokens come from the configured issuer {issuer}; medsec token signs for \
+                     the development issuer only (no auth.issuer)"
+                );
+            }
+            let db = medsec_platform::db::connect(&settings.database)
+                .await
+                .context("cannot open the database")?;
+            let issuer = DevIssuer::open(&db).await?;
+            let token = issuer.mint(
+                &args.subject,
+                &args.roles,
+                &settings.auth.audience,
+                Duration::from_secs(args.minutes.saturating_mul(60)),
+                args.purpose,
+            )?;
+            println!("{token}");
         }
     }
     Ok(())

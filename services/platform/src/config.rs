@@ -30,6 +30,16 @@ migrate_on_start = true
 [records]
 max_document_bytes = 10485760
 
+[auth]
+audience = "medsec"
+algorithm = "RS256"
+roles_claim = "roles"
+leeway_secs = 30
+jwks_refresh_secs = 300
+jwks_refetch_min_secs = 30
+allow_dev_issuer = false
+open_reflection = false
+
 [telemetry]
 log_filter = "info"
 log_format = "text"
@@ -45,7 +55,47 @@ pub struct Settings {
     pub server: ServerSettings,
     pub database: DatabaseSettings,
     pub records: RecordsSettings,
+    pub auth: AuthSettings,
     pub telemetry: TelemetrySettings,
+}
+
+/// Who may call: the OpenID Connect issuer of staff tokens (or, with none,
+/// the development issuer) and how its tokens are read.
+#[derive(Debug, Clone, Deserialize)]
+pub struct AuthSettings {
+    /// The issuer (`iss`) of staff tokens, e.g.
+    /// `https://login.example.nhs.uk/realms/trust`. Unset: the development
+    /// issuer signs tokens (`medsec token`), on loopback only.
+    #[serde(default)]
+    pub issuer: Option<String>,
+    /// Where the issuer's keys are; unset: found by OpenID Connect discovery.
+    #[serde(default)]
+    pub jwks_url: Option<String>,
+    /// The audience (`aud`) tokens must be for.
+    pub audience: String,
+    /// The one signing algorithm accepted: `RS256` or `ES256`.
+    pub algorithm: TokenAlgorithm,
+    /// The claim holding the roles; dots walk into objects
+    /// (`realm_access.roles`).
+    pub roles_claim: String,
+    /// Clock skew allowed on `exp` and `nbf`.
+    pub leeway_secs: u64,
+    /// How often the issuer's keys are fetched again.
+    pub jwks_refresh_secs: u64,
+    /// The least time between fetches caused by a token naming an unknown key.
+    pub jwks_refetch_min_secs: u64,
+    /// Let the development issuer serve off loopback (a laptop's compose
+    /// stack); never in production.
+    pub allow_dev_issuer: bool,
+    /// Serve reflection without a role (development).
+    pub open_reflection: bool,
+}
+
+/// The signing algorithms a configured issuer may use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum TokenAlgorithm {
+    RS256,
+    ES256,
 }
 
 /// RecordsService's limits.
@@ -171,6 +221,8 @@ mod tests {
         assert!(settings.database.url().starts_with("sqlite://"));
         assert_eq!(settings.telemetry.log_format, LogFormat::Text);
         assert!(settings.telemetry.otlp_endpoint.is_none());
+        assert!(settings.auth.issuer.is_none());
+        assert_eq!(settings.auth.algorithm, TokenAlgorithm::RS256);
     }
 
     #[test]

@@ -35,6 +35,11 @@ pub enum ApiError {
         subject: String,
     },
 
+    /// The caller's roles do not allow this use of the RPC (checked by a
+    /// handler where the policy table cannot see the request's body).
+    #[error("{0}")]
+    PermissionDenied(String),
+
     /// A concurrent change got there first (stale etag, a lost race, a
     /// serialisation failure or deadlock): re-read and retry.
     #[error("{0}")]
@@ -201,6 +206,7 @@ impl From<ApiError> for Status {
                 );
                 Status::with_error_details(Code::FailedPrecondition, message, details)
             }
+            ApiError::PermissionDenied(message) => Status::permission_denied(message),
             ApiError::Aborted(message) => Status::aborted(message),
             ApiError::Unavailable(message) => Status::unavailable(message),
             ApiError::Internal(source) => {

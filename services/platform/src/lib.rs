@@ -3,6 +3,7 @@
 //! the error contract, the request reader, the handler shape, idempotent
 //! creates, pagination and stored enums.
 
+pub mod auth;
 pub mod config;
 pub mod db;
 pub mod error;

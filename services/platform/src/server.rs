@@ -25,6 +25,8 @@ use tonic_health::ServingStatus;
 use tracing::Instrument as _;
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
+use crate::auth::AuthLayer;
+use crate::auth::policy::{Policy, ServicePolicy};
 use crate::config::ServerSettings;
 
 /// gRPC service name of the standard health service.
@@ -45,11 +47,12 @@ pub enum ServeError {
 }
 
 /// The application services one process serves, with their gRPC names for
-/// health and reflection.
+/// health and reflection and their rows of the policy table.
 #[derive(Debug, Default)]
 pub struct Services {
     routes: RoutesBuilder,
     names: Vec<&'static str>,
+    policies: Vec<&'static ServicePolicy>,
 }
 
 impl Services {
@@ -57,8 +60,9 @@ impl Services {
         Self::default()
     }
 
-    /// Adds a generated tonic server.
-    pub fn with<S>(mut self, service: S) -> Self
+    /// Adds a generated tonic server with its policy: no service is served
+    /// without one.
+    pub fn with<S>(mut self, service: S, policy: &'static ServicePolicy) -> Self
     where
         S: tower::Service<http::Request<Body>, Response = http::Response<Body>, Error = Infallible>
             + NamedService
@@ -69,8 +73,15 @@ impl Services {
         S::Future: Send + 'static,
     {
         self.names.push(S::NAME);
+        self.policies.push(policy);
         self.routes.add_service(service);
         self
+    }
+
+    /// The policy table of the services added so far; reflection needs a
+    /// role unless `open_reflection`.
+    pub fn policy(&self, open_reflection: bool) -> Policy {
+        Policy::new(self.policies.iter().copied(), open_reflection)
     }
 
     /// The gRPC names of the services added so far.
@@ -107,15 +118,18 @@ impl GrpcServer {
         self.listener.local_addr().unwrap_or(self.settings.listen)
     }
 
-    /// Serves `services` until `shutdown` completes. Health then reports
-    /// NOT_SERVING for every service, the grace period passes so load
-    /// balancers stop routing here, and in-flight requests are drained.
+    /// Serves `services` behind `auth` until `shutdown` completes. Health
+    /// then reports NOT_SERVING for every service, the grace period passes so
+    /// load balancers stop routing here, and in-flight requests are drained.
     pub async fn serve(
         self,
         services: Services,
+        auth: AuthLayer,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), ServeError> {
-        let Services { mut routes, names } = services;
+        let Services {
+            mut routes, names, ..
+        } = services;
         let (reporter, health) = tonic_health::server::health_reporter();
         reporter
             .set_service_status("", ServingStatus::Serving)
@@ -151,6 +165,7 @@ impl GrpcServer {
         Server::builder()
             .timeout(self.settings.request_timeout())
             .layer(RpcTelemetryLayer)
+            .layer(auth)
             .add_routes(routes.routes())
             .serve_with_incoming_shutdown(TcpListenerStream::new(self.listener), shutdown)
             .await?;

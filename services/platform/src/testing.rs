@@ -20,6 +20,8 @@ use tonic::transport::Channel;
 use tonic::{Code, Status};
 use tonic_types::StatusExt as _;
 
+use crate::auth::dev_issuer::DevIssuer;
+use crate::auth::{AuthLayer, Purpose, Role};
 use crate::config::Settings;
 use crate::server::{GrpcServer, Services};
 
@@ -183,18 +185,26 @@ pub struct TestServer {
 }
 
 impl TestServer {
-    /// Binds `127.0.0.1:0` and serves `services` until [`TestServer::stop`]
-    /// or drop.
-    pub async fn start(settings: &Settings, services: Services) -> Self {
+    /// Binds `127.0.0.1:0` and serves `services` behind the authorisation
+    /// layer the settings describe (the development issuer, its key in `db`)
+    /// until [`TestServer::stop`] or drop.
+    pub async fn start(settings: &Settings, services: Services, db: &DatabaseConnection) -> Self {
         init_test_logging();
         let server = GrpcServer::bind(&settings.server).await.expect("bind");
         let addr = server.local_addr();
+        let authenticator = crate::auth::authenticator(&settings.auth, addr, db)
+            .await
+            .expect("authenticator");
+        let auth = AuthLayer::new(
+            services.policy(settings.auth.open_reflection),
+            authenticator,
+        );
         let (shutdown, stopped) = oneshot::channel::<()>();
         let handle = tokio::spawn(async move {
             let stop = async move {
                 let _ = stopped.await;
             };
-            server.serve(services, stop).await.expect("serve");
+            server.serve(services, auth, stop).await.expect("serve");
         });
         Self {
             addr,
@@ -235,14 +245,131 @@ impl Drop for TestServer {
 }
 
 /// A service running for one test: its database (migrated), a connection
-/// to it for checks behind the API, and a channel for the service's client.
+/// to it for checks behind the API, a channel for the service's client, and
+/// the development issuer that signs the test callers' tokens.
 #[derive(Debug)]
 pub struct Running {
     pub db: DatabaseConnection,
+    /// A channel whose calls carry no credentials.
     pub channel: Channel,
     pub backend: Backend,
+    pub issuer: DevIssuer,
+    pub audience: String,
     pub server: TestServer,
     pub database: TestDatabase,
+}
+
+impl Running {
+    /// A channel whose calls carry `caller`'s token and purpose, as a real
+    /// client's would.
+    pub fn channel_as(&self, caller: &Caller) -> AuthChannel {
+        let token = self
+            .issuer
+            .mint(
+                &caller.subject,
+                &caller.roles,
+                &self.audience,
+                std::time::Duration::from_secs(3600),
+                None,
+            )
+            .expect("mint a token");
+        with_token(self.channel.clone(), &token, caller)
+    }
+
+    /// A channel for a caller holding every staff role, reading patient data
+    /// for direct care: what the API tests of behaviour (not of
+    /// authorisation) call as.
+    pub fn authorised_channel(&self) -> AuthChannel {
+        self.channel_as(&Caller::everyone())
+    }
+}
+
+/// `channel` to a server on the database `settings` name, carrying a token
+/// of that server's development issuer for a caller with every staff role.
+pub async fn authorised_channel(settings: &Settings, channel: Channel) -> AuthChannel {
+    let db = crate::db::connect(&settings.database)
+        .await
+        .expect("connect to the test database");
+    let issuer = DevIssuer::open(&db).await.expect("the development issuer");
+    let caller = Caller::everyone();
+    let token = issuer
+        .mint(
+            &caller.subject,
+            &caller.roles,
+            &settings.auth.audience,
+            std::time::Duration::from_secs(3600),
+            None,
+        )
+        .expect("mint a token");
+    db.close().await.ok();
+    with_token(channel, &token, &caller)
+}
+
+/// Who a test calls as.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    pub subject: String,
+    pub roles: Vec<Role>,
+    /// Sent as `x-medsec-purpose` when set.
+    pub purpose: Option<Purpose>,
+    /// Sent as `x-medsec-reason` when set.
+    pub reason: Option<String>,
+}
+
+impl Caller {
+    /// `subject` with `roles`, reading for direct care.
+    pub fn staff(subject: &str, roles: &[Role]) -> Self {
+        Self {
+            subject: subject.to_owned(),
+            roles: roles.to_vec(),
+            purpose: Some(Purpose::DirectCare),
+            reason: None,
+        }
+    }
+
+    /// A caller holding every staff role.
+    pub fn everyone() -> Self {
+        Self::staff("test.user", &Role::STAFF)
+    }
+}
+
+/// A channel that adds credentials to every call.
+pub type AuthChannel = tonic::service::interceptor::InterceptedService<Channel, Credentials>;
+
+/// The metadata a caller sends: its bearer token, purpose and reason.
+#[derive(Debug, Clone)]
+pub struct Credentials {
+    headers: Vec<(&'static str, tonic::metadata::AsciiMetadataValue)>,
+}
+
+impl tonic::service::Interceptor for Credentials {
+    fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, Status> {
+        for (name, value) in &self.headers {
+            request.metadata_mut().insert(*name, value.clone());
+        }
+        Ok(request)
+    }
+}
+
+/// `channel` with `token` (and `caller`'s purpose and reason) on every call.
+pub fn with_token(channel: Channel, token: &str, caller: &Caller) -> AuthChannel {
+    let mut headers = vec![(
+        "authorization",
+        format!("Bearer {token}").parse().expect("ascii token"),
+    )];
+    if let Some(purpose) = caller.purpose {
+        headers.push((
+            crate::auth::PURPOSE_HEADER,
+            purpose.as_str().parse().expect("ascii"),
+        ));
+    }
+    if let Some(reason) = &caller.reason {
+        headers.push((
+            crate::auth::REASON_HEADER,
+            reason.parse().expect("ascii reason"),
+        ));
+    }
+    tonic::service::interceptor::InterceptedService::new(channel, Credentials { headers })
 }
 
 /// Starts the services `routes` makes on a fresh database of `backend`,
@@ -266,12 +393,15 @@ pub async fn start_with(
 ) -> Running {
     let db = database.connect().await;
     migrate(&db).await.expect("migrate");
-    let server = TestServer::start(&settings, routes(db.clone(), &settings)).await;
+    let server = TestServer::start(&settings, routes(db.clone(), &settings), &db).await;
     let channel = server.channel().await;
+    let issuer = DevIssuer::open(&db).await.expect("the development issuer");
     Running {
         db,
         channel,
         backend: database.backend,
+        issuer,
+        audience: settings.auth.audience.clone(),
         server,
         database,
     }
@@ -399,5 +529,73 @@ mod tests {
             with_database_name("postgres://h:5432", "t1"),
             "postgres://h:5432/t1"
         );
+    }
+}
+
+/// Calls the RPC at `path` (`/package.Service/Method`) with `body` as the
+/// request's bytes, for tests that walk every RPC without knowing its types.
+/// Answers with the response's bytes or the status.
+pub async fn call_raw<T>(channel: T, path: &str, body: Vec<u8>) -> Result<Vec<u8>, Status>
+where
+    T: tonic::client::GrpcService<tonic::body::Body>,
+    T::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    T::ResponseBody: http_body::Body<Data = bytes::Bytes> + Send + 'static,
+    <T::ResponseBody as http_body::Body>::Error:
+        Into<Box<dyn std::error::Error + Send + Sync>> + Send,
+{
+    let mut grpc = tonic::client::Grpc::new(channel);
+    grpc.ready()
+        .await
+        .map_err(|error| Status::unavailable(error.into().to_string()))?;
+    let path = http::uri::PathAndQuery::try_from(path)
+        .map_err(|error| Status::invalid_argument(error.to_string()))?;
+    grpc.unary(tonic::Request::new(body), path, RawCodec)
+        .await
+        .map(tonic::Response::into_inner)
+}
+
+/// A codec passing bytes through unchanged.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RawCodec;
+
+impl tonic::codec::Codec for RawCodec {
+    type Encode = Vec<u8>;
+    type Decode = Vec<u8>;
+    type Encoder = RawCodec;
+    type Decoder = RawCodec;
+
+    fn encoder(&mut self) -> Self::Encoder {
+        RawCodec
+    }
+
+    fn decoder(&mut self) -> Self::Decoder {
+        RawCodec
+    }
+}
+
+impl tonic::codec::Encoder for RawCodec {
+    type Item = Vec<u8>;
+    type Error = Status;
+
+    fn encode(
+        &mut self,
+        item: Vec<u8>,
+        dst: &mut tonic::codec::EncodeBuf<'_>,
+    ) -> Result<(), Status> {
+        use bytes::BufMut as _;
+        dst.put_slice(&item);
+        Ok(())
+    }
+}
+
+impl tonic::codec::Decoder for RawCodec {
+    type Item = Vec<u8>;
+    type Error = Status;
+
+    fn decode(&mut self, src: &mut tonic::codec::DecodeBuf<'_>) -> Result<Option<Vec<u8>>, Status> {
+        use bytes::Buf as _;
+        let mut bytes = vec![0; src.remaining()];
+        src.copy_to_slice(&mut bytes);
+        Ok(Some(bytes))
     }
 }

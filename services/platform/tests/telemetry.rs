@@ -9,6 +9,8 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 use medsec_platform::Settings;
+use medsec_platform::auth::AuthLayer;
+use medsec_platform::auth::layer::Authenticator;
 use medsec_platform::server::{GrpcServer, Services};
 use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_server::{
     MetricsService, MetricsServiceServer,
@@ -97,7 +99,9 @@ async fn rpc_spans_and_metrics_reach_the_collector() {
     let server = GrpcServer::bind(&settings.server).await.unwrap();
     let addr = server.local_addr();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let serving = tokio::spawn(server.serve(Services::new(), async move {
+    let services = Services::new();
+    let auth = AuthLayer::new(services.policy(false), Authenticator::refusing_all());
+    let serving = tokio::spawn(server.serve(services, auth, async move {
         let _ = stopped.await;
     }));
 

@@ -12,7 +12,7 @@ use medsec_platform::Settings;
 use medsec_proto::records::v1::records_service_server::RecordsServiceServer;
 use sea_orm::{DatabaseConnection, DbErr};
 
-pub use api::RecordsApi;
+pub use api::{POLICY, RecordsApi};
 
 /// The gRPC name of the service, for health checks.
 pub const SERVICE_NAME: &str = "medsec.records.v1.RecordsService";

@@ -185,27 +185,26 @@ async fn main() {
     };
     let instance = medsec_scheduler::generate(options);
 
-    let Running {
-        db,
-        channel,
-        server,
-        database,
-        ..
-    } = start(
+    let running = start(
         Backend::Postgres,
         medsec_scheduling::migrate,
-        |db, settings| Services::new().with(medsec_scheduling::service(db, settings)),
+        |db, settings| {
+            Services::new().with(
+                medsec_scheduling::service(db, settings),
+                &medsec_scheduling::POLICY,
+            )
+        },
     )
     .await;
     let seeding = Instant::now();
-    seed(&db, &instance).await;
+    seed(&running.db, &instance).await;
     eprintln!(
         "seeded {} referrals and {} slots in {:.2} s",
         instance.referrals.len(),
         instance.slots.len(),
         seeding.elapsed().as_secs_f64()
     );
-    let mut client = SchedulingServiceClient::new(channel);
+    let mut client = SchedulingServiceClient::new(running.authorised_channel());
 
     println!(
         "| size (referrals/specialties/weeks) | run | end to end (s) | read + build + solve (s) | solver (s) | referrals | slots | allocated | optimal | objective | greedy objective | breaches avoided | mean wait (days) | max wait (days) |"
@@ -241,6 +240,12 @@ async fn main() {
             proposal.max_wait_days,
         );
     }
+    let Running {
+        db,
+        server,
+        database,
+        ..
+    } = running;
     server.stop().await;
     drop(db);
     drop(database);

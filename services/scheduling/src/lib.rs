@@ -12,7 +12,7 @@ use medsec_platform::Settings;
 use medsec_proto::scheduling::v1::scheduling_service_server::SchedulingServiceServer;
 use sea_orm::{DatabaseConnection, DbErr};
 
-pub use api::SchedulingApi;
+pub use api::{POLICY, SchedulingApi};
 
 /// The gRPC name of the service, for health checks.
 pub const SERVICE_NAME: &str = "medsec.scheduling.v1.SchedulingService";

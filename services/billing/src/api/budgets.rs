@@ -1,6 +1,7 @@
 //! Department budgets per financial year, and the commitments and spend
 //! recorded against them.
 
+use medsec_platform::auth::{Principal, Role};
 use medsec_platform::pagination::keys;
 use medsec_platform::time::{format_civil_date, to_timestamp};
 use medsec_platform::{ApiError, Reader};
@@ -82,6 +83,9 @@ pub(super) async fn record_entry(
     api: &BillingApi,
     request: Request<pb::RecordBudgetEntryRequest>,
 ) -> Result<pb::Budget, ApiError> {
+    if !request.get_ref().override_reason.trim().is_empty() {
+        Principal::require(&request, Role::FinanceApprover, "overriding a budget")?;
+    }
     let request = request.into_inner();
     let mut r = Reader::new();
     let key = r.request_key(&request.request_id, &request, |q| q.request_id.clear());

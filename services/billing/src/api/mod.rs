@@ -7,7 +7,10 @@ mod budgets;
 mod charges;
 mod invoices;
 mod payments;
+mod policy;
 mod price_list;
+
+pub use policy::POLICY;
 
 use medsec_proto::billing::v1 as pb;
 use medsec_proto::billing::v1::billing_service_server::BillingService;

@@ -1,9 +1,11 @@
 //! Budgets through the API: the allocation rule and its override, financial
 //! years, refusals, and lists page by page.
 
+use medsec_platform::auth::Role;
 use medsec_platform::both_backends;
-use medsec_platform::testing::{Backend, precondition_type, violated_fields};
+use medsec_platform::testing::{Backend, Caller, precondition_type, violated_fields};
 use medsec_proto::billing::v1 as pb;
+use medsec_proto::billing::v1::billing_service_client::BillingServiceClient;
 use tonic::Code;
 
 use crate::helpers::{TestApp, assert_wrong_state, every_page, new_id, spawn_app};
@@ -186,6 +188,20 @@ async fn a_budget_warns_at_ninety_percent_and_refuses_overspend_unless_overridde
             .unwrap_err(),
         "settled",
     );
+
+    // Only a finance approver may override.
+    let clerk = Caller::staff("b.clerk", &[Role::BillingClerk]);
+    let status = BillingServiceClient::new(app.running.channel_as(&clerk))
+        .record_budget_entry(pb::RecordBudgetEntryRequest {
+            budget_id: budget.id.clone(),
+            entry: Some(entry(Spend, 25_000, "2026-12-01")),
+            override_reason: "the clerk thinks it is fine".into(),
+            request_id: String::new(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::PermissionDenied);
+    assert!(status.message().contains("finance_approver"), "{status:?}");
 
     // An override with a reason lets it through, and the reason is kept.
     let over = record(

@@ -2,17 +2,17 @@
 //! platform's harness, the payers, prices, charges and invoices from here.
 
 use medsec_platform::server::Services;
+use medsec_platform::testing::AuthChannel;
 use medsec_platform::testing::{Backend, Running, precondition_type, start};
 use medsec_proto::billing::v1 as pb;
 use medsec_proto::billing::v1::billing_service_client::BillingServiceClient;
 use sea_orm::DatabaseConnection;
 use tonic::Status;
-use tonic::transport::Channel;
 use uuid::Uuid;
 
 /// A BillingService on a fresh database, and a client for it.
 pub(crate) struct TestApp {
-    pub(crate) client: BillingServiceClient<Channel>,
+    pub(crate) client: BillingServiceClient<AuthChannel>,
     /// The service's database, for checks behind the API.
     pub(crate) db: DatabaseConnection,
     #[allow(dead_code)] // keeps the server and its database alive
@@ -21,11 +21,14 @@ pub(crate) struct TestApp {
 
 pub(crate) async fn spawn_app(backend: Backend) -> TestApp {
     let running = start(backend, medsec_billing::migrate, |db, settings| {
-        Services::new().with(medsec_billing::service(db, settings))
+        Services::new().with(
+            medsec_billing::service(db, settings),
+            &medsec_billing::POLICY,
+        )
     })
     .await;
     TestApp {
-        client: BillingServiceClient::new(running.channel.clone()),
+        client: BillingServiceClient::new(running.authorised_channel()),
         db: running.db.clone(),
         running,
     }

@@ -1,45 +1,42 @@
-//! Who is asking: the caller and purpose a request names in its metadata,
-//! for the audit trail, until authentication replaces them.
+//! Who is asking: the principal the authorisation layer verified, with the
+//! purpose of use, for the audit trail.
 
+use medsec_platform::auth::Principal;
 use opentelemetry::trace::TraceContextExt as _;
 use tonic::Request;
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
 use crate::store::audit::Actor;
 
-/// Metadata naming the caller until authentication exists.
-const ACTOR_HEADER: &str = "x-medsec-actor";
-const ROLE_HEADER: &str = "x-medsec-role";
-const PURPOSE_HEADER: &str = "x-medsec-purpose";
+/// Who the audit trail names when a request somehow has no principal (the
+/// layer puts one on every request that reaches a handler).
 const UNIDENTIFIED: &str = "unidentified";
-const MAX_HEADER_CHARS: usize = 200;
 
-/// The caller and purpose from request metadata, and the trace id.
+/// The verified caller, their roles and purpose, and the trace id.
 pub(super) fn actor<T>(request: &Request<T>) -> Actor {
-    let header = |name: &str| {
-        request
-            .metadata()
-            .get(name)
-            .and_then(|value| value.to_str().ok())
-            .map(|value| {
-                value
-                    .trim()
-                    .chars()
-                    .take(MAX_HEADER_CHARS)
-                    .collect::<String>()
-            })
-            .unwrap_or_default()
-    };
-    let actor = header(ACTOR_HEADER);
-    Actor {
-        actor: if actor.is_empty() {
-            UNIDENTIFIED.to_owned()
-        } else {
-            actor
+    let traceparent = request
+        .metadata()
+        .get("traceparent")
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or_default();
+    let trace_id = trace_id(traceparent);
+    match Principal::of(request) {
+        Some(principal) => Actor {
+            actor: principal.subject.clone(),
+            role: principal.roles_text(),
+            purpose: match (&principal.purpose, &principal.reason) {
+                (Some(purpose), Some(reason)) => format!("{purpose}: {reason}"),
+                (Some(purpose), None) => purpose.to_string(),
+                (None, _) => String::new(),
+            },
+            trace_id,
         },
-        role: header(ROLE_HEADER),
-        purpose: header(PURPOSE_HEADER),
-        trace_id: trace_id(&header("traceparent")),
+        None => Actor {
+            actor: UNIDENTIFIED.to_owned(),
+            role: String::new(),
+            purpose: String::new(),
+            trace_id,
+        },
     }
 }
 

@@ -9,8 +9,11 @@ mod documents;
 mod forms;
 mod history;
 mod patients;
+mod policy;
 mod read;
 mod specimens;
+
+pub use policy::POLICY;
 
 use medsec_platform::config::RecordsSettings;
 use medsec_proto::records::v1 as pb;

@@ -1,11 +1,12 @@
 use medsec_platform::both_backends;
+use medsec_platform::testing::AuthChannel;
 use medsec_platform::testing::{Backend, violated_fields};
 use medsec_proto::records::v1 as pb;
 use medsec_proto::records::v1::records_service_client::RecordsServiceClient;
 use sea_orm::ConnectionTrait;
-use tonic::transport::Channel;
+use tonic::Code;
 
-use crate::helpers::{as_secretary, letter, patient, spawn_app, test_nhs_number};
+use crate::helpers::{letter, patient, spawn_app, test_nhs_number, traced};
 
 both_backends!(
     every_access_is_audited_once_with_who_and_why,
@@ -14,9 +15,10 @@ both_backends!(
 
 async fn every_access_is_audited_once_with_who_and_why(backend: Backend) {
     let mut app = spawn_app(backend).await;
-    let c = &mut app.client;
+    let mut secretary = app.secretary();
+    let c = &mut secretary;
     let created = c
-        .create_patient(as_secretary(pb::CreatePatientRequest {
+        .create_patient(traced(pb::CreatePatientRequest {
             patient: Some(patient(&test_nhs_number(1), "Ada", "Lovelace")),
             request_id: String::new(),
         }))
@@ -26,15 +28,15 @@ async fn every_access_is_audited_once_with_who_and_why(backend: Backend) {
     let id = created.id.clone();
     let mut expected = vec!["CreatePatient"];
 
-    c.get_patient(as_secretary(pb::GetPatientRequest { id: id.clone() }))
+    c.get_patient(traced(pb::GetPatientRequest { id: id.clone() }))
         .await
         .unwrap();
     expected.push("GetPatient");
-    c.list_patients(as_secretary(pb::ListPatientsRequest::default()))
+    c.list_patients(traced(pb::ListPatientsRequest::default()))
         .await
         .unwrap();
     expected.push("ListPatients");
-    c.update_patient(as_secretary(pb::UpdatePatientRequest {
+    c.update_patient(traced(pb::UpdatePatientRequest {
         patient: Some(pb::Patient {
             id: id.clone(),
             family_name: "King".into(),
@@ -48,7 +50,7 @@ async fn every_access_is_audited_once_with_who_and_why(backend: Backend) {
     .unwrap();
     expected.push("UpdatePatient");
     let document = c
-        .create_document(as_secretary(pb::CreateDocumentRequest {
+        .create_document(traced(pb::CreateDocumentRequest {
             document: Some(letter(&id)),
             content: b"Dear colleague".to_vec(),
             request_id: String::new(),
@@ -57,20 +59,20 @@ async fn every_access_is_audited_once_with_who_and_why(backend: Backend) {
         .unwrap()
         .into_inner();
     expected.push("CreateDocument");
-    c.get_document_content(as_secretary(pb::GetDocumentContentRequest {
+    c.get_document_content(traced(pb::GetDocumentContentRequest {
         id: document.id.clone(),
     }))
     .await
     .unwrap();
     expected.push("GetDocumentContent");
-    c.list_documents(as_secretary(pb::ListDocumentsRequest {
+    c.list_documents(traced(pb::ListDocumentsRequest {
         patient_id: id.clone(),
         ..Default::default()
     }))
     .await
     .unwrap();
     expected.push("ListDocuments");
-    c.get_patient_summary(as_secretary(pb::GetPatientSummaryRequest {
+    c.get_patient_summary(traced(pb::GetPatientSummaryRequest {
         patient_id: id.clone(),
     }))
     .await
@@ -79,7 +81,7 @@ async fn every_access_is_audited_once_with_who_and_why(backend: Backend) {
 
     // Failed calls touch nothing and are not audited as accesses.
     let status = c
-        .update_patient(as_secretary(pb::UpdatePatientRequest {
+        .update_patient(traced(pb::UpdatePatientRequest {
             patient: Some(pb::Patient {
                 id: id.clone(),
                 ..Default::default()
@@ -100,13 +102,15 @@ async fn every_access_is_audited_once_with_who_and_why(backend: Backend) {
     .await
     .unwrap();
 
-    let events = page(c, &id, 0, "").await.events;
+    // The trail is read by an auditor.
+    let auditor = &mut app.client;
+    let events = page(auditor, &id, 0, "").await.events;
     let actions: Vec<&str> = events.iter().map(|e| e.action.as_str()).collect();
     assert_eq!(actions, expected, "one event per operation, in order");
     for event in &events {
-        assert_eq!(event.actor, "s.jones");
-        assert_eq!(event.role, "medical-secretary");
-        assert_eq!(event.purpose, "direct-care");
+        assert_eq!(event.actor, "s.jones", "the token's subject");
+        assert_eq!(event.role, "secretary", "the token's roles");
+        assert_eq!(event.purpose, "direct_care");
         assert_eq!(event.trace_id, "4bf92f3577b34da6a3ce929d0e0e4736");
         assert_eq!(event.patient_id, id);
         assert!(event.time.is_some());
@@ -115,20 +119,31 @@ async fn every_access_is_audited_once_with_who_and_why(backend: Backend) {
     assert_eq!(events[5].resource, format!("documents/{}", document.id));
 
     // Paginated like every list.
-    let first = page(c, &id, 5, "").await;
-    let rest = page(c, &id, 5, &first.next_page_token).await;
+    let first = page(auditor, &id, 5, "").await;
+    let rest = page(auditor, &id, 5, &first.next_page_token).await;
     assert_eq!(first.events.len() + rest.events.len(), expected.len());
 
-    // Without metadata the caller is recorded as unidentified.
-    c.get_patient(pb::GetPatientRequest { id: id.clone() })
+    // A caller naming itself in metadata, without a token, gets nowhere.
+    let mut anonymous = RecordsServiceClient::new(app.running.channel.clone());
+    let mut request = tonic::Request::new(pb::GetPatientRequest { id: id.clone() });
+    request
+        .metadata_mut()
+        .insert("x-medsec-actor", "s.jones".parse().unwrap());
+    let status = anonymous.get_patient(request).await.unwrap_err();
+    assert_eq!(status.code(), Code::Unauthenticated);
+    // And a secretary may not read the trail.
+    let status = secretary
+        .list_audit_events(pb::ListAuditEventsRequest {
+            patient_id: id.clone(),
+            ..Default::default()
+        })
         .await
-        .unwrap();
-    let events = page(c, &id, 0, "").await.events;
-    assert_eq!(events.last().unwrap().actor, "unidentified");
+        .unwrap_err();
+    assert_eq!(status.code(), Code::PermissionDenied);
 }
 
 async fn page(
-    client: &mut RecordsServiceClient<Channel>,
+    client: &mut RecordsServiceClient<AuthChannel>,
     patient_id: &str,
     page_size: i32,
     page_token: &str,

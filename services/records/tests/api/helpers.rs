@@ -2,20 +2,23 @@
 //! platform's harness, the patients and callers from here.
 
 use medsec_platform::Settings;
+use medsec_platform::auth::Role;
 use medsec_platform::server::Services;
-use medsec_platform::testing::{Backend, Running, TestDatabase, start, start_with};
+use medsec_platform::testing::{
+    AuthChannel, Backend, Caller, Running, TestDatabase, start, start_with,
+};
 use medsec_proto::records::v1 as pb;
 use medsec_proto::records::v1::records_service_client::RecordsServiceClient;
 use medsec_records::store::entities::patient::Entity as Patients;
 use sea_orm::{DatabaseConnection, EntityTrait, PaginatorTrait};
-use tonic::transport::Channel;
 
 /// A RecordsService on a fresh database, and a client for it.
 pub(crate) struct TestApp {
-    pub(crate) client: RecordsServiceClient<Channel>,
+    /// A client holding every staff role, reading for direct care.
+    pub(crate) client: RecordsServiceClient<AuthChannel>,
     /// The service's database, for checks behind the API.
     pub(crate) db: DatabaseConnection,
-    #[allow(dead_code)] // keeps the server and its database alive
+    /// The server, its database and the issuer of test callers' tokens.
     pub(crate) running: Running,
 }
 
@@ -29,16 +32,29 @@ pub(crate) async fn spawn_app_with(database: TestDatabase, settings: Settings) -
 }
 
 fn routes(db: DatabaseConnection, settings: &Settings) -> Services {
-    Services::new().with(medsec_records::service(db, settings))
+    Services::new().with(
+        medsec_records::service(db, settings),
+        &medsec_records::POLICY,
+    )
 }
 
 impl TestApp {
     fn new(running: Running) -> Self {
         Self {
-            client: RecordsServiceClient::new(running.channel.clone()),
+            client: RecordsServiceClient::new(running.authorised_channel()),
             db: running.db.clone(),
             running,
         }
+    }
+
+    /// A client calling as `caller`.
+    pub(crate) fn client_as(&self, caller: &Caller) -> RecordsServiceClient<AuthChannel> {
+        RecordsServiceClient::new(self.running.channel_as(caller))
+    }
+
+    /// A client calling as the secretary s.jones, for direct care.
+    pub(crate) fn secretary(&self) -> RecordsServiceClient<AuthChannel> {
+        self.client_as(&Caller::staff("s.jones", &[Role::Secretary]))
     }
 
     /// Rows in the patients table, archived or not.
@@ -138,14 +154,10 @@ pub(crate) fn test_nhs_number(n: u32) -> String {
     }
 }
 
-/// A request carrying who is asking and why, as a caller would send it.
-pub(crate) fn as_secretary<T>(message: T) -> tonic::Request<T> {
+/// A request sent within a trace, as a traced caller would send it.
+pub(crate) fn traced<T>(message: T) -> tonic::Request<T> {
     let mut request = tonic::Request::new(message);
-    let metadata = request.metadata_mut();
-    metadata.insert("x-medsec-actor", "s.jones".parse().unwrap());
-    metadata.insert("x-medsec-role", "medical-secretary".parse().unwrap());
-    metadata.insert("x-medsec-purpose", "direct-care".parse().unwrap());
-    metadata.insert(
+    request.metadata_mut().insert(
         "traceparent",
         "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
             .parse()

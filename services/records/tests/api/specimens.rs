@@ -4,7 +4,7 @@ use medsec_platform::time::to_timestamp;
 use medsec_proto::records::v1 as pb;
 use tonic::Code;
 
-use crate::helpers::{TestApp, as_secretary, letter, spawn_app};
+use crate::helpers::{TestApp, letter, spawn_app, traced};
 
 both_backends!(
     a_blood_sample_goes_out_and_comes_back,
@@ -91,8 +91,8 @@ async fn a_blood_sample_goes_out_and_comes_back(backend: Backend) {
     assert_eq!(sample.test_code, "FBC");
 
     let collected = app
-        .client
-        .collect_specimen(as_secretary(pb::CollectSpecimenRequest {
+        .secretary()
+        .collect_specimen(traced(pb::CollectSpecimenRequest {
             id: sample.id.clone(),
             etag: sample.etag.clone(),
         }))

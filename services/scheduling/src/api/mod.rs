@@ -6,10 +6,13 @@
 mod appointments;
 mod diary;
 mod enquiries;
+mod policy;
 mod proposals;
 mod rebooking;
 mod referrals;
 mod staff;
+
+pub use policy::POLICY;
 
 use crate::store::DatabaseConnection;
 use medsec_proto::scheduling::v1 as pb;

@@ -4,18 +4,18 @@
 
 use chrono::{DateTime, Utc};
 use medsec_platform::server::Services;
+use medsec_platform::testing::AuthChannel;
 use medsec_platform::testing::{Backend, Running, precondition_type, start};
 use medsec_proto::scheduling::v1 as pb;
 use medsec_proto::scheduling::v1::scheduling_service_client::SchedulingServiceClient;
 use sea_orm::DatabaseConnection;
 use tonic::Status;
-use tonic::transport::Channel;
 
 pub(crate) use medsec_platform::testing::violated_fields;
 
 /// A SchedulingService on a fresh database, and a client for it.
 pub(crate) struct TestApp {
-    pub(crate) client: SchedulingServiceClient<Channel>,
+    pub(crate) client: SchedulingServiceClient<AuthChannel>,
     pub(crate) db: DatabaseConnection,
     /// The server and its database, stopped and dropped with the app.
     pub(crate) running: Running,
@@ -23,11 +23,14 @@ pub(crate) struct TestApp {
 
 pub(crate) async fn spawn_app(backend: Backend) -> TestApp {
     let running = start(backend, medsec_scheduling::migrate, |db, settings| {
-        Services::new().with(medsec_scheduling::service(db, settings))
+        Services::new().with(
+            medsec_scheduling::service(db, settings),
+            &medsec_scheduling::POLICY,
+        )
     })
     .await;
     TestApp {
-        client: SchedulingServiceClient::new(running.channel.clone()),
+        client: SchedulingServiceClient::new(running.authorised_channel()),
         db: running.db.clone(),
         running,
     }
