@@ -23,6 +23,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     tonic_prost_build::configure()
         .build_client(true)
         .build_server(true)
+        // Undecodable requests are the caller's bad input (INVALID_ARGUMENT).
+        .codec_path("crate::codec::ProtoCodec")
         .compile_fds(file_descriptors)?;
 
     for proto in PROTOS {

@@ -11,6 +11,8 @@
     clippy::pedantic
 )]
 
+pub mod codec;
+
 /// The encoded `FileDescriptorSet` of every medsec proto, for gRPC reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] =
     include_bytes!(concat!(env!("OUT_DIR"), "/medsec_descriptor.bin"));

@@ -7,4 +7,5 @@
 mod auth;
 mod day;
 mod harness;
+mod malformed;
 mod suite;
