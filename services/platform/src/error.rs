@@ -232,14 +232,30 @@ impl fmt::Display for ErrorChain<'_> {
     }
 }
 
+/// Most violations reported for one request; the rest are counted, so a
+/// request with a million bad items costs no more to answer than one with
+/// fifty, and the answer fits a client's metadata limit.
+pub const MAX_VIOLATIONS: usize = 50;
+/// Longest field name or description kept (characters).
+const MAX_VIOLATION_CHARS: usize = 200;
+
 /// Bad fields collected while validating one request, so that a client learns
-/// every problem at once.
+/// every problem at once (the first [`MAX_VIOLATIONS`] of them, and how many
+/// more there were).
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct FieldViolations(Vec<(String, String)>);
+pub struct FieldViolations {
+    violations: Vec<(String, String)>,
+    more: usize,
+}
 
 impl FieldViolations {
     pub fn add(&mut self, field: impl Into<String>, description: impl Into<String>) {
-        self.0.push((field.into(), description.into()));
+        if self.violations.len() >= MAX_VIOLATIONS {
+            self.more += 1;
+            return;
+        }
+        self.violations
+            .push((bounded(field.into()), bounded(description.into())));
     }
 
     /// Records the error of `result` under `field`, and yields its value.
@@ -258,28 +274,32 @@ impl FieldViolations {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.violations.is_empty()
     }
 
     pub fn fields(&self) -> impl Iterator<Item = &str> {
-        self.0.iter().map(|(field, _)| field.as_str())
+        self.violations.iter().map(|(field, _)| field.as_str())
     }
 
-    /// Each bad field with what is wrong with it.
+    /// Each bad field with what is wrong with it (the first
+    /// [`MAX_VIOLATIONS`]).
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.0
+        self.violations
             .iter()
             .map(|(field, description)| (field.as_str(), description.as_str()))
     }
 
     /// Adds every violation of `other`.
     pub fn extend(&mut self, other: Self) {
-        self.0.extend(other.0);
+        for (field, description) in other.violations {
+            self.add(field, description);
+        }
+        self.more += other.more;
     }
 
     /// `Ok` when nothing was wrong.
     pub fn into_result(self) -> Result<(), ApiError> {
-        if self.0.is_empty() {
+        if self.violations.is_empty() {
             Ok(())
         } else {
             Err(ApiError::InvalidArgument(self))
@@ -287,20 +307,40 @@ impl FieldViolations {
     }
 
     fn into_details(self) -> Vec<FieldViolation> {
-        self.0
+        let more = self.more_line();
+        self.violations
             .into_iter()
             .map(|(field, description)| FieldViolation::new(field, description))
+            .chain(more.map(|more| FieldViolation::new("…", more)))
             .collect()
     }
+
+    fn more_line(&self) -> Option<String> {
+        (self.more > 0).then(|| format!("and {} more", self.more))
+    }
+}
+
+/// At most [`MAX_VIOLATION_CHARS`] characters, so no bad value a client sent
+/// comes back at length.
+fn bounded(text: String) -> String {
+    if text.chars().count() <= MAX_VIOLATION_CHARS {
+        return text;
+    }
+    let mut cut: String = text.chars().take(MAX_VIOLATION_CHARS - 1).collect();
+    cut.push('…');
+    cut
 }
 
 impl fmt::Display for FieldViolations {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, (field, description)) in self.0.iter().enumerate() {
+        for (i, (field, description)) in self.violations.iter().enumerate() {
             if i > 0 {
                 f.write_str("; ")?;
             }
             write!(f, "{field}: {description}")?;
+        }
+        if let Some(more) = self.more_line() {
+            write!(f, "; …{more}")?;
         }
         Ok(())
     }
@@ -325,6 +365,21 @@ mod tests {
             .map(|v| v.field.as_str())
             .collect();
         assert_eq!(fields, ["patient.nhs_number", "patient.birth_date"]);
+    }
+
+    #[test]
+    fn violations_stop_at_fifty_and_count_the_rest() {
+        let mut violations = FieldViolations::default();
+        for i in 0..1_000_000 {
+            violations.add(format!("items[{i}]"), "is required");
+        }
+        violations.add("x".repeat(1000), "y".repeat(1000));
+        let status = Status::from(violations.into_result().unwrap_err());
+        let details = status.get_details_bad_request().unwrap().field_violations;
+        assert_eq!(details.len(), MAX_VIOLATIONS + 1);
+        assert_eq!(details[MAX_VIOLATIONS].description, "and 999951 more");
+        assert!(status.message().ends_with("…and 999951 more"));
+        assert!(status.message().len() < 8 * 1024, "fits a client's metadata limit");
     }
 
     #[test]
