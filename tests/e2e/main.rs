@@ -7,5 +7,7 @@
 mod auth;
 mod day;
 mod harness;
+mod hostile;
 mod malformed;
+mod mtls;
 mod suite;

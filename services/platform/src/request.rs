@@ -194,6 +194,14 @@ impl Reader {
             .unwrap_or_default()
     }
 
+    /// An optional text filter (a name, a prefix), trimmed: `None` when
+    /// empty. Like every text it refuses control characters (a NUL byte, which
+    /// PostgreSQL cannot store, included), so a filter reaches no query
+    /// unchecked.
+    pub fn filter(&mut self, field: &str, value: &str, max_chars: usize) -> Option<String> {
+        Some(self.optional_line(field, value, max_chars)).filter(|text| !text.is_empty())
+    }
+
     /// Required free text (newlines and tabs allowed), trimmed.
     pub fn required_text(&mut self, field: &str, value: &str, max_chars: usize) -> Option<String> {
         self.check(field, text::required(value, max_chars))
@@ -455,6 +463,19 @@ mod tests {
             .map(|(f, _)| f)
             .collect();
         assert_eq!(names, ["a", "c", "d"]);
+    }
+
+    #[test]
+    fn filters_are_absent_when_empty_and_refuse_control_characters() {
+        let mut r = Reader::new();
+        assert_eq!(r.filter("a", "  ", 10), None);
+        assert_eq!(r.filter("b", " Love ", 10).as_deref(), Some("Love"));
+        assert_eq!(r.filter("c", "Lo\0ve", 10), None);
+        let names: Vec<_> = fields(r.finish(()).unwrap_err())
+            .into_iter()
+            .map(|(f, _)| f)
+            .collect();
+        assert_eq!(names, ["c"]);
     }
 
     #[test]

@@ -54,7 +54,7 @@ pub(super) async fn list(
 ) -> Result<pb::ListBudgetsResponse, ApiError> {
     let request = request.into_inner();
     let mut r = Reader::new();
-    let department = request.department.trim();
+    let department = r.filter("department", &request.department, 200);
     let financial_year = match request.financial_year {
         0 => None,
         year => r
@@ -62,7 +62,7 @@ pub(super) async fn list(
             .map(FinancialYear::start_year),
     };
     let filter = BudgetFilter {
-        department: (!department.is_empty()).then(|| department.to_owned()),
+        department,
         financial_year,
     };
     let page = r.page(

@@ -48,12 +48,12 @@ pub(super) async fn list(
     let status = r.optional_enum("status", request.status);
     let payer_kind = r.optional_enum("payer_kind", request.payer_kind);
     let as_of = r.as_of("as_of", &request.as_of);
-    let insurer_name = request.insurer_name.trim();
+    let insurer_name = r.filter("insurer_name", &request.insurer_name, 200);
     let filter = InvoiceFilter {
         status,
         patient_id,
         payer_kind,
-        insurer_name: (!insurer_name.is_empty()).then(|| insurer_name.to_owned()),
+        insurer_name,
         overdue_on: request.overdue.then_some(as_of),
     };
     let page = r.page(

@@ -47,7 +47,7 @@ pub(super) async fn list(
     let filter = PatientFilter {
         nhs_number: present(&request.nhs_number)
             .and_then(|number| r.check("nhs_number", NhsNumber::parse(number))),
-        family_name_prefix: present(&request.family_name_prefix).map(str::to_owned),
+        family_name_prefix: r.filter("family_name_prefix", &request.family_name_prefix, 100),
         birth_date: r.optional_date("birth_date", &request.birth_date),
         postcode: present(&request.postcode)
             .and_then(|postcode| r.check("postcode", PostcodeFilter::parse(postcode))),

@@ -1,0 +1,177 @@
+//! Hostile input to every RPC, generated from the compiled descriptor set:
+//! each request message is built with every string field (nested messages
+//! included) set to one hostile value — empty, a megabyte, NUL bytes, emoji
+//! and bidi controls, ids that are not ids or that name nothing, forged page
+//! tokens — and every answer must be a documented refusal or a success,
+//! within seconds, never `INTERNAL` or `UNKNOWN`; the server answers health
+//! afterwards.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use medsec_platform::both_backends;
+use medsec_platform::testing::{Backend, TestDatabase, call_raw};
+use prost::Message as _;
+use prost_types::field_descriptor_proto::{Label, Type};
+use prost_types::{DescriptorProto, FileDescriptorSet};
+use tonic::Code;
+
+use crate::harness::start;
+
+both_backends!(every_rpc_answers_hostile_strings_with_a_documented_code);
+
+/// A patient call given up on after this long is a hang.
+const HANG: Duration = Duration::from_secs(10);
+
+/// The values every string field is set to, one request each.
+fn hostile_values() -> Vec<(&'static str, String)> {
+    vec![
+        ("empty", String::new()),
+        ("a megabyte", "a".repeat(1 << 20)),
+        ("a NUL byte", "\0".to_owned()),
+        ("NUL inside", "Lo\0ve".to_owned()),
+        ("emoji", "👩‍⚕️🩺".to_owned()),
+        ("bidi controls", "\u{202E}evol\u{202C}".to_owned()),
+        ("not a UUID", "not-a-uuid".to_owned()),
+        (
+            "a UUID that names nothing",
+            uuid::Uuid::now_v7().to_string(),
+        ),
+        (
+            "a forged page token",
+            "eyJrIjoiMDE5MGE1YjItN2MxZS03MDAwLTgwMDAtMDAwMDAwMDAwMDAxIiwiZiI6IngifQ".to_owned(),
+        ),
+    ]
+}
+
+/// Every message type of the descriptor set, by full name (`.pkg.Name`).
+fn messages(set: &FileDescriptorSet) -> HashMap<String, DescriptorProto> {
+    let mut found = HashMap::new();
+    fn add(prefix: &str, message: &DescriptorProto, found: &mut HashMap<String, DescriptorProto>) {
+        let name = format!("{prefix}.{}", message.name());
+        for nested in &message.nested_type {
+            add(&name, nested, found);
+        }
+        found.insert(name, message.clone());
+    }
+    for file in &set.file {
+        for message in &file.message_type {
+            add(&format!(".{}", file.package()), message, &mut found);
+        }
+    }
+    found
+}
+
+fn varint(mut value: u64, out: &mut Vec<u8>) {
+    while value >= 0x80 {
+        out.push((value as u8) | 0x80);
+        value >>= 7;
+    }
+    out.push(value as u8);
+}
+
+fn length_delimited(number: i32, bytes: &[u8], out: &mut Vec<u8>) {
+    varint((u64::from(number.unsigned_abs()) << 3) | 2, out);
+    varint(bytes.len() as u64, out);
+    out.extend_from_slice(bytes);
+}
+
+/// Which string fields get the hostile value.
+#[derive(Clone, Copy)]
+enum Target {
+    /// Every string field.
+    All,
+    /// Only the `n`th string field met in a depth-first walk.
+    Only(usize),
+}
+
+/// `message` encoded with the targeted string fields set to `value` (one
+/// element of a repeated field), nested messages filled the same way down to
+/// `depth`. Well-known types (timestamps, field masks) are left out. `seen`
+/// counts the string fields walked.
+fn encode(
+    message: &DescriptorProto,
+    all: &HashMap<String, DescriptorProto>,
+    value: &str,
+    target: Target,
+    seen: &mut usize,
+    depth: usize,
+) -> Vec<u8> {
+    let mut out = Vec::new();
+    for field in &message.field {
+        let number = field.number();
+        match field.r#type() {
+            Type::String => {
+                let hit = match target {
+                    Target::All => true,
+                    Target::Only(n) => n == *seen,
+                };
+                *seen += 1;
+                if hit {
+                    length_delimited(number, value.as_bytes(), &mut out);
+                }
+            }
+            Type::Message if depth > 0 && !field.type_name().starts_with(".google.") => {
+                if let Some(nested) = all.get(field.type_name()) {
+                    let bytes = encode(nested, all, value, target, seen, depth - 1);
+                    length_delimited(number, &bytes, &mut out);
+                }
+            }
+            // Enums and integers keep their defaults, except a repeated
+            // integer, which gets one element.
+            Type::Int32 | Type::Enum if field.label() == Label::Repeated => {
+                varint(u64::from(number.unsigned_abs()) << 3, &mut out);
+                varint(1, &mut out);
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+async fn every_rpc_answers_hostile_strings_with_a_documented_code(backend: Backend) {
+    let database = TestDatabase::create(backend).await;
+    let suite = start(&database.settings(), &[]).await;
+    let set = FileDescriptorSet::decode(medsec_proto::FILE_DESCRIPTOR_SET).unwrap();
+    let all = messages(&set);
+    let mut failures = Vec::new();
+    for file in &set.file {
+        for service in &file.service {
+            for method in &service.method {
+                let path = format!("/{}.{}/{}", file.package(), service.name(), method.name());
+                let input = &all[method.input_type()];
+                let mut strings = 0;
+                encode(input, &all, "", Target::All, &mut strings, 2);
+                // Every field at once, then each string field alone (so an
+                // earlier refusal cannot hide a later field's fault).
+                let targets = std::iter::once(Target::All).chain((0..strings).map(Target::Only));
+                for target in targets {
+                    for (what, value) in hostile_values() {
+                        if value.len() > 1024 && !matches!(target, Target::All) {
+                            continue;
+                        }
+                        let body = encode(input, &all, &value, target, &mut 0, 2);
+                        let call = call_raw(suite.channel.clone(), &path, body);
+                        match tokio::time::timeout(HANG, call).await {
+                            Err(_) => failures.push(format!("{path} given {what}: no answer")),
+                            Ok(Err(status))
+                                if matches!(status.code(), Code::Internal | Code::Unknown) =>
+                            {
+                                failures.push(format!("{path} given {what}: {status:?}"));
+                            }
+                            Ok(_) => {}
+                        }
+                    }
+                }
+            }
+        }
+    }
+    assert!(suite.health("").await.is_ok(), "the server still answers");
+    assert!(
+        failures.is_empty(),
+        "{} failures:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+    suite.stop().await;
+}
