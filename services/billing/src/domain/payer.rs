@@ -38,6 +38,15 @@ impl Payer {
             return None;
         };
         match r.enumerated::<PayerKind>(&format!("{field}.kind"), payer.kind)? {
+            // Insurer details with another payer are a mistake the client
+            // must hear of, not details silently dropped.
+            PayerKind::SelfPay | PayerKind::Nhs if payer.insurer.is_some() => {
+                r.add(
+                    format!("{field}.insurer"),
+                    "must be empty unless the payer is an insurer",
+                );
+                None
+            }
             PayerKind::SelfPay => Some(Self::SelfPay),
             PayerKind::Nhs => Some(Self::Nhs),
             PayerKind::Insurer => {
@@ -183,6 +192,19 @@ mod tests {
                 policy_number: policy.into(),
                 preauthorisation_code: String::new(),
             }),
+        }
+    }
+
+    #[test]
+    fn insurer_details_are_refused_for_any_other_payer() {
+        for kind in [pb::PayerKind::SelfPay, pb::PayerKind::Nhs] {
+            let payer = pb::Payer {
+                kind: kind as i32,
+                ..insurer("Bupa", "POL-1")
+            };
+            let mut r = Reader::new();
+            assert_eq!(Payer::read(&mut r, "charge.payer", Some(&payer)), None);
+            assert_eq!(bad_fields(r), ["charge.payer.insurer"]);
         }
     }
 
