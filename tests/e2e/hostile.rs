@@ -18,7 +18,10 @@ use tonic::Code;
 
 use crate::harness::start;
 
-both_backends!(every_rpc_answers_hostile_strings_with_a_documented_code);
+both_backends!(
+    every_rpc_answers_hostile_strings_with_a_documented_code,
+    a_million_items_are_refused_before_any_is_read,
+);
 
 /// A patient call given up on after this long is a hang.
 const HANG: Duration = Duration::from_secs(10);
@@ -172,6 +175,49 @@ async fn every_rpc_answers_hostile_strings_with_a_documented_code(backend: Backe
         "{} failures:\n{}",
         failures.len(),
         failures.join("\n")
+    );
+    suite.stop().await;
+}
+
+async fn a_million_items_are_refused_before_any_is_read(backend: Backend) {
+    use medsec_proto::scheduling::v1 as pb;
+    use medsec_proto::scheduling::v1::scheduling_service_client::SchedulingServiceClient;
+    let database = TestDatabase::create(backend).await;
+    let suite = start(&database.settings(), &[]).await;
+    let mut scheduling = SchedulingServiceClient::new(suite.channel.clone());
+    let status = scheduling
+        .create_staff_member(pb::CreateStaffMemberRequest {
+            staff_member: Some(pb::StaffMember {
+                name: "Dr Many".into(),
+                role: pb::StaffRole::Clinician as i32,
+                grade: "consultant".into(),
+                specialties: vec![String::new(); 1_000_000],
+                ..Default::default()
+            }),
+            request_id: String::new(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument);
+    assert!(
+        status
+            .message()
+            .contains("staff_member.specialties: must have at most 20 items"),
+        "{status:?}"
+    );
+    let status = scheduling
+        .rebook_displaced(pb::RebookDisplacedRequest {
+            appointment_ids: vec!["x".into(); 200_000],
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument);
+    assert!(
+        status
+            .message()
+            .contains("appointment_ids: must have at most 500 items"),
+        "{status:?}"
     );
     suite.stop().await;
 }

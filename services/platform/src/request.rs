@@ -226,15 +226,30 @@ impl Reader {
         self.enumerated(field, value)
     }
 
-    /// Each item of a repeated field, read by `read` under its own name
-    /// (`field[i]`), repeats dropped. Hashing keeps this linear however long
-    /// the list.
+    /// Whether a repeated field holds at most `max_items`; records a
+    /// violation otherwise. Check before any per-item work, so a request with
+    /// a million items costs no more than one with too many by one.
+    pub fn at_most<I>(&mut self, field: &str, items: &[I], max_items: usize) -> bool {
+        if items.len() <= max_items {
+            return true;
+        }
+        self.add(field, format!("must have at most {max_items} items"));
+        false
+    }
+
+    /// Each item of a repeated field of at most `max_items`, read by `read`
+    /// under its own name (`field[i]`), repeats dropped. Hashing keeps this
+    /// linear; an overlong list is refused before any item is read.
     pub fn each<I, T: Eq + std::hash::Hash + Clone>(
         &mut self,
         field: &str,
         items: &[I],
+        max_items: usize,
         mut read: impl FnMut(&mut Self, &str, &I) -> Option<T>,
     ) -> Vec<T> {
+        if !self.at_most(field, items, max_items) {
+            return Vec::new();
+        }
         let mut seen = HashSet::with_capacity(items.len());
         let mut values = Vec::with_capacity(items.len());
         for (i, item) in items.iter().enumerate() {
@@ -492,13 +507,30 @@ mod tests {
     fn repeated_items_are_read_by_index_and_deduplicated() {
         let mut r = Reader::new();
         let items = ["a", "b", "a", "", "c"];
-        let read = r.each("tags", &items, |r, field, item| {
+        let read = r.each("tags", &items, 10, |r, field, item| {
             r.required_line(field, item, 5)
         });
         assert_eq!(read, ["a", "b", "c"]);
         assert_eq!(
             fields(r.finish(()).unwrap_err()),
             [("tags[3]".to_owned(), message::REQUIRED.to_owned())]
+        );
+    }
+
+    #[test]
+    fn an_overlong_list_is_refused_before_any_item_is_read() {
+        let mut r = Reader::new();
+        let items = vec![""; 1_000_000];
+        let mut reads = 0;
+        let read = r.each("tags", &items, 100, |_, _, _| {
+            reads += 1;
+            Some(())
+        });
+        assert!(read.is_empty());
+        assert_eq!(reads, 0);
+        assert_eq!(
+            fields(r.finish(()).unwrap_err()),
+            [("tags".to_owned(), "must have at most 100 items".to_owned())]
         );
     }
 

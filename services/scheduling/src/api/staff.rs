@@ -18,6 +18,9 @@ use crate::domain::{Category, Role};
 use crate::store::entities::{duty_shift, location, room, staff as staff_row};
 use crate::store::staff::{self, ShiftFilter, StaffFilter};
 
+/// Most specialties one clinician holds.
+const MAX_SPECIALTIES: usize = 20;
+
 pub(super) async fn create_member(
     api: &SchedulingApi,
     request: Request<pb::CreateStaffMemberRequest>,
@@ -31,11 +34,15 @@ pub(super) async fn create_member(
     let specialties = r.each(
         "staff_member.specialties",
         &input.specialties,
+        MAX_SPECIALTIES,
         |r, field, s| read_specialty(r, field, s),
     );
-    let skills = r.each("staff_member.skills", &input.skills, |r, field, skill| {
-        r.enumerated::<Category>(field, *skill)
-    });
+    let skills = r.each(
+        "staff_member.skills",
+        &input.skills,
+        Category::ALL.len(),
+        |r, field, skill| r.enumerated::<Category>(field, *skill),
+    );
     if let Some(role) = role {
         check_role(
             &mut r,

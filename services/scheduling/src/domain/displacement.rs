@@ -77,17 +77,25 @@ pub struct PlannedMove {
     pub terms: Terms,
 }
 
+/// Most appointments one RebookDisplaced names.
+pub const MAX_APPOINTMENTS: usize = 500;
+
 impl Displacement {
     /// Reads a RebookDisplaced request's `absence_id` or `appointment_ids`
     /// (one of them, not both).
     pub fn read(r: &mut Reader, absence_id: &str, appointment_ids: &[String]) -> Option<Self> {
         let absence = r.optional_id("absence_id", absence_id);
         let mut bad_id = false;
-        let ids = r.each("appointment_ids", appointment_ids, |r, field, text| {
-            let id = r.id(field, text);
-            bad_id |= id.is_none();
-            id
-        });
+        let ids = r.each(
+            "appointment_ids",
+            appointment_ids,
+            MAX_APPOINTMENTS,
+            |r, field, text| {
+                let id = r.id(field, text);
+                bad_id |= id.is_none();
+                id
+            },
+        );
         match (absence_id.trim().is_empty(), appointment_ids.is_empty()) {
             (true, true) => {
                 r.add("absence_id", "is required unless appointment_ids are given");
