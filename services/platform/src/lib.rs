@@ -1,8 +1,9 @@
 //! What every medsec service shares: layered configuration, telemetry, the
 //! database connection, transactions and migrations, the gRPC server shell,
-//! the error contract, the request reader, the handler shape, idempotent
-//! creates, pagination and stored enums.
+//! identity and the audit trail, the error contract, the request reader,
+//! the handler shape, idempotent creates, pagination and stored enums.
 
+pub mod audit;
 pub mod auth;
 pub mod config;
 pub mod db;

@@ -34,6 +34,9 @@ pub struct PageRequest {
     /// The sort key of the last item of the previous page.
     pub after: Option<String>,
     filter_fingerprint: String,
+    /// SHA-256 (hex) of the filters: what the audit trail records of a
+    /// search.
+    filter_hash: String,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -64,7 +67,9 @@ impl PageRequest {
             n if n < 0 => return Err(("page_size", "must not be negative")),
             n => u64::from(n.unsigned_abs()).min(MAX_PAGE_SIZE),
         };
-        let filter_fingerprint = fingerprint(filters);
+        let digest = Sha256::digest(filters.as_bytes());
+        let filter_fingerprint = URL_SAFE_NO_PAD.encode(&digest[..12]);
+        let filter_hash = crate::audit::hex(&digest);
         let after = if page_token.is_empty() {
             None
         } else {
@@ -78,6 +83,7 @@ impl PageRequest {
             size,
             after,
             filter_fingerprint,
+            filter_hash,
         })
     }
 
@@ -139,6 +145,12 @@ impl PageRequest {
             .order_by_asc(sort)
             .order_by_asc(id)
             .limit(self.fetch_limit()))
+    }
+
+    /// SHA-256 (hex) of the request's filters, as the audit trail records
+    /// a search.
+    pub fn filter_hash(&self) -> &str {
+        &self.filter_hash
     }
 
     /// How many rows to fetch: one more than the page, to learn whether
@@ -236,11 +248,6 @@ fn bad_token() -> ApiError {
 
 fn parse_id(text: &str) -> Result<uuid::Uuid, ApiError> {
     uuid::Uuid::parse_str(text).map_err(|_| bad_token())
-}
-
-fn fingerprint(filters: &str) -> String {
-    let digest = Sha256::digest(filters.as_bytes());
-    URL_SAFE_NO_PAD.encode(&digest[..12])
 }
 
 fn encode(token: &Token) -> String {
