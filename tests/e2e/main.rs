@@ -6,6 +6,7 @@
 
 mod auth;
 mod day;
+mod faults;
 mod harness;
 mod hostile;
 mod malformed;
