@@ -25,6 +25,22 @@ pub struct GenerateOptions {
     pub seed: u64,
 }
 
+/// How a generated list departs from the realistic shape, for stress tests
+/// and benchmarks of the patient-per-day rule. The default changes nothing:
+/// [`generate`] and [`generate_with`] with `Shape::default()` give the same
+/// instance for the same options.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Shape {
+    /// Share of patients holding two referrals (0 to 1), paired at random over
+    /// the whole list (so within a specialty, or across two, in proportion to
+    /// their sizes), the two referred the same day with the same priority.
+    /// `None` keeps the realistic list, where about one referral in
+    /// twenty-five belongs to a patient already on it. With one or two
+    /// specialties and a share of 0.7-0.9 this makes clash-dense lists: most
+    /// patients' two referrals compete for the same early dates.
+    pub multi_referral_share: Option<f64>,
+}
+
 const SPECIALTY_NAMES: [&str; 20] = [
     "cardiology",
     "dermatology",
@@ -105,6 +121,13 @@ fn horizon(weeks: u32) -> Horizon {
 
 /// Generates an instance; see the module documentation for its shape.
 pub fn generate(options: GenerateOptions) -> Instance {
+    generate_with(options, Shape::default())
+}
+
+/// Generates an instance of the given [`Shape`]. Referral attributes, slots
+/// and clinicians are those of [`generate`] for the same options; a share of
+/// patients holding two referrals only re-draws who the patients are.
+pub fn generate_with(options: GenerateOptions, shape: Shape) -> Instance {
     let mut rng = Rng(options.seed ^ 0x6d65_6473_6563_2d31);
     let specialties = options.specialties.max(1);
     let horizon = horizon(options.weeks);
@@ -172,6 +195,9 @@ pub fn generate(options: GenerateOptions) -> Instance {
         );
     }
 
+    if let Some(share) = shape.multi_referral_share {
+        pair_patients(options.seed, share, &mut referrals);
+    }
     for (i, referral) in referrals.iter_mut().enumerate() {
         referral.id = format!("r{:06}", i + 1);
     }
@@ -184,6 +210,45 @@ pub fn generate(options: GenerateOptions) -> Instance {
         weights: WeightOverrides::default(),
         slots,
         referrals,
+    }
+}
+
+/// Re-draws the patients of a list so that a share `share` of them hold two
+/// referrals: referrals are shuffled (their own random stream, so the rest of
+/// the instance is unchanged) and taken in that order, each patient taking the
+/// next referral and, with probability `share`, the one after it too. The
+/// second of a pair takes the first's priority and clock start (referred the
+/// same day, for two problems), which is what makes such lists hard: both
+/// want the same dates, and the relaxation puts them on the same day.
+fn pair_patients(seed: u64, share: f64, referrals: &mut [Referral]) {
+    let mut rng = Rng(seed ^ 0x7061_6972_6564_2d32);
+    let mut order: Vec<usize> = (0..referrals.len()).collect();
+    for i in (1..order.len()).rev() {
+        let j = rng.below(i as u64 + 1) as usize;
+        order.swap(i, j);
+    }
+    let share = share.clamp(0.0, 1.0);
+    let mut patients = 0_usize;
+    let mut i = 0;
+    while i < order.len() {
+        patients += 1;
+        let patient = format!("p{patients:06}");
+        let take = if i + 1 < order.len() && rng.chance(share) {
+            2
+        } else {
+            1
+        };
+        for &r in &order[i..i + take] {
+            referrals[r].patient = patient.clone();
+        }
+        if take == 2 {
+            // Referred together for two problems: same priority and clock
+            // start, so both compete for the same early dates.
+            let (first, second) = (order[i], order[i + 1]);
+            referrals[second].priority = referrals[first].priority;
+            referrals[second].clock_start = referrals[first].clock_start;
+        }
+        i += take;
     }
 }
 

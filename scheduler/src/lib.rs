@@ -19,7 +19,7 @@ pub mod validate;
 
 pub use error::{InstanceError, SolveError};
 pub use explain::explain;
-pub use generate::{GenerateOptions, generate};
+pub use generate::{GenerateOptions, Shape, generate, generate_with};
 pub use greedy::greedy;
 pub use model::{Instance, Solution, Status};
 pub use solve::{Engine, SolveOptions, solve};

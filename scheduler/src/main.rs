@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
-use medsec_scheduler::{Engine, GenerateOptions, Solution, SolveOptions};
+use medsec_scheduler::{Engine, GenerateOptions, Shape, Solution, SolveOptions};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -48,6 +48,12 @@ enum Command {
         weeks: u32,
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        /// Share of patients holding two referrals (0 to 1), for clash-dense
+        /// lists; by default about one referral in 25 joins a patient already
+        /// on the list. Use with --specialties 1 or 2 to stress the
+        /// patient-per-day rule.
+        #[arg(long, value_name = "SHARE")]
+        multi_referral_share: Option<f64>,
     },
     /// Say why a referral got its slot.
     Explain {
@@ -99,16 +105,25 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             specialties,
             weeks,
             seed,
+            multi_referral_share,
         } => {
             if specialties == 0 || weeks == 0 {
                 anyhow::bail!("--specialties and --weeks must be at least 1");
             }
-            let instance = medsec_scheduler::generate(GenerateOptions {
-                referrals,
-                specialties,
-                weeks,
-                seed,
-            });
+            if multi_referral_share.is_some_and(|s| !(0.0..=1.0).contains(&s)) {
+                anyhow::bail!("--multi-referral-share must be between 0 and 1");
+            }
+            let instance = medsec_scheduler::generate_with(
+                GenerateOptions {
+                    referrals,
+                    specialties,
+                    weeks,
+                    seed,
+                },
+                Shape {
+                    multi_referral_share,
+                },
+            );
             println!("{}", serde_json::to_string(&instance)?);
         }
         Command::Explain {

@@ -368,6 +368,10 @@ pub struct SolverStats {
     /// Warm-started flow re-solves in the branch and bound (flow engine).
     #[serde(default)]
     pub flow_resolves: usize,
+    /// True when a limit stopped the search with an allocation dearer than
+    /// the greedy baseline, so the greedy allocation was returned instead.
+    #[serde(default)]
+    pub greedy_kept: bool,
 }
 
 /// A solution document.

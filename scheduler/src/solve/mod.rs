@@ -187,7 +187,16 @@ pub fn solve(problem: &Problem, options: &SolveOptions) -> Result<Solution, Solv
     }
     stats.stage1_seconds = stage1_done;
     stats.stage2_seconds = started.elapsed().as_secs_f64() - stage1_done;
-    let objective = evaluate::check(problem, &assignment).map_err(SolveError::Solution)?;
+    let mut objective = evaluate::check(problem, &assignment).map_err(SolveError::Solution)?;
+    // Never worse than booking in turn: whatever stopped the search, the
+    // answer is the best allocation found, the greedy baseline included.
+    if let Ok(greedy_objective) = evaluate::check(problem, &greedy_assignment)
+        && greedy_objective < objective
+    {
+        assignment = greedy_assignment.clone();
+        objective = greedy_objective;
+        stats.greedy_kept = true;
+    }
     let bound = fixed_cost + sub_bound.iter().sum::<i64>();
     let status = if proven && objective <= bound {
         Status::Optimal

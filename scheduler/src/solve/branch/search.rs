@@ -308,10 +308,15 @@ pub(super) fn branch_and_bound(
             work[r] = slot;
         }
         if diving.is_some() {
-            // Keep only the cheapest child.
-            let best = open.iter().filter(|Reverse((_, n))| *n > id).min().copied();
+            // Keep only the cheapest child (ties: the first made). The heap
+            // holds `Reverse` entries, so compare the keys themselves.
+            let best = open
+                .iter()
+                .map(|Reverse(entry)| *entry)
+                .filter(|&(_, n)| n > id)
+                .min();
             open.clear();
-            open.extend(best);
+            open.extend(best.map(Reverse));
         }
     }
     // Unreachable in practice: some branch of every clash is clash-free.
