@@ -368,6 +368,10 @@ pub struct SolverStats {
     /// Warm-started flow re-solves in the branch and bound (flow engine).
     #[serde(default)]
     pub flow_resolves: usize,
+    /// HiGHS LP solves with every patient-day row (flow engine, clash-dense
+    /// components; column-generation rounds included).
+    #[serde(default)]
+    pub clash_lp_solves: usize,
     /// True when a limit stopped the search with an allocation dearer than
     /// the greedy baseline, so the greedy allocation was returned instead.
     #[serde(default)]

@@ -160,7 +160,6 @@ pub(crate) fn min_cost_flow(
 /// size, scaled costs that times (nodes + 1), and
 /// prices fall by at most about nodes times the largest scaled cost.
 pub(crate) fn fits(problem: &Problem, sub: &Subproblem) -> bool {
-    let nodes = (sub.classes.len() + sub.bins.len() + sub.dates.len() + 2) as i128;
     let largest = sub
         .classes
         .iter()
@@ -168,7 +167,14 @@ pub(crate) fn fits(problem: &Problem, sub: &Subproblem) -> bool {
         .map(|cost| cost + i128::from(problem.weights.preference))
         .max()
         .unwrap_or(0);
-    largest * nodes * nodes * 4 < i128::from(i64::MAX)
+    fits_cost(sub, largest)
+}
+
+/// [`fits`] for arcs whose costs are at most `largest` in size (for flows
+/// over scaled or otherwise modified costs).
+pub(crate) fn fits_cost(sub: &Subproblem, largest: i128) -> bool {
+    let nodes = (sub.classes.len() + sub.bins.len() + sub.dates.len() + 2) as i128;
+    largest.saturating_mul(nodes * nodes * 4) < i128::from(i64::MAX)
 }
 
 /// Goldberg-Tarjan cost scaling (push-relabel refine with FIFO discharge) from

@@ -28,6 +28,11 @@ pub(crate) struct ModelOutcome {
     pub flows: Flows,
     /// Per sub-problem; only for LP solves.
     pub duals: Vec<Duals>,
+    /// Row duals of `patient_days`, in request order (0 for a row with fewer
+    /// than two terms); only for LP solves. Non-positive, as for `<=` rows,
+    /// up to HiGHS's tolerances: the caller rounds them and proves its bound
+    /// itself.
+    pub patient_day_duals: Vec<f64>,
     /// False when HiGHS stopped on the time limit or left a fractional value.
     pub proven: bool,
     pub columns: usize,
@@ -108,6 +113,7 @@ pub(crate) fn solve_model(request: &ModelRequest<'_>) -> Result<ModelOutcome, So
                     bin: vec![0; s.bins.len()],
                 })
                 .collect(),
+            patient_day_duals: vec![0.0; request.patient_days.len()],
             proven: true,
             columns: 0,
         });
@@ -175,6 +181,8 @@ pub(crate) fn solve_model(request: &ModelRequest<'_>) -> Result<ModelOutcome, So
                 .collect(),
         );
     }
+    let mut patient_day_rows: Vec<Option<ConstraintReference>> =
+        Vec::with_capacity(request.patient_days.len());
     for row in request.patient_days {
         let mut expr = Expression::with_capacity(row.classes.len());
         let mut terms = 0;
@@ -186,9 +194,7 @@ pub(crate) fn solve_model(request: &ModelRequest<'_>) -> Result<ModelOutcome, So
                 }
             }
         }
-        if terms > 1 {
-            model.add_constraint(expr.leq(1.0));
-        }
+        patient_day_rows.push((terms > 1).then(|| model.add_constraint(expr.leq(1.0))));
     }
 
     if !mip {
@@ -225,6 +231,7 @@ pub(crate) fn solve_model(request: &ModelRequest<'_>) -> Result<ModelOutcome, So
     }
 
     let mut duals = Vec::new();
+    let mut patient_day_duals = vec![0.0; request.patient_days.len()];
     if !mip {
         let dual = solution.compute_dual();
         let read = |row: &Option<ConstraintReference>| {
@@ -239,11 +246,17 @@ pub(crate) fn solve_model(request: &ModelRequest<'_>) -> Result<ModelOutcome, So
                 bin: bin_rows[k].iter().map(read).collect(),
             });
         }
+        for (value, row) in patient_day_duals.iter_mut().zip(&patient_day_rows) {
+            if let Some(row) = row {
+                *value = dual.dual(row.clone());
+            }
+        }
     }
 
     Ok(ModelOutcome {
         flows,
         duals,
+        patient_day_duals,
         proven,
         columns: count,
     })

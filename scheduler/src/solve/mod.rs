@@ -146,17 +146,23 @@ pub fn solve(problem: &Problem, options: &SolveOptions) -> Result<Solution, Solv
         stats.patient_day_conflicts = clashes.len();
         let base = results
             .iter()
-            .map(|r| branch::SubSolution::new(r.flows.clone(), r.prices.clone(), r.proven))
+            .map(|r| {
+                branch::SubSolution::new(r.flows.clone(), r.prices.clone(), r.proven)
+                    .with_duals(r.duals.clone(), r.class_dual.clone())
+            })
             .collect();
         let limits = branch::Limits {
             deadline,
             nodes: branch::NODE_LIMIT,
+            threads: thread_count(options.threads),
+            lp: true,
         };
         let outcome = branch::resolve_clashes(problem, &subs, base, &assignment, limits)?;
         assignment = outcome.assignment;
         proven &= outcome.proven;
         stats.branch_nodes = outcome.nodes;
         stats.flow_resolves = outcome.solves;
+        stats.clash_lp_solves = outcome.lp_solves;
         // The search's bound covers every sub-problem at once.
         sub_bound = vec![0; subs.len()];
         if let Some(first) = sub_bound.first_mut() {
@@ -223,6 +229,59 @@ pub fn solve(problem: &Problem, options: &SolveOptions) -> Result<Solution, Solv
             greedy: Some(greedy_summary),
         },
     })
+}
+
+/// The worker threads `threads` asks for (0: one per core).
+pub(crate) fn thread_count(threads: usize) -> usize {
+    match threads {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    }
+}
+
+/// `f(0)`, ..., `f(n - 1)` on up to `threads` scoped threads, returned in
+/// index order, so the outcome never depends on scheduling. An item whose
+/// worker panicked is computed again on the calling thread.
+pub(crate) fn parallel_map<T: Send>(
+    n: usize,
+    threads: usize,
+    f: impl Fn(usize) -> T + Sync,
+) -> Vec<T> {
+    let threads = threads.min(n);
+    if threads <= 1 {
+        return (0..n).map(f).collect();
+    }
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let mut results: Vec<Option<T>> = (0..n).map(|_| None).collect();
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut done = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        if i >= n {
+                            break;
+                        }
+                        done.push((i, f(i)));
+                    }
+                    done
+                })
+            })
+            .collect();
+        for worker in workers {
+            if let Ok(done) = worker.join() {
+                for (i, result) in done {
+                    results[i] = Some(result);
+                }
+            }
+        }
+    });
+    results
+        .into_iter()
+        .enumerate()
+        .map(|(i, result)| result.unwrap_or_else(|| f(i)))
+        .collect()
 }
 
 /// Solves every sub-problem's LP, in parallel; results keep sub-problem order so

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::rc::Rc;
 
 use crate::error::SolveError;
-use crate::solve::certificate::{certify_arcs, flow_value};
+use crate::solve::certificate::{Duals, certify_arcs, flow_value};
 use crate::solve::network::{Arc, Subproblem};
 use crate::solve::{flow, split};
 use crate::validate::Problem;
@@ -23,6 +23,9 @@ pub(crate) struct SubSolution {
     /// a node applies every re-solved sub-problem of its branch, so the same
     /// split is applied many times.
     pub placed: std::cell::OnceCell<Vec<(usize, usize)>>,
+    /// The certificate's row duals and completed class duals, when kept
+    /// (stage 1's solutions): they price arcs for the LP of a dense component.
+    pub duals: Option<(Duals, Vec<i64>)>,
 }
 
 impl SubSolution {
@@ -35,7 +38,14 @@ impl SubSolution {
             prices,
             proven,
             placed: std::cell::OnceCell::new(),
+            duals: None,
         }
+    }
+
+    /// The same solution, keeping its certificate's duals.
+    pub(crate) fn with_duals(mut self, duals: Duals, class_dual: Vec<i64>) -> Self {
+        self.duals = Some((duals, class_dual));
+        self
     }
 
     pub(crate) fn placements(

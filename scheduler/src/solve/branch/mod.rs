@@ -16,6 +16,7 @@
 //! under bars and the clash penalties that key its nodes.
 
 mod barred;
+mod lagrange;
 mod search;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -34,10 +35,15 @@ pub(crate) use barred::SubSolution;
 pub(crate) struct BranchOutcome {
     pub assignment: Assignment,
     pub proven: bool,
+    /// Whether every relaxation behind `bound` was certified (so `bound` is a
+    /// proven lower bound even when `proven` is false because a limit hit).
+    pub certified: bool,
     /// Lower bound on the total `sum(cost - unallocated)` over all sub-problems.
     pub bound: i64,
     pub nodes: usize,
     pub solves: usize,
+    /// LP solves (HiGHS) for clash-dense components.
+    pub lp_solves: usize,
     /// Sub-problems outside the searched component that a clash reached.
     pub expand: Option<BTreeSet<usize>>,
     /// The sub-problems finally searched.
@@ -56,6 +62,11 @@ pub(crate) struct Limits {
     pub deadline: Option<(Instant, f64)>,
     /// Most nodes expanded per component ([`NODE_LIMIT`] in a solve).
     pub nodes: usize,
+    /// Worker threads the search may use.
+    pub threads: usize,
+    /// Whether a component may go to the LP with patient-day rows
+    /// ([`lagrange`]) when it is clash-dense or branching gave up.
+    pub lp: bool,
 }
 
 /// Resolves every clash: sub-problems joined by clashes form components, and
@@ -100,9 +111,11 @@ pub(crate) fn resolve_clashes(
     let mut total = BranchOutcome {
         assignment: base_assignment.clone(),
         proven: true,
+        certified: true,
         bound: 0,
         nodes: 0,
         solves: 0,
+        lp_solves: 0,
         expand: None,
         scope: BTreeSet::new(),
     };
@@ -115,7 +128,7 @@ pub(crate) fn resolve_clashes(
             .collect();
         while let Some(scope) = queue.pop() {
             let settled: BTreeSet<usize> = bounds.keys().flatten().copied().collect();
-            let outcome = search::branch_and_bound(
+            let outcome = search_component(
                 problem,
                 subs,
                 &base,
@@ -126,6 +139,7 @@ pub(crate) fn resolve_clashes(
             )?;
             total.nodes += outcome.nodes;
             total.solves += outcome.solves;
+            total.lp_solves += outcome.lp_solves;
             match outcome.expand {
                 Some(more) => {
                     let mut grown = outcome.scope;
@@ -184,6 +198,150 @@ pub(crate) fn resolve_clashes(
     Ok(total)
 }
 
+/// Clashes in a component's relaxation from which it goes straight to the
+/// LP with patient-day rows ([`lagrange`]) rather than branching first: at
+/// least this many, and at least two per sub-problem.
+const DENSE_CLASHES: usize = 8;
+
+/// One component's stage 2: branch and bound, the LP with patient-day rows
+/// and its Lagrangian bound, or both; the answer is the better allocation
+/// found and the stronger bound.
+fn search_component(
+    problem: &Problem,
+    subs: &[Subproblem],
+    base: &[Rc<SubSolution>],
+    current: &Assignment,
+    scope: &BTreeSet<usize>,
+    settled: &BTreeSet<usize>,
+    limits: Limits,
+) -> Result<BranchOutcome, SolveError> {
+    let remaining = || {
+        limits
+            .deadline
+            .map(|(start, limit)| limit - start.elapsed().as_secs_f64())
+    };
+    let clashes = conflicts(problem, current)
+        .values()
+        .filter(|referrals| {
+            referrals.iter().any(|&r| {
+                let referral = &problem.referrals[r];
+                scope.iter().any(|&k| {
+                    subs[k].specialty == referral.specialty && subs[k].kind == referral.kind
+                })
+            })
+        })
+        .count();
+    let dense_first = clashes >= DENSE_CLASHES && clashes >= 2 * scope.len();
+    let try_dense = |scope: &BTreeSet<usize>| -> Result<Option<lagrange::Dense>, SolveError> {
+        if !limits.lp || remaining().is_some_and(|t| t <= 0.0) {
+            return Ok(None);
+        }
+        lagrange::solve_dense(
+            problem,
+            subs,
+            base,
+            scope,
+            current,
+            limits.deadline,
+            limits.threads,
+        )
+        .map(Some)
+    };
+    let mut dense = None;
+    if dense_first {
+        let found = try_dense(scope)?;
+        if let Some(found) = &found {
+            if !found.expand.is_empty() {
+                return Ok(BranchOutcome {
+                    assignment: current.clone(),
+                    proven: false,
+                    certified: true,
+                    bound: 0,
+                    nodes: 0,
+                    solves: found.solves,
+                    lp_solves: found.lp_solves,
+                    expand: Some(found.expand.clone()),
+                    scope: scope.clone(),
+                });
+            }
+            if let (Some((assignment, value)), Some(bound)) = (&found.candidate, found.bound)
+                && bound >= *value
+            {
+                return Ok(BranchOutcome {
+                    assignment: assignment.clone(),
+                    proven: true,
+                    certified: true,
+                    bound: *value,
+                    nodes: 0,
+                    solves: found.solves,
+                    lp_solves: found.lp_solves,
+                    expand: None,
+                    scope: scope.clone(),
+                });
+            }
+        }
+        dense = found;
+    }
+    let mut outcome =
+        search::branch_and_bound(problem, subs, base, current, scope, settled, limits)?;
+    if outcome.expand.is_some() || outcome.proven {
+        return Ok(outcome);
+    }
+    if dense.is_none() {
+        dense = try_dense(&outcome.scope)?;
+    }
+    let Some(dense) = dense else {
+        return Ok(outcome);
+    };
+    if !dense.expand.is_empty() || (dense_first && outcome.scope != *scope) {
+        // The LP saw another component than the one the search ended with.
+        return Ok(outcome);
+    }
+    outcome.solves += dense.solves;
+    outcome.lp_solves += dense.lp_solves;
+    let searched = scope_value(problem, subs, &outcome.scope, &outcome.assignment);
+    if let Some((assignment, value)) = dense.candidate
+        && value < searched
+    {
+        outcome.assignment = assignment;
+    }
+    let value = scope_value(problem, subs, &outcome.scope, &outcome.assignment);
+    if let Some(bound) = dense.bound {
+        // An uncertified search bound is no bound at all.
+        outcome.bound = if outcome.certified {
+            outcome.bound.max(bound)
+        } else {
+            bound
+        };
+        outcome.certified = true;
+    }
+    outcome.proven = outcome.certified && value <= outcome.bound;
+    if outcome.proven {
+        outcome.bound = value;
+    }
+    Ok(outcome)
+}
+
+/// `sum(cost - unallocated)` over the referrals of the sub-problems in `scope`.
+fn scope_value(
+    problem: &Problem,
+    subs: &[Subproblem],
+    scope: &BTreeSet<usize>,
+    assignment: &Assignment,
+) -> i64 {
+    scope
+        .iter()
+        .flat_map(|&k| subs[k].classes.iter().flat_map(|c| &c.members))
+        .map(|&r| match assignment[r] {
+            Some(s) => {
+                problem.cost(r, problem.slots[s].day, problem.slots[s].clinician)
+                    - problem.unallocated_cost(r)
+            }
+            None => 0,
+        })
+        .sum()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -215,6 +373,8 @@ mod tests {
         Limits {
             deadline: None,
             nodes,
+            threads: 1,
+            lp: false,
         }
     }
 
@@ -282,6 +442,8 @@ mod tests {
         let out_of_time = Limits {
             deadline: Some((Instant::now(), 0.0)),
             nodes: NODE_LIMIT,
+            threads: 1,
+            lp: true,
         };
         for limits in [nodes(1), out_of_time] {
             let (subs, base, assignment, unallocated) = relaxed(&problem);
@@ -302,6 +464,24 @@ mod tests {
             );
             assert!(outcome.bound + unallocated <= optimum);
         }
+    }
+
+    #[test]
+    fn where_branching_gives_up_the_lp_with_patient_day_rows_proves_the_optimum() {
+        let problem = one_patient_two_clinics();
+        let (subs, base, assignment, unallocated) = relaxed(&problem);
+        let limits = Limits {
+            lp: true,
+            ..nodes(1)
+        };
+        let outcome = resolve_clashes(&problem, &subs, base, &assignment, limits).unwrap();
+        assert!(outcome.proven);
+        assert_eq!(
+            evaluate::check(&problem, &outcome.assignment),
+            Ok(10201 + 2420)
+        );
+        assert_eq!(outcome.bound + unallocated, 10201 + 2420);
+        assert!(outcome.lp_solves >= 1);
     }
 
     #[test]

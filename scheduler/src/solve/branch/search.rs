@@ -145,9 +145,11 @@ pub(super) fn branch_and_bound(
                 return Ok(BranchOutcome {
                     assignment: work.clone(),
                     proven: proven && diving.is_none(),
+                    certified: proven,
                     bound: diving.unwrap_or(key) + offset,
                     nodes: expanded,
                     solves,
+                    lp_solves: 0,
                     expand: None,
                     scope,
                 });
@@ -243,9 +245,11 @@ pub(super) fn branch_and_bound(
             return Ok(BranchOutcome {
                 assignment: work.clone(),
                 proven,
+                certified: proven,
                 bound: key + offset,
                 nodes: expanded,
                 solves,
+                lp_solves: 0,
                 expand: Some(outside),
                 scope,
             });
@@ -323,9 +327,11 @@ pub(super) fn branch_and_bound(
     Ok(BranchOutcome {
         assignment: current.clone(),
         proven: false,
+        certified: proven,
         bound: i64::MIN / 4,
         nodes: expanded,
         solves,
+        lp_solves: 0,
         expand: None,
         scope,
     })
