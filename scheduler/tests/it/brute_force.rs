@@ -74,7 +74,7 @@ prop_compose! {
 }
 
 /// The optimum by enumeration: every referral takes any slot or none.
-fn brute_force(problem: &medsec_scheduler::Problem) -> i64 {
+pub(crate) fn brute_force(problem: &medsec_scheduler::Problem) -> i64 {
     fn go(
         problem: &medsec_scheduler::Problem,
         r: usize,

@@ -5,6 +5,7 @@
 mod brute_force;
 mod cli;
 mod common;
+mod dense;
 mod determinism;
 mod json;
 mod malformed;

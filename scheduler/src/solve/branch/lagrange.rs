@@ -342,3 +342,93 @@ fn lagrangian_bound(
     let total: i64 = bounds.iter().sum::<i64>() - lambda.iter().sum::<i64>();
     Some(total.div_euclid(scale) + i64::from(total.rem_euclid(scale) != 0))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::evaluate;
+    use crate::model::Priority;
+    use crate::solve::testkit::{Rng, brute_force, problem, referral, slot};
+    use crate::solve::{network, relaxation};
+
+    /// A tiny clash-dense list: two or three patients each referred twice the
+    /// same day (same priority and clock start), sometimes one more patient
+    /// with one referral, and three to five places over three days, one of
+    /// them preferring a clinician.
+    fn twins(rng: &mut Rng) -> Problem {
+        let priorities = [Priority::TwoWeekWait, Priority::Urgent, Priority::Routine];
+        let mut referrals = Vec::new();
+        for p in 0..rng.between(2, 3) {
+            let priority = priorities[rng.below(3) as usize];
+            let waited = rng.between(0, 150) as u64;
+            for twin in 0..2 {
+                let mut r = referral(
+                    &format!("r{p}{twin}"),
+                    &format!("p{p}"),
+                    "cardiology",
+                    priority,
+                    waited,
+                );
+                if rng.below(4) == 0 {
+                    r.preferred_clinician = Some(format!("c{}", rng.below(2)));
+                }
+                referrals.push(r);
+            }
+        }
+        if rng.below(2) == 0 {
+            referrals.push(referral("r9", "p9", "cardiology", Priority::Routine, 90));
+        }
+        let slots = (0..rng.between(3, 5))
+            .map(|s| {
+                slot(
+                    &format!("s{s}"),
+                    "cardiology",
+                    &format!("c{}", rng.below(2)),
+                    rng.below(3),
+                    rng.between(1, 2),
+                )
+            })
+            .collect();
+        problem(slots, referrals)
+    }
+
+    #[test]
+    fn on_tiny_twin_lists_the_bound_is_exact_and_the_allocation_optimal() {
+        let mut rng = Rng::new(5);
+        let mut proven = 0;
+        for case in 0..60 {
+            let problem = twins(&mut rng);
+            let subs = network::build(&problem);
+            let mut current = vec![None; problem.referrals.len()];
+            let mut base = Vec::new();
+            for sub in &subs {
+                let result = relaxation::solve_flow(&problem, sub);
+                split::place(&problem, sub, &result.flows, &mut current).unwrap();
+                base.push(Rc::new(
+                    SubSolution::new(result.flows, result.prices, result.proven)
+                        .with_duals(result.duals, result.class_dual),
+                ));
+            }
+            let scope: BTreeSet<usize> = (0..subs.len()).collect();
+            let dense = solve_dense(&problem, &subs, &base, &scope, &current, None, 2).unwrap();
+            let unallocated: i64 = (0..problem.referrals.len())
+                .map(|r| problem.unallocated_cost(r))
+                .sum();
+            let optimum = brute_force(&problem);
+            // The bound never exceeds the optimum (it is a proof, not a guess).
+            let bound = dense.bound.unwrap() + unallocated;
+            assert!(bound <= optimum, "case {case}: {bound} > {optimum}");
+            if let Some((assignment, value)) = &dense.candidate {
+                // The candidate keeps every rule and is costed exactly.
+                let objective = evaluate::check(&problem, assignment).unwrap();
+                assert_eq!(objective, value + unallocated, "case {case}");
+                if bound >= objective {
+                    assert_eq!(objective, optimum, "case {case}");
+                    proven += 1;
+                }
+            }
+        }
+        // The LP with patient-day rows is tight on nearly all of them.
+        assert!(proven >= 50, "only {proven} of 60 proven");
+    }
+}
