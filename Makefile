@@ -45,3 +45,4 @@ fmt: tools
 bench: bootstrap check-postgres
 	scripts/bench/run.sh
 	$(CARGO) bench -p medsec-scheduling --bench propose
+	MEDSEC_HISTORY_OPS=10000 $(CARGO) test --release -p medsec-tests --test e2e history -- --nocapture

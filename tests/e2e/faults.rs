@@ -12,7 +12,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use chrono::Datelike as _;
 use medsec_platform::testing::{AuthChannel, Backend, TestDatabase};
 use medsec_platform::time::{format_civil_date, today_in_london};
 use medsec_proto::billing::v1 as billing;
@@ -22,6 +21,7 @@ use medsec_proto::scheduling::v1::scheduling_service_client::SchedulingServiceCl
 use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
 use tonic::{Code, Status};
 
+use crate::fixtures::clinic;
 use crate::harness::{Suite, start};
 
 /// How long the faults go on.
@@ -82,86 +82,6 @@ async fn terminate_backends(admin: DatabaseConnection, stop: Arc<AtomicBool>) ->
         tokio::time::sleep(Duration::from_millis(40)).await;
     }
     terminated
-}
-
-struct Clinic {
-    slots: Vec<scheduling::Slot>,
-}
-
-async fn clinic(scheduling: &mut SchedulingServiceClient<AuthChannel>) -> Clinic {
-    let clinician = scheduling
-        .create_staff_member(scheduling::CreateStaffMemberRequest {
-            staff_member: Some(scheduling::StaffMember {
-                name: "Dr Faye Ult".into(),
-                role: scheduling::StaffRole::Clinician as i32,
-                grade: "consultant".into(),
-                specialties: vec!["cardiology".into()],
-                ..Default::default()
-            }),
-            request_id: String::new(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    let location = scheduling
-        .create_location(scheduling::CreateLocationRequest {
-            location: Some(scheduling::Location {
-                name: "Outpatients F".into(),
-                ..Default::default()
-            }),
-            request_id: String::new(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    let (from, to) = (
-        today_in_london() + chrono::Duration::days(1),
-        today_in_london() + chrono::Duration::days(14),
-    );
-    for weekday in 1..=5 {
-        scheduling
-            .create_session_template(scheduling::CreateSessionTemplateRequest {
-                session_template: Some(scheduling::SessionTemplate {
-                    clinician_id: clinician.id.clone(),
-                    specialty: "cardiology".into(),
-                    location_id: location.id.clone(),
-                    weekday,
-                    start_time: "09:00".into(),
-                    end_time: "13:00".into(),
-                    slot_minutes: 30,
-                    kind: scheduling::SlotKind::New as i32,
-                    mode: scheduling::ConsultationMode::FaceToFace as i32,
-                    capacity: 2,
-                    valid_from: format_civil_date(from),
-                    valid_to: format_civil_date(to),
-                    ..Default::default()
-                }),
-                request_id: String::new(),
-            })
-            .await
-            .unwrap();
-    }
-    scheduling
-        .generate_slots(scheduling::GenerateSlotsRequest {
-            from_date: format_civil_date(from),
-            to_date: format_civil_date(to),
-            clinician_id: clinician.id.clone(),
-        })
-        .await
-        .unwrap();
-    let slots = scheduling
-        .list_slots(scheduling::ListSlotsRequest {
-            clinician_id: clinician.id.clone(),
-            page_size: 1000,
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .slots;
-    assert!(slots.len() >= 40, "{} slots", slots.len());
-    let _ = from.weekday();
-    Clinic { slots }
 }
 
 fn self_pay() -> billing::Payer {
@@ -237,7 +157,7 @@ async fn terminated_backends_lose_nothing_acknowledged() {
     let suite: Suite = start(&database.settings(), &[]).await;
     let mut scheduling = SchedulingServiceClient::new(suite.channel.clone());
     let mut billing = BillingServiceClient::new(suite.channel.clone());
-    let clinic = clinic(&mut scheduling).await;
+    let clinic = clinic(&mut scheduling, 2).await;
     billing
         .create_price_item(billing::CreatePriceItemRequest {
             price_item: Some(billing::PriceItem {

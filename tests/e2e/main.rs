@@ -7,7 +7,9 @@
 mod auth;
 mod day;
 mod faults;
+mod fixtures;
 mod harness;
+mod history;
 mod hostile;
 mod malformed;
 mod mtls;
