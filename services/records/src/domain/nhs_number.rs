@@ -123,4 +123,30 @@ mod tests {
             assert!(NhsNumber::parse(&format!("{stem}{last}")).is_err());
         }
     }
+
+    proptest::proptest! {
+        /// Any text at all: a clear answer, never a panic; what is accepted
+        /// is ten digits that parse again to themselves.
+        #[test]
+        fn any_text_is_answered_and_accepted_numbers_round_trip(input in ".{0,40}") {
+            if let Ok(number) = NhsNumber::parse(&input) {
+                proptest::prop_assert_eq!(number.as_str().len(), 10);
+                proptest::prop_assert_eq!(NhsNumber::parse(number.as_str()), Ok(number.clone()));
+            }
+        }
+
+        /// Modulus 11 catches every single wrong digit.
+        #[test]
+        fn one_wrong_digit_is_always_caught(stem in 100_000_000u32..999_999_999, at in 0usize..10, by in 1u32..10) {
+            let digits = format!("{stem:09}");
+            let sum: u32 = digits.bytes().zip((2..=10).rev()).map(|(d, w)| u32::from(d - b'0') * w).sum();
+            let check = match 11 - sum % 11 { 11 => 0, 10 => return Ok(()), c => c };
+            let valid = format!("{digits}{check}");
+            proptest::prop_assert!(NhsNumber::parse(&valid).is_ok());
+            let mut wrong: Vec<u8> = valid.into_bytes();
+            wrong[at] = b'0' + ((u32::from(wrong[at] - b'0') + by) % 10) as u8;
+            let wrong = String::from_utf8(wrong).unwrap();
+            proptest::prop_assert!(NhsNumber::parse(&wrong).is_err(), "{}", wrong);
+        }
+    }
 }

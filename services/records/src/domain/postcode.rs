@@ -155,4 +155,27 @@ mod tests {
         ));
         assert!(PostcodeFilter::parse("NOT A POSTCODE").is_err());
     }
+
+    proptest::proptest! {
+        /// Any text: an answer, never a panic; an accepted postcode is in its
+        /// one stored form, which parses again to itself.
+        #[test]
+        fn any_text_is_answered_and_accepted_postcodes_round_trip(input in ".{0,24}") {
+            if let Ok(postcode) = Postcode::parse(&input) {
+                proptest::prop_assert_eq!(Postcode::parse(postcode.as_str()), Ok(postcode.clone()));
+            }
+            let _ = PostcodeFilter::parse(&input);
+        }
+
+        /// A postcode-shaped text, if accepted, is stored upper-case with one
+        /// space before the inward code.
+        #[test]
+        fn postcode_shaped_text_keeps_its_characters(input in "[A-Za-z]{1,2}[0-9][A-Za-z0-9]? ?[0-9][A-Za-z]{2}") {
+            if let Ok(postcode) = Postcode::parse(&input) {
+                let compact: String = input.split_whitespace().collect::<String>().to_uppercase();
+                let (outward, inward) = compact.split_at(compact.len() - 3);
+                proptest::prop_assert_eq!(postcode.as_str(), format!("{outward} {inward}"));
+            }
+        }
+    }
 }
