@@ -51,6 +51,29 @@ pub(crate) fn min_cost_flow(
     offered: &[Vec<Arc>],
     warm: Option<&[i64]>,
 ) -> FlowOutcome {
+    solve_from(sub, offered, warm, None)
+}
+
+/// [`min_cost_flow`] warm-started from an earlier solve of the same
+/// sub-problem over a superset of `offered` (a branch bars arcs): its final
+/// `prices` and its `flows`. The flow is restored first, units on arcs no
+/// longer offered going back to "unallocated", so the single refine only has
+/// to reroute what the bars displaced instead of the whole supply.
+pub(crate) fn min_cost_flow_from(
+    sub: &Subproblem,
+    offered: &[Vec<Arc>],
+    prices: &[i64],
+    flows: &[Vec<(Arc, i64)>],
+) -> FlowOutcome {
+    solve_from(sub, offered, Some(prices), Some(flows))
+}
+
+fn solve_from(
+    sub: &Subproblem,
+    offered: &[Vec<Arc>],
+    warm: Option<&[i64]>,
+    start: Option<&[Vec<(Arc, i64)>]>,
+) -> FlowOutcome {
     let classes = sub.classes.len();
     let bins = sub.bins.len();
     let dates = sub.dates.len();
@@ -72,6 +95,7 @@ pub(crate) fn min_cost_flow(
         tails.len() / 2 - 1
     };
     let mut class_arcs: Vec<Vec<(Arc, usize)>> = Vec::with_capacity(classes);
+    let mut sink_edge: Vec<usize> = Vec::with_capacity(classes);
     for (c, class) in sub.classes.iter().enumerate() {
         let size = class.members.len() as i64;
         let arcs = offered[c]
@@ -85,7 +109,7 @@ pub(crate) fn min_cost_flow(
             })
             .collect();
         class_arcs.push(arcs);
-        add(c, sink, size, 0);
+        sink_edge.push(add(c, sink, size, 0));
     }
     let bin_edge: Vec<usize> = sub
         .bins
@@ -110,6 +134,11 @@ pub(crate) fn min_cost_flow(
         adjacency[fill[t as usize]] = e as u32;
         fill[t as usize] += 1;
     }
+    let initial_residual = if start.is_some() {
+        caps.clone()
+    } else {
+        Vec::new()
+    };
     let mut graph = Graph {
         head: heads,
         residual: caps,
@@ -123,7 +152,61 @@ pub(crate) fn min_cost_flow(
         supply[c] = class.members.len() as i64;
         supply[sink] -= class.members.len() as i64;
     }
-    let (potential, prices) = cost_scaling(&mut graph, supply, warm);
+    if let Some(start) = start.filter(|s| s.len() == classes) {
+        // Restore the earlier flow: every class's units on the arcs still
+        // offered, the rest unallocated; bins and dates carry what enters
+        // them. It was feasible for a superset of these arcs, so it fits.
+        let mut into_bin = vec![0_i64; bins];
+        let mut into_date = vec![0_i64; dates];
+        let send = |graph: &mut Graph, e: usize, units: i64| {
+            graph.residual[2 * e] -= units;
+            graph.residual[2 * e + 1] += units;
+        };
+        for (c, class) in sub.classes.iter().enumerate() {
+            let mut left = class.members.len() as i64;
+            for &(arc, units) in &start[c] {
+                let Some(&(_, e)) = class_arcs[c]
+                    .iter()
+                    .find(|(a, _)| a.date == arc.date && a.hub == arc.hub)
+                else {
+                    continue;
+                };
+                let units = units.min(left).min(graph.residual[2 * e]);
+                if units <= 0 {
+                    continue;
+                }
+                send(&mut graph, e, units);
+                left -= units;
+                into_date[arc.date as usize] += units;
+                if let Hub::Bin(b) = arc.hub {
+                    into_bin[b as usize] += units;
+                }
+            }
+            send(&mut graph, sink_edge[c], left);
+        }
+        let fits = into_bin
+            .iter()
+            .zip(&sub.bins)
+            .all(|(&units, bin)| units <= bin.capacity)
+            && into_date
+                .iter()
+                .zip(&sub.date_capacity)
+                .all(|(&units, &capacity)| units <= capacity);
+        if fits {
+            for (b, &units) in into_bin.iter().enumerate() {
+                send(&mut graph, bin_edge[b], units);
+            }
+            for (d, &units) in into_date.iter().enumerate() {
+                send(&mut graph, date_edge[d], units);
+            }
+            supply = vec![0; nodes];
+        } else {
+            // Not a flow of this network after all: start from nothing.
+            graph.residual.clone_from(&initial_residual);
+        }
+    }
+    let restored = start.is_some() && supply.iter().all(|&s| s == 0);
+    let (potential, prices) = cost_scaling(&mut graph, supply, warm, restored);
 
     let flows = class_arcs
         .iter()
@@ -184,7 +267,12 @@ pub(crate) fn fits_cost(sub: &Subproblem, largest: i128) -> bool {
 /// Costs are multiplied by `n + 1`, so the last refine (epsilon 1) leaves a
 /// flow that is epsilon-optimal for epsilon < 1/n in original units, which for
 /// integer costs means optimal.
-fn cost_scaling(graph: &mut Graph, supply: Vec<i64>, warm: Option<&[i64]>) -> (Vec<i64>, Vec<i64>) {
+fn cost_scaling(
+    graph: &mut Graph,
+    supply: Vec<i64>,
+    warm: Option<&[i64]>,
+    restored: bool,
+) -> (Vec<i64>, Vec<i64>) {
     let nodes = supply.len();
     let scale = nodes as i64 + 1;
     let cost: Vec<i64> = graph.cost.iter().map(|c| c * scale).collect();
@@ -201,15 +289,22 @@ fn cost_scaling(graph: &mut Graph, supply: Vec<i64>, warm: Option<&[i64]>) -> (V
     } else {
         cost.iter().map(|c| c.abs()).max().unwrap_or(0).max(1)
     };
+    // A restored flow with its own final prices is already epsilon-optimal
+    // except where the network changed: only edges breaking that need
+    // saturating, which keeps the rest of the flow in place.
+    let mut slack = if restored { 1 } else { 0 };
     loop {
         epsilon = (epsilon / 16).max(1);
-        // Saturate every residual edge that violates epsilon-optimality.
+        // Saturate every residual edge with a negative reduced cost (below
+        // -epsilon for a restored flow, which is epsilon-optimal elsewhere).
+        let threshold = -(epsilon * slack);
+        slack = 0;
         for v in 0..nodes {
             for i in graph.offset[v]..graph.offset[v + 1] {
                 let e = graph.adjacency[i] as usize;
                 let w = graph.head[e] as usize;
                 let units = graph.residual[e];
-                if units > 0 && cost[e] + price[v] - price[w] < 0 {
+                if units > 0 && cost[e] + price[v] - price[w] < threshold {
                     graph.residual[e] = 0;
                     graph.residual[e ^ 1] += units;
                     excess[v] -= units;

@@ -61,77 +61,197 @@ impl SubSolution {
     }
 }
 
+/// One sub-problem's flow: `(arc, units)` per class.
+type Flows = Vec<Vec<(Arc, i64)>>;
+
 /// Barred (class, day) pairs of one sub-problem.
 pub(crate) type Bars = BTreeSet<(usize, i32)>;
 
 /// Re-solved relaxations, by sub-problem and bars: branches share many.
 pub(crate) type Cache = HashMap<(usize, Bars), Rc<SubSolution>>;
 
+/// One re-solve to do: sub-problem, its bars, and the solution to warm-start
+/// from (a solution of the same sub-problem under a subset of the bars).
+pub(crate) struct Job {
+    pub k: usize,
+    pub bars: Bars,
+    pub from: Rc<SubSolution>,
+}
+
+/// Re-solves under bars for every search of a solve: one cache of re-solved
+/// relaxations and one of each sub-problem's arcs, shared by all components
+/// (a component searched again after growing finds its re-solves done), and
+/// batches of re-solves run on the worker threads.
+pub(crate) struct Resolver<'a> {
+    problem: &'a Problem,
+    subs: &'a [Subproblem],
+    threads: usize,
+    pub cache: Cache,
+    arcs: Vec<std::sync::OnceLock<Vec<Vec<Arc>>>>,
+    /// Re-solves done.
+    pub solves: usize,
+    /// Whether every re-solve's certificate held.
+    pub proven: bool,
+}
+
+impl<'a> Resolver<'a> {
+    pub(crate) fn new(problem: &'a Problem, subs: &'a [Subproblem], threads: usize) -> Self {
+        Resolver {
+            problem,
+            subs,
+            threads,
+            cache: HashMap::new(),
+            arcs: subs.iter().map(|_| std::sync::OnceLock::new()).collect(),
+            solves: 0,
+            proven: true,
+        }
+    }
+
+    fn arcs(&self, k: usize) -> &[Vec<Arc>] {
+        self.arcs[k].get_or_init(|| {
+            let sub = &self.subs[k];
+            sub.classes
+                .iter()
+                .map(|class| sub.arcs(self.problem, class))
+                .collect()
+        })
+    }
+
+    /// Solves every job not cached yet, in parallel; results are cached in
+    /// job order, so which thread did what never shows.
+    pub(crate) fn run(&mut self, jobs: Vec<Job>) {
+        let mut todo: Vec<Job> = Vec::new();
+        for job in jobs {
+            let key = (job.k, job.bars.clone());
+            if !self.cache.contains_key(&key)
+                && !todo.iter().any(|t| t.k == job.k && t.bars == job.bars)
+            {
+                todo.push(job);
+            }
+        }
+        for job in &todo {
+            let _ = self.arcs(job.k);
+        }
+        let arcs: Vec<&[Vec<Arc>]> = todo
+            .iter()
+            .map(|job| self.arcs[job.k].get().map_or(&[][..], Vec::as_slice))
+            .collect();
+        // Only plain data crosses threads (a `SubSolution` caches its split
+        // in a cell, so it is not `Sync`).
+        let warm: Vec<(&[i64], &Flows)> = todo
+            .iter()
+            .map(|job| (job.from.prices.as_slice(), &job.from.flows))
+            .collect();
+        let what: Vec<(&Subproblem, &Bars)> = todo
+            .iter()
+            .map(|job| (&self.subs[job.k], &job.bars))
+            .collect();
+        let solved = crate::solve::parallel_map(todo.len(), self.threads, |i| {
+            let (prices, flows) = warm[i];
+            resolve(what[i].0, arcs[i], what[i].1, prices, flows)
+        });
+        for (job, solution) in todo.into_iter().zip(solved) {
+            self.solves += 1;
+            self.proven &= solution.proven;
+            self.cache.insert((job.k, job.bars), Rc::new(solution));
+        }
+    }
+
+    /// The cached re-solve of sub-problem `k` under `bars` (run it first).
+    pub(crate) fn get(&self, k: usize, bars: &Bars) -> Option<Rc<SubSolution>> {
+        self.cache.get(&(k, bars.clone())).cloned()
+    }
+}
+
+/// The bars of each branch of a clash on `day` among `referrals`: branch
+/// `keep` bars every referral but the kept one from the day.
+pub(crate) fn branch_bars(
+    home: &HashMap<usize, (usize, usize)>,
+    day: i32,
+    referrals: &[usize],
+    keep: usize,
+) -> BTreeMap<usize, Bars> {
+    let mut bars: BTreeMap<usize, Bars> = BTreeMap::new();
+    for (j, r) in referrals.iter().enumerate() {
+        if j != keep
+            && let Some(&(k, c)) = home.get(r)
+        {
+            bars.entry(k).or_default().insert((c, day));
+        }
+    }
+    bars
+}
+
+/// The re-solves [`penalty`] needs for one clash among sub-problems still at
+/// their base solution.
+pub(crate) fn penalty_jobs(
+    base: &[Rc<SubSolution>],
+    home: &HashMap<usize, (usize, usize)>,
+    day: i32,
+    referrals: &[usize],
+) -> Vec<Job> {
+    (0..referrals.len())
+        .flat_map(|keep| branch_bars(home, day, referrals, keep))
+        .map(|(k, bars)| Job {
+            k,
+            bars,
+            from: base[k].clone(),
+        })
+        .collect()
+}
+
 /// The cheapest way to resolve one clash among sub-problems still at their
 /// base solution: the least increase in relaxation value over its branches.
 /// Any allocation resolving it pays at least this on those sub-problems, as
-/// barring only ever raises a flow's optimum. Returns (penalty, all
-/// certificates held, re-solves done).
-#[allow(clippy::too_many_arguments)]
+/// barring only ever raises a flow's optimum. Its re-solves
+/// ([`penalty_jobs`]) must have been run.
 pub(crate) fn penalty(
-    problem: &Problem,
-    subs: &[Subproblem],
+    resolver: &Resolver<'_>,
     base: &[Rc<SubSolution>],
     home: &HashMap<usize, (usize, usize)>,
-    cache: &mut Cache,
     day: i32,
     referrals: &[usize],
-) -> (i64, bool, usize) {
+) -> i64 {
     let mut best = i64::MAX;
-    let mut proven = true;
-    let mut count = 0;
     for keep in 0..referrals.len() {
-        let mut bars: BTreeMap<usize, Bars> = BTreeMap::new();
-        for (j, r) in referrals.iter().enumerate() {
-            if j != keep
-                && let Some(&(k, c)) = home.get(r)
-            {
-                bars.entry(k).or_default().insert((c, day));
-            }
-        }
         let mut delta = 0;
-        for (k, bars) in bars {
-            let key = (k, bars);
-            let solution = match cache.get(&key) {
-                Some(solution) => solution.clone(),
-                None => {
-                    count += 1;
-                    let solution = Rc::new(resolve(problem, &subs[k], &key.1, &base[k].prices));
-                    cache.insert(key, solution.clone());
-                    solution
-                }
-            };
-            proven &= solution.proven;
-            delta += solution.value - base[k].value;
+        for (k, bars) in branch_bars(home, day, referrals, keep) {
+            match resolver.get(k, &bars) {
+                Some(solution) => delta += solution.value - base[k].value,
+                // Not solved: claim nothing for this clash.
+                None => return 0,
+            }
         }
         best = best.min(delta);
     }
-    (best.max(0), proven, count)
+    best.max(0)
 }
 
-/// Solves a sub-problem's relaxation with some (class, day) pairs barred.
+/// Solves a sub-problem's relaxation with some (class, day) pairs barred,
+/// over its arcs `all`, warm from a solution of the same sub-problem under a
+/// subset of these bars: its final `prices` and its `flows` (restored first;
+/// see [`flow::min_cost_flow_from`]).
 pub(crate) fn resolve(
-    problem: &Problem,
     sub: &Subproblem,
+    all: &[Vec<Arc>],
     bars: &Bars,
-    warm: &[i64],
+    prices: &[i64],
+    flows: &[Vec<(Arc, i64)>],
 ) -> SubSolution {
-    let offered: Vec<Vec<Arc>> = sub
-        .classes
+    let offered: Vec<Vec<Arc>> = all
         .iter()
         .enumerate()
-        .map(|(c, class)| {
-            let mut arcs = sub.arcs(problem, class);
+        .map(|(c, arcs)| {
+            let mut arcs = arcs.clone();
             arcs.retain(|a| !bars.contains(&(c, sub.dates[a.date as usize])));
             arcs
         })
         .collect();
-    let outcome = flow::min_cost_flow(sub, &offered, (!warm.is_empty()).then_some(warm));
+    let outcome = if prices.is_empty() {
+        flow::min_cost_flow(sub, &offered, None)
+    } else {
+        flow::min_cost_flow_from(sub, &offered, prices, flows)
+    };
     // The certificate must hold for the barred network: check it over the
     // offered arcs only (barred arcs are absent from this branch's problem).
     let (bound, _) = certify_arcs(sub, &offered, &outcome.duals);

@@ -29,6 +29,7 @@ use crate::error::SolveError;
 use crate::evaluate::Assignment;
 use crate::validate::Problem;
 
+use barred::Resolver;
 pub(crate) use barred::SubSolution;
 
 #[derive(Debug)]
@@ -120,6 +121,8 @@ pub(crate) fn resolve_clashes(
         scope: BTreeSet::new(),
     };
     let mut bounds: BTreeMap<BTreeSet<usize>, i64> = BTreeMap::new();
+    let mut resolver = Resolver::new(problem, subs, limits.threads);
+    let mut deltas = search::Deltas::new();
     for _ in 0..subs.len() + 1 {
         let mut queue: Vec<BTreeSet<usize>> = components
             .iter()
@@ -136,6 +139,8 @@ pub(crate) fn resolve_clashes(
                 &scope,
                 &settled,
                 limits,
+                &mut resolver,
+                &mut deltas,
             )?;
             total.nodes += outcome.nodes;
             total.solves += outcome.solves;
@@ -206,6 +211,7 @@ const DENSE_CLASHES: usize = 8;
 /// One component's stage 2: branch and bound, the LP with patient-day rows
 /// and its Lagrangian bound, or both; the answer is the better allocation
 /// found and the stronger bound.
+#[allow(clippy::too_many_arguments)]
 fn search_component(
     problem: &Problem,
     subs: &[Subproblem],
@@ -214,6 +220,8 @@ fn search_component(
     scope: &BTreeSet<usize>,
     settled: &BTreeSet<usize>,
     limits: Limits,
+    resolver: &mut Resolver<'_>,
+    deltas: &mut search::Deltas,
 ) -> Result<BranchOutcome, SolveError> {
     let remaining = || {
         limits
@@ -282,8 +290,9 @@ fn search_component(
         }
         dense = found;
     }
-    let mut outcome =
-        search::branch_and_bound(problem, subs, base, current, scope, settled, limits)?;
+    let mut outcome = search::branch_and_bound(
+        problem, subs, base, current, scope, settled, limits, resolver, deltas,
+    )?;
     if outcome.expand.is_some() || outcome.proven {
         return Ok(outcome);
     }

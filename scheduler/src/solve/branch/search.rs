@@ -6,13 +6,17 @@ use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap};
 use std::rc::Rc;
 
-use super::barred::{Bars, Cache, SubSolution, penalty, resolve};
+use super::barred::{Bars, Job, Resolver, SubSolution, branch_bars, penalty, penalty_jobs};
 use super::{BranchOutcome, Limits};
 use crate::error::SolveError;
 use crate::evaluate::Assignment;
 use crate::solve::network::Subproblem;
 use crate::solve::split;
 use crate::validate::Problem;
+
+/// Each clash's cheapest resolution, by day and referrals, once computed:
+/// it depends only on the base solutions, so every search shares it.
+pub(super) type Deltas = HashMap<i32, HashMap<Vec<usize>, i64>>;
 
 #[derive(Debug)]
 struct Node {
@@ -30,6 +34,7 @@ struct Node {
 /// Best-first search over the clashes of one component (`scope`); sub-problems
 /// outside it stay as in `current`. Returns `expand` instead of a result when a
 /// clash reaches outside the component.
+#[allow(clippy::too_many_arguments)]
 pub(super) fn branch_and_bound(
     problem: &Problem,
     subs: &[Subproblem],
@@ -38,7 +43,10 @@ pub(super) fn branch_and_bound(
     scope: &BTreeSet<usize>,
     settled: &BTreeSet<usize>,
     limits: Limits,
+    resolver: &mut Resolver<'_>,
+    deltas: &mut Deltas,
 ) -> Result<BranchOutcome, SolveError> {
+    let solves_before = resolver.solves;
     // Where each referral lives, and which patients hold several referrals.
     let mut home: HashMap<usize, (usize, usize)> = HashMap::new();
     let mut by_patient: BTreeMap<u32, Vec<usize>> = BTreeMap::new();
@@ -73,9 +81,6 @@ pub(super) fn branch_and_bound(
     // base value) to every node, so node order is unaffected.
     let mut offset = 0_i64;
 
-    let mut cache: Cache = HashMap::new();
-    let mut solves = 0;
-    let mut proven = true;
     let mut nodes: Vec<Node> = vec![Node {
         bars: BTreeMap::new(),
         value: scope.iter().map(|&k| base[k].value).sum(),
@@ -87,8 +92,8 @@ pub(super) fn branch_and_bound(
     let mut expanded = 0;
     let mut diving: Option<i64> = None;
 
-    let solution_of = |cache: &Cache, node: &Node, k: usize| match node.bars.get(&k) {
-        Some(bars) => cache.get(&(k, bars.clone())).cloned(),
+    let solution_of = |resolver: &Resolver<'_>, node: &Node, k: usize| match node.bars.get(&k) {
+        Some(bars) => resolver.get(k, bars),
         None => Some(base[k].clone()),
     };
 
@@ -99,7 +104,6 @@ pub(super) fn branch_and_bound(
         }
         split::place(problem, &subs[k], &base[k].flows, &mut work)?;
     }
-    let mut deltas: HashMap<i32, HashMap<Vec<usize>, i64>> = HashMap::new();
     while let Some(Reverse((key, id))) = open.pop() {
         let value = nodes[id].value;
         expanded += 1;
@@ -115,7 +119,7 @@ pub(super) fn branch_and_bound(
             // Apply this node's re-solved sub-problems to the working copy; they
             // are reverted below, so no node pays for copying the whole allocation.
             for &k in nodes[id].bars.keys() {
-                let Some(solution) = solution_of(&cache, &nodes[id], k) else {
+                let Some(solution) = solution_of(resolver, &nodes[id], k) else {
                     continue;
                 };
                 for &r in subs[k].classes.iter().flat_map(|c| &c.members) {
@@ -144,11 +148,11 @@ pub(super) fn branch_and_bound(
             let Some((day, referrals)) = clash else {
                 return Ok(BranchOutcome {
                     assignment: work.clone(),
-                    proven: proven && diving.is_none(),
-                    certified: proven,
+                    proven: resolver.proven && diving.is_none(),
+                    certified: resolver.proven,
                     bound: diving.unwrap_or(key) + offset,
                     nodes: expanded,
-                    solves,
+                    solves: resolver.solves - solves_before,
                     lp_solves: 0,
                     expand: None,
                     scope,
@@ -181,7 +185,8 @@ pub(super) fn branch_and_bound(
                 nodes[id].strong = true;
                 let touched: BTreeSet<usize> = nodes[id].bars.keys().copied().collect();
                 let clashes = all_clashes(problem, &by_patient, &work);
-                let mut candidates = Vec::new();
+                let mut counted = Vec::new();
+                let mut jobs = Vec::new();
                 for (day, referrals) in clashes.iter().cloned() {
                     let subs_of: BTreeSet<usize> = referrals
                         .iter()
@@ -190,13 +195,23 @@ pub(super) fn branch_and_bound(
                     if !subs_of.is_subset(&scope) || !subs_of.is_disjoint(&touched) {
                         continue;
                     }
+                    if deltas
+                        .get(&day)
+                        .and_then(|m| m.get(referrals.as_slice()))
+                        .is_none()
+                    {
+                        jobs.extend(penalty_jobs(base, &home, day, &referrals));
+                    }
+                    counted.push((day, referrals, subs_of));
+                }
+                // Every clash's branches re-solved at once, on every thread.
+                resolver.run(jobs);
+                let mut candidates = Vec::new();
+                for (day, referrals, subs_of) in counted {
                     let delta = match deltas.get(&day).and_then(|m| m.get(referrals.as_slice())) {
                         Some(&delta) => delta,
                         None => {
-                            let (delta, all_proven, count) =
-                                penalty(problem, subs, base, &home, &mut cache, day, &referrals);
-                            proven &= all_proven;
-                            solves += count;
+                            let delta = penalty(resolver, base, &home, day, &referrals);
                             deltas
                                 .entry(day)
                                 .or_default()
@@ -244,11 +259,11 @@ pub(super) fn branch_and_bound(
         if !outside.is_empty() {
             return Ok(BranchOutcome {
                 assignment: work.clone(),
-                proven,
-                certified: proven,
+                proven: resolver.proven,
+                certified: resolver.proven,
                 bound: key + offset,
                 nodes: expanded,
-                solves,
+                solves: resolver.solves - solves_before,
                 lp_solves: 0,
                 expand: Some(outside),
                 scope,
@@ -264,38 +279,42 @@ pub(super) fn branch_and_bound(
             // step per clash.
             diving = Some(key);
         }
+        // Each child bars all but one of the clash's referrals from the day;
+        // their re-solves run together, on every thread.
+        let mut children = Vec::new();
+        let mut jobs = Vec::new();
         for keep in 0..referrals.len() {
             let mut bars = nodes[id].bars.clone();
             let mut changed = BTreeSet::new();
-            for (j, r) in referrals.iter().enumerate() {
-                if j == keep {
-                    continue;
-                }
-                if let Some(&(k, c)) = home.get(r)
-                    && bars.entry(k).or_default().insert((c, day))
-                {
+            for (k, add) in branch_bars(&home, day, &referrals, keep) {
+                let entry = bars.entry(k).or_default();
+                let before = entry.len();
+                entry.extend(add);
+                if entry.len() > before {
                     changed.insert(k);
                 }
             }
             if changed.is_empty() {
                 continue;
             }
+            for &k in &changed {
+                jobs.push(Job {
+                    k,
+                    bars: bars[&k].clone(),
+                    from: solution_of(resolver, &nodes[id], k).unwrap_or_else(|| base[k].clone()),
+                });
+            }
+            children.push((bars, changed));
+        }
+        resolver.run(jobs);
+        for (bars, changed) in children {
             let mut child_value = value;
             for &k in &changed {
                 let previous =
-                    solution_of(&cache, &nodes[id], k).unwrap_or_else(|| base[k].clone());
-                let key = (k, bars[&k].clone());
-                let solution = match cache.get(&key) {
-                    Some(solution) => solution.clone(),
-                    None => {
-                        solves += 1;
-                        let solution =
-                            Rc::new(resolve(problem, &subs[k], &bars[&k], &previous.prices));
-                        cache.insert(key, solution.clone());
-                        solution
-                    }
+                    solution_of(resolver, &nodes[id], k).unwrap_or_else(|| base[k].clone());
+                let Some(solution) = resolver.get(k, &bars[&k]) else {
+                    continue;
                 };
-                proven &= solution.proven;
                 child_value += solution.value - previous.value;
             }
             nodes.push(Node {
@@ -327,10 +346,10 @@ pub(super) fn branch_and_bound(
     Ok(BranchOutcome {
         assignment: current.clone(),
         proven: false,
-        certified: proven,
+        certified: resolver.proven,
         bound: i64::MIN / 4,
         nodes: expanded,
-        solves,
+        solves: resolver.solves - solves_before,
         lp_solves: 0,
         expand: None,
         scope,
