@@ -182,7 +182,18 @@ pub fn solve(problem: &Problem, options: &SolveOptions) -> Result<Solution, Solv
         stats.mip_solves = outcome.mip_solves;
         proven &= outcome.proven;
         for (members, bound) in outcome.component_bounds {
-            // A component's bound replaces the sum of its members' LP bounds.
+            // A MIP's optimality is HiGHS's floating-point claim: its
+            // component counts only with an exact bound, the Lagrangian of its
+            // patient-day rows computed by the certified flow (where the flow
+            // fits; otherwise the members' relaxation bounds stand).
+            let lower: i64 = members.iter().map(|&k| sub_bound[k]).sum();
+            let exact = if members.iter().all(|&k| flow::fits(problem, &subs[k])) {
+                branch::exact_bound(problem, &subs, &results, &members, &assignment, deadline)?
+                    .map(|b| b + members.iter().map(|&k| unallocated_total[k]).sum::<i64>())
+            } else {
+                None
+            };
+            let bound = exact.map_or(lower, |exact| exact.max(lower)).min(bound);
             for &k in &members {
                 sub_bound[k] = 0;
             }

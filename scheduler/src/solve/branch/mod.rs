@@ -25,6 +25,7 @@ use std::time::Instant;
 
 use super::clashes::{conflicts, repair};
 use super::network::Subproblem;
+use super::relaxation::SubResult;
 use crate::error::SolveError;
 use crate::evaluate::Assignment;
 use crate::validate::Problem;
@@ -329,6 +330,32 @@ fn search_component(
         outcome.bound = value;
     }
     Ok(outcome)
+}
+
+/// An exact lower bound on `sum(cost - unallocated)` over the sub-problems
+/// `members` for every allocation keeping the patient-day rule: the
+/// Lagrangian bound of [`lagrange`], for the LP engine, whose MIPs are proven
+/// only in floating point.
+pub(crate) fn exact_bound(
+    problem: &Problem,
+    subs: &[Subproblem],
+    results: &[SubResult],
+    members: &[usize],
+    current: &Assignment,
+    deadline: Option<(Instant, f64)>,
+) -> Result<Option<i64>, SolveError> {
+    let base: Vec<Rc<SubSolution>> = results
+        .iter()
+        .map(|r| {
+            Rc::new(
+                SubSolution::new(r.flows.clone(), Vec::new(), r.proven)
+                    .with_duals(r.duals.clone(), r.class_dual.clone()),
+            )
+        })
+        .collect();
+    let scope: BTreeSet<usize> = members.iter().copied().collect();
+    let dense = lagrange::solve_dense(problem, subs, &base, &scope, current, deadline, 1)?;
+    Ok(dense.bound)
 }
 
 /// `sum(cost - unallocated)` over the referrals of the sub-problems in `scope`.
