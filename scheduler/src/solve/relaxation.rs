@@ -4,7 +4,7 @@
 
 use std::collections::HashSet;
 
-use super::certificate::{self, Duals, certify, reduced_cost};
+use super::certificate::{self, Duals, certify, certify_arcs, reduced_cost};
 use super::flow;
 use super::lp::{self, ArcSets, ModelRequest};
 use super::network::{Arc, Hub, Subproblem};
@@ -155,7 +155,10 @@ pub(crate) fn solve_flow(problem: &Problem, sub: &Subproblem) -> SubResult {
         rounds += 1;
         let outcome = flow::min_cost_flow(sub, &offered, None);
         let value = certificate::flow_value(&outcome.flows);
-        let (bound, class_dual) = certify(problem, sub, &outcome.duals);
+        // `offered` holds every arc of every class (it starts with all of
+        // them), so certifying over it is certifying over the network,
+        // without generating the arcs again.
+        let (bound, class_dual) = certify_arcs(sub, &offered, &outcome.duals);
         let mut added = 0;
         if bound < value {
             for (c, class) in sub.classes.iter().enumerate() {

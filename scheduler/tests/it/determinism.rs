@@ -61,3 +61,35 @@ fn solving_twice_gives_identical_solutions() {
         without_stats(&medsec_scheduler::greedy_solution(&problem).to_json())
     );
 }
+
+#[test]
+fn a_clash_dense_list_solves_to_the_same_bytes_whatever_the_threads() {
+    let instance = medsec_scheduler::generate_with(
+        GenerateOptions {
+            referrals: 300,
+            specialties: 2,
+            weeks: 12,
+            seed: 5,
+        },
+        medsec_scheduler::Shape {
+            multi_referral_share: Some(0.85),
+        },
+    );
+    let problem = medsec_scheduler::validate(&instance).unwrap();
+    let runs: Vec<serde_json::Value> = [1, 2, 2]
+        .into_iter()
+        .map(|threads| {
+            let solution = medsec_scheduler::solve(
+                &problem,
+                &SolveOptions {
+                    threads,
+                    ..SolveOptions::default()
+                },
+            )
+            .unwrap();
+            without_stats(&solution.to_json())
+        })
+        .collect();
+    assert_eq!(runs[0], runs[1]);
+    assert_eq!(runs[1], runs[2]);
+}
