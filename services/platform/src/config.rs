@@ -2,7 +2,7 @@
 //! `MEDSEC__SECTION__KEY` environment variables, then command-line flags.
 
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use figment::Figment;
@@ -118,6 +118,55 @@ pub struct ServerSettings {
     /// How long health reports NOT_SERVING before the listener closes, so load
     /// balancers stop routing here before in-flight requests are drained.
     pub shutdown_grace_millis: u64,
+    /// TLS, and client certificates for services (`[server.tls]`); unset:
+    /// plaintext, for loopback development.
+    #[serde(default)]
+    pub tls: Option<ServerTlsSettings>,
+}
+
+/// The server's certificate and, for mutual TLS, the CA that issues the
+/// services' client certificates.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ServerTlsSettings {
+    /// The server's certificate chain (PEM), leaf first.
+    pub cert_file: PathBuf,
+    /// The server's private key (PEM: PKCS#8, PKCS#1 or SEC1).
+    pub key_file: PathBuf,
+    /// The CA (PEM; several certificates allowed) whose client certificates
+    /// identify services. Unset: no client certificate is asked for.
+    #[serde(default)]
+    pub client_ca_file: Option<PathBuf>,
+    /// Whether a client certificate is required, or optional so staff with
+    /// bearer tokens can connect without one. Either way a certificate that
+    /// is sent must come from `client_ca_file`.
+    #[serde(default)]
+    pub client_auth: ClientAuth,
+    /// Longest a TLS handshake may take before the connection is dropped.
+    #[serde(default = "default_handshake_timeout_secs")]
+    pub handshake_timeout_secs: u64,
+}
+
+fn default_handshake_timeout_secs() -> u64 {
+    10
+}
+
+impl ServerTlsSettings {
+    pub fn handshake_timeout(&self) -> Duration {
+        Duration::from_secs(self.handshake_timeout_secs)
+    }
+}
+
+/// Whether a TLS client must present a certificate.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ClientAuth {
+    /// Clients may connect without a certificate (staff with bearer tokens);
+    /// one that is sent is still verified.
+    #[default]
+    Optional,
+    /// Every client presents a certificate from the client CA: service
+    /// traffic only.
+    Required,
 }
 
 impl ServerSettings {
@@ -249,6 +298,55 @@ mod tests {
                 .map_err(|e| e.to_string())?;
             assert_eq!(from_flags.server.listen.to_string(), "127.0.0.1:8000");
             assert_eq!(from_flags.database.url(), "postgres://localhost/x");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn no_tls_settings_means_plaintext() {
+        let settings = Settings::defaults().unwrap();
+        assert!(settings.server.tls.is_none());
+    }
+
+    #[test]
+    fn server_tls_comes_from_a_table_or_the_environment() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "tls.toml",
+                "[server.tls]\ncert_file = \"/etc/medsec/server.crt\"\n\
+                 key_file = \"/etc/medsec/server.key\"\n",
+            )?;
+            let from_file = Settings::load(Some(Path::new("tls.toml")), &Overrides::default())
+                .map_err(|e| e.to_string())?;
+            let tls = from_file.server.tls.ok_or("no tls")?;
+            assert_eq!(tls.cert_file, Path::new("/etc/medsec/server.crt"));
+            assert_eq!(tls.client_ca_file, None);
+            assert_eq!(tls.client_auth, ClientAuth::Optional);
+            assert_eq!(tls.handshake_timeout(), Duration::from_secs(10));
+
+            jail.set_env(
+                "MEDSEC__SERVER__TLS__CLIENT_CA_FILE",
+                "/etc/medsec/services-ca.crt",
+            );
+            jail.set_env("MEDSEC__SERVER__TLS__CLIENT_AUTH", "required");
+            let from_env = Settings::load(Some(Path::new("tls.toml")), &Overrides::default())
+                .map_err(|e| e.to_string())?;
+            let tls = from_env.server.tls.ok_or("no tls")?;
+            assert_eq!(
+                tls.client_ca_file.as_deref(),
+                Some(Path::new("/etc/medsec/services-ca.crt"))
+            );
+            assert_eq!(tls.client_auth, ClientAuth::Required);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn server_tls_needs_a_certificate_and_key() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("MEDSEC__SERVER__TLS__CLIENT_AUTH", "required");
+            let err = Settings::load(None, &Overrides::default()).unwrap_err();
+            assert!(err.to_string().contains("cert_file"), "{err}");
             Ok(())
         });
     }

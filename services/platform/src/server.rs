@@ -1,12 +1,14 @@
 //! The gRPC server shell every medsec process runs: standard health with a
 //! status per service, reflection (v1 and v1alpha), a span and a duration
 //! metric per RPC with the caller's W3C trace context as parent, a request
-//! deadline, message size limits, and graceful shutdown that first reports
+//! deadline, message size limits, TLS (with client certificates for
+//! services) when configured, and graceful shutdown that first reports
 //! NOT_SERVING and then drains in-flight requests.
 
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::path::Path;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Instant;
@@ -20,14 +22,14 @@ use tokio_stream::wrappers::TcpListenerStream;
 use tonic::body::Body;
 use tonic::server::NamedService;
 use tonic::service::RoutesBuilder;
-use tonic::transport::Server;
+use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
 use tonic_health::ServingStatus;
 use tracing::Instrument as _;
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
 use crate::auth::AuthLayer;
 use crate::auth::policy::{Policy, ServicePolicy};
-use crate::config::ServerSettings;
+use crate::config::{ClientAuth, ServerSettings, ServerTlsSettings};
 
 /// gRPC service name of the standard health service.
 pub const HEALTH_SERVICE: &str = "grpc.health.v1.Health";
@@ -40,6 +42,19 @@ pub enum ServeError {
         addr: SocketAddr,
         source: std::io::Error,
     },
+    #[error("cannot read {what} {path}: {source}")]
+    TlsFile {
+        what: &'static str,
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "server.tls.client_auth = \"required\" needs server.tls.client_ca_file, the CA of \
+         the services' client certificates"
+    )]
+    ClientCaMissing,
+    #[error("cannot set up TLS: {0}")]
+    Tls(String),
     #[error("cannot build the reflection service: {0}")]
     Reflection(#[from] tonic_reflection::server::Error),
     #[error("server failed: {0}")]
@@ -91,15 +106,23 @@ impl Services {
 }
 
 /// A server bound to its address and ready to serve. Binding happens before
-/// serving, so port 0 works and callers learn the real port.
+/// serving, so port 0 works and callers learn the real port; the TLS
+/// certificates are read then too, so a bad one stops the start.
 #[derive(Debug)]
 pub struct GrpcServer {
     listener: TcpListener,
     settings: ServerSettings,
+    server: Server,
 }
 
 impl GrpcServer {
     pub async fn bind(settings: &ServerSettings) -> Result<Self, ServeError> {
+        let mut server = Server::builder().timeout(settings.request_timeout());
+        if let Some(tls) = &settings.tls {
+            server = server
+                .tls_config(tls_config(tls)?)
+                .map_err(|error| ServeError::Tls(error_chain(&error)))?;
+        }
         let listener =
             TcpListener::bind(settings.listen)
                 .await
@@ -110,6 +133,7 @@ impl GrpcServer {
         Ok(Self {
             listener,
             settings: settings.clone(),
+            server,
         })
     }
 
@@ -161,9 +185,24 @@ impl GrpcServer {
             tracing::info!("draining in-flight requests");
         };
 
-        tracing::info!(addr = %self.local_addr(), "serving gRPC");
-        Server::builder()
-            .timeout(self.settings.request_timeout())
+        let addr = self.local_addr();
+        match &self.settings.tls {
+            Some(tls) => tracing::info!(
+                %addr,
+                client_certificates = match (&tls.client_ca_file, tls.client_auth) {
+                    (None, _) => "not asked for",
+                    (Some(_), ClientAuth::Optional) => "optional",
+                    (Some(_), ClientAuth::Required) => "required",
+                },
+                "serving gRPC over TLS"
+            ),
+            None if addr.ip().is_loopback() => tracing::info!(%addr, "serving gRPC"),
+            None => tracing::warn!(
+                %addr,
+                "serving plaintext gRPC off loopback: configure server.tls"
+            ),
+        }
+        self.server
             .layer(RpcTelemetryLayer)
             .layer(auth)
             .add_routes(routes.routes())
@@ -172,6 +211,47 @@ impl GrpcServer {
         tracing::info!("server stopped");
         Ok(())
     }
+}
+
+/// tonic's TLS configuration from the settings' PEM files.
+fn tls_config(tls: &ServerTlsSettings) -> Result<ServerTlsConfig, ServeError> {
+    let cert = read_pem("server.tls.cert_file", &tls.cert_file)?;
+    let key = read_pem("server.tls.key_file", &tls.key_file)?;
+    let mut config = ServerTlsConfig::new()
+        .identity(Identity::from_pem(cert, key))
+        .timeout(tls.handshake_timeout());
+    match (&tls.client_ca_file, tls.client_auth) {
+        (Some(ca), client_auth) => {
+            let ca = read_pem("server.tls.client_ca_file", ca)?;
+            config = config
+                .client_ca_root(Certificate::from_pem(ca))
+                .client_auth_optional(client_auth == ClientAuth::Optional);
+        }
+        (None, ClientAuth::Required) => return Err(ServeError::ClientCaMissing),
+        (None, ClientAuth::Optional) => {}
+    }
+    Ok(config)
+}
+
+fn read_pem(what: &'static str, path: &Path) -> Result<Vec<u8>, ServeError> {
+    std::fs::read(path).map_err(|source| ServeError::TlsFile {
+        what,
+        path: path.to_owned(),
+        source,
+    })
+}
+
+/// An error and its causes on one line: tonic's transport errors say only
+/// "transport error" themselves.
+fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 /// Reflection over exactly the services this process serves.

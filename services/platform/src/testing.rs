@@ -25,6 +25,8 @@ use crate::auth::{AuthLayer, Purpose, Role};
 use crate::config::Settings;
 use crate::server::{GrpcServer, Services};
 
+pub mod tls;
+
 /// Where the admin connection for test databases points unless
 /// `MEDSEC_TEST_DATABASE_URL` says otherwise.
 pub const DEFAULT_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";

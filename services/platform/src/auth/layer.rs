@@ -25,7 +25,7 @@ const MAX_REASON_CHARS: usize = 500;
 const UNTRUSTED_HEADERS: [&str; 2] = ["x-medsec-actor", "x-medsec-role"];
 
 /// Authenticates callers: bearer tokens of the configured (or development)
-/// issuer.
+/// issuer, and services' client certificates.
 #[derive(Debug, Clone)]
 pub struct Authenticator {
     verifier: Verifier,
@@ -53,11 +53,22 @@ impl Authenticator {
         ))
     }
 
-    /// The principal `headers` prove, or why not.
-    async fn authenticate(&self, headers: &http::HeaderMap) -> Result<Principal, Status> {
+    /// The principal a request proves, or why not: its bearer token when it
+    /// sends one, otherwise its connection's verified client certificate
+    /// (a service, [`super::mtls`]). A token wins over a certificate: it
+    /// names who the call is for, and a bad one is refused rather than
+    /// passed over for the connection's identity.
+    async fn authenticate(
+        &self,
+        headers: &http::HeaderMap,
+        extensions: &http::Extensions,
+    ) -> Result<Principal, Status> {
         let Some(value) = headers.get(AUTHORIZATION) else {
+            if let Some(service) = super::mtls::service_principal(extensions) {
+                return service;
+            }
             return Err(Status::unauthenticated(
-                "a bearer token is required (authorization: Bearer …)",
+                "a bearer token or a client certificate is required (authorization: Bearer …)",
             ));
         };
         let token = value
@@ -173,7 +184,10 @@ impl State {
         if access == Access::Open {
             return Ok(());
         }
-        let mut principal = self.authenticator.authenticate(request.headers()).await?;
+        let mut principal = self
+            .authenticator
+            .authenticate(request.headers(), request.extensions())
+            .await?;
         match access {
             Access::Open => {}
             Access::AnyRole if principal.roles.is_empty() => {

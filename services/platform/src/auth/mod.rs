@@ -1,14 +1,15 @@
 //! Who is calling, and may they: staff verified by OpenID Connect bearer
-//! tokens ([`jwt`]), services by mutual TLS, the roles and purpose of use each
-//! carries ([`Principal`]), and the one authorisation layer ([`layer`]) that
-//! checks every RPC against the policy table ([`policy`]) before its body is
-//! read. With no issuer configured, a development issuer ([`dev_issuer`])
-//! signs tokens for `medsec token`.
+//! tokens ([`jwt`]), services by mutual TLS ([`mtls`]), the roles and purpose
+//! of use each carries ([`Principal`]), and the one authorisation layer
+//! ([`layer`]) that checks every RPC against the policy table ([`policy`])
+//! before its body is read. With no issuer configured, a development issuer
+//! ([`dev_issuer`]) signs tokens for `medsec token`.
 
 pub mod dev_issuer;
 pub mod jwks;
 pub mod jwt;
 pub mod layer;
+pub mod mtls;
 pub mod policy;
 
 use std::fmt;
