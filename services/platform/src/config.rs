@@ -26,6 +26,7 @@ min_connections = 0
 connect_timeout_secs = 10
 acquire_timeout_secs = 10
 migrate_on_start = true
+require_verified_tls = false
 
 [records]
 max_document_bytes = 10485760
@@ -190,12 +191,69 @@ pub struct DatabaseSettings {
     pub acquire_timeout_secs: u64,
     /// Run pending migrations when a server starts.
     pub migrate_on_start: bool,
+    /// Refuse to connect to PostgreSQL unless the URL asks for
+    /// `sslmode=verify-full` with an `sslrootcert`: TLS whose certificate is
+    /// checked against that root and the host name.
+    #[serde(default)]
+    pub require_verified_tls: bool,
 }
 
 impl DatabaseSettings {
     pub fn url(&self) -> &str {
         self.url.expose_secret()
     }
+
+    /// Fails unless the URL meets `require_verified_tls`: a PostgreSQL URL
+    /// with `sslmode=verify-full` and an `sslrootcert`. The mode is read by
+    /// sqlx's own parser, so its spellings, its last-one-wins rule and the
+    /// `PGSSLMODE` default count exactly as they will when connecting. SQLite
+    /// has no connection to protect and is refused, so the setting cannot be
+    /// met by accident.
+    pub fn check_tls(&self) -> Result<(), TlsRequirementError> {
+        use sea_orm::sqlx::postgres::{PgConnectOptions, PgSslMode};
+        if !self.require_verified_tls {
+            return Ok(());
+        }
+        let url = self.url();
+        if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+            return Err(TlsRequirementError::NotPostgres);
+        }
+        let options: PgConnectOptions = url.parse().map_err(|_| TlsRequirementError::Unreadable)?;
+        if !matches!(options.get_ssl_mode(), PgSslMode::VerifyFull) {
+            return Err(TlsRequirementError::NotVerifyFull);
+        }
+        let query = url.split_once('?').map_or("", |(_, query)| query);
+        let names_root = query.split('&').any(|pair| {
+            matches!(
+                pair.split_once('='),
+                Some(("sslrootcert" | "ssl-root-cert" | "ssl-ca", value)) if !value.is_empty()
+            )
+        });
+        if !names_root {
+            return Err(TlsRequirementError::NoRootCert);
+        }
+        Ok(())
+    }
+}
+
+/// Why a database URL does not meet `database.require_verified_tls`. The
+/// URL itself is never shown: it may hold a password.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum TlsRequirementError {
+    #[error("database.require_verified_tls is set but database.url is not a PostgreSQL URL")]
+    NotPostgres,
+    #[error("database.url is not a PostgreSQL URL sqlx can read")]
+    Unreadable,
+    #[error(
+        "database.require_verified_tls is set but database.url does not ask for \
+         sslmode=verify-full"
+    )]
+    NotVerifyFull,
+    #[error(
+        "database.require_verified_tls is set but database.url names no sslrootcert \
+         (the CA that signed the server's certificate)"
+    )]
+    NoRootCert,
 }
 
 /// Logs, traces and metrics.
@@ -306,6 +364,7 @@ mod tests {
     fn no_tls_settings_means_plaintext() {
         let settings = Settings::defaults().unwrap();
         assert!(settings.server.tls.is_none());
+        assert!(!settings.database.require_verified_tls);
     }
 
     #[test]
@@ -349,6 +408,58 @@ mod tests {
             assert!(err.to_string().contains("cert_file"), "{err}");
             Ok(())
         });
+    }
+
+    fn database(url: &str, require_verified_tls: bool) -> DatabaseSettings {
+        let mut settings = Settings::defaults().unwrap().database;
+        settings.url = url.to_owned().into();
+        settings.require_verified_tls = require_verified_tls;
+        settings
+    }
+
+    #[test]
+    fn verified_database_tls_needs_verify_full_and_a_root() {
+        let verified =
+            "postgres://medsec@db.internal/medsec?sslmode=verify-full&sslrootcert=/etc/ca.pem";
+        assert_eq!(database(verified, true).check_tls(), Ok(()));
+        assert_eq!(
+            database(
+                "postgresql://db.internal/medsec?ssl-mode=verify-full&ssl-ca=/etc/ca.pem",
+                true
+            )
+            .check_tls(),
+            Ok(())
+        );
+        for (url, refused) in [
+            (
+                "postgres://medsec@db.internal/medsec",
+                TlsRequirementError::NotVerifyFull,
+            ),
+            (
+                "postgres://db.internal/medsec?sslmode=require&sslrootcert=/etc/ca.pem",
+                TlsRequirementError::NotVerifyFull,
+            ),
+            (
+                "postgres://db.internal/medsec?sslmode=verify-ca&sslrootcert=/etc/ca.pem",
+                TlsRequirementError::NotVerifyFull,
+            ),
+            (
+                // sqlx takes the last sslmode given.
+                "postgres://db.internal/medsec?sslmode=verify-full&sslrootcert=/etc/ca.pem&sslmode=disable",
+                TlsRequirementError::NotVerifyFull,
+            ),
+            (
+                "postgres://db.internal/medsec?sslmode=verify-full",
+                TlsRequirementError::NoRootCert,
+            ),
+            (
+                "sqlite://data/medsec.db?mode=rwc",
+                TlsRequirementError::NotPostgres,
+            ),
+        ] {
+            assert_eq!(database(url, true).check_tls(), Err(refused), "{url}");
+            assert_eq!(database(url, false).check_tls(), Ok(()), "{url}");
+        }
     }
 
     #[test]

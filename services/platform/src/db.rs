@@ -22,8 +22,13 @@ const MIGRATION_LOCK_KEY: i64 = 0x6d65_6473_6563_6462;
 
 /// Connects to the database named by `settings.url`. For SQLite the file's
 /// folder is made when missing, writes wait for the lock instead of failing,
-/// and the journal is write-ahead so readers never block the writer.
+/// and the journal is write-ahead so readers never block the writer. With
+/// `require_verified_tls`, a URL that does not ask for verified TLS is
+/// refused before any connection is made.
 pub async fn connect(settings: &DatabaseSettings) -> Result<DatabaseConnection, DbErr> {
+    settings
+        .check_tls()
+        .map_err(|error| DbErr::Custom(error.to_string()))?;
     let url = settings.url();
     let sqlite = url.starts_with("sqlite:");
     if sqlite {
