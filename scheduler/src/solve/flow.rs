@@ -425,10 +425,35 @@ fn global_update(graph: &Graph, cost: &[i64], price: &mut [i64], excess: &[i64],
     // epsilon (unsettled-to-settled edges were relaxed to at least that level,
     // settled-to-unsettled edges start at most that level). Most refines end
     // with few excesses near deficits, so this skips most of the graph.
+    // Dial's buckets for distances below `limit` (nearly all of them: a
+    // length is 0 on an admissible edge and small on a near-admissible one),
+    // the heap for the rest. Nodes are settled in the same order of distance
+    // as with the heap alone, so the prices are the same.
+    let limit = 2 * nodes + 2;
+    let mut buckets: Vec<Vec<u32>> = vec![Vec::new(); limit];
+    for Reverse((d, v)) in heap.drain() {
+        buckets[d as usize].push(v);
+    }
+    let mut far: BinaryHeap<Reverse<(i64, u32)>> = BinaryHeap::new();
     let mut level = 0;
-    while let Some(Reverse((d, w))) = heap.pop() {
+    let mut bucket = 0_usize;
+    loop {
+        let (d, w) = if bucket < limit {
+            match buckets[bucket].pop() {
+                Some(w) => (bucket as i64, w),
+                None => {
+                    bucket += 1;
+                    continue;
+                }
+            }
+        } else {
+            match far.pop() {
+                Some(Reverse(entry)) => entry,
+                None => break,
+            }
+        };
         let w = w as usize;
-        if done[w] {
+        if done[w] || distance[w] != d {
             continue;
         }
         done[w] = true;
@@ -458,7 +483,11 @@ fn global_update(graph: &Graph, cost: &[i64], price: &mut [i64], excess: &[i64],
             let next = d + length;
             if next < distance[v] {
                 distance[v] = next;
-                heap.push(Reverse((next, v as u32)));
+                if (next as usize) < limit && next >= 0 {
+                    buckets[next as usize].push(v as u32);
+                } else {
+                    far.push(Reverse((next, v as u32)));
+                }
             }
         }
     }
