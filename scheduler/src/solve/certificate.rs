@@ -183,7 +183,7 @@ mod tests {
             ],
             vec![referral("r1", "p1", "cardiology", Priority::Routine, 10)],
         );
-        let subs = network::build(&problem);
+        let subs = network::build(&problem, 1);
         let sub = &subs[0];
         let all = sub.arcs(&problem, &sub.classes[0]);
         assert_eq!(

@@ -126,7 +126,7 @@ mod tests {
     #[test]
     fn repair_keeps_the_lowest_index_and_moves_the_rest_to_the_cheapest_free_place() {
         let (problem, assignment) = clashing();
-        let subs = network::build(&problem);
+        let subs = network::build(&problem, 1);
         let repaired = repair(&problem, &subs, &[0], &assignment);
         // r2 leaves day 1; b (day 2) is full, so it takes the cheaper of the
         // free places, c (day 3) rather than a3 (day 5).

@@ -692,7 +692,7 @@ mod tests {
             vec![slot("s1", "cardiology", "c1", 1, 1)],
             vec![referral("r1", "p1", "cardiology", Priority::Routine, 10)],
         );
-        let subs = network::build(&problem);
+        let subs = network::build(&problem, 1);
         // Five nodes (class, bin, date, sink, and one spare): the largest arc
         // cost times 4 · 5² must stay below i64::MAX.
         problem.weights.unallocated = i64::MAX / 200;

@@ -78,22 +78,42 @@ pub enum Engine {
 pub fn solve(problem: &Problem, options: &SolveOptions) -> Result<Solution, SolveError> {
     let started = Instant::now();
     let deadline = options.time_limit.map(|limit| (started, limit));
-    let greedy_assignment = greedy::greedy(problem);
-
-    let subs = network::build(problem);
-    // Cost scaling multiplies costs by the node count and moves prices by up to
-    // node-count multiples of that; fall back to HiGHS where that could leave i64.
-    let engine =
-        if options.engine == Engine::Flow && subs.iter().all(|sub| flow::fits(problem, sub)) {
-            Engine::Flow
-        } else {
-            Engine::Lp
+    let threads = thread_count(options.threads);
+    let (greedy_assignment, subs, options, results) = std::thread::scope(|scope| {
+        // The greedy baseline is needed only at the end (and by the LP
+        // engine's first columns): with the flow engine it runs beside
+        // stage 1 on a thread of its own.
+        let greedy = (threads > 1).then(|| scope.spawn(|| greedy::greedy(problem)));
+        let joined = |greedy: Option<std::thread::ScopedJoinHandle<'_, Assignment>>| {
+            greedy
+                .and_then(|handle| handle.join().ok())
+                .unwrap_or_else(|| greedy::greedy(problem))
         };
-    let options = &SolveOptions {
-        engine,
-        ..options.clone()
-    };
-    let results = solve_all(problem, &subs, &greedy_assignment, options)?;
+        let subs = network::build(problem, threads);
+        // Cost scaling multiplies costs by the node count and moves prices by
+        // up to node-count multiples of that; fall back to HiGHS where that
+        // could leave i64.
+        let engine =
+            if options.engine == Engine::Flow && subs.iter().all(|sub| flow::fits(problem, sub)) {
+                Engine::Flow
+            } else {
+                Engine::Lp
+            };
+        let options = SolveOptions {
+            engine,
+            ..options.clone()
+        };
+        if engine == Engine::Lp {
+            let greedy_assignment = joined(greedy);
+            let results = solve_all(problem, &subs, Some(&greedy_assignment), &options);
+            (greedy_assignment, subs, options, results)
+        } else {
+            let results = solve_all(problem, &subs, None, &options);
+            (joined(greedy), subs, options, results)
+        }
+    });
+    let options = &options;
+    let results = results?;
     let stage1_done = started.elapsed().as_secs_f64();
 
     let mut assignment: Assignment = vec![None; problem.referrals.len()];
@@ -300,7 +320,7 @@ pub(crate) fn parallel_map<T: Send>(
 fn solve_all(
     problem: &Problem,
     subs: &[Subproblem],
-    greedy_assignment: &Assignment,
+    greedy_assignment: Option<&Assignment>,
     options: &SolveOptions,
 ) -> Result<Vec<SubResult>, SolveError> {
     let threads = match options.threads {
@@ -325,9 +345,14 @@ fn solve_all(
                         let Some(&k) = order.get(i) else { break };
                         let result = match options.engine {
                             Engine::Flow => Ok(relaxation::solve_flow(problem, &subs[k])),
-                            Engine::Lp => {
-                                relaxation::solve_lp(problem, &subs[k], greedy_assignment)
-                            }
+                            Engine::Lp => match greedy_assignment {
+                                Some(greedy) => relaxation::solve_lp(problem, &subs[k], greedy),
+                                None => relaxation::solve_lp(
+                                    problem,
+                                    &subs[k],
+                                    &vec![None; problem.referrals.len()],
+                                ),
+                            },
                         };
                         done.push((k, result));
                     }

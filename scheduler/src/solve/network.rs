@@ -90,7 +90,7 @@ struct ClassKey {
 
 /// Builds one sub-problem per (specialty, kind) that has referrals, in a fixed
 /// order (specialty name, then kind) so results never depend on hashing.
-pub(crate) fn build(problem: &Problem) -> Vec<Subproblem> {
+pub(crate) fn build(problem: &Problem, threads: usize) -> Vec<Subproblem> {
     let mut referrals_per_patient = vec![0_u32; problem.patients.len()];
     for referral in &problem.referrals {
         referrals_per_patient[referral.patient as usize] += 1;
@@ -124,15 +124,14 @@ pub(crate) fn build(problem: &Problem) -> Vec<Subproblem> {
         }
     }
 
-    keys.iter()
-        .zip(slots_of)
-        .zip(referrals_of)
-        .map(|((&(specialty, kind), slots), referrals)| {
-            let mut sub = bins_of(problem, specialty, kind, slots);
-            sub.classes = classes_of(problem, referrals, &referrals_per_patient);
-            sub
-        })
-        .collect()
+    // Sub-problems are independent: built on the worker threads, kept in
+    // key order.
+    super::parallel_map(keys.len(), threads, |i| {
+        let (specialty, kind) = keys[i];
+        let mut sub = bins_of(problem, specialty, kind, slots_of[i].clone());
+        sub.classes = classes_of(problem, referrals_of[i].clone(), &referrals_per_patient);
+        sub
+    })
 }
 
 fn bins_of(problem: &Problem, specialty: u32, kind: Kind, mut slots: Vec<usize>) -> Subproblem {
@@ -350,7 +349,7 @@ mod tests {
     #[test]
     fn slots_collapse_into_bins_and_dates_and_referrals_into_classes() {
         let problem = clinic();
-        let subs = build(&problem);
+        let subs = build(&problem, 2);
         let names: Vec<String> = subs.iter().map(|s| s.name(&problem)).collect();
         assert_eq!(names, ["cardiology/new", "dermatology/new"]);
         let cardiology = &subs[0];
@@ -423,7 +422,7 @@ mod tests {
         // Routine, waited 50 days at day 0: 51² on day 1, 52² on day 2; staying
         // unallocated costs 57² + 1000 = 4249 (seen on day 7, the day after).
         let problem = clinic();
-        let subs = build(&problem);
+        let subs = build(&problem, 2);
         let sub = &subs[0];
         let arcs = |class: usize| -> Vec<(Hub, i64)> {
             sub.arcs(&problem, &sub.classes[class])
@@ -454,7 +453,7 @@ mod tests {
     #[test]
     fn feasible_pairs_counts_every_referral_slot_pair_the_rules_allow() {
         let problem = clinic();
-        let counted: u64 = build(&problem)
+        let counted: u64 = build(&problem, 1)
             .iter()
             .map(|s| s.feasible_pairs(&problem))
             .sum();

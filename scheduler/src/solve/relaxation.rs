@@ -230,7 +230,7 @@ mod tests {
                 referral("r5", "p5", "cardiology", Priority::Routine, 400),
             ],
         );
-        let subs = network::build(&problem);
+        let subs = network::build(&problem, 1);
         assert_eq!(subs.len(), 1);
         let unallocated: i64 = (0..5).map(|r| problem.unallocated_cost(r)).sum();
         let optimum = brute_force(&problem) - unallocated;
@@ -269,7 +269,7 @@ mod tests {
             .collect();
         referrals.push(referral("b", "p9", "cardiology", Priority::Routine, 20));
         let problem = problem_until(9, slots.collect(), referrals);
-        let subs = network::build(&problem);
+        let subs = network::build(&problem, 1);
         let sub = &subs[0];
         // Classes in id order: the routine referral "b", then the eight "u"s.
         assert_eq!(sub.classes.len(), 2);

@@ -150,7 +150,7 @@ mod tests {
                 referral("y2", "p3", "cardiology", Priority::Routine, 50),
             ],
         );
-        let sub = network::build(&problem).remove(0);
+        let sub = network::build(&problem, 1).remove(0);
         (problem, sub)
     }
 

@@ -398,7 +398,7 @@ mod tests {
         let mut proven = 0;
         for case in 0..60 {
             let problem = twins(&mut rng);
-            let subs = network::build(&problem);
+            let subs = network::build(&problem, 1);
             let mut current = vec![None; problem.referrals.len()];
             let mut base = Vec::new();
             for sub in &subs {

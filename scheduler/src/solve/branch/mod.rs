@@ -390,7 +390,7 @@ mod tests {
     /// relaxation, its allocation, and the total unallocated cost (the offset
     /// between relaxation values and the model's objective).
     fn relaxed(problem: &Problem) -> (Vec<Subproblem>, Vec<SubSolution>, Assignment, i64) {
-        let subs = network::build(problem);
+        let subs = network::build(problem, 1);
         let mut assignment = vec![None; problem.referrals.len()];
         let mut base = Vec::new();
         for sub in &subs {
