@@ -24,14 +24,28 @@ use crate::validate::Problem;
 
 #[derive(Debug)]
 struct Graph {
-    /// Per edge (forward at even index, its reverse at odd): head, residual
-    /// capacity, cost.
+    /// Per edge, stored in CSR order (the edges leaving node v are positions
+    /// `offset[v]..offset[v + 1]`, so a scan reads memory in sequence): head,
+    /// residual capacity, cost, and the position of its reverse edge.
     head: Vec<u32>,
     residual: Vec<i64>,
     cost: Vec<i64>,
-    /// CSR adjacency: edges leaving node v are `adjacency[offset[v]..offset[v + 1]]`.
+    reverse: Vec<u32>,
     offset: Vec<usize>,
-    adjacency: Vec<u32>,
+    /// Position of each edge as built (forward `2k`, reverse `2k + 1`).
+    position: Vec<u32>,
+}
+
+impl Graph {
+    /// Position of the forward edge of pair `k` (as `add` numbered it).
+    fn forward(&self, k: usize) -> usize {
+        self.position[2 * k] as usize
+    }
+
+    /// Position of the reverse edge of pair `k`.
+    fn backward(&self, k: usize) -> usize {
+        self.position[2 * k + 1] as usize
+    }
 }
 
 pub(crate) struct FlowOutcome {
@@ -129,22 +143,35 @@ fn solve_from(
         offset[v + 1] += offset[v];
     }
     let mut fill = offset.clone();
-    let mut adjacency = vec![0_u32; tails.len()];
+    let mut position = vec![0_u32; tails.len()];
     for (e, &t) in tails.iter().enumerate() {
-        adjacency[fill[t as usize]] = e as u32;
+        position[e] = fill[t as usize] as u32;
         fill[t as usize] += 1;
     }
+    let edges = tails.len();
+    let mut head = vec![0_u32; edges];
+    let mut residual = vec![0_i64; edges];
+    let mut cost = vec![0_i64; edges];
+    let mut reverse = vec![0_u32; edges];
+    for e in 0..edges {
+        let p = position[e] as usize;
+        head[p] = heads[e];
+        residual[p] = caps[e];
+        cost[p] = costs[e];
+        reverse[p] = position[e ^ 1];
+    }
     let initial_residual = if start.is_some() {
-        caps.clone()
+        residual.clone()
     } else {
         Vec::new()
     };
     let mut graph = Graph {
-        head: heads,
-        residual: caps,
-        cost: costs,
+        head,
+        residual,
+        cost,
+        reverse,
         offset,
-        adjacency,
+        position,
     };
 
     let mut supply = vec![0_i64; nodes];
@@ -158,9 +185,10 @@ fn solve_from(
         // them. It was feasible for a superset of these arcs, so it fits.
         let mut into_bin = vec![0_i64; bins];
         let mut into_date = vec![0_i64; dates];
-        let send = |graph: &mut Graph, e: usize, units: i64| {
-            graph.residual[2 * e] -= units;
-            graph.residual[2 * e + 1] += units;
+        let send = |graph: &mut Graph, k: usize, units: i64| {
+            let (forward, backward) = (graph.forward(k), graph.backward(k));
+            graph.residual[forward] -= units;
+            graph.residual[backward] += units;
         };
         for (c, class) in sub.classes.iter().enumerate() {
             let mut left = class.members.len() as i64;
@@ -171,7 +199,7 @@ fn solve_from(
                 else {
                     continue;
                 };
-                let units = units.min(left).min(graph.residual[2 * e]);
+                let units = units.min(left).min(graph.residual[graph.forward(e)]);
                 if units <= 0 {
                     continue;
                 }
@@ -213,7 +241,7 @@ fn solve_from(
         .map(|arcs| {
             arcs.iter()
                 .filter_map(|&(arc, e)| {
-                    let units = graph.residual[2 * e + 1];
+                    let units = graph.residual[graph.backward(e)];
                     (units > 0).then_some((arc, units))
                 })
                 .collect()
@@ -221,10 +249,10 @@ fn solve_from(
         .collect();
     // LP duals of the capacity rows are the (non-positive) reduced costs of the
     // capacity arcs; see `certify` for how they are checked.
-    let reduced = |e: usize| {
-        let tail = graph.head[2 * e + 1] as usize;
-        let head = graph.head[2 * e] as usize;
-        (graph.cost[2 * e] + potential[tail] - potential[head]).min(0)
+    let reduced = |k: usize| {
+        let tail = graph.head[graph.backward(k)] as usize;
+        let head = graph.head[graph.forward(k)] as usize;
+        (graph.cost[graph.forward(k)] + potential[tail] - potential[head]).min(0)
     };
     let duals = Duals {
         class: vec![0; classes],
@@ -300,13 +328,12 @@ fn cost_scaling(
         let threshold = -(epsilon * slack);
         slack = 0;
         for v in 0..nodes {
-            for i in graph.offset[v]..graph.offset[v + 1] {
-                let e = graph.adjacency[i] as usize;
+            for e in graph.offset[v]..graph.offset[v + 1] {
                 let w = graph.head[e] as usize;
                 let units = graph.residual[e];
                 if units > 0 && cost[e] + price[v] - price[w] < threshold {
                     graph.residual[e] = 0;
-                    graph.residual[e ^ 1] += units;
+                    graph.residual[graph.reverse[e] as usize] += units;
                     excess[v] -= units;
                     excess[w] += units;
                 }
@@ -327,8 +354,7 @@ fn cost_scaling(
                 if current[v] == graph.offset[v + 1] {
                     // Relabel: lower the price just enough to admit one edge.
                     let mut best = i64::MIN;
-                    for i in graph.offset[v]..graph.offset[v + 1] {
-                        let e = graph.adjacency[i] as usize;
+                    for e in graph.offset[v]..graph.offset[v + 1] {
                         if graph.residual[e] > 0 {
                             best = best.max(price[graph.head[e] as usize] - cost[e]);
                         }
@@ -349,12 +375,12 @@ fn cost_scaling(
                     }
                     continue;
                 }
-                let e = graph.adjacency[current[v]] as usize;
+                let e = current[v];
                 let w = graph.head[e] as usize;
                 if graph.residual[e] > 0 && cost[e] + price[v] - price[w] < 0 {
                     let units = excess[v].min(graph.residual[e]);
                     graph.residual[e] -= units;
-                    graph.residual[e ^ 1] += units;
+                    graph.residual[graph.reverse[e] as usize] += units;
                     excess[v] -= units;
                     excess[w] += units;
                     if excess[w] > 0 && !queued[w] {
@@ -382,8 +408,7 @@ fn cost_scaling(
     let mut queued = vec![true; nodes];
     while let Some(v) = queue.pop_front() {
         queued[v] = false;
-        for i in graph.offset[v]..graph.offset[v + 1] {
-            let e = graph.adjacency[i] as usize;
+        for e in graph.offset[v]..graph.offset[v + 1] {
             if graph.residual[e] <= 0 {
                 continue;
             }
@@ -465,12 +490,13 @@ fn global_update(graph: &Graph, cost: &[i64], price: &mut [i64], excess: &[i64],
             }
         }
         for i in graph.offset[w]..graph.offset[w + 1] {
-            // The reverse of an edge leaving w is an edge entering w.
-            let into = graph.adjacency[i] as usize ^ 1;
+            // The reverse of an edge leaving w is an edge entering w, from
+            // the leaving edge's head.
+            let into = graph.reverse[i] as usize;
             if graph.residual[into] <= 0 {
                 continue;
             }
-            let v = graph.head[into ^ 1] as usize;
+            let v = graph.head[i] as usize;
             if done[v] {
                 continue;
             }
