@@ -354,9 +354,14 @@ fn cost_scaling(
                 if current[v] == graph.offset[v + 1] {
                     // Relabel: lower the price just enough to admit one edge.
                     let mut best = i64::MIN;
-                    for e in graph.offset[v]..graph.offset[v + 1] {
-                        if graph.residual[e] > 0 {
-                            best = best.max(price[graph.head[e] as usize] - cost[e]);
+                    let edges = graph.offset[v]..graph.offset[v + 1];
+                    let leaving = graph.residual[edges.clone()]
+                        .iter()
+                        .zip(&graph.head[edges.clone()])
+                        .zip(&cost[edges]);
+                    for ((&units, &w), &c) in leaving {
+                        if units > 0 {
+                            best = best.max(price[w as usize] - c);
                         }
                     }
                     if best == i64::MIN {
