@@ -328,6 +328,9 @@ fn cost_scaling(
         let threshold = -(epsilon * slack);
         slack = 0;
         for v in 0..nodes {
+            // Positions, not an iterator: saturating an edge also writes its
+            // reverse, elsewhere in the same array.
+            #[allow(clippy::needless_range_loop)]
             for e in graph.offset[v]..graph.offset[v + 1] {
                 let w = graph.head[e] as usize;
                 let units = graph.residual[e];
