@@ -264,9 +264,20 @@ pub struct TelemetrySettings {
     pub log_filter: String,
     pub log_format: LogFormat,
     /// OTLP/gRPC collector endpoint (e.g. `http://127.0.0.1:4317`); traces and
-    /// metrics are exported only when it is set.
+    /// metrics are exported only when it is set. `https://…` is TLS.
     #[serde(default)]
     pub otlp_endpoint: Option<String>,
+    /// The CA (PEM) that signed an `https` collector's certificate; unset:
+    /// the public web roots (Mozilla's, as shipped by `webpki-roots`).
+    #[serde(default)]
+    pub otlp_ca_file: Option<PathBuf>,
+    /// A client certificate (PEM) for a collector that asks for one; needs
+    /// `otlp_key_file`.
+    #[serde(default)]
+    pub otlp_cert_file: Option<PathBuf>,
+    /// The private key (PEM) of `otlp_cert_file`.
+    #[serde(default)]
+    pub otlp_key_file: Option<PathBuf>,
     /// `service.name` of the exported telemetry.
     pub service_name: String,
 }
@@ -365,6 +376,7 @@ mod tests {
         let settings = Settings::defaults().unwrap();
         assert!(settings.server.tls.is_none());
         assert!(!settings.database.require_verified_tls);
+        assert!(settings.telemetry.otlp_ca_file.is_none());
     }
 
     #[test]

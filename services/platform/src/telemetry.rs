@@ -1,15 +1,20 @@
 //! Logs, traces and metrics: a `tracing` subscriber with an env filter and
 //! text or JSON output, and, when an OTLP endpoint is configured, spans and
-//! metrics exported over OTLP/gRPC. W3C trace context is the propagation
-//! format, so a caller's trace continues through medsec.
+//! metrics exported over OTLP/gRPC (TLS for an `https` endpoint, with the
+//! collector's CA and a client certificate when configured). W3C trace
+//! context is the propagation format, so a caller's trace continues through
+//! medsec.
+
+use std::path::Path;
 
 use opentelemetry::global;
 use opentelemetry::trace::TracerProvider as _;
-use opentelemetry_otlp::WithExportConfig;
+use opentelemetry_otlp::{WithExportConfig, WithTonicConfig};
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::metrics::SdkMeterProvider;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::SdkTracerProvider;
+use tonic::transport::{Certificate, ClientTlsConfig, Identity};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer, Registry};
@@ -38,6 +43,14 @@ impl Drop for TelemetryGuard {
 pub enum TelemetryError {
     #[error("invalid log filter: {0}")]
     Filter(#[from] tracing_subscriber::filter::ParseError),
+    #[error("cannot read {what} {path}: {source}")]
+    TlsFile {
+        what: &'static str,
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Tls(&'static str),
     #[error("cannot build the OTLP exporter: {0}")]
     Exporter(#[from] opentelemetry_otlp::ExporterBuildError),
     #[error("a global subscriber is already installed: {0}")]
@@ -68,18 +81,25 @@ pub fn init(settings: &TelemetrySettings) -> Result<TelemetryGuard, TelemetryErr
             let resource = Resource::builder()
                 .with_service_name(settings.service_name.clone())
                 .build();
-            let spans = opentelemetry_otlp::SpanExporter::builder()
+            let tls = otlp_tls(settings, endpoint)?;
+            let mut spans = opentelemetry_otlp::SpanExporter::builder()
                 .with_tonic()
-                .with_endpoint(endpoint.clone())
-                .build()?;
+                .with_endpoint(endpoint.clone());
+            if let Some(tls) = &tls {
+                spans = spans.with_tls_config(tls.clone());
+            }
+            let spans = spans.build()?;
             let tracer_provider = SdkTracerProvider::builder()
                 .with_batch_exporter(spans)
                 .with_resource(resource.clone())
                 .build();
-            let metrics = opentelemetry_otlp::MetricExporter::builder()
+            let mut metrics = opentelemetry_otlp::MetricExporter::builder()
                 .with_tonic()
-                .with_endpoint(endpoint.clone())
-                .build()?;
+                .with_endpoint(endpoint.clone());
+            if let Some(tls) = tls {
+                metrics = metrics.with_tls_config(tls);
+            }
+            let metrics = metrics.build()?;
             let meter_provider = SdkMeterProvider::builder()
                 .with_periodic_exporter(metrics)
                 .with_resource(resource)
@@ -100,4 +120,54 @@ pub fn init(settings: &TelemetrySettings) -> Result<TelemetryGuard, TelemetryErr
         .with(otel_layer)
         .try_init()?;
     Ok(guard)
+}
+
+/// The TLS an `https` collector is reached with: its CA (or the public web
+/// roots) and, when configured, a client certificate. TLS files named for a
+/// plaintext endpoint are refused rather than ignored.
+fn otlp_tls(
+    settings: &TelemetrySettings,
+    endpoint: &str,
+) -> Result<Option<ClientTlsConfig>, TelemetryError> {
+    let files_named = settings.otlp_ca_file.is_some()
+        || settings.otlp_cert_file.is_some()
+        || settings.otlp_key_file.is_some();
+    if !endpoint.starts_with("https://") {
+        return if files_named {
+            Err(TelemetryError::Tls(
+                "telemetry.otlp_ca_file, otlp_cert_file and otlp_key_file need an https \
+                 telemetry.otlp_endpoint",
+            ))
+        } else {
+            Ok(None)
+        };
+    }
+    let tls = match &settings.otlp_ca_file {
+        Some(ca) => ClientTlsConfig::new().ca_certificate(Certificate::from_pem(read_pem(
+            "telemetry.otlp_ca_file",
+            ca,
+        )?)),
+        None => ClientTlsConfig::new().with_webpki_roots(),
+    };
+    let tls = match (&settings.otlp_cert_file, &settings.otlp_key_file) {
+        (Some(cert), Some(key)) => tls.identity(Identity::from_pem(
+            read_pem("telemetry.otlp_cert_file", cert)?,
+            read_pem("telemetry.otlp_key_file", key)?,
+        )),
+        (None, None) => tls,
+        _ => {
+            return Err(TelemetryError::Tls(
+                "telemetry.otlp_cert_file and telemetry.otlp_key_file are set together or not at all",
+            ));
+        }
+    };
+    Ok(Some(tls))
+}
+
+fn read_pem(what: &'static str, path: &Path) -> Result<Vec<u8>, TelemetryError> {
+    std::fs::read(path).map_err(|source| TelemetryError::TlsFile {
+        what,
+        path: path.to_owned(),
+        source,
+    })
 }
