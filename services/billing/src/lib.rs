@@ -22,7 +22,8 @@ pub fn service(db: DatabaseConnection, settings: &Settings) -> BillingServiceSer
         .max_encoding_message_size(settings.server.max_message_bytes)
 }
 
-/// Applies BillingService's pending migrations.
+/// Applies the audit trail's pending migrations, then BillingService's.
 pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
+    medsec_platform::audit::migrate(db).await?;
     medsec_platform::db::migrate::<store::Migrator>(db).await
 }

@@ -129,6 +129,7 @@ impl Application {
         let auth = AuthLayer::new(
             services.policy(settings.auth.open_reflection),
             authenticator,
+            db,
         );
         Ok(Self {
             server,

@@ -22,7 +22,8 @@ const MIGRATION_LOCK_KEY: i64 = 0x6d65_6473_6563_6462;
 
 /// Connects to the database named by `settings.url`. For SQLite the file's
 /// folder is made when missing, writes wait for the lock instead of failing,
-/// and the journal is write-ahead so readers never block the writer. With
+/// the journal is write-ahead so readers never block the writer, and
+/// triggers fire for the deletes REPLACE makes. With
 /// `require_verified_tls`, a URL that does not ask for verified TLS is
 /// refused before any connection is made.
 pub async fn connect(settings: &DatabaseSettings) -> Result<DatabaseConnection, DbErr> {
@@ -46,6 +47,9 @@ pub async fn connect(settings: &DatabaseSettings) -> Result<DatabaseConnection, 
             opts.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
                 .busy_timeout(Duration::from_secs(30))
                 .foreign_keys(true)
+                // REPLACE's implicit delete fires DELETE triggers, so the
+                // audit trail's refusal holds against INSERT OR REPLACE.
+                .pragma("recursive_triggers", "ON")
         });
     }
     Database::connect(options).await

@@ -200,6 +200,7 @@ impl TestServer {
         let auth = AuthLayer::new(
             services.policy(settings.auth.open_reflection),
             authenticator,
+            db.clone(),
         );
         let (shutdown, stopped) = oneshot::channel::<()>();
         let handle = tokio::spawn(async move {

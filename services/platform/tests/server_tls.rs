@@ -65,7 +65,12 @@ async fn port_zero_serves_tls_and_health_is_open() {
 
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let routes = Services::new();
-    let auth = AuthLayer::new(routes.policy(false), Authenticator::refusing_all());
+    // Health only: no call on patient data, so nothing for a trail.
+    let auth = AuthLayer::new(
+        routes.policy(false),
+        Authenticator::refusing_all(),
+        sea_orm::DatabaseConnection::default(),
+    );
     let serving = tokio::spawn(server.serve(routes, auth, async move {
         let _ = stopped.await;
     }));

@@ -100,7 +100,12 @@ async fn rpc_spans_and_metrics_reach_the_collector() {
     let addr = server.local_addr();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let services = Services::new();
-    let auth = AuthLayer::new(services.policy(false), Authenticator::refusing_all());
+    // Health only: no call on patient data, so nothing for a trail.
+    let auth = AuthLayer::new(
+        services.policy(false),
+        Authenticator::refusing_all(),
+        sea_orm::DatabaseConnection::default(),
+    );
     let serving = tokio::spawn(server.serve(services, auth, async move {
         let _ = stopped.await;
     }));

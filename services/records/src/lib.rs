@@ -24,7 +24,8 @@ pub fn service(db: DatabaseConnection, settings: &Settings) -> RecordsServiceSer
         .max_encoding_message_size(settings.server.max_message_bytes)
 }
 
-/// Applies RecordsService's pending migrations.
+/// Applies the audit trail's pending migrations, then RecordsService's.
 pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
+    medsec_platform::audit::migrate(db).await?;
     medsec_platform::db::migrate::<store::Migrator>(db).await
 }

@@ -27,7 +27,8 @@ pub fn service(
         .max_encoding_message_size(settings.server.max_message_bytes)
 }
 
-/// Applies SchedulingService's pending migrations (table "scheduling_migrations").
+/// Applies the audit trail's pending migrations, then SchedulingService's (table "scheduling_migrations").
 pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
+    medsec_platform::audit::migrate(db).await?;
     medsec_platform::db::migrate::<store::Migrator>(db).await
 }

@@ -5,6 +5,14 @@
 //! A refused call never reaches a handler: `UNAUTHENTICATED` for missing or
 //! bad credentials, `PERMISSION_DENIED` for a role the table does not allow,
 //! `INVALID_ARGUMENT` for a missing or unknown purpose.
+//!
+//! Calls on patient data are audited here as well as in the services: a
+//! refused one is recorded as `denied` (naming the subject when it proved
+//! one, else `anonymous`), and an admitted one whose handler answers with an
+//! error as `failed` (read from the response's `grpc-status` header: a
+//! unary error is a trailers-only response), each in a transaction of its
+//! own. Every admitted call also gets the [`Actor`] the trail names, in the
+//! request's extensions.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -12,11 +20,13 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use http::header::AUTHORIZATION;
+use sea_orm::DatabaseConnection;
 use tonic::Status;
 
 use super::jwt::Verifier;
 use super::policy::{Access, Policy, Rule};
 use super::{Credential, PURPOSE_HEADER, Principal, Purpose, REASON_HEADER};
+use crate::audit::{self, Actor, Outcome};
 use crate::error::ApiError;
 
 /// Longest break-glass reason accepted.
@@ -110,14 +120,20 @@ pub struct AuthLayer {
 struct State {
     policy: Policy,
     authenticator: Authenticator,
+    /// Where refused and failed calls on patient data are recorded.
+    trail: DatabaseConnection,
 }
 
 impl AuthLayer {
-    pub fn new(policy: Policy, authenticator: Authenticator) -> Self {
+    /// Checks calls against `policy`, authenticating callers with
+    /// `authenticator`, and records refused and failed calls on patient
+    /// data in the audit trail of `trail`.
+    pub fn new(policy: Policy, authenticator: Authenticator, trail: DatabaseConnection) -> Self {
         Self {
             state: Arc::new(State {
                 policy,
                 authenticator,
+                trail,
             }),
         }
     }
@@ -164,30 +180,47 @@ where
         let mut inner = std::mem::replace(&mut self.inner, ready);
         let state = self.state.clone();
         Box::pin(async move {
-            match state.admit(&mut request).await {
-                Ok(()) => inner.call(request).await,
-                Err(status) => Ok(status.into_http()),
+            let audited = match state.admit(&mut request).await {
+                Ok(audited) => audited,
+                Err(status) => return Ok(status.into_http()),
+            };
+            let response = inner.call(request).await?;
+            if let Some(actor) = audited
+                && failed(&response)
+            {
+                state.record(&actor, Outcome::Failed).await;
             }
+            Ok(response)
         })
     }
 }
 
 impl State {
-    /// Lets `request` through with its principal in its extensions, or says
-    /// why not.
-    async fn admit<B>(&self, request: &mut http::Request<B>) -> Result<(), Status> {
+    /// Lets `request` through with its principal and its [`Actor`] in its
+    /// extensions, or says why not; a refused call on patient data is
+    /// recorded as denied. Answers the actor of an admitted call on patient
+    /// data, whose failure is to be recorded.
+    async fn admit<B>(&self, request: &mut http::Request<B>) -> Result<Option<Actor>, Status> {
         for header in UNTRUSTED_HEADERS {
             request.headers_mut().remove(header);
         }
         let path = request.uri().path().to_owned();
         let access = self.policy.lookup(&path);
         if access == Access::Open {
-            return Ok(());
+            return Ok(None);
         }
-        let mut principal = self
+        let patient_data = matches!(access, Access::Rule(rule) if rule.patient_data);
+        let authenticated = self
             .authenticator
             .authenticate(request.headers(), request.extensions())
-            .await?;
+            .await;
+        let mut principal = match authenticated {
+            Ok(principal) => principal,
+            Err(status) => {
+                let actor = Actor::for_call(None, &path, request.headers());
+                return Err(self.refuse(patient_data, &actor, status).await);
+            }
+        };
         match access {
             Access::Open => {}
             Access::AnyRole if principal.roles.is_empty() => {
@@ -202,16 +235,58 @@ impl State {
             }
             Access::Rule(rule) => {
                 if !principal.has_any(rule.roles) {
-                    return Err(denied(&rule));
+                    let actor = Actor::for_call(Some(&principal), &path, request.headers());
+                    return Err(self.refuse(rule.patient_data, &actor, denied(&rule)).await);
                 }
-                if rule.patient_data {
-                    read_purpose(&mut principal, request.headers())?;
+                if rule.patient_data
+                    && let Err(status) = read_purpose(&mut principal, request.headers())
+                {
+                    let actor = Actor::for_call(Some(&principal), &path, request.headers());
+                    return Err(self.refuse(true, &actor, status).await);
                 }
             }
         }
+        let actor = Actor::for_call(Some(&principal), &path, request.headers());
+        request.extensions_mut().insert(actor.clone());
         request.extensions_mut().insert(principal);
-        Ok(())
+        Ok(patient_data.then_some(actor))
     }
+
+    /// `status`, after recording the refusal when the call was on patient
+    /// data.
+    async fn refuse(&self, patient_data: bool, actor: &Actor, status: Status) -> Status {
+        if patient_data {
+            self.record(actor, Outcome::Denied).await;
+        }
+        status
+    }
+
+    /// Records a call that did not happen as asked, in a transaction of its
+    /// own; the caller's answer does not wait on whether the trail could be
+    /// written, but an operator hears of it.
+    async fn record(&self, actor: &Actor, outcome: Outcome) {
+        let resource = format!("rpc/{}/{}", actor.service, actor.method);
+        if let Err(error) = audit::record_call(&self.trail, actor, outcome, &resource).await {
+            tracing::error!(
+                %error,
+                outcome = outcome.as_str(),
+                method = %actor.method,
+                subject = %actor.subject,
+                "cannot record a call in the audit trail"
+            );
+        }
+    }
+}
+
+/// Whether a handler answered with an error: a non-OK `grpc-status` in the
+/// response's headers (a successful unary response carries its status in
+/// the trailers).
+fn failed(response: &http::Response<tonic::body::Body>) -> bool {
+    response
+        .headers()
+        .get("grpc-status")
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|code| code != "0")
 }
 
 fn denied(rule: &Rule) -> Status {

@@ -1,5 +1,6 @@
 //! Clinical document handlers.
 
+use medsec_platform::audit::Actor;
 use medsec_platform::pagination::keys;
 use medsec_platform::request::read_id;
 use medsec_platform::time::to_timestamp;
@@ -8,7 +9,6 @@ use medsec_proto::records::v1 as pb;
 use tonic::Request;
 
 use super::RecordsApi;
-use super::actor::actor;
 use crate::domain::documents::{
     DocumentKind, DocumentMeta, DocumentStatus, FiledRange, VersionChanges, check_content,
 };
@@ -19,7 +19,7 @@ pub(super) async fn create(
     api: &RecordsApi,
     request: Request<pb::CreateDocumentRequest>,
 ) -> Result<pb::Document, ApiError> {
-    let actor = actor(&request);
+    let actor = Actor::of(&request);
     let request = request.get_ref();
     let mut r = Reader::new();
     let key = r.request_key(&request.request_id, request, |q| q.request_id.clear());
@@ -38,7 +38,7 @@ pub(super) async fn create_version(
     api: &RecordsApi,
     request: Request<pb::CreateDocumentVersionRequest>,
 ) -> Result<pb::Document, ApiError> {
-    let actor = actor(&request);
+    let actor = Actor::of(&request);
     let request = request.get_ref();
     let mut r = Reader::new();
     let previous = r.id("document_id", &request.document_id);
@@ -71,7 +71,7 @@ pub(super) async fn get(
     api: &RecordsApi,
     request: Request<pb::GetDocumentRequest>,
 ) -> Result<pb::Document, ApiError> {
-    let actor = actor(&request);
+    let actor = Actor::of(&request);
     let id = read_id("id", &request.get_ref().id)?;
     Ok(to_proto(&documents::get(&api.db, id, &actor).await?))
 }
@@ -80,7 +80,7 @@ pub(super) async fn get_content(
     api: &RecordsApi,
     request: Request<pb::GetDocumentContentRequest>,
 ) -> Result<pb::DocumentContent, ApiError> {
-    let actor = actor(&request);
+    let actor = Actor::of(&request);
     let id = read_id("id", &request.get_ref().id)?;
     let (row, content) = documents::get_content(&api.db, id, &actor).await?;
     Ok(pb::DocumentContent {
@@ -93,7 +93,7 @@ pub(super) async fn list(
     api: &RecordsApi,
     request: Request<pb::ListDocumentsRequest>,
 ) -> Result<pb::ListDocumentsResponse, ApiError> {
-    let actor = actor(&request);
+    let actor = Actor::of(&request);
     let request = request.get_ref();
     let mut r = Reader::new();
     let patient_id = r.id("patient_id", &request.patient_id);

@@ -1,5 +1,6 @@
 //! Intake form handlers: templates and the responses to them.
 
+use medsec_platform::audit::Actor;
 use medsec_platform::pagination::keys;
 use medsec_platform::time::to_timestamp;
 use medsec_platform::{ApiError, Reader};
@@ -7,7 +8,6 @@ use medsec_proto::records::v1 as pb;
 use tonic::Request;
 
 use super::RecordsApi;
-use super::actor::actor;
 use super::read;
 use crate::domain::forms::{
     FormStatus, TemplateContent, check_answers, items_to_proto, next_revision,
@@ -74,7 +74,7 @@ pub(super) async fn submit(
     api: &RecordsApi,
     request: Request<pb::SubmitFormResponseRequest>,
 ) -> Result<pb::FormResponse, ApiError> {
-    let actor = actor(&request);
+    let actor = Actor::of(&request);
     let request = request.get_ref();
     let mut r = Reader::new();
     let response = r.message("response", request.response.as_ref())?;
@@ -119,7 +119,7 @@ pub(super) async fn revise(
     api: &RecordsApi,
     request: Request<pb::ReviseFormResponseRequest>,
 ) -> Result<pb::FormResponse, ApiError> {
-    let actor = actor(&request);
+    let actor = Actor::of(&request);
     let request = request.get_ref();
     let mut r = Reader::new();
     let id = r.id("id", &request.id);
@@ -137,7 +137,7 @@ pub(super) async fn get_response(
     api: &RecordsApi,
     request: Request<pb::GetFormResponseRequest>,
 ) -> Result<pb::FormResponse, ApiError> {
-    let actor = actor(&request);
+    let actor = Actor::of(&request);
     let request = request.get_ref();
     let mut r = Reader::new();
     let id = r.id("id", &request.id);
@@ -151,7 +151,7 @@ pub(super) async fn list_responses(
     api: &RecordsApi,
     request: Request<pb::ListFormResponsesRequest>,
 ) -> Result<pb::ListFormResponsesResponse, ApiError> {
-    let actor = actor(&request);
+    let actor = Actor::of(&request);
     let request = request.get_ref();
     let (patient_id, page) =
         read::patient_page(&request.patient_id, request.page_size, &request.page_token)?;

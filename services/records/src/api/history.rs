@@ -1,5 +1,6 @@
 //! Medical history handlers and the patient summary.
 
+use medsec_platform::audit::Actor;
 use medsec_platform::pagination::keys;
 use medsec_platform::request::read_id;
 use medsec_platform::time::{to_timestamp, today_in_london};
@@ -7,7 +8,6 @@ use medsec_platform::{ApiError, Reader};
 use medsec_proto::records::v1 as pb;
 use tonic::Request;
 
-use super::actor::actor;
 use super::{RecordsApi, patients};
 use crate::domain::history::{HistoryDetails, HistoryKind};
 use crate::store::history::{self, HistoryRecord};
@@ -16,7 +16,7 @@ pub(super) async fn create(
     api: &RecordsApi,
     request: Request<pb::CreateHistoryEntryRequest>,
 ) -> Result<pb::HistoryEntry, ApiError> {
-    let actor = actor(&request);
+    let actor = Actor::of(&request);
     let request = request.get_ref();
     let mut r = Reader::new();
     let entry = r.message("entry", request.entry.as_ref())?;
@@ -32,7 +32,7 @@ pub(super) async fn update(
     api: &RecordsApi,
     request: Request<pb::UpdateHistoryEntryRequest>,
 ) -> Result<pb::HistoryEntry, ApiError> {
-    let actor = actor(&request);
+    let actor = Actor::of(&request);
     let request = request.get_ref();
     let mut r = Reader::new();
     let entry = r.message("entry", request.entry.as_ref())?;
@@ -70,7 +70,7 @@ pub(super) async fn get(
     api: &RecordsApi,
     request: Request<pb::GetHistoryEntryRequest>,
 ) -> Result<pb::HistoryEntry, ApiError> {
-    let actor = actor(&request);
+    let actor = Actor::of(&request);
     let id = read_id("id", &request.get_ref().id)?;
     Ok(to_proto(&history::get(&api.db, id, &actor).await?))
 }
@@ -79,7 +79,7 @@ pub(super) async fn list(
     api: &RecordsApi,
     request: Request<pb::ListHistoryEntriesRequest>,
 ) -> Result<pb::ListHistoryEntriesResponse, ApiError> {
-    let actor = actor(&request);
+    let actor = Actor::of(&request);
     let request = request.get_ref();
     let mut r = Reader::new();
     let patient_id = r.id("patient_id", &request.patient_id);
@@ -99,7 +99,7 @@ pub(super) async fn summary(
     api: &RecordsApi,
     request: Request<pb::GetPatientSummaryRequest>,
 ) -> Result<pb::PatientSummary, ApiError> {
-    let actor = actor(&request);
+    let actor = Actor::of(&request);
     let patient_id = read_id("patient_id", &request.get_ref().patient_id)?;
     let (patient, records) = history::summary(&api.db, patient_id, &actor).await?;
     let today = today_in_london();

@@ -3,7 +3,6 @@
 //! makes one store call, and converts the result back. No SQL and no rules
 //! here; the table below only routes.
 
-mod actor;
 mod audit;
 mod documents;
 mod forms;

@@ -1,5 +1,6 @@
 //! Patient register handlers.
 
+use medsec_platform::audit::Actor;
 use medsec_platform::pagination::keys;
 use medsec_platform::request::read_id;
 use medsec_platform::time::{format_civil_date, to_timestamp, today_in_london};
@@ -8,7 +9,6 @@ use medsec_proto::records::v1 as pb;
 use tonic::Request;
 
 use super::RecordsApi;
-use super::actor::actor;
 use crate::domain::{NhsNumber, PatientDetails, PatientPatch, PostcodeFilter, Sex};
 use crate::store::entities::patient::Model as PatientRow;
 use crate::store::patients::{self, PatientFilter};
@@ -17,7 +17,7 @@ pub(super) async fn create(
     api: &RecordsApi,
     request: Request<pb::CreatePatientRequest>,
 ) -> Result<pb::Patient, ApiError> {
-    let actor = actor(&request);
+    let actor = Actor::of(&request);
     let request = request.get_ref();
     let mut r = Reader::new();
     let key = r.request_key(&request.request_id, request, |q| q.request_id.clear());
@@ -32,7 +32,7 @@ pub(super) async fn get(
     api: &RecordsApi,
     request: Request<pb::GetPatientRequest>,
 ) -> Result<pb::Patient, ApiError> {
-    let actor = actor(&request);
+    let actor = Actor::of(&request);
     let id = read_id("id", &request.get_ref().id)?;
     Ok(to_proto(&patients::get(&api.db, id, &actor).await?))
 }
@@ -41,7 +41,7 @@ pub(super) async fn list(
     api: &RecordsApi,
     request: Request<pb::ListPatientsRequest>,
 ) -> Result<pb::ListPatientsResponse, ApiError> {
-    let actor = actor(&request);
+    let actor = Actor::of(&request);
     let request = request.get_ref();
     let mut r = Reader::new();
     let filter = PatientFilter {
@@ -71,7 +71,7 @@ pub(super) async fn update(
     api: &RecordsApi,
     request: Request<pb::UpdatePatientRequest>,
 ) -> Result<pb::Patient, ApiError> {
-    let actor = actor(&request);
+    let actor = Actor::of(&request);
     let request = request.get_ref();
     let mut r = Reader::new();
     let patient = r.message("patient", request.patient.as_ref())?;
@@ -92,7 +92,7 @@ pub(super) async fn archive(
     api: &RecordsApi,
     request: Request<pb::ArchivePatientRequest>,
 ) -> Result<pb::Patient, ApiError> {
-    let actor = actor(&request);
+    let actor = Actor::of(&request);
     let request = request.get_ref();
     let mut r = Reader::new();
     let id = r.id("id", &request.id);

@@ -1,6 +1,7 @@
 //! Test catalogue and specimen handlers.
 
 use chrono::{DateTime, Utc};
+use medsec_platform::audit::Actor;
 use medsec_platform::pagination::keys;
 use medsec_platform::request::read_id;
 use medsec_platform::time::to_timestamp;
@@ -9,7 +10,6 @@ use medsec_proto::records::v1 as pb;
 use tonic::Request;
 
 use super::RecordsApi;
-use super::actor::actor;
 use crate::domain::specimens::{NewSpecimen, NewTestType, SpecimenState, Step, parse_test_code};
 use crate::store::entities::test_type::Model as TestTypeRow;
 use crate::store::specimens::{self, SpecimenRecord};
@@ -46,7 +46,7 @@ pub(super) async fn request(
     api: &RecordsApi,
     request: Request<pb::RequestSpecimenRequest>,
 ) -> Result<pb::Specimen, ApiError> {
-    let actor = actor(&request);
+    let actor = Actor::of(&request);
     let request = request.get_ref();
     let mut r = Reader::new();
     let patient_id = r.id("patient_id", &request.patient_id);
@@ -140,7 +140,7 @@ async fn take<T>(
     let revision = r.etag("etag", etag);
     let step = read(&mut r);
     let (id, step) = r.finish((id, step))?;
-    let actor = actor(request);
+    let actor = Actor::of(request);
     let record = specimens::transition(&api.db, id, revision, step, &actor).await?;
     Ok(to_proto(&record))
 }
@@ -149,7 +149,7 @@ pub(super) async fn get(
     api: &RecordsApi,
     request: Request<pb::GetSpecimenRequest>,
 ) -> Result<pb::Specimen, ApiError> {
-    let actor = actor(&request);
+    let actor = Actor::of(&request);
     let id = read_id("id", &request.get_ref().id)?;
     Ok(to_proto(&specimens::get(&api.db, id, &actor).await?))
 }
@@ -158,7 +158,7 @@ pub(super) async fn list(
     api: &RecordsApi,
     request: Request<pb::ListSpecimensRequest>,
 ) -> Result<pb::ListSpecimensResponse, ApiError> {
-    let actor = actor(&request);
+    let actor = Actor::of(&request);
     let request = request.get_ref();
     let mut r = Reader::new();
     let patient_id = r.id("patient_id", &request.patient_id);
@@ -178,7 +178,7 @@ pub(super) async fn list_overdue(
     api: &RecordsApi,
     request: Request<pb::ListOverdueSpecimensRequest>,
 ) -> Result<pb::ListSpecimensResponse, ApiError> {
-    let actor = actor(&request);
+    let actor = Actor::of(&request);
     let request = request.get_ref();
     let mut r = Reader::new();
     let as_of = r

@@ -13,7 +13,9 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use super::audit::{self, Access, Actor, Audited};
+use medsec_platform::audit::{self, Access, Actor, Audited};
+
+use super::IDEMPOTENCY_KEYS;
 use super::entities::document::{ActiveModel, Column, Entity as Documents, Model};
 use super::entities::document_content;
 use super::patients;
@@ -29,7 +31,7 @@ pub fn resource(id: Uuid) -> String {
 
 impl Audited for Model {
     fn access(&self) -> Access {
-        Access::new(resource(self.id), self.patient_id)
+        Access::patient(resource(self.id), self.patient_id)
     }
 }
 
@@ -84,10 +86,18 @@ pub async fn create(
     key: Option<&RequestKey>,
     actor: &Actor,
 ) -> Result<Model, ApiError> {
-    audit::create(db, actor, "CreateDocument", key, find, async |txn, id| {
-        patients::require_active(txn, patient_id).await?;
-        insert(txn, id, patient_id, Lineage::first(id), &meta, content).await
-    })
+    audit::create(
+        db,
+        &IDEMPOTENCY_KEYS,
+        "CreateDocument",
+        actor,
+        key,
+        find,
+        async |txn, id| {
+            patients::require_active(txn, patient_id).await?;
+            insert(txn, id, patient_id, Lineage::first(id), &meta, content).await
+        },
+    )
     .await
 }
 
@@ -104,8 +114,9 @@ pub async fn create_version(
 ) -> Result<Model, ApiError> {
     audit::create(
         db,
-        actor,
+        &IDEMPOTENCY_KEYS,
         "CreateDocumentVersion",
+        actor,
         key,
         find,
         async |txn, id| {
@@ -201,7 +212,7 @@ async fn insert(
 
 /// One document version, audited.
 pub async fn get(db: &DatabaseConnection, id: Uuid, actor: &Actor) -> Result<Model, ApiError> {
-    audit::audited_one(db, actor, "GetDocument", async |txn| find(txn, id).await).await
+    audit::audited_one(db, actor, async |txn| find(txn, id).await).await
 }
 
 /// A document version with its content, audited.
@@ -210,7 +221,7 @@ pub async fn get_content(
     id: Uuid,
     actor: &Actor,
 ) -> Result<(Model, Vec<u8>), ApiError> {
-    audit::audited(db, actor, "GetDocumentContent", async |txn| {
+    audit::audited(db, actor, async |txn| {
         let row = find(txn, id).await?;
         let stored = document_content::Entity::find_by_id(id)
             .one(txn)
@@ -230,7 +241,7 @@ pub async fn list(
     page: &PageRequest,
     actor: &Actor,
 ) -> Result<Vec<Model>, ApiError> {
-    audit::audited(db, actor, "ListDocuments", async |txn| {
+    audit::audited(db, actor, async |txn| {
         patients::find(txn, filter.patient_id).await?;
         let mut query = Documents::find().filter(Column::PatientId.eq(filter.patient_id));
         if let Some(kind) = filter.kind {
@@ -247,7 +258,7 @@ pub async fn list(
         }
         let rows = page.by_id(query, Column::Id)?.all(txn).await?;
         let listing = format!("{}/documents", patients::resource(filter.patient_id));
-        Ok((rows, [Access::new(listing, filter.patient_id)]))
+        Ok((rows, [Access::patient(listing, filter.patient_id)]))
     })
     .await
 }

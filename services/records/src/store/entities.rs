@@ -52,8 +52,9 @@ entity! {
 }
 
 entity! {
-    /// The audit trail: append-only (the database refuses updates and
-    /// deletes).
+    /// Records' first audit trail, copied into the suite's
+    /// (`medsec_platform::audit`) by migration 3 and written no more:
+    /// append-only (the database refuses updates and deletes).
     audit_event = "audit_events" {
         #[sea_orm(primary_key, auto_increment = false)]
         pub id: Uuid,

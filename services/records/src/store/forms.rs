@@ -14,12 +14,12 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::IDEMPOTENCY_KEYS;
-use super::audit::{self, Access, Actor, Audited};
 use super::entities::{
     form_response as response, form_response_revision as revision, form_template as template,
 };
 use super::patients;
 use crate::domain::forms::{AnswerValue, FormItem, FormStatus, TemplateContent};
+use medsec_platform::audit::{self, Access, Actor, Audited};
 
 /// A template version with its items decoded.
 #[derive(Debug, Clone)]
@@ -38,7 +38,7 @@ pub struct ResponseRecord {
 
 impl Audited for ResponseRecord {
     fn access(&self) -> Access {
-        Access::new(resource(self.response.id), self.response.patient_id)
+        Access::patient(resource(self.response.id), self.response.patient_id)
     }
 }
 
@@ -188,8 +188,9 @@ pub async fn submit(
 ) -> Result<ResponseRecord, ApiError> {
     audit::create(
         db,
-        actor,
+        &IDEMPOTENCY_KEYS,
         "SubmitFormResponse",
+        actor,
         key,
         async |txn, id| load(txn, id, None).await,
         async |txn, id| {
@@ -223,7 +224,7 @@ pub async fn revise(
     check: impl FnOnce(FormStatus, &TemplateRecord) -> Result<(FormStatus, Vec<AnswerValue>), ApiError>,
     actor: &Actor,
 ) -> Result<ResponseRecord, ApiError> {
-    audit::audited_one(db, actor, "ReviseFormResponse", async |txn| {
+    audit::audited_one(db, actor, async |txn| {
         let current = find_response(txn, id).await?;
         if expected_revision.is_some_and(|revision| revision != i64::from(current.revision)) {
             return Err(ApiError::stale_etag(resource(id)));
@@ -265,7 +266,7 @@ async fn insert_revision(
         revision: Set(revision),
         status: Set(status.as_str().to_owned()),
         answers: Set(serde_json::to_string(answers).map_err(ApiError::internal)?),
-        author: Set(actor.actor.clone()),
+        author: Set(actor.subject.clone()),
         time: Set(Utc::now()),
     }
     .insert(db)
@@ -306,10 +307,7 @@ pub async fn get(
     revision: Option<i32>,
     actor: &Actor,
 ) -> Result<ResponseRecord, ApiError> {
-    audit::audited_one(db, actor, "GetFormResponse", async |txn| {
-        load(txn, id, revision).await
-    })
-    .await
+    audit::audited_one(db, actor, async |txn| load(txn, id, revision).await).await
 }
 
 /// One page of a patient's responses at their latest revisions; audited once.
@@ -319,7 +317,7 @@ pub async fn list(
     page: &PageRequest,
     actor: &Actor,
 ) -> Result<Vec<ResponseRecord>, ApiError> {
-    audit::audited(db, actor, "ListFormResponses", async |txn| {
+    audit::audited(db, actor, async |txn| {
         patients::find(txn, patient_id).await?;
         let query = response::Entity::find().filter(response::Column::PatientId.eq(patient_id));
         let rows = page.by_id(query, response::Column::Id)?.all(txn).await?;
@@ -328,7 +326,7 @@ pub async fn list(
             records.push(load(txn, row.id, None).await?);
         }
         let listing = format!("{}/form-responses", patients::resource(patient_id));
-        Ok((records, [Access::new(listing, patient_id)]))
+        Ok((records, [Access::patient(listing, patient_id)]))
     })
     .await
 }

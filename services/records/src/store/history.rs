@@ -12,7 +12,9 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use super::audit::{self, Access, Actor, Audited};
+use medsec_platform::audit::{self, Access, Actor, Audited};
+
+use super::IDEMPOTENCY_KEYS;
 use super::entities::history_entry::{ActiveModel, Column, Entity as Entries, Model};
 use super::entities::patient;
 use super::patients;
@@ -27,7 +29,7 @@ pub struct HistoryRecord {
 
 impl Audited for HistoryRecord {
     fn access(&self) -> Access {
-        Access::new(resource(self.row.id), self.row.patient_id)
+        Access::patient(resource(self.row.id), self.row.patient_id)
     }
 }
 
@@ -61,8 +63,9 @@ pub async fn create(
 ) -> Result<HistoryRecord, ApiError> {
     audit::create(
         db,
-        actor,
+        &IDEMPOTENCY_KEYS,
         "CreateHistoryEntry",
+        actor,
         key,
         find,
         async |txn, id| {
@@ -94,7 +97,7 @@ pub async fn update(
     change: impl FnOnce(&HistoryDetails) -> Result<HistoryDetails, ApiError>,
     actor: &Actor,
 ) -> Result<HistoryRecord, ApiError> {
-    audit::audited_one(db, actor, "UpdateHistoryEntry", async |txn| {
+    audit::audited_one(db, actor, async |txn| {
         let current = find(txn, id).await?;
         if expected_revision.is_some_and(|revision| revision != current.row.revision) {
             return Err(ApiError::stale_etag(resource(id)));
@@ -124,10 +127,7 @@ pub async fn get(
     id: Uuid,
     actor: &Actor,
 ) -> Result<HistoryRecord, ApiError> {
-    audit::audited_one(db, actor, "GetHistoryEntry", async |txn| {
-        find(txn, id).await
-    })
-    .await
+    audit::audited_one(db, actor, async |txn| find(txn, id).await).await
 }
 
 /// One page of a patient's entries, oldest first; audited once.
@@ -138,7 +138,7 @@ pub async fn list(
     page: &PageRequest,
     actor: &Actor,
 ) -> Result<Vec<HistoryRecord>, ApiError> {
-    let rows = audit::audited(db, actor, "ListHistoryEntries", async |txn| {
+    let rows = audit::audited(db, actor, async |txn| {
         patients::find(txn, patient_id).await?;
         let mut query = Entries::find().filter(Column::PatientId.eq(patient_id));
         if let Some(kind) = kind {
@@ -146,7 +146,7 @@ pub async fn list(
         }
         let rows = page.by_id(query, Column::Id)?.all(txn).await?;
         let listing = format!("{}/history", patients::resource(patient_id));
-        Ok((rows, [Access::new(listing, patient_id)]))
+        Ok((rows, [Access::patient(listing, patient_id)]))
     })
     .await?;
     rows.into_iter().map(decode).collect()
@@ -158,14 +158,14 @@ pub async fn summary(
     patient_id: Uuid,
     actor: &Actor,
 ) -> Result<(patient::Model, Vec<HistoryRecord>), ApiError> {
-    let (patient, rows) = audit::audited(db, actor, "GetPatientSummary", async |txn| {
+    let (patient, rows) = audit::audited(db, actor, async |txn| {
         let patient = patients::find(txn, patient_id).await?;
         let rows = Entries::find()
             .filter(Column::PatientId.eq(patient_id))
             .order_by_asc(Column::Id)
             .all(txn)
             .await?;
-        let access = Access::new(patients::resource(patient_id), patient_id);
+        let access = Access::patient(patients::resource(patient_id), patient_id);
         Ok(((patient, rows), [access]))
     })
     .await?;

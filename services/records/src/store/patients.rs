@@ -15,7 +15,9 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use super::audit::{self, Access, Actor, Audited};
+use medsec_platform::audit::{self, Access, Actor, Audited};
+
+use super::IDEMPOTENCY_KEYS;
 use super::entities::patient::{ActiveModel, Column, Entity as Patients, Model};
 use crate::domain::{
     Address, GpPractice, NhsNumber, PatientDetails, PatientPatch, Postcode, PostcodeFilter, Sex,
@@ -56,7 +58,7 @@ pub fn resource(id: Uuid) -> String {
 /// An access to the patient's own record.
 impl Audited for Model {
     fn access(&self) -> Access {
-        Access::new(resource(self.id), self.id)
+        Access::patient(resource(self.id), self.id)
     }
 }
 
@@ -89,7 +91,7 @@ pub async fn require_active(db: &impl ConnectionTrait, id: Uuid) -> Result<Model
 
 /// Reads a patient, auditing the read.
 pub async fn get(db: &DatabaseConnection, id: Uuid, actor: &Actor) -> Result<Model, ApiError> {
-    audit::audited_one(db, actor, "GetPatient", async |txn| find(txn, id).await).await
+    audit::audited_one(db, actor, async |txn| find(txn, id).await).await
 }
 
 /// Registers a patient. With a key, a retry of the same request returns the
@@ -100,19 +102,27 @@ pub async fn create(
     key: Option<&RequestKey>,
     actor: &Actor,
 ) -> Result<Model, ApiError> {
-    audit::create(db, actor, "CreatePatient", key, find, async |txn, id| {
-        ensure_nhs_number_free(txn, &details.nhs_number, None).await?;
-        let now = Utc::now();
-        let mut row = ActiveModel {
-            id: Set(id),
-            create_time: Set(now),
-            archive_time: Set(None),
-            revision: Set(1),
-            ..Default::default()
-        };
-        set_details(&mut row, &details, now);
-        holding(txn, &details.nhs_number, async |txn| row.insert(txn).await).await
-    })
+    audit::create(
+        db,
+        &IDEMPOTENCY_KEYS,
+        "CreatePatient",
+        actor,
+        key,
+        find,
+        async |txn, id| {
+            ensure_nhs_number_free(txn, &details.nhs_number, None).await?;
+            let now = Utc::now();
+            let mut row = ActiveModel {
+                id: Set(id),
+                create_time: Set(now),
+                archive_time: Set(None),
+                revision: Set(1),
+                ..Default::default()
+            };
+            set_details(&mut row, &details, now);
+            holding(txn, &details.nhs_number, async |txn| row.insert(txn).await).await
+        },
+    )
     .await
 }
 
@@ -125,7 +135,7 @@ pub async fn update(
     patch: PatientPatch,
     actor: &Actor,
 ) -> Result<Model, ApiError> {
-    audit::audited_one(db, actor, "UpdatePatient", async |txn| {
+    audit::audited_one(db, actor, async |txn| {
         let now = Utc::now();
         let current = bump_revision(txn, id, expected_revision, now, None, "update").await?;
         let mut details = to_details(&current)?;
@@ -149,7 +159,7 @@ pub async fn archive(
     expected_revision: Option<i64>,
     actor: &Actor,
 ) -> Result<Model, ApiError> {
-    audit::audited_one(db, actor, "ArchivePatient", async |txn| {
+    audit::audited_one(db, actor, async |txn| {
         let now = Utc::now();
         bump_revision(txn, id, expected_revision, now, Some(now), "archive").await
     })
@@ -164,9 +174,9 @@ pub async fn list(
     page: &PageRequest,
     actor: &Actor,
 ) -> Result<Vec<Model>, ApiError> {
-    audit::audited(db, actor, "ListPatients", async |txn| {
+    audit::audited(db, actor, async |txn| {
         let rows = select(txn, filter, page).await?;
-        let served = audit::served(page, &rows);
+        let served = audit::served(page, &rows, "patients");
         Ok((rows, served))
     })
     .await

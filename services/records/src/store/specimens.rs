@@ -14,11 +14,11 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::IDEMPOTENCY_KEYS;
-use super::audit::{self, Access, Actor, Audited};
 use super::entities::specimen::{ActiveModel, Column, Entity as Specimens, Model};
 use super::entities::{specimen_event, test_type};
 use super::{documents, patients};
 use crate::domain::specimens::{NewSpecimen, NewTestType, SpecimenState, Step};
+use medsec_platform::audit::{self, Access, Actor, Audited};
 
 /// A specimen with its journey so far.
 #[derive(Debug, Clone)]
@@ -29,7 +29,7 @@ pub struct SpecimenRecord {
 
 impl Audited for SpecimenRecord {
     fn access(&self) -> Access {
-        Access::new(resource(self.specimen.id), self.specimen.patient_id)
+        Access::patient(resource(self.specimen.id), self.specimen.patient_id)
     }
 }
 
@@ -91,47 +91,44 @@ pub async fn request(
     key: Option<&RequestKey>,
     actor: &Actor,
 ) -> Result<SpecimenRecord, ApiError> {
-    audit::create(db, actor, "RequestSpecimen", key, load, async |txn, id| {
-        patients::require_active(txn, new.patient_id).await?;
-        find_test_type(txn, &new.test_code).await?;
-        let now = Utc::now();
-        let requested = SpecimenState::Requested;
-        ActiveModel {
-            id: Set(id),
-            patient_id: Set(new.patient_id),
-            test_code: Set(new.test_code),
-            state: Set(requested.as_str().to_owned()),
-            notes: Set(new.notes),
-            courier: Set(None),
-            lab: Set(None),
-            tracking_reference: Set(None),
-            result_summary: Set(None),
-            abnormal: Set(false),
-            result_document_id: Set(None),
-            rejection_reason: Set(None),
-            dispatch_time: Set(None),
-            due_time: Set(None),
-            create_time: Set(now),
-            update_time: Set(now),
-            revision: Set(1),
-        }
-        .insert(txn)
-        .await?;
-        add_event(txn, id, requested, now, actor, String::new()).await?;
-        load(txn, id).await
-    })
+    audit::create(
+        db,
+        &IDEMPOTENCY_KEYS,
+        "RequestSpecimen",
+        actor,
+        key,
+        load,
+        async |txn, id| {
+            patients::require_active(txn, new.patient_id).await?;
+            find_test_type(txn, &new.test_code).await?;
+            let now = Utc::now();
+            let requested = SpecimenState::Requested;
+            ActiveModel {
+                id: Set(id),
+                patient_id: Set(new.patient_id),
+                test_code: Set(new.test_code),
+                state: Set(requested.as_str().to_owned()),
+                notes: Set(new.notes),
+                courier: Set(None),
+                lab: Set(None),
+                tracking_reference: Set(None),
+                result_summary: Set(None),
+                abnormal: Set(false),
+                result_document_id: Set(None),
+                rejection_reason: Set(None),
+                dispatch_time: Set(None),
+                due_time: Set(None),
+                create_time: Set(now),
+                update_time: Set(now),
+                revision: Set(1),
+            }
+            .insert(txn)
+            .await?;
+            add_event(txn, id, requested, now, actor, String::new()).await?;
+            load(txn, id).await
+        },
+    )
     .await
-}
-
-/// The RPC of a step, as the audit trail names it.
-fn action(step: &Step) -> &'static str {
-    match step {
-        Step::Collect => "CollectSpecimen",
-        Step::Dispatch { .. } => "DispatchSpecimen",
-        Step::Receive => "ReceiveSpecimen",
-        Step::Result { .. } => "ResultSpecimen",
-        Step::Reject { .. } => "RejectSpecimen",
-    }
 }
 
 /// Takes `step` with a specimen, if its current state allows it.
@@ -143,7 +140,7 @@ pub async fn transition(
     actor: &Actor,
 ) -> Result<SpecimenRecord, ApiError> {
     let to = step.to();
-    audit::audited_one(db, actor, action(&step), async |txn| {
+    audit::audited_one(db, actor, async |txn| {
         let now = Utc::now();
         let current = find(txn, id).await?;
         let details = step.details();
@@ -229,7 +226,7 @@ pub async fn get(
     id: Uuid,
     actor: &Actor,
 ) -> Result<SpecimenRecord, ApiError> {
-    audit::audited_one(db, actor, "GetSpecimen", async |txn| load(txn, id).await).await
+    audit::audited_one(db, actor, async |txn| load(txn, id).await).await
 }
 
 /// One page of a patient's specimens, oldest request first; audited once.
@@ -240,7 +237,7 @@ pub async fn list_for_patient(
     page: &PageRequest,
     actor: &Actor,
 ) -> Result<Vec<SpecimenRecord>, ApiError> {
-    audit::audited(db, actor, "ListSpecimens", async |txn| {
+    audit::audited(db, actor, async |txn| {
         patients::find(txn, patient_id).await?;
         let mut query = Specimens::find().filter(Column::PatientId.eq(patient_id));
         if let Some(state) = state {
@@ -249,7 +246,7 @@ pub async fn list_for_patient(
         let rows = page.by_id(query, Column::Id)?.all(txn).await?;
         let records = with_events(txn, rows).await?;
         let listing = format!("{}/specimens", patients::resource(patient_id));
-        Ok((records, [Access::new(listing, patient_id)]))
+        Ok((records, [Access::patient(listing, patient_id)]))
     })
     .await
 }
@@ -262,7 +259,7 @@ pub async fn list_overdue(
     page: &PageRequest,
     actor: &Actor,
 ) -> Result<Vec<SpecimenRecord>, ApiError> {
-    audit::audited(db, actor, "ListOverdueSpecimens", async |txn| {
+    audit::audited(db, actor, async |txn| {
         let with_lab = SpecimenState::ALL
             .iter()
             .filter(|state| state.is_with_lab())
@@ -273,7 +270,7 @@ pub async fn list_overdue(
         let query =
             page.by_then_id::<_, _, _, DateTime<Utc>>(query, Column::DispatchTime, Column::Id)?;
         let records = with_events(txn, query.all(txn).await?).await?;
-        let served = audit::served(page, &records);
+        let served = audit::served(page, &records, "specimens");
         Ok((records, served))
     })
     .await
@@ -342,7 +339,7 @@ async fn add_event(
         specimen_id: Set(specimen_id),
         state: Set(state.as_str().to_owned()),
         time: Set(time),
-        actor: Set(actor.actor.clone()),
+        actor: Set(actor.subject.clone()),
         details: Set(details),
     }
     .insert(db)

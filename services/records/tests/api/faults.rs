@@ -2,9 +2,9 @@
 //! the client as ABORTED or UNAVAILABLE, never INTERNAL, and change nothing;
 //! the same request, retried once the fault is gone, takes effect once.
 
+use medsec_platform::audit::entities::event::{Column, Entity as AuditEvents};
 use medsec_platform::testing::{Backend, Fault, clear_fault, inject_fault};
 use medsec_proto::records::v1 as pb;
-use medsec_records::store::entities::audit_event::{Column, Entity as AuditEvents};
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 use tonic::Code;
 
@@ -44,18 +44,19 @@ async fn a_registration_hit_by_a_retryable_fault_stores_nothing_and_a_retry_regi
     }
 }
 
-/// GetPatient writes its audit row in the read's transaction: when that
-/// write fails, the read fails with it, as retryable.
+/// GetPatient writes its audit event in the read's transaction: when that
+/// write fails, the read fails with it, as retryable (and the failure's
+/// own event cannot be written either while the fault lasts).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_audited_read_hit_by_a_retryable_fault_is_refused_as_retryable_and_unrecorded() {
     let mut app = spawn_app(Backend::Postgres).await;
     let id = app.patient_id(1).await;
     let get = pb::GetPatientRequest { id: id.clone() };
     for (fault, code) in FAULTS {
-        inject_fault(&app.db, "audit_events", fault).await;
+        inject_fault(&app.db, "audit_trail", fault).await;
         let status = app.client.get_patient(get.clone()).await.unwrap_err();
         assert_eq!(status.code(), code, "{fault:?}: {status:?}");
-        clear_fault(&app.db, "audit_events").await;
+        clear_fault(&app.db, "audit_trail").await;
     }
     assert_eq!(reads_recorded(&app).await, 0, "failed reads record nothing");
     app.client.get_patient(get).await.unwrap();
@@ -64,7 +65,8 @@ async fn an_audited_read_hit_by_a_retryable_fault_is_refused_as_retryable_and_un
 
 async fn reads_recorded(app: &TestApp) -> u64 {
     AuditEvents::find()
-        .filter(Column::Action.eq("GetPatient"))
+        .filter(Column::Method.eq("GetPatient"))
+        .filter(Column::Outcome.eq("ok"))
         .count(&app.db)
         .await
         .unwrap()

@@ -1,22 +1,29 @@
 //! RecordsService's schema, applied in order and tracked in its own table so
 //! services can be migrated and scaled apart: one file per migration, named
 //! as the migration is (a name never changes once released, so databases
-//! already migrated stay valid).
+//! already migrated stay valid). The suite's audit trail is the platform's,
+//! migrated first by `medsec_records::migrate`.
 
 use sea_orm_migration::prelude::*;
 
 mod m20261125_000001_create_patients;
 mod m20261125_000002_create_patient_file;
+mod m20261210_000003_copy_audit_events_to_trail;
 
 use m20261125_000001_create_patients::CreatePatients;
 use m20261125_000002_create_patient_file::CreatePatientFile;
+use m20261210_000003_copy_audit_events_to_trail::CopyAuditEventsToTrail;
 
 #[derive(Debug)]
 pub struct Migrator;
 
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(CreatePatients), Box::new(CreatePatientFile)]
+        vec![
+            Box::new(CreatePatients),
+            Box::new(CreatePatientFile),
+            Box::new(CopyAuditEventsToTrail),
+        ]
     }
 
     fn migration_table_name() -> DynIden {
