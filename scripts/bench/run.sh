@@ -51,8 +51,9 @@ for size in $SIZES; do
   instance="$WORK/$name.json"
   "$BIN" generate --referrals "$referrals" --specialties "$specialties" --weeks "$weeks" --seed 1 > "$instance"
   for run in $(seq "$RUNS"); do
-    /usr/bin/time -v -o "$WORK/$name.time.$run" "$BIN" solve "$instance" > "$WORK/$name.solution.json" 2> "$WORK/$name.stderr"
+    /usr/bin/time -v -o "$WORK/$name.time.$run" "$BIN" solve "$instance" > "$WORK/$name.solution.$run.json" 2> "$WORK/$name.stderr"
   done
+  cp "$WORK/$name.solution.$RUNS.json" "$WORK/$name.solution.json"
   ortools='{"error": "ortools unavailable (pip install failed)"}'
   if [ -n "$ORTOOLS" ]; then
     ortools="$("$ORTOOLS" "$ROOT/scripts/bench/ortools_mcf.py" "$instance" || echo '{"error": "ortools run failed"}')"
@@ -60,16 +61,22 @@ for size in $SIZES; do
   python3 - "$name" "$referrals" "$specialties" "$weeks" "$WORK" "$RUNS" "$ortools" >> "$RESULTS" <<'PY'
 import json, re, statistics, sys
 name, referrals, specialties, weeks, work, runs, ortools = sys.argv[1:8]
-walls, rss = [], []
+walls, rss, cpus = [], [], []
 for run in range(1, int(runs) + 1):
     text = open(f"{work}/{name}.time.{run}").read()
     m = re.search(r"Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): (?:(\d+):)?(\d+):([\d.]+)", text)
     walls.append(int(m.group(1) or 0) * 3600 + int(m.group(2)) * 60 + float(m.group(3)))
     rss.append(int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", text).group(1)))
-solution = json.load(open(f"{work}/{name}.solution.json"))
+    cpus.append(float(re.search(r"User time \(seconds\): ([\d.]+)", text).group(1))
+                + float(re.search(r"System time \(seconds\): ([\d.]+)", text).group(1)))
+# Stage times and the like from the run of median wall time (the last
+# run's may be the one another process disturbed).
+median_run = sorted(range(len(walls)), key=lambda i: walls[i])[len(walls) // 2] + 1
+solution = json.load(open(f"{work}/{name}.solution.{median_run}.json"))
 print(json.dumps({
     "name": name, "referrals": int(referrals), "specialties": int(specialties), "weeks": int(weeks),
     "wall_median": statistics.median(walls), "walls": walls, "peak_rss_kb": max(rss),
+    "cpu_median": statistics.median(cpus),
     "status": solution["status"], "objective": solution["objective"], "stats": solution["stats"],
     "ortools": json.loads(ortools),
 }))
@@ -86,8 +93,9 @@ for size in $DENSE; do
   "$BIN" generate --referrals "$referrals" --specialties "$specialties" --weeks 12 --seed 1 \
     --multi-referral-share "$share" > "$instance"
   for run in $(seq "$RUNS"); do
-    /usr/bin/time -v -o "$WORK/$name.time.$run" "$BIN" solve "$instance" > "$WORK/$name.solution.json" 2> "$WORK/$name.stderr"
+    /usr/bin/time -v -o "$WORK/$name.time.$run" "$BIN" solve "$instance" > "$WORK/$name.solution.$run.json" 2> "$WORK/$name.stderr"
   done
+  cp "$WORK/$name.solution.$RUNS.json" "$WORK/$name.solution.json"
   cpsat='{"error": "ortools unavailable (pip install failed)"}'
   if [ -n "$ORTOOLS" ]; then
     cpsat="$("$ORTOOLS" "$ROOT/scripts/bench/ortools_exact.py" "$instance" --hint "$WORK/$name.solution.json" \
@@ -101,7 +109,10 @@ for run in range(1, int(runs) + 1):
     text = open(f"{work}/{name}.time.{run}").read()
     m = re.search(r"Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): (?:(\d+):)?(\d+):([\d.]+)", text)
     walls.append(int(m.group(1) or 0) * 3600 + int(m.group(2)) * 60 + float(m.group(3)))
-solution = json.load(open(f"{work}/{name}.solution.json"))
+# Stage times and the like from the run of median wall time (the last
+# run's may be the one another process disturbed).
+median_run = sorted(range(len(walls)), key=lambda i: walls[i])[len(walls) // 2] + 1
+solution = json.load(open(f"{work}/{name}.solution.{median_run}.json"))
 inst = json.load(open(instance))
 per_patient = {}
 for r in inst["referrals"]:
