@@ -497,18 +497,24 @@ fn global_update(graph: &Graph, cost: &[i64], price: &mut [i64], excess: &[i64],
                 break;
             }
         }
-        for i in graph.offset[w]..graph.offset[w + 1] {
+        let edges = graph.offset[w]..graph.offset[w + 1];
+        let leaving = graph.reverse[edges.clone()]
+            .iter()
+            .zip(&graph.head[edges.clone()])
+            .zip(&cost[edges]);
+        for ((&into, &v), &c) in leaving {
             // The reverse of an edge leaving w is an edge entering w, from
             // the leaving edge's head.
-            let into = graph.reverse[i] as usize;
-            if graph.residual[into] <= 0 {
+            if graph.residual[into as usize] <= 0 {
                 continue;
             }
-            let v = graph.head[i] as usize;
+            let v = v as usize;
             if done[v] {
                 continue;
             }
-            let reduced = cost[into] + price[v] - price[w];
+            // An edge's reverse costs its negation: read the cost from the
+            // leaving edge, next in memory, rather than from its reverse.
+            let reduced = price[v] - price[w] - c;
             let length = if reduced < 0 {
                 0
             } else {
