@@ -286,8 +286,20 @@ async fn a_patient_is_referred_seen_billed_and_written_to(backend: Backend) {
         .unwrap()
         .into_inner()
         .events;
+    // The suite's one trail: every service's accesses to the patient's data.
     let actions: Vec<&str> = trail.iter().map(|e| e.action.as_str()).collect();
-    assert_eq!(actions, ["CreatePatient", "CreateDocument"]);
+    assert_eq!(
+        actions,
+        [
+            "CreatePatient",
+            "CreateReferral",
+            "BookAppointment",
+            "GetReferral",
+            "MarkArrived",
+            "MarkFulfilled",
+            "CreateDocument",
+        ]
+    );
 
     let _ = stop.send(());
     server.await.unwrap().unwrap();

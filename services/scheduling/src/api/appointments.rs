@@ -1,5 +1,6 @@
 //! Booking, moving and marking appointments.
 
+use medsec_platform::audit::Actor;
 use medsec_platform::pagination::keys;
 use medsec_platform::request::read_id;
 use medsec_platform::time::to_timestamp;
@@ -40,6 +41,7 @@ pub(super) async fn book(
     api: &SchedulingApi,
     request: Request<pb::BookAppointmentRequest>,
 ) -> Result<pb::Appointment, ApiError> {
+    let actor = Actor::of(&request);
     let request = request.into_inner();
     let mut r = Reader::new();
     let key = r.request_key(&request.request_id, &request, |q| q.request_id.clear());
@@ -54,7 +56,7 @@ pub(super) async fn book(
         referral_id,
         reason,
     };
-    let booked = appointments::book(&api.db, key.as_ref(), booking).await?;
+    let booked = appointments::book(&api.db, key.as_ref(), booking, &actor).await?;
     Ok(appointment_to_proto(&booked))
 }
 
@@ -62,14 +64,18 @@ pub(super) async fn get(
     api: &SchedulingApi,
     request: Request<pb::GetAppointmentRequest>,
 ) -> Result<pb::Appointment, ApiError> {
+    let actor = Actor::of(&request);
     let id = read_id("id", &request.get_ref().id)?;
-    Ok(appointment_to_proto(&appointments::get(&api.db, id).await?))
+    Ok(appointment_to_proto(
+        &appointments::read(&api.db, id, &actor).await?,
+    ))
 }
 
 pub(super) async fn list(
     api: &SchedulingApi,
     request: Request<pb::ListAppointmentsRequest>,
 ) -> Result<pb::ListAppointmentsResponse, ApiError> {
+    let actor = Actor::of(&request);
     let request = request.into_inner();
     let mut r = Reader::new();
     let filter = AppointmentFilter {
@@ -80,7 +86,7 @@ pub(super) async fn list(
     };
     let (size, token) = (request.page_size, &request.page_token);
     let page = r.finish_page("appointments", &filter, size, token)?;
-    let rows = appointments::list(&api.db, &filter, &page).await?;
+    let rows = appointments::list(&api.db, &filter, &page, &actor).await?;
     let (appointments, next_page_token) = page.tail(
         rows,
         |row| keys::then_id(&row.start_at, row.id),
@@ -96,13 +102,14 @@ pub(super) async fn cancel(
     api: &SchedulingApi,
     request: Request<pb::CancelAppointmentRequest>,
 ) -> Result<pb::Appointment, ApiError> {
+    let actor = Actor::of(&request);
     let request = request.into_inner();
     let mut r = Reader::new();
     let id = r.id("id", &request.id);
     let by = r.enumerated::<CancelledBy>("cancelled_by", request.cancelled_by);
     let reason = r.required_text("reason", &request.reason, MAX_TEXT_CHARS);
     let (id, by, reason) = r.finish((id, by, reason))?;
-    let cancelled = appointments::cancel(&api.db, id, by, &reason).await?;
+    let cancelled = appointments::cancel(&api.db, id, by, &reason, &actor).await?;
     Ok(appointment_to_proto(&cancelled))
 }
 
@@ -110,12 +117,13 @@ pub(super) async fn reschedule(
     api: &SchedulingApi,
     request: Request<pb::RescheduleAppointmentRequest>,
 ) -> Result<pb::Appointment, ApiError> {
+    let actor = Actor::of(&request);
     let request = request.into_inner();
     let mut r = Reader::new();
     let id = r.id("id", &request.id);
     let new_slot_id = r.id("new_slot_id", &request.new_slot_id);
     let (id, new_slot_id) = r.finish((id, new_slot_id))?;
-    let moved = appointments::reschedule(&api.db, id, new_slot_id).await?;
+    let moved = appointments::reschedule(&api.db, id, new_slot_id, &actor).await?;
     Ok(appointment_to_proto(&moved))
 }
 
@@ -123,29 +131,35 @@ pub(super) async fn mark_arrived(
     api: &SchedulingApi,
     request: Request<pb::MarkArrivedRequest>,
 ) -> Result<pb::Appointment, ApiError> {
-    mark(api, &request.get_ref().id, Action::Arrive).await
+    mark(api, &request, &request.get_ref().id, Action::Arrive).await
 }
 
 pub(super) async fn mark_fulfilled(
     api: &SchedulingApi,
     request: Request<pb::MarkFulfilledRequest>,
 ) -> Result<pb::Appointment, ApiError> {
-    mark(api, &request.get_ref().id, Action::Fulfil).await
+    mark(api, &request, &request.get_ref().id, Action::Fulfil).await
 }
 
 pub(super) async fn mark_did_not_attend(
     api: &SchedulingApi,
     request: Request<pb::MarkDidNotAttendRequest>,
 ) -> Result<pb::Appointment, ApiError> {
-    mark(api, &request.get_ref().id, Action::DidNotAttend).await
+    mark(api, &request, &request.get_ref().id, Action::DidNotAttend).await
 }
 
 /// The three marks read one id and move the appointment on.
-async fn mark(api: &SchedulingApi, id: &str, action: Action) -> Result<pb::Appointment, ApiError> {
+async fn mark<T>(
+    api: &SchedulingApi,
+    request: &Request<T>,
+    id: &str,
+    action: Action,
+) -> Result<pb::Appointment, ApiError> {
+    let actor = Actor::of(request);
     let id = read_id("id", id)?;
     let marked = match action {
-        Action::DidNotAttend => appointments::did_not_attend(&api.db, id).await?,
-        _ => appointments::mark(&api.db, id, action).await?,
+        Action::DidNotAttend => appointments::did_not_attend(&api.db, id, &actor).await?,
+        _ => appointments::mark(&api.db, id, action, &actor).await?,
     };
     Ok(appointment_to_proto(&marked))
 }

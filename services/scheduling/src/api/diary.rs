@@ -1,6 +1,7 @@
 //! Session templates, slot generation, slots, absences and the diary view.
 
 use chrono::{Duration, Utc};
+use medsec_platform::audit::Actor;
 use medsec_platform::pagination::keys;
 use medsec_platform::request::message;
 use medsec_platform::request::read_id;
@@ -305,6 +306,7 @@ pub(super) async fn get(
     api: &SchedulingApi,
     request: Request<pb::GetDiaryRequest>,
 ) -> Result<pb::Diary, ApiError> {
+    let actor = Actor::of(&request);
     let request = request.into_inner();
     let mut r = Reader::new();
     let clinician_id = r.id("clinician_id", &request.clinician_id);
@@ -319,7 +321,7 @@ pub(super) async fn get(
     );
     let (clinician_id, from, days) = r.finish((clinician_id, from, days))?;
     let to = from + Duration::days(days - 1);
-    let entries = store::diary(&api.db, clinician_id, from, to).await?;
+    let entries = store::read_diary(&api.db, clinician_id, from, to, &actor).await?;
     Ok(pb::Diary {
         clinician_id: clinician_id.to_string(),
         from_date: format_civil_date(from),

@@ -1,6 +1,7 @@
 //! Patient enquiries: routed to someone on duty, listed and resolved.
 
 use chrono::Utc;
+use medsec_platform::audit::Actor;
 use medsec_platform::pagination::keys;
 use medsec_platform::request::read_id;
 use medsec_platform::time::to_timestamp;
@@ -19,6 +20,7 @@ pub(super) async fn route(
     api: &SchedulingApi,
     request: Request<pb::RouteEnquiryRequest>,
 ) -> Result<pb::Enquiry, ApiError> {
+    let actor = Actor::of(&request);
     let request = request.into_inner();
     let mut r = Reader::new();
     let key = r.request_key(&request.request_id, &request, |q| q.request_id.clear());
@@ -34,7 +36,8 @@ pub(super) async fn route(
         patient_id,
         summary,
     };
-    let routed = enquiries::route(&api.db, key.as_ref(), new, at.unwrap_or_else(Utc::now)).await?;
+    let at = at.unwrap_or_else(Utc::now);
+    let routed = enquiries::route(&api.db, key.as_ref(), new, at, &actor).await?;
     Ok(enquiry_to_proto(&routed))
 }
 
@@ -58,14 +61,18 @@ pub(super) async fn get(
     api: &SchedulingApi,
     request: Request<pb::GetEnquiryRequest>,
 ) -> Result<pb::Enquiry, ApiError> {
+    let actor = Actor::of(&request);
     let id = read_id("id", &request.get_ref().id)?;
-    Ok(enquiry_to_proto(&enquiries::get(&api.db, id).await?))
+    Ok(enquiry_to_proto(
+        &enquiries::read(&api.db, id, &actor).await?,
+    ))
 }
 
 pub(super) async fn list(
     api: &SchedulingApi,
     request: Request<pb::ListEnquiriesRequest>,
 ) -> Result<pb::ListEnquiriesResponse, ApiError> {
+    let actor = Actor::of(&request);
     let request = request.into_inner();
     let mut r = Reader::new();
     let filter = EnquiryFilter {
@@ -77,7 +84,7 @@ pub(super) async fn list(
     };
     let (size, token) = (request.page_size, &request.page_token);
     let page = r.finish_page("enquiries", &filter, size, token)?;
-    let rows = enquiries::list(&api.db, &filter, &page).await?;
+    let rows = enquiries::list(&api.db, &filter, &page, &actor).await?;
     let (enquiries, next_page_token) = page.tail(rows, |row| keys::id(row.id), enquiry_to_proto);
     Ok(pb::ListEnquiriesResponse {
         enquiries,
@@ -89,11 +96,12 @@ pub(super) async fn resolve(
     api: &SchedulingApi,
     request: Request<pb::ResolveEnquiryRequest>,
 ) -> Result<pb::Enquiry, ApiError> {
+    let actor = Actor::of(&request);
     let request = request.into_inner();
     let mut r = Reader::new();
     let id = r.id("id", &request.id);
     let notes = r.required_text("notes", &request.notes, MAX_TEXT_CHARS);
     let (id, notes) = r.finish((id, notes))?;
-    let resolved = enquiries::resolve(&api.db, id, &notes, Utc::now()).await?;
+    let resolved = enquiries::resolve(&api.db, id, &notes, Utc::now(), &actor).await?;
     Ok(enquiry_to_proto(&resolved))
 }

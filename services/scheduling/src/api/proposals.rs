@@ -3,6 +3,7 @@
 
 use std::time::Instant;
 
+use medsec_platform::audit::Actor;
 use medsec_platform::pagination::keys;
 use medsec_platform::request::read_id;
 use medsec_platform::time::{format_civil_date, to_timestamp};
@@ -42,6 +43,7 @@ pub(super) async fn propose(
 ) -> Result<pb::Proposal, ApiError> {
     let started = Instant::now();
     let db = &api.db;
+    let actor = Actor::of(&request);
     let request = request.into_inner();
     let mut r = Reader::new();
     let specialty = optional_specialty(&mut r, &request.specialty);
@@ -60,7 +62,15 @@ pub(super) async fn propose(
         let built = instance::build(db, &scope).await?;
         let outcome = solve(built.instance).await?.outcome()?;
         let run_seconds = started.elapsed().as_secs_f64();
-        proposals::store(db, specialty.as_deref(), horizon, &outcome, run_seconds).await
+        proposals::store(
+            db,
+            specialty.as_deref(),
+            horizon,
+            &outcome,
+            run_seconds,
+            &actor,
+        )
+        .await
     })
     .await?;
     tracing::info!(
@@ -78,20 +88,24 @@ pub(super) async fn get(
     api: &SchedulingApi,
     request: Request<pb::GetProposalRequest>,
 ) -> Result<pb::Proposal, ApiError> {
+    let actor = Actor::of(&request);
     let id = read_id("id", &request.get_ref().id)?;
-    Ok(proposal_to_proto(&proposals::get(&api.db, id).await?))
+    Ok(proposal_to_proto(
+        &proposals::read(&api.db, id, &actor).await?,
+    ))
 }
 
 pub(super) async fn list(
     api: &SchedulingApi,
     request: Request<pb::ListProposalsRequest>,
 ) -> Result<pb::ListProposalsResponse, ApiError> {
+    let actor = Actor::of(&request);
     let request = request.into_inner();
     let mut r = Reader::new();
     let specialty = optional_specialty(&mut r, &request.specialty);
     let (size, token) = (request.page_size, &request.page_token);
     let page = r.finish_page("proposals", &specialty, size, token)?;
-    let rows = proposals::list(&api.db, specialty.as_deref(), &page).await?;
+    let rows = proposals::list(&api.db, specialty.as_deref(), &page, &actor).await?;
     let (proposals, next_page_token) = page.tail(rows, |row| keys::id(row.id), proposal_to_proto);
     Ok(pb::ListProposalsResponse {
         proposals,
@@ -103,6 +117,7 @@ pub(super) async fn list_allocations(
     api: &SchedulingApi,
     request: Request<pb::ListProposalAllocationsRequest>,
 ) -> Result<pb::ListProposalAllocationsResponse, ApiError> {
+    let actor = Actor::of(&request);
     let request = request.into_inner();
     let mut r = Reader::new();
     let id = r.id("proposal_id", &request.proposal_id);
@@ -110,7 +125,7 @@ pub(super) async fn list_allocations(
     let filters = id.map(|id| id.to_string()).unwrap_or_default();
     let page = r.page(request.page_size, &request.page_token, &filters);
     let (id, page) = r.finish((id, page))?;
-    let rows = proposals::list_allocations(&api.db, id, &page).await?;
+    let rows = proposals::list_allocations(&api.db, id, &page, &actor).await?;
     let (allocations, next_page_token) =
         page.tail(rows, |row| keys::id(row.referral_id), allocation_to_proto);
     Ok(pb::ListProposalAllocationsResponse {
@@ -123,8 +138,9 @@ pub(super) async fn commit(
     api: &SchedulingApi,
     request: Request<pb::CommitProposalRequest>,
 ) -> Result<pb::CommitProposalResponse, ApiError> {
+    let actor = Actor::of(&request);
     let id = read_id("id", &request.get_ref().id)?;
-    let committed = optimise::commit(&api.db, id).await?;
+    let committed = optimise::commit(&api.db, id, &actor).await?;
     Ok(pb::CommitProposalResponse {
         proposal: Some(proposal_to_proto(&committed.proposal)),
         booked: committed.booked,

@@ -3,6 +3,7 @@
 //! allocation model's (`domain::allocation`).
 
 use chrono::Utc;
+use medsec_platform::audit::Actor;
 use medsec_platform::time::today_in_london;
 use medsec_platform::{ApiError, Reader};
 use medsec_proto::scheduling::v1 as pb;
@@ -26,6 +27,7 @@ pub(super) async fn book_best_slot(
     request: Request<pb::BookBestSlotRequest>,
 ) -> Result<pb::BookBestSlotResponse, ApiError> {
     let db = &api.db;
+    let actor = Actor::of(&request);
     let request = request.into_inner();
     let mut r = Reader::new();
     let referral_id = r.id("referral_id", &request.referral_id);
@@ -38,9 +40,9 @@ pub(super) async fn book_best_slot(
     let key = r.request_key(&request.request_id, &request, |q| q.request_id.clear());
     let (referral_id, horizon, wanted) = r.finish((referral_id, horizon, wanted))?;
 
-    let referral = referrals::get(db, referral_id).await?;
+    let referral = referrals::read(db, referral_id, &actor).await?;
     if request.book
-        && let Some(earlier) = best_slot::replayed(db, key.as_ref()).await?
+        && let Some(earlier) = best_slot::replayed(db, key.as_ref(), &actor).await?
     {
         return Ok(pb::BookBestSlotResponse {
             candidates: Vec::new(),
@@ -69,8 +71,15 @@ pub(super) async fn book_best_slot(
     let mut appointment = None;
     if request.book {
         let slots: Vec<Uuid> = ranked.iter().map(|candidate| candidate.slot_id).collect();
-        match best_slot::book_first(db, key.as_ref(), referral.patient_id, referral_id, &slots)
-            .await?
+        match best_slot::book_first(
+            db,
+            key.as_ref(),
+            referral.patient_id,
+            referral_id,
+            &slots,
+            &actor,
+        )
+        .await?
         {
             Ok(booked) => appointment = Some(appointment_to_proto(&booked)),
             Err(reasons) => return Err(ranking::none_bookable(referral_id, horizon, &reasons)),
@@ -87,6 +96,7 @@ pub(super) async fn rebook_displaced(
     request: Request<pb::RebookDisplacedRequest>,
 ) -> Result<pb::RebookDisplacedResponse, ApiError> {
     let db = &api.db;
+    let actor = Actor::of(&request);
     let request = request.into_inner();
     let mut r = Reader::new();
     let displacement = Displacement::read(&mut r, &request.absence_id, &request.appointment_ids);
@@ -100,13 +110,13 @@ pub(super) async fn rebook_displaced(
     // A first read finds the specialties to lock; the set is read again
     // under the lock, so a run that finished meanwhile (and moved some of
     // them) is seen, and nothing is moved twice.
-    let first = displacement.select(rebook::find(db, &displacement).await?, None)?;
+    let first = displacement.select(rebook::find(db, &displacement, &actor).await?, None)?;
     if first.is_empty() {
         return Ok(nothing_moved(first.not_moved));
     }
     let locked = first.specialties();
     RunLock::hold(db, &locked, async || {
-        let found = rebook::find(db, &displacement).await?;
+        let found = rebook::find(db, &displacement, &actor).await?;
         let selection = displacement.select(found, Some(&locked))?;
         if selection.is_empty() {
             return Ok(nothing_moved(selection.not_moved));
@@ -118,7 +128,7 @@ pub(super) async fn rebook_displaced(
         let built = instance::build(db, &scope).await?;
         let solved = solve(built.instance).await?;
         let (planned, mut not_moved) = selection.plan(&solved)?;
-        let results = rebook::apply_moves(db, &planned).await?;
+        let results = rebook::apply_moves(db, &planned, &actor).await?;
         let mut moves = Vec::new();
         for (planned, result) in planned.iter().zip(results) {
             match result {
@@ -179,6 +189,7 @@ pub(super) async fn offer_freed_slot(
     request: Request<pb::OfferFreedSlotRequest>,
 ) -> Result<pb::SlotOffer, ApiError> {
     let db = &api.db;
+    let actor = Actor::of(&request);
     let now = Utc::now();
     let mut r = Reader::new();
     let slot_id = r.id("slot_id", &request.get_ref().slot_id);
@@ -195,11 +206,11 @@ pub(super) async fn offer_freed_slot(
     let (held, chosen) = RunLock::hold(db, std::slice::from_ref(&slot.specialty), async || {
         let built = instance::build(db, &scope).await?;
         let chosen = offer::choose(slot_id, &solve(built.instance).await?)?;
-        let held = holds::hold(db, slot_id, chosen.referral_id, until.timestamp()).await?;
+        let held = holds::hold(db, slot_id, chosen.referral_id, until.timestamp(), &actor).await?;
         Ok((held, chosen))
     })
     .await?;
-    let referral = referrals::get(db, chosen.referral_id).await?;
+    let (held, referral) = held;
     Ok(pb::SlotOffer {
         slot: Some(slot_to_proto(&held)),
         referral: Some(referral_to_proto(&referral, today_in_london())),

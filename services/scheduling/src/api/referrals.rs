@@ -1,6 +1,7 @@
 //! The waiting list and its report.
 
 use chrono::NaiveDate;
+use medsec_platform::audit::Actor;
 use medsec_platform::pagination::keys;
 use medsec_platform::time::{format_civil_date, to_timestamp, today_in_london};
 use medsec_platform::{ApiError, Reader};
@@ -20,6 +21,7 @@ pub(super) async fn create(
     api: &SchedulingApi,
     request: Request<pb::CreateReferralRequest>,
 ) -> Result<pb::Referral, ApiError> {
+    let actor = Actor::of(&request);
     let request = request.into_inner();
     let mut r = Reader::new();
     let key = r.request_key(&request.request_id, &request, |q| q.request_id.clear());
@@ -54,7 +56,7 @@ pub(super) async fn create(
         required_clinician,
         preferred_clinician,
     };
-    let created = referrals::create(&api.db, key.as_ref(), new).await?;
+    let created = referrals::create(&api.db, key.as_ref(), new, &actor).await?;
     Ok(referral_to_proto(&created, today_in_london()))
 }
 
@@ -69,6 +71,7 @@ pub(super) async fn update(
     api: &SchedulingApi,
     request: Request<pb::UpdateReferralRequest>,
 ) -> Result<pb::Referral, ApiError> {
+    let actor = Actor::of(&request);
     let request = request.into_inner();
     let mut r = Reader::new();
     let input = r.message("referral", request.referral.as_ref())?;
@@ -95,7 +98,7 @@ pub(super) async fn update(
             .then(|| r.optional_id("referral.preferred_clinician", &input.preferred_clinician)),
     };
     let id = r.finish(id)?;
-    let updated = referrals::update(&api.db, id, revision, change).await?;
+    let updated = referrals::update(&api.db, id, revision, change, &actor).await?;
     Ok(referral_to_proto(&updated, today_in_london()))
 }
 
@@ -141,13 +144,14 @@ pub(super) async fn get(
     api: &SchedulingApi,
     request: Request<pb::GetReferralRequest>,
 ) -> Result<pb::Referral, ApiError> {
+    let actor = Actor::of(&request);
     let request = request.into_inner();
     let mut r = Reader::new();
     let id = r.id("id", &request.id);
     let as_of = r.as_of("as_of", &request.as_of);
     let id = r.finish(id)?;
     Ok(referral_to_proto(
-        &referrals::get(&api.db, id).await?,
+        &referrals::read(&api.db, id, &actor).await?,
         as_of,
     ))
 }
@@ -156,6 +160,7 @@ pub(super) async fn list(
     api: &SchedulingApi,
     request: Request<pb::ListReferralsRequest>,
 ) -> Result<pb::ListReferralsResponse, ApiError> {
+    let actor = Actor::of(&request);
     let request = request.into_inner();
     let mut r = Reader::new();
     let filter = ReferralFilter {
@@ -166,7 +171,7 @@ pub(super) async fn list(
     let as_of = r.as_of("as_of", &request.as_of);
     let (size, token) = (request.page_size, &request.page_token);
     let page = r.finish_page("referrals", &filter, size, token)?;
-    let rows = referrals::list(&api.db, &filter, &page).await?;
+    let rows = referrals::list(&api.db, &filter, &page, &actor).await?;
     let (referrals, next_page_token) = page.tail(
         rows,
         |row| keys::id(row.id),
@@ -182,12 +187,13 @@ pub(super) async fn remove(
     api: &SchedulingApi,
     request: Request<pb::RemoveReferralRequest>,
 ) -> Result<pb::Referral, ApiError> {
+    let actor = Actor::of(&request);
     let request = request.into_inner();
     let mut r = Reader::new();
     let id = r.id("id", &request.id);
     let reason = r.required_text("reason", &request.reason, MAX_TEXT_CHARS);
     let (id, reason) = r.finish((id, reason))?;
-    let removed = referrals::remove(&api.db, id, &reason).await?;
+    let removed = referrals::remove(&api.db, id, &reason, &actor).await?;
     Ok(referral_to_proto(&removed, today_in_london()))
 }
 

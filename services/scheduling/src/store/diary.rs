@@ -6,6 +6,7 @@
 use chrono::{Duration, NaiveDate, Utc};
 use medsec_platform::ApiError;
 use medsec_platform::PreconditionKind;
+use medsec_platform::audit::{self, Access, Actor, Audited as _};
 use medsec_platform::db;
 use medsec_platform::idempotency::{Claimed, RequestKey};
 use medsec_platform::pagination::PageRequest;
@@ -488,8 +489,32 @@ pub async fn list_absences(
 }
 
 /// A staff member's slots on the civil dates `from..=to`, in start order,
-/// each with its appointments other than cancelled ones.
-pub async fn diary(
+/// each with its appointments other than cancelled ones; the read is
+/// audited, one event per appointment shown (or one for the diary when it
+/// shows none).
+pub async fn read_diary(
+    db: &DatabaseConnection,
+    clinician_id: Uuid,
+    from: NaiveDate,
+    to: NaiveDate,
+    actor: &Actor,
+) -> Result<Vec<(slot::Model, Vec<appointment::Model>)>, ApiError> {
+    audit::audited(db, actor, async |txn| {
+        let entries = diary(txn, clinician_id, from, to).await?;
+        let mut accesses: Vec<Access> = entries
+            .iter()
+            .flat_map(|(_, appointments)| appointments.iter().map(|a| a.access()))
+            .collect();
+        if accesses.is_empty() {
+            accesses.push(Access::other(format!("diaries/{clinician_id}/{from}")));
+        }
+        Ok((entries, accesses))
+    })
+    .await
+}
+
+/// As [`read_diary`], unaudited.
+async fn diary(
     db: &impl ConnectionTrait,
     clinician_id: Uuid,
     from: NaiveDate,

@@ -2,6 +2,7 @@
 //! open enquiries counted.
 
 use chrono::{DateTime, Utc};
+use medsec_platform::audit::{self, Actor};
 use medsec_platform::idempotency::{Claimed, RequestKey};
 use medsec_platform::pagination::PageRequest;
 use medsec_platform::{ApiError, PreconditionKind};
@@ -21,6 +22,15 @@ pub async fn get(db: &impl ConnectionTrait, id: Uuid) -> Result<enquiry::Model, 
     get_row::<enquiry::Entity>(db, "enquiry", id).await
 }
 
+/// Reads an enquiry, auditing the read.
+pub async fn read(
+    db: &DatabaseConnection,
+    id: Uuid,
+    actor: &Actor,
+) -> Result<enquiry::Model, ApiError> {
+    audit::audited_one(db, actor, async |txn| get(txn, id).await).await
+}
+
 /// Routes an enquiry to someone on duty at `at` and records it, in one
 /// transaction. A retry with the same key replays the first routing
 /// (whoever was on duty then, even if the shift has since ended).
@@ -29,11 +39,14 @@ pub async fn route(
     key: Option<&RequestKey>,
     new: NewEnquiry,
     at: DateTime<Utc>,
+    actor: &Actor,
 ) -> Result<enquiry::Model, ApiError> {
     IDEMPOTENCY_KEYS
         .create(db, "RouteEnquiry", key, async |txn, claimed| {
             let id = match claimed {
-                Claimed::Replay(id) => return get(txn, id).await,
+                Claimed::Replay(id) => {
+                    return audit::recorded(txn, actor, get(txn, id).await?).await;
+                }
                 Claimed::New(id) => id,
             };
             let on_duty = on_duty(txn, at.timestamp()).await?;
@@ -54,7 +67,7 @@ pub async fn route(
                 resolve_time: None,
             };
             insert(txn, row).await?;
-            get(txn, id).await
+            audit::recorded(txn, actor, get(txn, id).await?).await
         })
         .await
 }
@@ -123,6 +136,16 @@ pub async fn resolve(
     id: Uuid,
     notes: &str,
     now: DateTime<Utc>,
+    actor: &Actor,
+) -> Result<enquiry::Model, ApiError> {
+    audit::audited_one(db, actor, async |txn| resolve_in(txn, id, notes, now).await).await
+}
+
+async fn resolve_in(
+    db: &impl ConnectionTrait,
+    id: Uuid,
+    notes: &str,
+    now: DateTime<Utc>,
 ) -> Result<enquiry::Model, ApiError> {
     let changed = enquiry::Entity::update_many()
         .col_expr(
@@ -154,10 +177,13 @@ pub struct EnquiryFilter {
     pub status: Option<EnquiryStatus>,
 }
 
+/// A page of enquiries; every enquiry served is audited, with the filters'
+/// hash.
 pub async fn list(
-    db: &impl ConnectionTrait,
+    db: &DatabaseConnection,
     filter: &EnquiryFilter,
     page: &PageRequest,
+    actor: &Actor,
 ) -> Result<Vec<enquiry::Model>, ApiError> {
     let query = enquiry::Entity::find().filter(
         Condition::all()
@@ -172,5 +198,10 @@ pub async fn list(
                     .map(|s| enquiry::Column::Status.eq(s.as_str())),
             ),
     );
-    Ok(page.by_id(query, enquiry::Column::Id)?.all(db).await?)
+    audit::audited(db, actor, async |txn| {
+        let rows = page.by_id(query, enquiry::Column::Id)?.all(txn).await?;
+        let served = audit::served(page, &rows, "enquiries");
+        Ok((rows, served))
+    })
+    .await
 }

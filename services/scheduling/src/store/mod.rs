@@ -7,8 +7,14 @@
 //! lock until commit, so concurrent callers are ordered by the database, and
 //! SQLite takes its write lock at once (`begin_write`). Database errors
 //! reach clients through `?`, classified by the platform.
+//!
+//! Every read or change of a patient's referral, appointment, enquiry or
+//! allocation, and of a diary showing appointments, appends its events to
+//! the suite's audit trail in the same transaction (`audited` names what
+//! each record's access is).
 
 pub mod appointments;
+mod audited;
 pub mod diary;
 pub mod enquiries;
 pub mod entities;

@@ -2,8 +2,8 @@
 
 use chrono::Utc;
 use medsec_platform::ApiError;
-use medsec_platform::db;
-use medsec_platform::idempotency::RequestKey;
+use medsec_platform::audit::{self, Actor};
+use medsec_platform::idempotency::{Claimed, RequestKey};
 use medsec_platform::pagination::PageRequest;
 use sea_orm::sea_query::{Expr, ExprTrait as _};
 use sea_orm::{
@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 use super::entities::{appointment, periods, referral};
 use super::staff::get_staff;
-use super::{create_row, get_row};
+use super::{IDEMPOTENCY_KEYS, get_row, insert};
 use crate::domain::referral::{NewReferral, ReferralChange, clinician_misfit};
 use crate::domain::staff::clinician_of;
 use crate::domain::{AppointmentStatus, ReferralStatus, Role};
@@ -53,38 +53,48 @@ pub async fn create(
     db: &DatabaseConnection,
     key: Option<&RequestKey>,
     new: NewReferral,
+    actor: &Actor,
 ) -> Result<referral::Model, ApiError> {
-    let clinicians = new.clinicians();
-    let specialty = new.specialty.clone();
-    let clinicians_fit = async |txn: &_| check_clinicians(txn, &specialty, clinicians).await;
-    create_row::<referral::Entity>(
-        db,
-        "CreateReferral",
-        key,
-        "referral",
-        clinicians_fit,
-        |id| {
-            let now = Utc::now();
-            referral::Model {
-                id,
-                patient_id: new.patient_id,
-                specialty: new.specialty,
-                priority: new.priority.as_str().to_owned(),
-                clock_start: new.clock_start,
-                kind: new.kind.as_str().to_owned(),
-                earliest: new.earliest,
-                unavailable: periods::write(&new.unavailable),
-                required_clinician: new.required_clinician,
-                preferred_clinician: new.preferred_clinician,
-                status: ReferralStatus::Waiting.as_str().to_owned(),
-                removal_reason: None,
-                create_time: now,
-                update_time: now,
-                revision: 1,
+    IDEMPOTENCY_KEYS
+        .create(db, "CreateReferral", key, async |txn, claimed| {
+            if let Claimed::New(id) = claimed {
+                check_clinicians(txn, &new.specialty, new.clinicians()).await?;
+                insert(txn, row(id, new)).await?;
             }
-        },
-    )
-    .await
+            audit::recorded(txn, actor, get(txn, claimed.id()).await?).await
+        })
+        .await
+}
+
+/// A new referral's row: waiting, at revision 1.
+fn row(id: Uuid, new: NewReferral) -> referral::Model {
+    let now = Utc::now();
+    referral::Model {
+        id,
+        patient_id: new.patient_id,
+        specialty: new.specialty,
+        priority: new.priority.as_str().to_owned(),
+        clock_start: new.clock_start,
+        kind: new.kind.as_str().to_owned(),
+        earliest: new.earliest,
+        unavailable: periods::write(&new.unavailable),
+        required_clinician: new.required_clinician,
+        preferred_clinician: new.preferred_clinician,
+        status: ReferralStatus::Waiting.as_str().to_owned(),
+        removal_reason: None,
+        create_time: now,
+        update_time: now,
+        revision: 1,
+    }
+}
+
+/// Reads a referral, auditing the read.
+pub async fn read(
+    db: &DatabaseConnection,
+    id: Uuid,
+    actor: &Actor,
+) -> Result<referral::Model, ApiError> {
+    audit::audited_one(db, actor, async |txn| get(txn, id).await).await
 }
 
 /// Each clinician named (by the field naming them) exists and is a
@@ -117,10 +127,13 @@ pub struct ReferralFilter {
     pub patient_id: Option<Uuid>,
 }
 
+/// A page of the waiting list; every referral served is audited, with the
+/// filters' hash.
 pub async fn list(
-    db: &impl ConnectionTrait,
+    db: &DatabaseConnection,
     filter: &ReferralFilter,
     page: &PageRequest,
+    actor: &Actor,
 ) -> Result<Vec<referral::Model>, ApiError> {
     use referral::Column;
     let query = referral::Entity::find().filter(
@@ -129,7 +142,12 @@ pub async fn list(
             .add_option(filter.status.map(|s| Column::Status.eq(s.as_str())))
             .add_option(filter.patient_id.map(|id| Column::PatientId.eq(id))),
     );
-    Ok(page.by_id(query, referral::Column::Id)?.all(db).await?)
+    audit::audited(db, actor, async |txn| {
+        let rows = page.by_id(query, referral::Column::Id)?.all(txn).await?;
+        let served = audit::served(page, &rows, "referrals");
+        Ok((rows, served))
+    })
+    .await
 }
 
 /// Changes a waiting or booked referral, under an optional etag; the
@@ -141,8 +159,9 @@ pub async fn update(
     id: Uuid,
     expected_revision: Option<i64>,
     change: ReferralChange,
+    actor: &Actor,
 ) -> Result<referral::Model, ApiError> {
-    db::write(db, async |txn| {
+    audit::audited_one(db, actor, async |txn| {
         update_in(txn, id, expected_revision, change).await
     })
     .await
@@ -206,8 +225,9 @@ pub async fn remove(
     db: &DatabaseConnection,
     id: Uuid,
     reason: &str,
+    actor: &Actor,
 ) -> Result<referral::Model, ApiError> {
-    db::write(db, async |txn| remove_in(txn, id, reason).await).await
+    audit::audited_one(db, actor, async |txn| remove_in(txn, id, reason).await).await
 }
 
 async fn remove_in(

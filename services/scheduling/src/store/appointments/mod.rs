@@ -14,7 +14,7 @@ mod places;
 mod referral;
 
 use chrono::{DateTime, Utc};
-use medsec_platform::db;
+use medsec_platform::audit::{self, Actor};
 use medsec_platform::idempotency::{Claimed, RequestKey};
 use medsec_platform::pagination::PageRequest;
 use medsec_platform::{ApiError, PreconditionKind};
@@ -39,18 +39,28 @@ pub async fn get(db: &impl ConnectionTrait, id: Uuid) -> Result<appointment::Mod
     get_row::<appointment::Entity>(db, "appointment", id).await
 }
 
+/// Reads an appointment, auditing the read.
+pub async fn read(
+    db: &DatabaseConnection,
+    id: Uuid,
+    actor: &Actor,
+) -> Result<appointment::Model, ApiError> {
+    audit::audited_one(db, actor, async |txn| get(txn, id).await).await
+}
+
 /// Books a place, idempotently on `key`.
 pub async fn book(
     db: &DatabaseConnection,
     key: Option<&RequestKey>,
     booking: Booking,
+    actor: &Actor,
 ) -> Result<appointment::Model, ApiError> {
     IDEMPOTENCY_KEYS
         .create(db, "BookAppointment", key, async |txn, claimed| {
             if let Claimed::New(id) = claimed {
                 book_in(txn, id, booking).await?;
             }
-            get(txn, claimed.id()).await
+            audit::recorded(txn, actor, get(txn, claimed.id()).await?).await
         })
         .await
 }
@@ -141,8 +151,9 @@ pub async fn cancel(
     id: Uuid,
     by: CancelledBy,
     reason: &str,
+    actor: &Actor,
 ) -> Result<appointment::Model, ApiError> {
-    db::write(db, async |txn| {
+    audit::audited_one(db, actor, async |txn| {
         let appointment = advance(txn, id, Action::Cancel, Some((by, reason))).await?;
         free_place(txn, appointment.slot_id).await?;
         if let Some(referral_id) = appointment.referral_id {
@@ -158,8 +169,9 @@ pub async fn mark(
     db: &DatabaseConnection,
     id: Uuid,
     action: Action,
+    actor: &Actor,
 ) -> Result<appointment::Model, ApiError> {
-    db::write(db, async |txn| advance(txn, id, action, None).await).await
+    audit::audited_one(db, actor, async |txn| advance(txn, id, action, None).await).await
 }
 
 /// booked -> noshow, once the appointment has started. The place stays
@@ -169,8 +181,9 @@ pub async fn mark(
 pub async fn did_not_attend(
     db: &DatabaseConnection,
     id: Uuid,
+    actor: &Actor,
 ) -> Result<appointment::Model, ApiError> {
-    db::write(db, async |txn| {
+    audit::audited_one(db, actor, async |txn| {
         let appointment = advance(txn, id, Action::DidNotAttend, None).await?;
         let start = DateTime::from_timestamp(appointment.start_at, 0).unwrap_or_default();
         // Nobody misses an appointment that has not started: a DNA recorded
@@ -209,8 +222,9 @@ pub async fn reschedule(
     db: &DatabaseConnection,
     id: Uuid,
     new_slot_id: Uuid,
+    actor: &Actor,
 ) -> Result<appointment::Model, ApiError> {
-    db::write(db, async |txn| {
+    audit::audited_one(db, actor, async |txn| {
         reschedule_in(txn, id, new_slot_id, None).await?;
         get(txn, id).await
     })
@@ -287,10 +301,13 @@ pub struct AppointmentFilter {
     pub status: Option<AppointmentStatus>,
 }
 
+/// A page of appointments in start order; every appointment served is
+/// audited, with the filters' hash.
 pub async fn list(
-    db: &impl ConnectionTrait,
+    db: &DatabaseConnection,
     filter: &AppointmentFilter,
     page: &PageRequest,
+    actor: &Actor,
 ) -> Result<Vec<appointment::Model>, ApiError> {
     use appointment::Column;
     let query = appointment::Entity::find().filter(
@@ -300,8 +317,13 @@ pub async fn list(
             .add_option(filter.referral_id.map(|id| Column::ReferralId.eq(id)))
             .add_option(filter.status.map(|s| Column::Status.eq(s.as_str()))),
     );
-    Ok(page
-        .by_then_id::<_, _, _, i64>(query, appointment::Column::StartAt, appointment::Column::Id)?
-        .all(db)
-        .await?)
+    audit::audited(db, actor, async |txn| {
+        let rows = page
+            .by_then_id::<_, _, _, i64>(query, Column::StartAt, Column::Id)?
+            .all(txn)
+            .await?;
+        let served = audit::served(page, &rows, "appointments");
+        Ok((rows, served))
+    })
+    .await
 }

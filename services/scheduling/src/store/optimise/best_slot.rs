@@ -2,6 +2,7 @@
 //! booked, idempotent on the request's key.
 
 use medsec_platform::ApiError;
+use medsec_platform::audit::{self, Actor};
 use medsec_platform::db::begin_write;
 use medsec_platform::idempotency::{Claimed, RequestKey};
 use sea_orm::DatabaseConnection;
@@ -19,13 +20,15 @@ const SCOPE: &str = "BookBestSlot";
 /// Books the referral into the first of `slots` (cheapest first) that can
 /// still be booked, each tried in its own transaction; with `key`, a retry
 /// returns the first call's appointment. `Err` when none could be booked,
-/// with the reason each could not.
+/// with the reason each could not. The appointment booked (or replayed) is
+/// audited in its transaction.
 pub async fn book_first(
     db: &DatabaseConnection,
     key: Option<&RequestKey>,
     patient_id: Uuid,
     referral_id: Uuid,
     slots: &[Uuid],
+    actor: &Actor,
 ) -> Result<Result<appointment::Model, Vec<String>>, ApiError> {
     let mut reasons = Vec::new();
     for &slot_id in slots {
@@ -33,8 +36,10 @@ pub async fn book_first(
         let id = match IDEMPOTENCY_KEYS.claim_in(&txn, SCOPE, key).await? {
             Claimed::New(id) => id,
             Claimed::Replay(id) => {
-                txn.rollback().await?;
-                return Ok(Ok(appointments::get(db, id).await?));
+                let appointment = appointments::get(&txn, id).await?;
+                let appointment = audit::recorded(&txn, actor, appointment).await?;
+                txn.commit().await?;
+                return Ok(Ok(appointment));
             }
         };
         let booking = Booking {
@@ -45,8 +50,10 @@ pub async fn book_first(
         };
         match book_in(&txn, id, booking).await {
             Ok(()) => {
+                let appointment = appointments::get(&txn, id).await?;
+                let appointment = audit::recorded(&txn, actor, appointment).await?;
                 txn.commit().await?;
-                return Ok(Ok(appointments::get(db, id).await?));
+                return Ok(Ok(appointment));
             }
             Err(error) => {
                 txn.rollback().await?;
@@ -62,10 +69,11 @@ pub async fn book_first(
 
 /// The appointment an earlier call with `key` made, if any; claims nothing,
 /// so a retry is answered before the referral's state (booked by that very
-/// call) is checked.
+/// call) is checked. The appointment's read is audited.
 pub async fn replayed(
     db: &DatabaseConnection,
     key: Option<&RequestKey>,
+    actor: &Actor,
 ) -> Result<Option<appointment::Model>, ApiError> {
     let Some(key) = key else {
         return Ok(None);
@@ -77,5 +85,5 @@ pub async fn replayed(
         return Ok(None);
     };
     let id = Uuid::parse_str(&resource_id).map_err(ApiError::internal)?;
-    Ok(Some(appointments::get(db, id).await?))
+    Ok(Some(appointments::read(db, id, actor).await?))
 }

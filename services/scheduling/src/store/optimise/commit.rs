@@ -3,6 +3,7 @@
 
 use chrono::Utc;
 use medsec_platform::ApiError;
+use medsec_platform::audit::{self, Access, Actor, Audited as _};
 use medsec_platform::db::{begin_write, savepoint};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
@@ -41,8 +42,14 @@ fn count(n: usize) -> i32 {
 /// and its reason recorded. A commit interrupted between transactions (an
 /// error, a crash, a timeout) leaves open allocations, which the next
 /// commit books; after a full commit there are none, so a retry books
-/// nothing and reports the same outcome, counted from the rows.
-pub async fn commit(db: &DatabaseConnection, id: Uuid) -> Result<Committed, ApiError> {
+/// nothing and reports the same outcome, counted from the rows. Each
+/// booking is audited in its transaction; the outcome read, with the
+/// allocations not booked, in the last.
+pub async fn commit(
+    db: &DatabaseConnection,
+    id: Uuid,
+    actor: &Actor,
+) -> Result<Committed, ApiError> {
     proposals::get(db, id).await?;
     proposal::Entity::update_many()
         .col_expr(
@@ -67,12 +74,24 @@ pub async fn commit(db: &DatabaseConnection, id: Uuid) -> Result<Committed, ApiE
         .await?;
     let mut booked = 0;
     for group in open.chunk_by(|a, b| a.specialty == b.specialty) {
-        booked += book_allocations(db, group).await?;
+        booked += book_allocations(db, group, actor).await?;
     }
+    audit::audited(db, actor, async |txn| {
+        let committed = outcome(txn, id, booked).await?;
+        let mut accesses: Vec<_> = committed.not_booked.iter().map(|a| a.access()).collect();
+        accesses.push(committed.proposal.access());
+        Ok((committed, accesses))
+    })
+    .await
+}
+
+/// A commit's outcome counted from the allocation rows, and the proposal's
+/// counts set from it.
+async fn outcome(txn: &DatabaseTransaction, id: Uuid, booked: i32) -> Result<Committed, ApiError> {
     let outcome = proposal_allocation::Entity::find()
         .filter(proposal_allocation::Column::ProposalId.eq(id))
         .order_by_asc(proposal_allocation::Column::ReferralId)
-        .all(db)
+        .all(txn)
         .await?;
     let total_booked = count(
         outcome
@@ -91,10 +110,10 @@ pub async fn commit(db: &DatabaseConnection, id: Uuid) -> Result<Committed, ApiE
             Expr::value(count(not_booked.len())),
         )
         .filter(proposal::Column::Id.eq(id))
-        .exec(db)
+        .exec(txn)
         .await?;
     Ok(Committed {
-        proposal: proposals::get(db, id).await?,
+        proposal: proposals::get(txn, id).await?,
         booked,
         not_booked,
     })
@@ -105,11 +124,14 @@ pub async fn commit(db: &DatabaseConnection, id: Uuid) -> Result<Committed, ApiE
 /// reason on each row; returns how many it booked. Each allocation row is
 /// claimed first (a guarded write on a still-open row), so two commits of
 /// one proposal never both book an allocation: the second finds it closed
-/// and leaves it alone.
+/// and leaves it alone. Every appointment booked is audited in the
+/// transaction.
 pub async fn book_allocations(
     db: &DatabaseConnection,
     allocations: &[proposal_allocation::Model],
+    actor: &Actor,
 ) -> Result<i32, ApiError> {
+    let mut accesses = Vec::new();
     let mut booked = 0;
     let txn = begin_write(db).await?;
     for allocation in allocations {
@@ -140,6 +162,10 @@ pub async fn book_allocations(
             Ok(()) => {
                 attempt.commit().await?;
                 booked += 1;
+                accesses.push(Access::patient(
+                    format!("appointments/{appointment_id}"),
+                    allocation.patient_id,
+                ));
             }
             Err(error) => {
                 attempt.rollback().await?;
@@ -150,6 +176,7 @@ pub async fn book_allocations(
             }
         }
     }
+    audit::record(&txn, actor, accesses).await?;
     txn.commit().await?;
     Ok(booked)
 }

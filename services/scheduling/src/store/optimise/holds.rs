@@ -3,6 +3,7 @@
 
 use chrono::Utc;
 use medsec_platform::ApiError;
+use medsec_platform::audit::{self, Actor};
 use medsec_platform::db::begin_write;
 use sea_orm::sea_query::{Expr, ExprTrait as _};
 use sea_orm::{
@@ -26,13 +27,15 @@ pub fn slot_state(slot: &slot::Model, now: i64) -> SlotState {
 /// unheld place and the referral is still waiting (checked in the same
 /// transaction, after the slot, as every booking path orders its locks: a
 /// booking of the referral that commits first is seen, and one that
-/// commits later ends the hold).
+/// commits later ends the hold). Answers the slot held and the referral it
+/// is held for, whose hold is audited in the transaction.
 pub async fn hold(
     db: &DatabaseConnection,
     slot_id: Uuid,
     referral_id: Uuid,
     until: i64,
-) -> Result<slot::Model, ApiError> {
+    actor: &Actor,
+) -> Result<(slot::Model, referral::Model), ApiError> {
     let now = Utc::now().timestamp();
     let txn = begin_write(db).await?;
     let held = slot::Entity::update_many()
@@ -81,8 +84,11 @@ pub async fn hold(
             "hold a slot for it",
         ));
     }
+    let referral = crate::store::referrals::get(&txn, referral_id).await?;
+    let referral = audit::recorded(&txn, actor, referral).await?;
+    let slot = get_slot(&txn, slot_id).await?;
     txn.commit().await?;
-    get_slot(db, slot_id).await
+    Ok((slot, referral))
 }
 
 /// Referrals whose appointment in the slot was cancelled: the patients who

@@ -3,7 +3,7 @@
 
 use chrono::Utc;
 use medsec_platform::ApiError;
-use medsec_platform::db;
+use medsec_platform::audit::{self, Actor, Audited as _};
 use medsec_platform::pagination::PageRequest;
 use sea_orm::{
     ColumnTrait as _, ConnectionTrait, DatabaseConnection, EntityTrait as _, IntoActiveModel as _,
@@ -18,13 +18,16 @@ use crate::store::entities::{proposal, proposal_allocation};
 const CHUNK: usize = 1000;
 
 /// Stores a run of `specialty` (`None`: every specialty) over `horizon` as
-/// a proposal with every allocation and its terms.
+/// a proposal with every allocation and its terms; each allocation is
+/// audited against its patient (the proposal itself when it allocates no
+/// one).
 pub async fn store(
     db: &DatabaseConnection,
     specialty: Option<&str>,
     horizon: Horizon,
     outcome: &Outcome,
     run_seconds: f64,
+    actor: &Actor,
 ) -> Result<proposal::Model, ApiError> {
     let id = Uuid::now_v7();
     let header = proposal::Model {
@@ -70,7 +73,7 @@ pub async fn store(
             not_booked_reason: None,
         })
         .collect();
-    db::write(db, async |txn| {
+    audit::audited(db, actor, async |txn| {
         proposal::Entity::insert(header.into_active_model())
             .exec_without_returning(txn)
             .await?;
@@ -81,10 +84,14 @@ pub async fn store(
             .exec_without_returning(txn)
             .await?;
         }
-        Ok(())
+        let stored = get(txn, id).await?;
+        let mut accesses: Vec<_> = rows.iter().map(|row| row.access()).collect();
+        if accesses.is_empty() {
+            accesses.push(stored.access());
+        }
+        Ok((stored, accesses))
     })
-    .await?;
-    get(db, id).await
+    .await
 }
 
 pub async fn get(db: &impl ConnectionTrait, id: Uuid) -> Result<proposal::Model, ApiError> {
@@ -94,30 +101,52 @@ pub async fn get(db: &impl ConnectionTrait, id: Uuid) -> Result<proposal::Model,
         .ok_or_else(|| ApiError::not_found("proposal", id.to_string()))
 }
 
-/// A page of proposals (of one specialty, or all), by id.
+/// Reads a proposal's figures, auditing the read.
+pub async fn read(
+    db: &DatabaseConnection,
+    id: Uuid,
+    actor: &Actor,
+) -> Result<proposal::Model, ApiError> {
+    audit::audited_one(db, actor, async |txn| get(txn, id).await).await
+}
+
+/// A page of proposals (of one specialty, or all), by id; audited.
 pub async fn list(
-    db: &impl ConnectionTrait,
+    db: &DatabaseConnection,
     specialty: Option<&str>,
     page: &PageRequest,
+    actor: &Actor,
 ) -> Result<Vec<proposal::Model>, ApiError> {
     let mut query = proposal::Entity::find();
     if let Some(specialty) = specialty {
         query = query.filter(proposal::Column::Specialty.eq(specialty));
     }
-    Ok(page.by_id(query, proposal::Column::Id)?.all(db).await?)
+    audit::audited(db, actor, async |txn| {
+        let rows = page.by_id(query, proposal::Column::Id)?.all(txn).await?;
+        let served = audit::served(page, &rows, "proposals");
+        Ok((rows, served))
+    })
+    .await
 }
 
-/// A page of a proposal's allocations, by referral id.
+/// A page of a proposal's allocations, by referral id; each allocation
+/// served is audited against its patient.
 pub async fn list_allocations(
-    db: &impl ConnectionTrait,
+    db: &DatabaseConnection,
     proposal_id: Uuid,
     page: &PageRequest,
+    actor: &Actor,
 ) -> Result<Vec<proposal_allocation::Model>, ApiError> {
-    get(db, proposal_id).await?;
     let query = proposal_allocation::Entity::find()
         .filter(proposal_allocation::Column::ProposalId.eq(proposal_id));
-    Ok(page
-        .by_id(query, proposal_allocation::Column::ReferralId)?
-        .all(db)
-        .await?)
+    audit::audited(db, actor, async |txn| {
+        get(txn, proposal_id).await?;
+        let rows = page
+            .by_id(query, proposal_allocation::Column::ReferralId)?
+            .all(txn)
+            .await?;
+        let served = audit::served(page, &rows, &format!("proposals/{proposal_id}/allocations"));
+        Ok((rows, served))
+    })
+    .await
 }

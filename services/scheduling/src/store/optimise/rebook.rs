@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 
 use medsec_platform::ApiError;
+use medsec_platform::audit::{self, Access, Actor, Audited as _};
 use medsec_platform::db::{begin_write, savepoint};
 use sea_orm::{
     ColumnTrait as _, ConnectionTrait, DatabaseConnection, EntityTrait as _, QueryFilter as _,
@@ -22,11 +23,19 @@ use crate::store::entities::{absence, appointment, referral, slot};
 /// The appointments of `displacement` as they stand: an absence's booked or
 /// arrived appointments in start order (NOT_FOUND for an unknown absence),
 /// or those named that exist; each with its slot's availability and its
-/// referral.
+/// referral. The read is audited, one event per appointment found.
 pub async fn find(
+    db: &DatabaseConnection,
+    displacement: &Displacement,
+    actor: &Actor,
+) -> Result<Vec<Appointment>, ApiError> {
+    audit::audited(db, actor, async |txn| find_in(txn, displacement).await).await
+}
+
+async fn find_in(
     db: &impl ConnectionTrait,
     displacement: &Displacement,
-) -> Result<Vec<Appointment>, ApiError> {
+) -> Result<(Vec<Appointment>, Vec<Access>), ApiError> {
     let rows = match displacement {
         Displacement::Absence(id) => {
             let absence = absence::Entity::find_by_id(*id)
@@ -58,9 +67,12 @@ pub async fn find(
         .into_iter()
         .map(|r| (r.id, r))
         .collect();
-    rows.into_iter()
+    let accesses = rows.iter().map(|row| row.access()).collect();
+    let found = rows
+        .into_iter()
         .map(|row| displaced(row, &unavailable, &referrals))
-        .collect()
+        .collect::<Result<_, _>>()?;
+    Ok((found, accesses))
 }
 
 fn displaced(
@@ -110,11 +122,14 @@ fn displaced(
 /// appointment still booked in the slot it was displaced from is moved
 /// (RescheduleAppointment's path), a cancelled one's referral is booked anew
 /// (BookAppointment's path). Each result, in the order of `moves`, is the
-/// appointment now holding the referral, or why the move failed.
+/// appointment now holding the referral, or why the move failed. Every
+/// appointment moved or booked is audited in the transaction.
 pub async fn apply_moves(
     db: &DatabaseConnection,
     moves: &[PlannedMove],
+    actor: &Actor,
 ) -> Result<Vec<Result<Uuid, String>>, ApiError> {
+    let mut accesses = Vec::new();
     let mut ordered: Vec<(usize, &PlannedMove)> = moves.iter().enumerate().collect();
     // Target slots in id order, as every booking path orders its slot locks.
     ordered.sort_by_key(|(_, planned)| planned.to_slot);
@@ -143,6 +158,10 @@ pub async fn apply_moves(
         results[i] = match outcome {
             Ok(id) => {
                 attempt.commit().await?;
+                accesses.push(Access::patient(
+                    format!("appointments/{id}"),
+                    from.patient_id,
+                ));
                 Ok(id)
             }
             Err(error) => {
@@ -151,6 +170,7 @@ pub async fn apply_moves(
             }
         };
     }
+    audit::record(&txn, actor, accesses).await?;
     txn.commit().await?;
     Ok(results)
 }

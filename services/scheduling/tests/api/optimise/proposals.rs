@@ -2,6 +2,7 @@
 //! commit that books them (racing manual bookings, reporting what it could
 //! not book, resuming when interrupted), and the checks on a run's request.
 
+use medsec_platform::audit::Actor;
 use medsec_platform::both_backends;
 use medsec_platform::testing::Backend;
 use medsec_proto::scheduling::v1 as pb;
@@ -348,6 +349,7 @@ async fn an_interrupted_commit_is_completed_by_the_next(backend: Backend) {
         .exec(&app.db)
         .await
         .unwrap();
+    let interrupted_commit = Actor::named("scheduling", "CommitProposal", "w.list");
     let rows = proposal_allocation::Entity::find()
         .filter(proposal_allocation::Column::ProposalId.eq(id))
         .order_by_asc(proposal_allocation::Column::SlotId)
@@ -355,7 +357,7 @@ async fn an_interrupted_commit_is_completed_by_the_next(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(
-        optimise::book_allocations(&app.db, &rows[..1])
+        optimise::book_allocations(&app.db, &rows[..1], &interrupted_commit)
             .await
             .unwrap(),
         1

@@ -2,6 +2,7 @@
 //! the API: BookBestSlot's ranking and booking, RebookDisplaced (once per
 //! appointment, however many runs race), and OfferFreedSlot's holds.
 
+use medsec_platform::audit::Actor;
 use medsec_platform::both_backends;
 use medsec_platform::testing::Backend;
 use medsec_proto::scheduling::v1 as pb;
@@ -260,6 +261,7 @@ async fn a_hold_ends_when_its_referral_is_booked_elsewhere_or_removed(backend: B
         uuid::Uuid::parse_str(&spare.id).unwrap(),
         uuid::Uuid::parse_str(&next.id).unwrap(),
         until,
+        &Actor::named("scheduling", "OfferFreedSlot", "w.list"),
     )
     .await
     .unwrap_err();
@@ -286,7 +288,8 @@ async fn a_displaced_appointment_is_moved_once(backend: Backend) {
     let a = app.book(&on_leave.id, &ada, &first.id).await.unwrap();
     let b = app.book(&on_leave.id, &bo, &second.id).await.unwrap();
     let a_id = uuid::Uuid::parse_str(&a.id).unwrap();
-    let stale = rebook::find(&app.db, &Displacement::Appointments(vec![a_id]))
+    let actor = Actor::named("scheduling", "RebookDisplaced", "w.list");
+    let stale = rebook::find(&app.db, &Displacement::Appointments(vec![a_id]), &actor)
         .await
         .unwrap()
         .remove(0);
@@ -344,7 +347,9 @@ async fn a_displaced_appointment_is_moved_once(backend: Backend) {
             cost: 0,
         },
     };
-    let results = rebook::apply_moves(&app.db, &[planned]).await.unwrap();
+    let results = rebook::apply_moves(&app.db, &[planned], &actor)
+        .await
+        .unwrap();
     let reason = results[0].as_ref().unwrap_err();
     assert!(reason.contains("moved meanwhile"), "{reason}");
     let unmoved = appointment(&mut app, &a.id).await;
