@@ -56,11 +56,16 @@ pub(crate) fn certify(problem: &Problem, sub: &Subproblem, duals: &Duals) -> (i6
 }
 
 /// [`certify`] over an explicit arc set per class.
-pub(crate) fn certify_arcs(sub: &Subproblem, arcs: &[Vec<Arc>], duals: &Duals) -> (i64, Vec<i64>) {
+pub(crate) fn certify_arcs<A: AsRef<[Arc]>>(
+    sub: &Subproblem,
+    arcs: &[A],
+    duals: &Duals,
+) -> (i64, Vec<i64>) {
     let mut bound: i64 = 0;
     let mut class_dual = Vec::with_capacity(sub.classes.len());
     for (class, arcs) in sub.classes.iter().zip(arcs) {
         let u = arcs
+            .as_ref()
             .iter()
             .map(|a| reduced_cost(a, 0, duals))
             .min()

@@ -60,9 +60,9 @@ pub(crate) struct FlowOutcome {
 ///
 /// `warm` are prices from an earlier solve of the same sub-problem; with them
 /// a single refine at the finest epsilon suffices when little has changed.
-pub(crate) fn min_cost_flow(
+pub(crate) fn min_cost_flow<A: AsRef<[Arc]>>(
     sub: &Subproblem,
-    offered: &[Vec<Arc>],
+    offered: &[A],
     warm: Option<&[i64]>,
 ) -> FlowOutcome {
     solve_from(sub, offered, warm, None)
@@ -73,18 +73,18 @@ pub(crate) fn min_cost_flow(
 /// `prices` and its `flows`. The flow is restored first, units on arcs no
 /// longer offered going back to "unallocated", so the single refine only has
 /// to reroute what the bars displaced instead of the whole supply.
-pub(crate) fn min_cost_flow_from(
+pub(crate) fn min_cost_flow_from<A: AsRef<[Arc]>>(
     sub: &Subproblem,
-    offered: &[Vec<Arc>],
+    offered: &[A],
     prices: &[i64],
     flows: &[Vec<(Arc, i64)>],
 ) -> FlowOutcome {
     solve_from(sub, offered, Some(prices), Some(flows))
 }
 
-fn solve_from(
+fn solve_from<A: AsRef<[Arc]>>(
     sub: &Subproblem,
-    offered: &[Vec<Arc>],
+    offered: &[A],
     warm: Option<&[i64]>,
     start: Option<&[Vec<(Arc, i64)>]>,
 ) -> FlowOutcome {
@@ -113,6 +113,7 @@ fn solve_from(
     for (c, class) in sub.classes.iter().enumerate() {
         let size = class.members.len() as i64;
         let arcs = offered[c]
+            .as_ref()
             .iter()
             .map(|&arc| {
                 let head = match arc.hub {
@@ -680,9 +681,9 @@ mod tests {
         assert_slackness(&sub, &offered, &outcome);
 
         let empty = network(0, &[], &[]);
-        let outcome = min_cost_flow(&empty, &[], None);
+        let outcome = min_cost_flow::<Vec<Arc>>(&empty, &[], None);
         assert!(outcome.flows.is_empty());
-        assert_eq!(certify_arcs(&empty, &[], &outcome.duals).0, 0);
+        assert_eq!(certify_arcs::<Vec<Arc>>(&empty, &[], &outcome.duals).0, 0);
     }
 
     #[test]

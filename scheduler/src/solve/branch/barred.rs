@@ -2,6 +2,7 @@
 //! warm by the min-cost flow and certified over the arcs left, cached per set of
 //! bars, and the clash penalty that strengthens a node's bound.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::rc::Rc;
 
@@ -67,8 +68,9 @@ type Flows = Vec<Vec<(Arc, i64)>>;
 /// Barred (class, day) pairs of one sub-problem.
 pub(crate) type Bars = BTreeSet<(usize, i32)>;
 
-/// Re-solved relaxations, by sub-problem and bars: branches share many.
-pub(crate) type Cache = HashMap<(usize, Bars), Rc<SubSolution>>;
+/// Re-solved relaxations, by sub-problem, then bars: branches share many
+/// (nested so a look-up borrows the bars instead of cloning them).
+pub(crate) type Cache = HashMap<usize, HashMap<Bars, Rc<SubSolution>>>;
 
 /// One re-solve to do: sub-problem, its bars, and the solution to warm-start
 /// from (a solution of the same sub-problem under a subset of the bars).
@@ -122,10 +124,11 @@ impl<'a> Resolver<'a> {
     pub(crate) fn run(&mut self, jobs: Vec<Job>) {
         let mut todo: Vec<Job> = Vec::new();
         for job in jobs {
-            let key = (job.k, job.bars.clone());
-            if !self.cache.contains_key(&key)
-                && !todo.iter().any(|t| t.k == job.k && t.bars == job.bars)
-            {
+            let cached = self
+                .cache
+                .get(&job.k)
+                .is_some_and(|m| m.contains_key(&job.bars));
+            if !cached && !todo.iter().any(|t| t.k == job.k && t.bars == job.bars) {
                 todo.push(job);
             }
         }
@@ -153,13 +156,16 @@ impl<'a> Resolver<'a> {
         for (job, solution) in todo.into_iter().zip(solved) {
             self.solves += 1;
             self.proven &= solution.proven;
-            self.cache.insert((job.k, job.bars), Rc::new(solution));
+            self.cache
+                .entry(job.k)
+                .or_default()
+                .insert(job.bars, Rc::new(solution));
         }
     }
 
     /// The cached re-solve of sub-problem `k` under `bars` (run it first).
     pub(crate) fn get(&self, k: usize, bars: &Bars) -> Option<Rc<SubSolution>> {
-        self.cache.get(&(k, bars.clone())).cloned()
+        self.cache.get(&k).and_then(|m| m.get(bars)).cloned()
     }
 }
 
@@ -238,13 +244,21 @@ pub(crate) fn resolve(
     prices: &[i64],
     flows: &[Vec<(Arc, i64)>],
 ) -> SubSolution {
-    let offered: Vec<Vec<Arc>> = all
+    // Only barred classes need their own arc list; the rest borrow theirs.
+    let offered: Vec<Cow<'_, [Arc]>> = all
         .iter()
         .enumerate()
         .map(|(c, arcs)| {
-            let mut arcs = arcs.clone();
-            arcs.retain(|a| !bars.contains(&(c, sub.dates[a.date as usize])));
-            arcs
+            if bars.range((c, i32::MIN)..=(c, i32::MAX)).next().is_none() {
+                Cow::Borrowed(arcs.as_slice())
+            } else {
+                Cow::Owned(
+                    arcs.iter()
+                        .filter(|a| !bars.contains(&(c, sub.dates[a.date as usize])))
+                        .copied()
+                        .collect(),
+                )
+            }
         })
         .collect();
     let outcome = if prices.is_empty() {
