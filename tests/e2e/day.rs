@@ -297,6 +297,13 @@ async fn a_patient_is_referred_seen_billed_and_written_to(backend: Backend) {
             "GetReferral",
             "MarkArrived",
             "MarkFulfilled",
+            "CreateCharge",
+            "CreateCharge",
+            "CreateInvoice",
+            "IssueInvoice",
+            "RecordPayment",
+            "RecordPayment",
+            "GetInvoice",
             "CreateDocument",
         ]
     );

@@ -1,6 +1,7 @@
 //! Charges for encounters: priced and recorded once per (appointment, code),
 //! and listed.
 
+use medsec_platform::audit::Actor;
 use medsec_platform::pagination::keys;
 use medsec_platform::time::{format_civil_date, to_timestamp};
 use medsec_platform::{ApiError, Reader};
@@ -16,12 +17,13 @@ pub(super) async fn create(
     api: &BillingApi,
     request: Request<pb::CreateChargeRequest>,
 ) -> Result<pb::Charge, ApiError> {
+    let actor = Actor::of(&request);
     let request = request.into_inner();
     let mut r = Reader::new();
     let charge = r.message("charge", request.charge.as_ref())?;
     let charge = read_charge(&mut r, charge);
     let charge = r.finish(charge)?;
-    Ok(to_proto(&charges::create(&api.db, charge).await?))
+    Ok(to_proto(&charges::create(&api.db, charge, &actor).await?))
 }
 
 fn read_charge(r: &mut Reader, charge: &pb::Charge) -> Option<NewCharge> {
@@ -45,6 +47,7 @@ pub(super) async fn list(
     api: &BillingApi,
     request: Request<pb::ListChargesRequest>,
 ) -> Result<pb::ListChargesResponse, ApiError> {
+    let actor = Actor::of(&request);
     let request = request.into_inner();
     let mut r = Reader::new();
     let filter = ChargeFilter {
@@ -58,7 +61,7 @@ pub(super) async fn list(
         &format!("{filter:?}"),
     );
     let page = r.finish(page)?;
-    let rows = charges::list(&api.db, &filter, &page).await?;
+    let rows = charges::list(&api.db, &filter, &page, &actor).await?;
     let (charges, next_page_token) = page.tail(rows, |row| keys::id(row.id), to_proto);
     Ok(pb::ListChargesResponse {
         charges,

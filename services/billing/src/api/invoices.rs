@@ -2,6 +2,7 @@
 //! re-billed to the patient, lists and the aged-debt report; and an invoice
 //! as the API shows it, with its lines, payments and credit notes.
 
+use medsec_platform::audit::Actor;
 use medsec_platform::pagination::keys;
 use medsec_platform::time::{format_civil_date, to_timestamp, today_in_london};
 use medsec_platform::{ApiError, Reader};
@@ -18,13 +19,14 @@ pub(super) async fn create(
     api: &BillingApi,
     request: Request<pb::CreateInvoiceRequest>,
 ) -> Result<pb::Invoice, ApiError> {
+    let actor = Actor::of(&request);
     let request = request.into_inner();
     let mut r = Reader::new();
     let key = r.request_key(&request.request_id, &request, |q| q.request_id.clear());
     let patient_id = r.id("patient_id", &request.patient_id);
     let payer = Payer::read_invoiced(&mut r, "payer", request.payer.as_ref());
     let (patient_id, payer) = r.finish((patient_id, payer))?;
-    let view = invoices::create(&api.db, patient_id, &payer, key.as_ref()).await?;
+    let view = invoices::create(&api.db, patient_id, &payer, key.as_ref(), &actor).await?;
     Ok(to_proto(&view))
 }
 
@@ -32,16 +34,18 @@ pub(super) async fn get(
     api: &BillingApi,
     request: Request<pb::GetInvoiceRequest>,
 ) -> Result<pb::Invoice, ApiError> {
+    let actor = Actor::of(&request);
     let mut r = Reader::new();
     let id = r.id("id", &request.get_ref().id);
     let id = r.finish(id)?;
-    Ok(to_proto(&invoices::get(&api.db, id).await?))
+    Ok(to_proto(&invoices::read(&api.db, id, &actor).await?))
 }
 
 pub(super) async fn list(
     api: &BillingApi,
     request: Request<pb::ListInvoicesRequest>,
 ) -> Result<pb::ListInvoicesResponse, ApiError> {
+    let actor = Actor::of(&request);
     let request = request.into_inner();
     let mut r = Reader::new();
     let patient_id = r.optional_id("patient_id", &request.patient_id);
@@ -62,7 +66,7 @@ pub(super) async fn list(
         &format!("{filter:?}"),
     );
     let page = r.finish(page)?;
-    let views = invoices::list(&api.db, &filter, &page).await?;
+    let views = invoices::list(&api.db, &filter, &page, &actor).await?;
     let (invoices, next_page_token) = page.tail(views, |view| keys::id(view.invoice.id), to_proto);
     Ok(pb::ListInvoicesResponse {
         invoices,
@@ -74,30 +78,33 @@ pub(super) async fn add_line(
     api: &BillingApi,
     request: Request<pb::AddInvoiceLineRequest>,
 ) -> Result<pb::Invoice, ApiError> {
+    let actor = Actor::of(&request);
     let pb::AddInvoiceLineRequest {
         invoice_id,
         charge_id,
         etag,
     } = request.get_ref();
-    change_line(api, invoice_id, charge_id, etag, LineChange::Add).await
+    change_line(api, &actor, invoice_id, charge_id, etag, LineChange::Add).await
 }
 
 pub(super) async fn remove_line(
     api: &BillingApi,
     request: Request<pb::RemoveInvoiceLineRequest>,
 ) -> Result<pb::Invoice, ApiError> {
+    let actor = Actor::of(&request);
     let pb::RemoveInvoiceLineRequest {
         invoice_id,
         charge_id,
         etag,
     } = request.get_ref();
-    change_line(api, invoice_id, charge_id, etag, LineChange::Remove).await
+    change_line(api, &actor, invoice_id, charge_id, etag, LineChange::Remove).await
 }
 
 /// Reads the draft, the charge whose line changes and the etag of a line
 /// change, and makes it.
 async fn change_line(
     api: &BillingApi,
+    actor: &Actor,
     invoice_id: &str,
     charge_id: &str,
     etag: &str,
@@ -108,7 +115,7 @@ async fn change_line(
     let charge_id = r.id("charge_id", charge_id);
     let revision = r.etag("etag", etag);
     let (id, charge_id) = r.finish((id, charge_id))?;
-    let view = invoices::change_line(&api.db, id, charge_id, revision, change).await?;
+    let view = invoices::change_line(&api.db, id, charge_id, revision, change, actor).await?;
     Ok(to_proto(&view))
 }
 
@@ -116,6 +123,7 @@ pub(super) async fn issue(
     api: &BillingApi,
     request: Request<pb::IssueInvoiceRequest>,
 ) -> Result<pb::Invoice, ApiError> {
+    let actor = Actor::of(&request);
     let request = request.into_inner();
     let mut r = Reader::new();
     let id = r.id("id", &request.id);
@@ -126,7 +134,7 @@ pub(super) async fn issue(
         PaymentTerms::new(request.payment_terms_days),
     );
     let (id, issue_date, terms) = r.finish((id, issue_date, terms))?;
-    let view = invoices::issue(&api.db, id, revision, issue_date, terms).await?;
+    let view = invoices::issue(&api.db, id, revision, issue_date, terms, &actor).await?;
     Ok(to_proto(&view))
 }
 
@@ -134,13 +142,14 @@ pub(super) async fn void(
     api: &BillingApi,
     request: Request<pb::VoidInvoiceRequest>,
 ) -> Result<pb::Invoice, ApiError> {
+    let actor = Actor::of(&request);
     let request = request.into_inner();
     let mut r = Reader::new();
     let id = r.id("id", &request.id);
     let reason = r.required_line("reason", &request.reason, 500);
     let revision = r.etag("etag", &request.etag);
     let (id, reason) = r.finish((id, reason))?;
-    let view = invoices::void(&api.db, id, reason, revision).await?;
+    let view = invoices::void(&api.db, id, reason, revision, &actor).await?;
     Ok(to_proto(&view))
 }
 
@@ -148,12 +157,13 @@ pub(super) async fn bill_shortfall(
     api: &BillingApi,
     request: Request<pb::BillShortfallRequest>,
 ) -> Result<pb::Invoice, ApiError> {
+    let actor = Actor::of(&request);
     let request = request.into_inner();
     let mut r = Reader::new();
     let id = r.id("invoice_id", &request.invoice_id);
     let key = r.request_key(&request.request_id, &request, |q| q.request_id.clear());
     let id = r.finish(id)?;
-    let view = invoices::bill_shortfall(&api.db, id, key.as_ref()).await?;
+    let view = invoices::bill_shortfall(&api.db, id, key.as_ref(), &actor).await?;
     Ok(to_proto(&view))
 }
 
@@ -161,6 +171,7 @@ pub(super) async fn issue_credit_note(
     api: &BillingApi,
     request: Request<pb::IssueCreditNoteRequest>,
 ) -> Result<pb::Invoice, ApiError> {
+    let actor = Actor::of(&request);
     let request = request.into_inner();
     let mut r = Reader::new();
     let id = r.id("invoice_id", &request.invoice_id);
@@ -173,7 +184,7 @@ pub(super) async fn issue_credit_note(
         "a retried credit note must not be issued twice",
     );
     let (id, amount_pence, reason, key) = r.finish((id, amount_pence, reason, key))?;
-    let view = invoices::credit(&api.db, id, amount_pence, reason, &key).await?;
+    let view = invoices::credit(&api.db, id, amount_pence, reason, &key, &actor).await?;
     Ok(to_proto(&view))
 }
 
@@ -181,10 +192,11 @@ pub(super) async fn aged_debt_report(
     api: &BillingApi,
     request: Request<pb::GetAgedDebtReportRequest>,
 ) -> Result<pb::AgedDebtReport, ApiError> {
+    let actor = Actor::of(&request);
     let mut r = Reader::new();
     let as_of = r.as_of("as_of", &request.get_ref().as_of);
     r.finish(())?;
-    let report = invoices::aged_debt(&api.db, as_of).await?;
+    let report = invoices::aged_debt(&api.db, as_of, &actor).await?;
     Ok(pb::AgedDebtReport {
         as_of: format_civil_date(as_of),
         not_due_pence: report.not_due,

@@ -1,6 +1,7 @@
 //! Payments of issued invoices: recorded once per `request_id`, which is
 //! required because money moves.
 
+use medsec_platform::audit::Actor;
 use medsec_platform::time::today_in_london;
 use medsec_platform::{ApiError, Reader};
 use medsec_proto::billing::v1 as pb;
@@ -17,6 +18,7 @@ pub(super) async fn record(
     api: &BillingApi,
     request: Request<pb::RecordPaymentRequest>,
 ) -> Result<pb::Invoice, ApiError> {
+    let actor = Actor::of(&request);
     let request = request.into_inner();
     let mut r = Reader::new();
     let id = r.id("invoice_id", &request.invoice_id);
@@ -36,6 +38,6 @@ pub(super) async fn record(
         method,
         paid_on,
     };
-    let view = invoices::record_payment(&api.db, id, payment, &key).await?;
+    let view = invoices::record_payment(&api.db, id, payment, &key, &actor).await?;
     Ok(to_proto(&view))
 }

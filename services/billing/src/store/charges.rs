@@ -3,6 +3,7 @@
 
 use chrono::{NaiveDate, Utc};
 use medsec_platform::ApiError;
+use medsec_platform::audit::{self, Access, Actor, Audited};
 use medsec_platform::pagination::PageRequest;
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
@@ -35,13 +36,29 @@ pub struct ChargeFilter {
     pub unbilled_only: bool,
 }
 
+/// A charge is its patient's.
+impl Audited for Model {
+    fn access(&self) -> Access {
+        Access::patient(format!("charges/{}", self.id), self.patient_id)
+    }
+}
+
 /// Records a charge at the price valid on its service date. A retry (same
-/// appointment and code, same content) returns the first charge.
-pub async fn create(db: &DatabaseConnection, charge: NewCharge) -> Result<Model, ApiError> {
+/// appointment and code, same content) returns the first charge. Audited
+/// in the same transaction.
+pub async fn create(
+    db: &DatabaseConnection,
+    charge: NewCharge,
+    actor: &Actor,
+) -> Result<Model, ApiError> {
+    audit::audited_one(db, actor, async |txn| create_in(txn, &charge).await).await
+}
+
+async fn create_in(db: &impl ConnectionTrait, charge: &NewCharge) -> Result<Model, ApiError> {
     // A retry is answered from the first charge before any price is looked
     // up: the price list may have changed since.
-    if let Some(stored) = find(db, &charge).await? {
-        return same_or_conflict(stored, &charge);
+    if let Some(stored) = find(db, charge).await? {
+        return same_or_conflict(stored, charge);
     }
     let Some(price) = price_list::valid_on(db, &charge.code, charge.service_date).await? else {
         return Err(ApiError::invalid(
@@ -76,8 +93,8 @@ pub async fn create(db: &DatabaseConnection, charge: NewCharge) -> Result<Model,
         invoice_id: Set(None),
         create_time: Set(Utc::now()),
     };
-    // One statement, no transaction: the unique index decides which of
-    // racing retries inserts; the others find its row.
+    // The unique index decides which of racing retries inserts; the others
+    // wait for its transaction and find its row.
     Charges::insert(row)
         .on_conflict(
             OnConflict::columns([Column::AppointmentId, Column::Code])
@@ -86,13 +103,13 @@ pub async fn create(db: &DatabaseConnection, charge: NewCharge) -> Result<Model,
         )
         .exec_without_returning(db)
         .await?;
-    let stored = find(db, &charge)
+    let stored = find(db, charge)
         .await?
         .ok_or_else(|| ApiError::internal("charge vanished after insert"))?;
-    same_or_conflict(stored, &charge)
+    same_or_conflict(stored, charge)
 }
 
-async fn find(db: &DatabaseConnection, charge: &NewCharge) -> Result<Option<Model>, ApiError> {
+async fn find(db: &impl ConnectionTrait, charge: &NewCharge) -> Result<Option<Model>, ApiError> {
     Ok(Charges::find()
         .filter(Column::AppointmentId.eq(charge.appointment_id))
         .filter(Column::Code.eq(charge.code.as_str()))
@@ -125,11 +142,13 @@ pub async fn get(db: &impl ConnectionTrait, id: Uuid) -> Result<Model, ApiError>
     super::row::<Charges>(db, "charge", id).await
 }
 
-/// One page of charges by id (creation) order.
+/// One page of charges by id (creation) order; every charge served is
+/// audited, with the filters' hash.
 pub async fn list(
-    db: &impl ConnectionTrait,
+    db: &DatabaseConnection,
     filter: &ChargeFilter,
     page: &PageRequest,
+    actor: &Actor,
 ) -> Result<Vec<Model>, ApiError> {
     let query = Charges::find()
         .apply_if(filter.patient_id, |q, id| {
@@ -141,5 +160,10 @@ pub async fn list(
         .apply_if(filter.unbilled_only.then_some(()), |q, ()| {
             q.filter(Column::InvoiceId.is_null())
         });
-    Ok(page.by_id(query, Column::Id)?.all(db).await?)
+    audit::audited(db, actor, async |txn| {
+        let rows = page.by_id(query, Column::Id)?.all(txn).await?;
+        let served = audit::served(page, &rows, "charges");
+        Ok((rows, served))
+    })
+    .await
 }

@@ -4,6 +4,7 @@
 
 use chrono::{Datelike as _, Utc};
 use medsec_platform::ApiError;
+use medsec_platform::audit::Actor;
 use medsec_platform::idempotency::Claimed;
 use medsec_platform::time::today_in_london;
 use sea_orm::{ActiveModelTrait, DatabaseConnection, DatabaseTransaction, EntityTrait, Set};
@@ -11,7 +12,7 @@ use uuid::Uuid;
 
 use super::lines::{Line, insert_draft, insert_line, rewrite_totals};
 use super::payments::take_off_balance;
-use super::{Column, InvoiceView, claim_row, explain, get, get_row};
+use super::{Column, InvoiceView, claim_row, explain, get_row, shown};
 use crate::domain::money::LineAmounts;
 use crate::domain::status::document_number;
 use crate::domain::{InvoiceStatus, Payer, PayerKind};
@@ -26,6 +27,7 @@ pub async fn credit(
     amount: i64,
     reason: String,
     key: &RequestKey,
+    actor: &Actor,
 ) -> Result<InvoiceView, ApiError> {
     IDEMPOTENCY_KEYS
         .create(db, "IssueCreditNote", Some(key), async |txn, claimed| {
@@ -35,13 +37,13 @@ pub async fn credit(
                         .one(txn)
                         .await?
                         .ok_or_else(|| ApiError::internal("replayed credit note is missing"))?;
-                    return get(txn, note.invoice_id).await;
+                    return shown(txn, note.invoice_id, actor).await;
                 }
                 Claimed::New(note_id) => note_id,
             };
             take_off_balance(txn, id, amount, Column::CreditedPence, "credit it").await?;
             insert_credit_note(txn, note_id, id, amount, reason).await?;
-            get(txn, id).await
+            shown(txn, id, actor).await
         })
         .await
 }
@@ -76,11 +78,12 @@ pub async fn bill_shortfall(
     db: &DatabaseConnection,
     id: Uuid,
     key: Option<&RequestKey>,
+    actor: &Actor,
 ) -> Result<InvoiceView, ApiError> {
     IDEMPOTENCY_KEYS
         .create(db, "BillShortfall", key, async |txn, claimed| {
             let new_id = match claimed {
-                Claimed::Replay(new_id) => return get(txn, new_id).await,
+                Claimed::Replay(new_id) => return shown(txn, new_id, actor).await,
                 Claimed::New(new_id) => new_id,
             };
             // Take the row first, then read the balance it holds.
@@ -139,7 +142,7 @@ pub async fn bill_shortfall(
             };
             insert_line(txn, new_id, line).await?;
             rewrite_totals(txn, new_id).await?;
-            get(txn, new_id).await
+            shown(txn, new_id, actor).await
         })
         .await
 }

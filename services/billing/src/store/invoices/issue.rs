@@ -2,12 +2,15 @@
 //! terms) or voided.
 
 use chrono::Datelike as _;
+use medsec_platform::audit::Actor;
 use medsec_platform::{ApiError, PreconditionKind, db};
 use sea_orm::sea_query::{Expr, ExprTrait as _};
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter};
 use uuid::Uuid;
 
-use super::{Column, InvoiceView, Invoices, claim_row, explain, get, get_row, status_of, subject};
+use super::{
+    Column, InvoiceView, Invoices, claim_row, explain, get_row, shown, status_of, subject,
+};
 use crate::domain::status::document_number;
 use crate::domain::{InvoiceStatus, PaymentTerms};
 use crate::store::counters::next_number;
@@ -21,6 +24,7 @@ pub async fn issue(
     revision: Option<i64>,
     issue_date: chrono::NaiveDate,
     terms: PaymentTerms,
+    actor: &Actor,
 ) -> Result<InvoiceView, ApiError> {
     db::write(db, async |txn| {
         let draft = [InvoiceStatus::Draft];
@@ -56,7 +60,7 @@ pub async fn issue(
             .filter(Column::Id.eq(id))
             .exec(txn)
             .await?;
-        get(txn, id).await
+        shown(txn, id, actor).await
     })
     .await
 }
@@ -68,6 +72,7 @@ pub async fn void(
     id: Uuid,
     reason: String,
     revision: Option<i64>,
+    actor: &Actor,
 ) -> Result<InvoiceView, ApiError> {
     let states = [InvoiceStatus::Draft, InvoiceStatus::Issued];
     db::write(db, async |txn| {
@@ -106,7 +111,7 @@ pub async fn void(
             .filter(charge::Column::InvoiceId.eq(id))
             .exec(txn)
             .await?;
-        get(txn, id).await
+        shown(txn, id, actor).await
     })
     .await
 }

@@ -3,6 +3,7 @@
 //! invoice's totals.
 
 use chrono::Utc;
+use medsec_platform::audit::Actor;
 use medsec_platform::idempotency::Claimed;
 use medsec_platform::{ApiError, PreconditionKind, db};
 use sea_orm::sea_query::Expr;
@@ -12,7 +13,7 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use super::{Column, InvoiceView, Invoices, claim_row, explain, get, get_row};
+use super::{Column, InvoiceView, Invoices, claim_row, explain, get_row, shown};
 use crate::domain::money::{LineAmounts, invoice_totals};
 use crate::domain::{InvoiceStatus, Payer, PayerKind};
 use crate::store::entities::{charge, invoice, invoice_line};
@@ -25,11 +26,12 @@ pub async fn create(
     patient_id: Uuid,
     payer: &Payer,
     key: Option<&RequestKey>,
+    actor: &Actor,
 ) -> Result<InvoiceView, ApiError> {
     IDEMPOTENCY_KEYS
         .create(db, "CreateInvoice", key, async |txn, claimed| {
             let id = match claimed {
-                Claimed::Replay(id) => return get(txn, id).await,
+                Claimed::Replay(id) => return shown(txn, id, actor).await,
                 Claimed::New(id) => id,
             };
             insert_draft(txn, id, patient_id, payer, None).await?;
@@ -52,7 +54,7 @@ pub async fn create(
                 }
                 rewrite_totals(txn, id).await?;
             }
-            get(txn, id).await
+            shown(txn, id, actor).await
         })
         .await
 }
@@ -188,6 +190,7 @@ pub async fn change_line(
     charge_id: Uuid,
     revision: Option<i64>,
     change: LineChange,
+    actor: &Actor,
 ) -> Result<InvoiceView, ApiError> {
     let draft = [InvoiceStatus::Draft];
     let action = match change {
@@ -203,7 +206,7 @@ pub async fn change_line(
             LineChange::Remove => remove_charge(txn, id, charge_id).await?,
         }
         rewrite_totals(txn, id).await?;
-        get(txn, id).await
+        shown(txn, id, actor).await
     })
     .await
 }

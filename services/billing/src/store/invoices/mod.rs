@@ -17,11 +17,12 @@ use std::collections::HashMap;
 
 use chrono::{NaiveDate, Utc};
 use medsec_platform::ApiError;
+use medsec_platform::audit::{self, Access, Actor, Audited};
 use medsec_platform::pagination::PageRequest;
 use sea_orm::sea_query::{Expr, ExprTrait as _, SimpleExpr};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder,
-    QueryTrait as _,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, EntityTrait,
+    QueryFilter, QueryOrder, QueryTrait as _,
 };
 use uuid::Uuid;
 
@@ -70,6 +71,32 @@ fn status_of(row: &Model) -> Result<InvoiceStatus, ApiError> {
 
 pub async fn get_row(db: &impl ConnectionTrait, id: Uuid) -> Result<Model, ApiError> {
     crate::store::row::<Invoices>(db, RESOURCE, id).await
+}
+
+/// An invoice is its patient's.
+impl Audited for InvoiceView {
+    fn access(&self) -> Access {
+        Access::patient(subject(self.invoice.id), self.invoice.patient_id)
+    }
+}
+
+/// Reads one invoice as shown, auditing the read.
+pub async fn read(
+    db: &DatabaseConnection,
+    id: Uuid,
+    actor: &Actor,
+) -> Result<InvoiceView, ApiError> {
+    audit::audited_one(db, actor, async |txn| get(txn, id).await).await
+}
+
+/// The invoice `id` as shown, its access recorded by `actor`: the tail of
+/// every transaction that changes an invoice.
+async fn shown(
+    txn: &DatabaseTransaction,
+    id: Uuid,
+    actor: &Actor,
+) -> Result<InvoiceView, ApiError> {
+    audit::recorded(txn, actor, get(txn, id).await?).await
 }
 
 /// One invoice with its lines, payments and credit notes.
@@ -179,11 +206,13 @@ async fn explain(
     }
 }
 
-/// One page of invoices by id (creation) order.
+/// One page of invoices by id (creation) order; every invoice served is
+/// audited, with the filters' hash.
 pub async fn list(
-    db: &impl ConnectionTrait,
+    db: &DatabaseConnection,
     filter: &InvoiceFilter,
     page: &PageRequest,
+    actor: &Actor,
 ) -> Result<Vec<InvoiceView>, ApiError> {
     let query = Invoices::find()
         .apply_if(filter.status, |q, status| {
@@ -202,6 +231,11 @@ pub async fn list(
             q.filter(Column::Status.eq(InvoiceStatus::Issued.as_str()))
                 .filter(Column::DueDate.lt(as_of))
         });
-    let rows = page.by_id(query, Column::Id)?.all(db).await?;
-    attach(db, rows).await
+    audit::audited(db, actor, async |txn| {
+        let rows = page.by_id(query, Column::Id)?.all(txn).await?;
+        let views = attach(txn, rows).await?;
+        let served = audit::served(page, &views, "invoices");
+        Ok((views, served))
+    })
+    .await
 }

@@ -4,12 +4,13 @@
 
 use chrono::{NaiveDate, Utc};
 use medsec_platform::ApiError;
+use medsec_platform::audit::Actor;
 use medsec_platform::idempotency::Claimed;
 use sea_orm::sea_query::{Expr, ExprTrait as _, SimpleExpr};
 use sea_orm::{ActiveModelTrait, DatabaseConnection, DatabaseTransaction, EntityTrait, Set};
 use uuid::Uuid;
 
-use super::{Column, InvoiceView, claim_row, get, get_row, status_of, subject};
+use super::{Column, InvoiceView, claim_row, get_row, shown, status_of, subject};
 use crate::domain::{InvoiceStatus, PaymentMethod};
 use crate::store::entities::payment;
 use crate::store::{IDEMPOTENCY_KEYS, RequestKey};
@@ -28,6 +29,7 @@ pub async fn record_payment(
     id: Uuid,
     new: NewPayment,
     key: &RequestKey,
+    actor: &Actor,
 ) -> Result<InvoiceView, ApiError> {
     IDEMPOTENCY_KEYS
         .create(db, "RecordPayment", Some(key), async |txn, claimed| {
@@ -37,7 +39,7 @@ pub async fn record_payment(
                         .one(txn)
                         .await?
                         .ok_or_else(|| ApiError::internal("replayed payment is missing"))?;
-                    return get(txn, payment.invoice_id).await;
+                    return shown(txn, payment.invoice_id, actor).await;
                 }
                 Claimed::New(payment_id) => payment_id,
             };
@@ -59,7 +61,7 @@ pub async fn record_payment(
             }
             .insert(txn)
             .await?;
-            get(txn, id).await
+            shown(txn, id, actor).await
         })
         .await
 }
