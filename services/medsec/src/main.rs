@@ -1,4 +1,5 @@
-//! `medsec`: serve the suite (all services or some), or migrate its database.
+//! `medsec`: serve the suite (all services or some), migrate its database,
+//! sign development tokens, or verify the audit trail.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -35,6 +36,23 @@ enum Command {
     /// Print a token from the development issuer (when no auth.issuer is
     /// configured), for the server run with the same configuration.
     Token(TokenArgs),
+    /// The audit trail.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum AuditCommand {
+    /// Recompute every hash chain of the audit trail and report the first
+    /// break; exits non-zero when the trail is broken.
+    Verify(DatabaseArgs),
+}
+
+#[derive(Debug, Args)]
+struct DatabaseArgs {
+    /// Database URL, as given to `medsec serve`.
+    #[arg(long)]
+    database: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -107,6 +125,10 @@ async fn main() -> anyhow::Result<()> {
             listen: None,
             database_url: args.database.clone(),
         },
+        Command::Audit(AuditCommand::Verify(args)) => Overrides {
+            listen: None,
+            database_url: args.database.clone(),
+        },
     };
     let settings = Settings::load(cli.config.as_deref(), &overrides)?;
     let _telemetry = telemetry::init(&settings.telemetry)?;
@@ -141,6 +163,18 @@ async fn main() -> anyhow::Result<()> {
                 args.purpose,
             )?;
             println!("{token}");
+        }
+        Command::Audit(AuditCommand::Verify(_)) => {
+            let db = medsec_platform::db::connect(&settings.database)
+                .await
+                .context("cannot open the database")?;
+            let report = medsec_platform::audit::verify(&db)
+                .await
+                .context("cannot read the audit trail")?;
+            if !report.intact() {
+                anyhow::bail!("{}", report.to_string().trim_end());
+            }
+            println!("{report}");
         }
     }
     Ok(())
