@@ -1,15 +1,17 @@
 //! Who may call what, for every RPC of the suite, walked from the compiled
 //! descriptor set and the policy table rather than listed by hand: no token
 //! or a bad one is UNAUTHENTICATED, a role the table does not name is
-//! PERMISSION_DENIED, a role it names gets through to the handler; patient
-//! data needs a purpose of use, break-glass a reason; health is open and
-//! reflection needs a role.
+//! PERMISSION_DENIED (and, on patient data, an audit event with outcome
+//! denied), a role it names gets through to the handler; patient data needs
+//! a purpose of use, break-glass a reason; health is open and reflection
+//! needs a role.
 
 use std::collections::BTreeSet;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use medsec::ServiceName;
+use medsec_platform::audit::entities::event;
 use medsec_platform::auth::dev_issuer::{DEV_ISSUER, DevIssuer};
 use medsec_platform::auth::policy::Policy;
 use medsec_platform::auth::{Purpose, Role};
@@ -18,6 +20,7 @@ use medsec_platform::testing::{
     Backend, Caller, TestDatabase, call_raw, violated_fields, with_token,
 };
 use prost::Message as _;
+use sea_orm::{ColumnTrait as _, EntityTrait as _, QueryFilter as _};
 use serde_json::json;
 use tonic::Code;
 use tonic_health::pb::HealthCheckRequest;
@@ -170,6 +173,8 @@ async fn every_rpc_admits_exactly_the_roles_its_policy_names(backend: Backend) {
     let policy = policy();
     let mut rules: Vec<_> = policy.rules().collect();
     rules.sort_by_key(|(path, _)| *path);
+    // Every refusal of a call on patient data leaves a denied event.
+    let mut refused = BTreeSet::new();
     for (path, rule) in rules {
         for (role, channel) in &channels {
             let answer = call_raw(channel.clone(), path, Vec::new()).await;
@@ -181,10 +186,28 @@ async fn every_rpc_admits_exactly_the_roles_its_policy_names(backend: Backend) {
                 );
             } else {
                 assert_eq!(code, Code::PermissionDenied, "{path} should refuse {role}");
+                if rule.patient_data {
+                    refused.insert((rule.method.to_owned(), format!("only.{role}")));
+                }
             }
         }
     }
     suite.stop().await;
+    let db = database.connect().await;
+    let denied: BTreeSet<(String, String)> = event::Entity::find()
+        .filter(event::Column::Outcome.eq("denied"))
+        .all(&db)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|event| (event.method, event.subject))
+        .collect();
+    assert!(!refused.is_empty());
+    assert_eq!(
+        denied, refused,
+        "one denied event per refused call on patient data"
+    );
+    db.close().await.ok();
 }
 
 async fn patient_data_needs_a_purpose_and_break_glass_a_reason(backend: Backend) {
@@ -314,7 +337,7 @@ async fn health_is_open_and_reflection_needs_a_role(backend: Backend) {
 /// The role table a service's README shows, rendered from its policy.
 fn role_table(service: ServiceName) -> String {
     let mut table = String::from(
-        "| RPC | roles allowed | patient data (purpose of use required) |\n|---|---|---|\n",
+        "| RPC | roles allowed | patient data (purpose of use required; every call audited, denials too) |\n|---|---|---|\n",
     );
     for rule in service.policy().rules {
         let roles: Vec<&str> = rule.roles.iter().map(|role| role.as_str()).collect();

@@ -1,9 +1,10 @@
 //! The whole suite on a real server: health, reflection, single-service mode,
-//! graceful shutdown, and who may call what, through standard gRPC clients,
-//! on SQLite and on PostgreSQL.
+//! graceful shutdown, who may call what and the audit trail of it, through
+//! standard gRPC clients, on SQLite and on PostgreSQL.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic
 
+mod audit;
 mod auth;
 mod day;
 mod faults;
