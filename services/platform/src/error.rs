@@ -379,7 +379,10 @@ mod tests {
         assert_eq!(details.len(), MAX_VIOLATIONS + 1);
         assert_eq!(details[MAX_VIOLATIONS].description, "and 999951 more");
         assert!(status.message().ends_with("…and 999951 more"));
-        assert!(status.message().len() < 8 * 1024, "fits a client's metadata limit");
+        assert!(
+            status.message().len() < 8 * 1024,
+            "fits a client's metadata limit"
+        );
     }
 
     #[test]

@@ -305,4 +305,32 @@ mod tests {
         assert!(PageRequest::parse(2, &token, "family=jones").is_err());
         assert!(PageRequest::parse(2, "garbage!", "family=smith").is_err());
     }
+
+    proptest::proptest! {
+        /// Any size and any token: a page or INVALID_ARGUMENT naming the
+        /// field, never a panic.
+        #[test]
+        fn any_page_request_is_answered(size in proptest::num::i32::ANY, token in ".{0,200}", filters in ".{0,20}") {
+            match PageRequest::parse(size, &token, &filters) {
+                Ok(page) => proptest::prop_assert!(page.size >= 1 && page.size <= MAX_PAGE_SIZE),
+                Err(ApiError::InvalidArgument(violations)) => {
+                    let fields: Vec<&str> = violations.fields().collect();
+                    proptest::prop_assert!(fields == ["page_size"] || fields == ["page_token"]);
+                }
+                Err(other) => proptest::prop_assert!(false, "{other:?}"),
+            }
+        }
+
+        /// A token this API issued resumes after its key, for its filters only.
+        #[test]
+        fn issued_tokens_round_trip(key in "[a-z0-9/.-]{1,60}", filters in ".{0,20}") {
+            let first = PageRequest::parse(1, "", &filters).unwrap();
+            let mut items = vec![key.clone(), "next".to_owned()];
+            let token = first.finish(&mut items, Clone::clone);
+            let next = PageRequest::parse(1, &token, &filters).unwrap();
+            proptest::prop_assert_eq!(next.after.as_deref(), Some(key.as_str()));
+            let other_filters = format!("{filters}x");
+            proptest::prop_assert!(PageRequest::parse(1, &token, &other_filters).is_err());
+        }
+    }
 }

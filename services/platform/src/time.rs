@@ -73,4 +73,23 @@ mod tests {
         };
         assert_eq!(from_timestamp(&bad), None);
     }
+
+    proptest::proptest! {
+        /// Any text: a date or `None`, never a panic; a date formats back to
+        /// the text it came from.
+        #[test]
+        fn any_text_is_a_date_in_one_form_or_none(text in ".{0,16}") {
+            if let Some(date) = parse_civil_date(&text) {
+                proptest::prop_assert_eq!(format_civil_date(date), text);
+            }
+        }
+
+        #[test]
+        fn any_timestamp_is_an_instant_or_none(seconds in proptest::num::i64::ANY, nanos in proptest::num::i32::ANY) {
+            let timestamp = prost_types::Timestamp { seconds, nanos };
+            if let Some(instant) = from_timestamp(&timestamp) {
+                proptest::prop_assert_eq!(to_timestamp(instant), timestamp);
+            }
+        }
+    }
 }
