@@ -1,7 +1,8 @@
 //! One audit trail for the whole suite: records, scheduling and billing
 //! append to the same hash chains from concurrent calls, the chains verify,
 //! and a row a superuser changes or removes behind the triggers' backs is
-//! reported exactly.
+//! reported exactly; on PostgreSQL the runtime role may only read and append
+//! to the trail.
 
 use futures::future::join_all;
 use medsec_platform::audit::entities::event;
@@ -410,4 +411,95 @@ async fn scheduling_and_billing_accesses_are_on_the_trail(backend: Backend) {
     assert!(verified(&db).await.intact());
     db.close().await.ok();
     suite.stop().await;
+}
+
+/// `url` with its user replaced by `user`.
+fn as_user(url: &str, user: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap();
+    let host = rest.split_once('@').map_or(rest, |(_, host)| host);
+    format!("{scheme}://{user}@{host}")
+}
+
+/// PostgreSQL only: roles are PostgreSQL's. Migrated as the owner with a
+/// runtime role named, that role reads and appends to the trail, works the
+/// services' tables, and is refused UPDATE, DELETE and TRUNCATE of the trail
+/// by privilege; the owner is refused them by the triggers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_runtime_role_may_only_read_and_append_to_the_trail() {
+    let database = TestDatabase::create(Backend::Postgres).await;
+    let role = format!("medsec_runtime_{}", uuid::Uuid::now_v7().simple());
+    let owner = database.connect().await;
+    owner
+        .execute_unprepared(&format!("CREATE ROLE {role} LOGIN"))
+        .await
+        .unwrap();
+    let mut settings = database.settings();
+    settings.database.migration_url = Some(database.url.clone().into());
+    settings.database.url = as_user(&database.url, &role).into();
+    settings.database.runtime_role = Some(role.clone());
+    medsec::migrate_as_owner(&settings.database, &medsec::resolve(&[]))
+        .await
+        .unwrap();
+    // Again: migrating and granting are idempotent.
+    medsec::migrate_as_owner(&settings.database, &medsec::resolve(&[]))
+        .await
+        .unwrap();
+
+    let runtime = medsec_platform::db::connect(&settings.database)
+        .await
+        .unwrap();
+    // Appending works: the event and its chain's head.
+    let actor = audit::Actor::named("records", "GetPatient", "s.jones");
+    let patient = uuid::Uuid::now_v7();
+    for _ in 0..2 {
+        let txn = medsec_platform::db::begin_write(&runtime).await.unwrap();
+        let access = audit::Access::patient(format!("patients/{patient}"), patient);
+        audit::record(&txn, &actor, [access]).await.unwrap();
+        txn.commit().await.unwrap();
+    }
+    assert!(verified(&runtime).await.intact());
+    // The services' tables are the runtime role's to work.
+    for statement in [
+        "SELECT count(*) FROM patients",
+        "UPDATE appointments SET revision = revision WHERE false",
+        "DELETE FROM invoice_lines WHERE false",
+    ] {
+        runtime
+            .execute_unprepared(statement)
+            .await
+            .unwrap_or_else(|error| panic!("{statement}: {error}"));
+    }
+    // The trail is not, beyond reading and appending.
+    for statement in [
+        "UPDATE audit_trail SET subject = 'mallory'",
+        "DELETE FROM audit_trail",
+        "TRUNCATE audit_trail",
+        "DELETE FROM audit_chain_heads",
+        "TRUNCATE audit_chain_heads",
+        "UPDATE audit_events SET actor = 'mallory'",
+    ] {
+        let error = runtime.execute_unprepared(statement).await.unwrap_err();
+        assert!(
+            error.to_string().contains("permission denied"),
+            "{statement}: {error}"
+        );
+    }
+    runtime.close().await.ok();
+    // The owner has the privileges; the triggers refuse.
+    for statement in [
+        "UPDATE audit_trail SET subject = 'mallory'",
+        "TRUNCATE audit_trail",
+    ] {
+        let error = owner.execute_unprepared(statement).await.unwrap_err();
+        assert!(
+            error.to_string().contains("append-only"),
+            "{statement}: {error}"
+        );
+    }
+    assert_eq!(verified(&owner).await.events, 2);
+    owner
+        .execute_unprepared(&format!("DROP OWNED BY {role}; DROP ROLE {role}"))
+        .await
+        .unwrap();
+    owner.close().await.ok();
 }

@@ -9,6 +9,7 @@ use std::net::SocketAddr;
 use medsec_platform::Settings;
 use medsec_platform::auth::AuthLayer;
 use medsec_platform::auth::policy::ServicePolicy;
+use medsec_platform::config::DatabaseSettings;
 use medsec_platform::server::{GrpcServer, Services};
 use sea_orm::DatabaseConnection;
 
@@ -74,6 +75,8 @@ pub enum StartError {
         service: ServiceName,
         source: sea_orm::DbErr,
     },
+    #[error("cannot grant the runtime role its privileges: {0}")]
+    Grant(#[from] medsec_platform::audit::GrantError),
     #[error(transparent)]
     Serve(#[from] medsec_platform::server::ServeError),
 }
@@ -90,6 +93,29 @@ pub async fn migrate(db: &DatabaseConnection, services: &[ServiceName]) -> Resul
     Ok(())
 }
 
+/// Migrates `services` as the tables' owner — connected with
+/// `database.migration_url` when set, else `database.url` — and then grants
+/// `database.runtime_role`, when set, the services' tables with only read
+/// and append on the audit trail: what `medsec migrate` and a server's start
+/// do. The owner's connection is closed when done.
+pub async fn migrate_as_owner(
+    settings: &DatabaseSettings,
+    services: &[ServiceName],
+) -> Result<(), StartError> {
+    let owner = medsec_platform::db::connect(&settings.for_migrations())
+        .await
+        .map_err(StartError::Database)?;
+    let migrated = migrate(&owner, services).await;
+    let granted = match (&migrated, &settings.runtime_role) {
+        (Ok(()), Some(role)) => medsec_platform::audit::grant_runtime_role(&owner, role)
+            .await
+            .map_err(StartError::from),
+        _ => Ok(()),
+    };
+    owner.close().await.ok();
+    migrated.and(granted)
+}
+
 /// The suite, connected, migrated and bound, ready to serve.
 #[derive(Debug)]
 pub struct Application {
@@ -103,12 +129,12 @@ impl Application {
     /// listener, so the port is known before serving starts.
     pub async fn build(settings: &Settings, selected: &[ServiceName]) -> Result<Self, StartError> {
         let selected = resolve(selected);
+        if settings.database.migrate_on_start {
+            migrate_as_owner(&settings.database, &selected).await?;
+        }
         let db = medsec_platform::db::connect(&settings.database)
             .await
             .map_err(StartError::Database)?;
-        if settings.database.migrate_on_start {
-            migrate(&db, &selected).await?;
-        }
         let services = selected
             .iter()
             .fold(Services::new(), |services, name| match name {

@@ -31,7 +31,9 @@ struct Cli {
 enum Command {
     /// Serve the suite, or the services named with --service.
     Serve(ServeArgs),
-    /// Apply pending migrations and exit.
+    /// Apply pending migrations and exit: as the owner role of
+    /// database.migration_url when set, then granting database.runtime_role
+    /// its privileges.
     Migrate(CommonArgs),
     /// Print a token from the development issuer (when no auth.issuer is
     /// configured), for the server run with the same configuration.
@@ -139,10 +141,7 @@ async fn main() -> anyhow::Result<()> {
             app.run_until_stopped(server::shutdown_signal()).await?;
         }
         Command::Migrate(args) => {
-            let db = medsec_platform::db::connect(&settings.database)
-                .await
-                .context("cannot open the database")?;
-            medsec::migrate(&db, &medsec::resolve(&args.services)).await?;
+            medsec::migrate_as_owner(&settings.database, &medsec::resolve(&args.services)).await?;
         }
         Command::Token(args) => {
             if let Some(issuer) = &settings.auth.issuer {

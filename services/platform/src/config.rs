@@ -196,11 +196,32 @@ pub struct DatabaseSettings {
     /// checked against that root and the host name.
     #[serde(default)]
     pub require_verified_tls: bool,
+    /// The URL migrations connect with (`medsec migrate`, and a server's
+    /// migrations on start): the tables' owner, when `url` is a less
+    /// privileged runtime role. Unset: `url`.
+    #[serde(default)]
+    pub migration_url: Option<SecretString>,
+    /// PostgreSQL: the role the services run as (the user of `url`). After
+    /// migrating, the owner grants it the services' tables but only SELECT
+    /// and INSERT on the audit trail (and what appending needs on the chain
+    /// heads), revoking the rest. Unset: no grants are made.
+    #[serde(default)]
+    pub runtime_role: Option<String>,
 }
 
 impl DatabaseSettings {
     pub fn url(&self) -> &str {
         self.url.expose_secret()
+    }
+
+    /// The settings migrations connect with: `migration_url` in place of
+    /// `url` when it is set, the rest as they are.
+    pub fn for_migrations(&self) -> Self {
+        let mut owner = self.clone();
+        if let Some(url) = &self.migration_url {
+            owner.url = url.clone();
+        }
+        owner
     }
 
     /// Fails unless the URL meets `require_verified_tls`: a PostgreSQL URL
@@ -341,6 +362,36 @@ mod tests {
         assert!(settings.telemetry.otlp_endpoint.is_none());
         assert!(settings.auth.issuer.is_none());
         assert_eq!(settings.auth.algorithm, TokenAlgorithm::RS256);
+        assert!(settings.database.runtime_role.is_none());
+        assert_eq!(
+            settings.database.for_migrations().url(),
+            settings.database.url()
+        );
+    }
+
+    #[test]
+    fn migrations_connect_as_the_owner_when_one_is_named() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env(
+                "MEDSEC__DATABASE__URL",
+                "postgres://medsec_app@db.internal/medsec",
+            );
+            jail.set_env(
+                "MEDSEC__DATABASE__MIGRATION_URL",
+                "postgres://medsec_owner@db.internal/medsec",
+            );
+            jail.set_env("MEDSEC__DATABASE__RUNTIME_ROLE", "medsec_app");
+            let settings =
+                Settings::load(None, &Overrides::default()).map_err(|e| e.to_string())?;
+            let database = &settings.database;
+            assert_eq!(database.url(), "postgres://medsec_app@db.internal/medsec");
+            assert_eq!(
+                database.for_migrations().url(),
+                "postgres://medsec_owner@db.internal/medsec"
+            );
+            assert_eq!(database.runtime_role.as_deref(), Some("medsec_app"));
+            Ok(())
+        });
     }
 
     #[test]
