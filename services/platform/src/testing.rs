@@ -20,12 +20,19 @@ use tonic::transport::Channel;
 use tonic::{Code, Status};
 use tonic_types::StatusExt as _;
 
+use crate::auth::AuthLayer;
 use crate::auth::dev_issuer::DevIssuer;
-use crate::auth::{AuthLayer, Purpose, Role};
 use crate::config::Settings;
 use crate::server::{GrpcServer, Services};
 
+mod callers;
+mod faults;
+mod raw;
 pub mod tls;
+
+pub use callers::{AuthChannel, Caller, Credentials, authorised_channel, with_token};
+pub use faults::{Fault, clear_fault, inject_fault};
+pub use raw::{RawCodec, call_raw};
 
 /// Where the admin connection for test databases points unless
 /// `MEDSEC_TEST_DATABASE_URL` says otherwise.
@@ -287,94 +294,6 @@ impl Running {
     }
 }
 
-/// `channel` to a server on the database `settings` name, carrying a token
-/// of that server's development issuer for a caller with every staff role.
-pub async fn authorised_channel(settings: &Settings, channel: Channel) -> AuthChannel {
-    let db = crate::db::connect(&settings.database)
-        .await
-        .expect("connect to the test database");
-    let issuer = DevIssuer::open(&db).await.expect("the development issuer");
-    let caller = Caller::everyone();
-    let token = issuer
-        .mint(
-            &caller.subject,
-            &caller.roles,
-            &settings.auth.audience,
-            std::time::Duration::from_secs(3600),
-            None,
-        )
-        .expect("mint a token");
-    db.close().await.ok();
-    with_token(channel, &token, &caller)
-}
-
-/// Who a test calls as.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Caller {
-    pub subject: String,
-    pub roles: Vec<Role>,
-    /// Sent as `x-medsec-purpose` when set.
-    pub purpose: Option<Purpose>,
-    /// Sent as `x-medsec-reason` when set.
-    pub reason: Option<String>,
-}
-
-impl Caller {
-    /// `subject` with `roles`, reading for direct care.
-    pub fn staff(subject: &str, roles: &[Role]) -> Self {
-        Self {
-            subject: subject.to_owned(),
-            roles: roles.to_vec(),
-            purpose: Some(Purpose::DirectCare),
-            reason: None,
-        }
-    }
-
-    /// A caller holding every staff role.
-    pub fn everyone() -> Self {
-        Self::staff("test.user", &Role::STAFF)
-    }
-}
-
-/// A channel that adds credentials to every call.
-pub type AuthChannel = tonic::service::interceptor::InterceptedService<Channel, Credentials>;
-
-/// The metadata a caller sends: its bearer token, purpose and reason.
-#[derive(Debug, Clone)]
-pub struct Credentials {
-    headers: Vec<(&'static str, tonic::metadata::AsciiMetadataValue)>,
-}
-
-impl tonic::service::Interceptor for Credentials {
-    fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, Status> {
-        for (name, value) in &self.headers {
-            request.metadata_mut().insert(*name, value.clone());
-        }
-        Ok(request)
-    }
-}
-
-/// `channel` with `token` (and `caller`'s purpose and reason) on every call.
-pub fn with_token(channel: Channel, token: &str, caller: &Caller) -> AuthChannel {
-    let mut headers = vec![(
-        "authorization",
-        format!("Bearer {token}").parse().expect("ascii token"),
-    )];
-    if let Some(purpose) = caller.purpose {
-        headers.push((
-            crate::auth::PURPOSE_HEADER,
-            purpose.as_str().parse().expect("ascii"),
-        ));
-    }
-    if let Some(reason) = &caller.reason {
-        headers.push((
-            crate::auth::REASON_HEADER,
-            reason.parse().expect("ascii reason"),
-        ));
-    }
-    tonic::service::interceptor::InterceptedService::new(channel, Credentials { headers })
-}
-
 /// Starts the services `routes` makes on a fresh database of `backend`,
 /// migrated by `migrate`, on a random loopback port.
 pub async fn start(
@@ -448,57 +367,6 @@ pub fn precondition_type(status: &Status) -> String {
         .r#type
 }
 
-/// A retryable fault PostgreSQL can be made to raise.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Fault {
-    /// SQLSTATE 40001, as under SERIALIZABLE isolation.
-    SerializationFailure,
-    /// SQLSTATE 40P01.
-    Deadlock,
-    /// SQLSTATE 55P03, as when `lock_timeout` runs out.
-    LockTimeout,
-    /// The backend serving the statement is terminated
-    /// (`pg_terminate_backend`), as when an administrator or a failover
-    /// ends the session: SQLSTATE 57P01 and a lost connection.
-    TerminatedBackend,
-}
-
-/// Makes every write to `table` fail with `fault` until [`clear_fault`]
-/// (PostgreSQL only: a trigger raising it).
-pub async fn inject_fault(db: &DatabaseConnection, table: &str, fault: Fault) {
-    let body = match fault {
-        Fault::SerializationFailure => {
-            "RAISE EXCEPTION 'injected serialisation failure' USING ERRCODE = 'serialization_failure';"
-        }
-        Fault::Deadlock => {
-            "RAISE EXCEPTION 'injected deadlock' USING ERRCODE = 'deadlock_detected';"
-        }
-        Fault::LockTimeout => {
-            "RAISE EXCEPTION 'injected lock timeout' USING ERRCODE = 'lock_not_available';"
-        }
-        Fault::TerminatedBackend => {
-            "PERFORM pg_terminate_backend(pg_backend_pid()); PERFORM pg_sleep(5);"
-        }
-    };
-    let sql = format!(
-        "CREATE OR REPLACE FUNCTION medsec_injected_fault() RETURNS trigger LANGUAGE plpgsql AS $$ \
-         BEGIN {body} RETURN NULL; END $$; \
-         DROP TRIGGER IF EXISTS medsec_injected_fault ON \"{table}\"; \
-         CREATE TRIGGER medsec_injected_fault BEFORE INSERT OR UPDATE OR DELETE ON \"{table}\" \
-         FOR EACH STATEMENT EXECUTE FUNCTION medsec_injected_fault();"
-    );
-    db.execute_unprepared(&sql).await.expect("inject a fault");
-}
-
-/// Removes the fault injected into `table`.
-pub async fn clear_fault(db: &DatabaseConnection, table: &str) {
-    db.execute_unprepared(&format!(
-        "DROP TRIGGER IF EXISTS medsec_injected_fault ON \"{table}\""
-    ))
-    .await
-    .expect("clear the fault");
-}
-
 /// Logs appear in tests only with `TEST_LOG=1`.
 pub fn init_test_logging() {
     static INIT: Once = Once::new();
@@ -532,73 +400,5 @@ mod tests {
             with_database_name("postgres://h:5432", "t1"),
             "postgres://h:5432/t1"
         );
-    }
-}
-
-/// Calls the RPC at `path` (`/package.Service/Method`) with `body` as the
-/// request's bytes, for tests that walk every RPC without knowing its types.
-/// Answers with the response's bytes or the status.
-pub async fn call_raw<T>(channel: T, path: &str, body: Vec<u8>) -> Result<Vec<u8>, Status>
-where
-    T: tonic::client::GrpcService<tonic::body::Body>,
-    T::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-    T::ResponseBody: http_body::Body<Data = bytes::Bytes> + Send + 'static,
-    <T::ResponseBody as http_body::Body>::Error:
-        Into<Box<dyn std::error::Error + Send + Sync>> + Send,
-{
-    let mut grpc = tonic::client::Grpc::new(channel);
-    grpc.ready()
-        .await
-        .map_err(|error| Status::unavailable(error.into().to_string()))?;
-    let path = http::uri::PathAndQuery::try_from(path)
-        .map_err(|error| Status::invalid_argument(error.to_string()))?;
-    grpc.unary(tonic::Request::new(body), path, RawCodec)
-        .await
-        .map(tonic::Response::into_inner)
-}
-
-/// A codec passing bytes through unchanged.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct RawCodec;
-
-impl tonic::codec::Codec for RawCodec {
-    type Encode = Vec<u8>;
-    type Decode = Vec<u8>;
-    type Encoder = RawCodec;
-    type Decoder = RawCodec;
-
-    fn encoder(&mut self) -> Self::Encoder {
-        RawCodec
-    }
-
-    fn decoder(&mut self) -> Self::Decoder {
-        RawCodec
-    }
-}
-
-impl tonic::codec::Encoder for RawCodec {
-    type Item = Vec<u8>;
-    type Error = Status;
-
-    fn encode(
-        &mut self,
-        item: Vec<u8>,
-        dst: &mut tonic::codec::EncodeBuf<'_>,
-    ) -> Result<(), Status> {
-        use bytes::BufMut as _;
-        dst.put_slice(&item);
-        Ok(())
-    }
-}
-
-impl tonic::codec::Decoder for RawCodec {
-    type Item = Vec<u8>;
-    type Error = Status;
-
-    fn decode(&mut self, src: &mut tonic::codec::DecodeBuf<'_>) -> Result<Option<Vec<u8>>, Status> {
-        use bytes::Buf as _;
-        let mut bytes = vec![0; src.remaining()];
-        src.copy_to_slice(&mut bytes);
-        Ok(Some(bytes))
     }
 }
