@@ -274,18 +274,18 @@ async fn ensure_nhs_number_free(
     except: Option<Uuid>,
 ) -> Result<(), ApiError> {
     match holder(db, nhs_number, except).await? {
-        Some(existing) => Err(already_registered(nhs_number, existing.id)),
+        Some(_) => Err(already_registered()),
         None => Ok(()),
     }
 }
 
-fn already_registered(nhs_number: &NhsNumber, existing: Uuid) -> ApiError {
+/// An active patient holds the number. The answer names the field, never the
+/// number or the other patient: the caller may not be allowed to read them.
+fn already_registered() -> ApiError {
     ApiError::AlreadyExists {
-        message: format!(
-            "NHS number {nhs_number} is already registered to active patient {existing}"
-        ),
+        message: "patient.nhs_number is already registered to an active patient".to_owned(),
         resource: RESOURCE,
-        existing_id: existing.to_string(),
+        existing_id: String::new(),
     }
 }
 
@@ -307,7 +307,7 @@ async fn holding(
         Err(error) if matches!(error.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
             savepoint.rollback().await?;
             match holder(txn, nhs_number, None).await? {
-                Some(existing) => Err(already_registered(nhs_number, existing.id)),
+                Some(_) => Err(already_registered()),
                 None => Err(ApiError::lost_race()),
             }
         }

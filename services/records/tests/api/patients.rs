@@ -12,7 +12,7 @@ use crate::helpers::{patient, spawn_app, test_nhs_number};
 both_backends!(
     registers_a_patient_and_normalises_what_was_typed,
     refuses_every_bad_input_and_stores_nothing,
-    a_duplicate_nhs_number_names_the_patient_holding_it,
+    a_duplicate_nhs_number_is_refused_without_naming_the_holder,
     gets_answer_not_found_and_invalid_ids,
     pages_through_every_patient_exactly_once,
     filters_by_nhs_number_name_birth_date_and_postcode,
@@ -213,7 +213,7 @@ async fn refuses_every_bad_input_and_stores_nothing(backend: Backend) {
     }
 }
 
-async fn a_duplicate_nhs_number_names_the_patient_holding_it(backend: Backend) {
+async fn a_duplicate_nhs_number_is_refused_without_naming_the_holder(backend: Backend) {
     let mut app = spawn_app(backend).await;
     let first = app.create(patient("9434765919", "Ada", "Lovelace")).await;
     let status = app
@@ -225,10 +225,19 @@ async fn a_duplicate_nhs_number_names_the_patient_holding_it(backend: Backend) {
         .await
         .unwrap_err();
     assert_eq!(status.code(), Code::AlreadyExists);
-    assert!(status.message().contains(&first.id), "{}", status.message());
-    let info = status.get_details_resource_info().expect("resource info");
-    assert_eq!(info.resource_type, "patient");
-    assert_eq!(info.resource_name, first.id);
+    assert!(
+        status.message().contains("patient.nhs_number"),
+        "{}",
+        status.message()
+    );
+    // Neither the number nor the other patient's id is told to the caller.
+    for secret in [first.id.as_str(), "9434765919", "943 476 5919"] {
+        assert!(!status.message().contains(secret), "{}", status.message());
+        let info = status.get_details_resource_info().expect("resource info");
+        assert_eq!(info.resource_type, "patient");
+        assert!(!info.resource_name.contains(secret));
+        assert!(!info.description.contains(secret));
+    }
     assert_eq!(app.stored_patients().await, 1);
 }
 
@@ -507,7 +516,10 @@ async fn refuses_bad_updates_and_changes_nothing(backend: Backend) {
     };
     let status = update(&mut app, steal, &["nhs_number"]).await.unwrap_err();
     assert_eq!(status.code(), Code::AlreadyExists);
-    assert!(status.message().contains(&other.id));
+    assert!(
+        !status.message().contains(&other.id),
+        "the holder is not named"
+    );
 
     let missing = pb::Patient {
         id: "0190b9a4-7c1e-7000-8000-000000000000".into(),

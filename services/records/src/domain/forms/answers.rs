@@ -6,6 +6,7 @@ use std::collections::{HashMap, HashSet};
 
 use chrono::NaiveDate;
 use medsec_platform::FieldViolations;
+use medsec_platform::request::message;
 use medsec_platform::text;
 use medsec_platform::time::parse_civil_date;
 use medsec_proto::records::v1 as pb;
@@ -146,28 +147,32 @@ fn answer_value(item: &FormItem, value: Option<&pb::answer::Value>) -> Result<Va
         (ItemType::Integer, V::Integer(n)) => Ok(Value::Integer(*n)),
         (ItemType::Decimal, V::Decimal(text)) => parse_decimal(text)
             .map(Value::Decimal)
-            .ok_or_else(|| format!("{text:?} is not a decimal number such as 72.5")),
+            .ok_or_else(|| "is not a decimal number such as 72.5".to_owned()),
         (ItemType::Date, V::Date(text)) => parse_civil_date(text)
             .map(Value::Date)
-            .ok_or_else(|| format!("{text:?} is not a date in the form YYYY-MM-DD")),
+            .ok_or_else(|| message::NOT_A_DATE.to_owned()),
         (ItemType::Choice, V::Choice(choice)) => {
             if item.options.iter().any(|o| o == choice) {
                 Ok(Value::Choice(choice.clone()))
             } else {
-                Err(format!("{choice:?} is not one of {:?}", item.options))
+                // The answer is the patient's: name the options, not it.
+                Err(format!("is not one of {:?}", item.options))
             }
         }
         (ItemType::MultiChoice, V::Choices(choices)) => {
             if choices.values.is_empty() {
                 return Err("has no choices".into());
             }
-            let unknown: Vec<&String> = choices
+            let unknown = choices
                 .values
                 .iter()
                 .filter(|c| !item.options.contains(c))
-                .collect();
-            if !unknown.is_empty() {
-                return Err(format!("{unknown:?} not among {:?}", item.options));
+                .count();
+            if unknown > 0 {
+                return Err(format!(
+                    "has {unknown} choices not among {:?}",
+                    item.options
+                ));
             }
             let distinct: HashSet<&String> = choices.values.iter().collect();
             if distinct.len() != choices.values.len() {
@@ -215,6 +220,33 @@ pub fn next_revision(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_refused_answer_is_never_echoed_back() {
+        use pb::answer::Value as V;
+        let secret = "HIV positive since 2019";
+        let mut choice = item("q", ItemType::Choice, true);
+        choice.options = vec!["yes".into(), "no".into()];
+        let mut multi = item("m", ItemType::MultiChoice, true);
+        multi.options = vec!["a".into()];
+        for (item, value) in [
+            (
+                item("d", ItemType::Decimal, true),
+                V::Decimal(secret.into()),
+            ),
+            (item("t", ItemType::Date, true), V::Date(secret.into())),
+            (choice, V::Choice(secret.into())),
+            (
+                multi,
+                V::Choices(pb::Choices {
+                    values: vec![secret.into()],
+                }),
+            ),
+        ] {
+            let why = answer_value(&item, Some(&value)).unwrap_err();
+            assert!(!why.contains(secret), "{why}");
+        }
+    }
 
     fn item(link_id: &str, item_type: ItemType, required: bool) -> FormItem {
         FormItem {
