@@ -250,6 +250,7 @@ pub(super) async fn create_absence(
     api: &SchedulingApi,
     request: Request<pb::CreateAbsenceRequest>,
 ) -> Result<pb::Absence, ApiError> {
+    let actor = Actor::of(&request);
     let request = request.into_inner();
     let mut r = Reader::new();
     let key = r.request_key(&request.request_id, &request, |q| q.request_id.clear());
@@ -268,7 +269,7 @@ pub(super) async fn create_absence(
         reason,
         note,
     };
-    let created = store::create_absence(&api.db, key.as_ref(), new).await?;
+    let created = store::create_absence(&api.db, key.as_ref(), new, &actor).await?;
     Ok(absence_to_proto(&created))
 }
 
@@ -288,12 +289,13 @@ pub(super) async fn list_absences(
     api: &SchedulingApi,
     request: Request<pb::ListAbsencesRequest>,
 ) -> Result<pb::ListAbsencesResponse, ApiError> {
+    let actor = Actor::of(&request);
     let request = request.into_inner();
     let mut r = Reader::new();
     let clinician_id = r.optional_id("clinician_id", &request.clinician_id);
     let (size, token) = (request.page_size, &request.page_token);
     let page = r.finish_page("absences", &clinician_id, size, token)?;
-    let rows = store::list_absences(&api.db, clinician_id, &page).await?;
+    let rows = store::list_absences(&api.db, clinician_id, &page, &actor).await?;
     let (absences, next_page_token) =
         page.tail(rows, |(row, _)| keys::id(row.id), absence_to_proto);
     Ok(pb::ListAbsencesResponse {

@@ -32,8 +32,9 @@ pub const POLICY: ServicePolicy = ServicePolicy {
         Rule::other("CreateSlot", &[Admin]),
         Rule::other("GetSlot", EVERY_SCHEDULER),
         Rule::other("ListSlots", EVERY_SCHEDULER),
-        Rule::other("CreateAbsence", &[Secretary, Admin]),
-        Rule::other("ListAbsences", EVERY_SCHEDULER),
+        // An absence answers with the appointments it displaces: patients'.
+        Rule::patient("CreateAbsence", &[Secretary, Admin]),
+        Rule::patient("ListAbsences", EVERY_SCHEDULER),
         Rule::patient("GetDiary", WAITING_LIST),
         Rule::patient("BookAppointment", BOOKERS),
         Rule::patient(

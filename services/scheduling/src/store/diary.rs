@@ -422,6 +422,7 @@ pub async fn create_absence(
     db: &DatabaseConnection,
     key: Option<&RequestKey>,
     new: NewAbsence,
+    actor: &Actor,
 ) -> Result<WithDisplaced, ApiError> {
     IDEMPOTENCY_KEYS
         .create(db, "CreateAbsence", key, async |txn, claimed| {
@@ -448,6 +449,7 @@ pub async fn create_absence(
             }
             let absence = get_row::<absence::Entity>(txn, "absence", claimed.id()).await?;
             let displaced = displaced(txn, &absence).await?;
+            audit::record(txn, actor, absence_accesses(&absence, &displaced)).await?;
             Ok((absence, displaced))
         })
         .await
@@ -471,21 +473,52 @@ pub async fn displaced(
 }
 
 /// A page of absences, each with the appointments it displaces now.
+/// One page of absences with the appointments each displaces; the read is
+/// audited, one event per displaced appointment shown (the appointments are
+/// patients'), or one for the search when it shows none.
 pub async fn list_absences(
-    db: &impl ConnectionTrait,
+    db: &DatabaseConnection,
     clinician_id: Option<Uuid>,
     page: &PageRequest,
+    actor: &Actor,
 ) -> Result<Vec<WithDisplaced>, ApiError> {
     let query = absence::Entity::find().apply_if(clinician_id, |query, id| {
         query.filter(absence::Column::ClinicianId.eq(id))
     });
-    let absences = page.by_id(query, absence::Column::Id)?.all(db).await?;
-    let mut listed = Vec::with_capacity(absences.len());
-    for absence in absences {
-        let displaced = displaced(db, &absence).await?;
-        listed.push((absence, displaced));
+    audit::audited(db, actor, async |txn| {
+        let absences = page.by_id(query, absence::Column::Id)?.all(txn).await?;
+        let shown = page.served(absences.len());
+        let mut listed = Vec::with_capacity(absences.len());
+        let mut accesses = Vec::new();
+        for (n, absence) in absences.into_iter().enumerate() {
+            let displaced = displaced(txn, &absence).await?;
+            if n < shown {
+                accesses.extend(
+                    displaced
+                        .iter()
+                        .map(|a| a.access().filtered(page.filter_hash())),
+                );
+            }
+            listed.push((absence, displaced));
+        }
+        if accesses.is_empty() {
+            accesses.push(Access::other("absences").filtered(page.filter_hash()));
+        }
+        Ok((listed, accesses))
+    })
+    .await
+}
+
+/// What recording an absence touches: the appointments it displaces, or
+/// the absence alone when it displaces none.
+fn absence_accesses(absence: &absence::Model, displaced: &[appointment::Model]) -> Vec<Access> {
+    if displaced.is_empty() {
+        return vec![Access::other(format!("absences/{}", absence.id))];
     }
-    Ok(listed)
+    displaced
+        .iter()
+        .map(|appointment| appointment.access())
+        .collect()
 }
 
 /// A staff member's slots on the civil dates `from..=to`, in start order,

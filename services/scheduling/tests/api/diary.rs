@@ -1,6 +1,8 @@
+use medsec_platform::audit::entities::event as audit_event;
 use medsec_platform::both_backends;
 use medsec_platform::testing::Backend;
 use medsec_proto::scheduling::v1 as pb;
+use sea_orm::{ColumnTrait as _, EntityTrait as _, PaginatorTrait as _, QueryFilter as _};
 use tonic::Code;
 
 use crate::helpers::{assert_precondition, patient, rfc3339, slot, spawn_app, ts, violated_fields};
@@ -382,6 +384,19 @@ async fn an_absence_makes_slots_unavailable_and_lists_the_displaced(backend: Bac
         .into_inner();
     assert_eq!(absence.displaced_appointments.len(), 1);
     assert_eq!(absence.displaced_appointments[0].id, booked.id);
+    // The absence showed a patient's appointment: that access is audited,
+    // in the displaced patient's chain.
+    let displaced_patient = uuid::Uuid::parse_str(&booked.patient_id).unwrap();
+    let audited = audit_event::Entity::find()
+        .filter(audit_event::Column::PatientId.eq(displaced_patient))
+        .filter(audit_event::Column::Method.eq("CreateAbsence"))
+        .count(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(
+        audited, 1,
+        "CreateAbsence audited for the displaced patient"
+    );
     assert_eq!(
         app.get_slot(&tuesday.id).await.state(),
         pb::SlotState::BusyUnavailable
