@@ -11,6 +11,7 @@ use sea_orm::{EntityTrait as _, PaginatorTrait as _};
 use tonic::Code;
 
 use crate::helpers::{TestApp, patient, spawn_app};
+use crate::optimise::{allocations, commit, day_slot, propose, referral};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_serialisation_failure_is_aborted() {
@@ -64,4 +65,45 @@ async fn assert_booked(app: &mut TestApp, slot_id: &str, count: i32) {
     assert_eq!(app.get_slot(slot_id).await.booked, count);
     let rows = appointment::Entity::find().count(&app.db).await.unwrap();
     assert_eq!(rows, u64::try_from(count).unwrap());
+}
+
+/// A commit that meets a passing fault answers with it and stores no
+/// refusal: the allocations stay open, and the commit's retry books them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transient_fault_during_a_commit_is_never_stored_as_a_refusal() {
+    for (fault, code) in [
+        (Fault::Deadlock, Code::Aborted),
+        (Fault::TerminatedBackend, Code::Unavailable),
+    ] {
+        let mut app = spawn_app(Backend::Postgres).await;
+        let clinic = app.clinic().await;
+        day_slot(&mut app, &clinic, "2026-06-01", 1).await;
+        day_slot(&mut app, &clinic, "2026-06-02", 1).await;
+        for clock_start in ["2026-01-05", "2026-02-05"] {
+            referral(&mut app, &patient(), pb::Priority::Routine, clock_start).await;
+        }
+        let proposal = propose(&mut app, "2026-06-01", "2026-06-30").await.unwrap();
+        assert_eq!(proposal.referrals_allocated, 2);
+
+        inject_fault(&app.db, "appointments", fault).await;
+        let status = app
+            .client
+            .commit_proposal(pb::CommitProposalRequest {
+                id: proposal.id.clone(),
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(status.code(), code, "{fault:?}: {status:?}");
+        let open = allocations(&mut app, &proposal.id).await;
+        assert!(
+            open.iter()
+                .all(|a| a.appointment_id.is_empty() && a.not_booked_reason.is_empty()),
+            "{fault:?} left a refusal or a booking: {open:?}"
+        );
+
+        clear_fault(&app.db, "appointments").await;
+        let committed = commit(&mut app, &proposal.id).await;
+        assert_eq!(committed.booked, 2, "{fault:?}");
+        assert!(committed.not_booked.is_empty(), "{fault:?}");
+    }
 }

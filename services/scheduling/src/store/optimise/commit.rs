@@ -1,5 +1,6 @@
 //! Committing a proposal: booking its open allocations through the booking
-//! path, each alone in a savepoint, and counting the outcome from the rows.
+//! path, each in its own short transaction, and counting the outcome from
+//! the rows.
 
 use chrono::Utc;
 use medsec_platform::ApiError;
@@ -36,15 +37,14 @@ fn count(n: usize) -> i32 {
 }
 
 /// Books a proposal's open allocations (neither an appointment nor a
-/// reason recorded), one transaction per specialty; each booking runs in a
-/// savepoint through [`book_in`], so one that is no longer valid (slot full
-/// or held, referral no longer waiting, patient busy) is rolled back alone
-/// and its reason recorded. A commit interrupted between transactions (an
-/// error, a crash, a timeout) leaves open allocations, which the next
-/// commit books; after a full commit there are none, so a retry books
-/// nothing and reports the same outcome, counted from the rows. Each
-/// booking is audited in its transaction; the outcome read, with the
-/// allocations not booked, in the last.
+/// reason recorded) with [`book_allocations`]: one that is no longer valid
+/// (slot full or held, referral no longer waiting, patient busy) records its
+/// reason. A commit interrupted between bookings (an error, a crash, a
+/// timeout) leaves open allocations, which the next commit books; after a
+/// full commit there are none, so a retry books nothing and reports the same
+/// outcome, counted from the rows. Each booking is audited in its
+/// transaction; the outcome read, with the allocations not booked, in the
+/// last.
 pub async fn commit(
     db: &DatabaseConnection,
     id: Uuid,
@@ -119,66 +119,112 @@ async fn outcome(txn: &DatabaseTransaction, id: Uuid, booked: i32) -> Result<Com
     })
 }
 
-/// Books `allocations` (one specialty's, in slot id order) in one
-/// transaction, each in its own savepoint, recording an appointment or a
-/// reason on each row; returns how many it booked. Each allocation row is
-/// claimed first (a guarded write on a still-open row), so two commits of
-/// one proposal never both book an allocation: the second finds it closed
-/// and leaves it alone. Every appointment booked is audited in the
-/// transaction.
+/// How many times one booking is tried again after a transient fault
+/// before the commit gives up (and leaves the allocation open for its retry).
+const TRANSIENT_RETRIES: u32 = 5;
+
+/// What booking one allocation came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Attempt {
+    Booked,
+    /// No longer valid (slot full or held, referral no longer waiting,
+    /// patient busy): its reason is recorded on the row.
+    Refused,
+    /// Another commit of the proposal got to it first.
+    Closed,
+}
+
+/// Books `allocations` in order, each in its own short write transaction
+/// through the booking path ([`book_in`]): a commit holds no lock while it
+/// moves on to the next booking, so it cannot deadlock with
+/// `BookAppointment`, and other writers (SQLite's, too) take turns between
+/// its bookings. A booking no longer valid records its reason on the row. A
+/// transient fault (ABORTED, UNAVAILABLE) is never stored as a refusal: the
+/// booking is tried again a few times, and then the call fails, leaving the
+/// allocation open for the commit's retry. Returns how many it booked; each
+/// booking is audited in its transaction.
 pub async fn book_allocations(
     db: &DatabaseConnection,
     allocations: &[proposal_allocation::Model],
     actor: &Actor,
 ) -> Result<i32, ApiError> {
-    let mut accesses = Vec::new();
     let mut booked = 0;
-    let txn = begin_write(db).await?;
     for allocation in allocations {
-        let appointment_id = Uuid::now_v7();
-        let claimed = proposal_allocation::Entity::update_many()
-            .col_expr(
-                proposal_allocation::Column::AppointmentId,
-                Expr::value(Some(appointment_id)),
-            )
-            .filter(proposal_allocation::Column::ProposalId.eq(allocation.proposal_id))
-            .filter(proposal_allocation::Column::ReferralId.eq(allocation.referral_id))
-            .filter(proposal_allocation::Column::AppointmentId.is_null())
-            .filter(proposal_allocation::Column::NotBookedReason.is_null())
-            .exec(&txn)
-            .await?
-            .rows_affected;
-        if claimed == 0 {
-            continue;
-        }
-        let attempt = savepoint(&txn).await?;
-        let booking = Booking {
-            slot_id: allocation.slot_id,
-            patient_id: allocation.patient_id,
-            referral_id: Some(allocation.referral_id),
-            reason: format!("allocated by proposal {}", allocation.proposal_id),
+        let mut tries = 0;
+        let attempt = loop {
+            match book_allocation(db, allocation, actor).await {
+                Err(error) if is_transient(&error) && tries < TRANSIENT_RETRIES => {
+                    tries += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(10 << tries)).await;
+                }
+                other => break other?,
+            }
         };
-        match book_in(&attempt, appointment_id, booking).await {
-            Ok(()) => {
-                attempt.commit().await?;
-                booked += 1;
-                accesses.push(Access::patient(
-                    format!("appointments/{appointment_id}"),
-                    allocation.patient_id,
-                ));
-            }
-            Err(error) => {
-                attempt.rollback().await?;
-                let Some(reason) = refusal(&error) else {
-                    return Err(error);
-                };
-                record_refusal(&txn, allocation, reason).await?;
-            }
+        if attempt == Attempt::Booked {
+            booked += 1;
         }
     }
-    audit::record(&txn, actor, accesses).await?;
-    txn.commit().await?;
     Ok(booked)
+}
+
+fn is_transient(error: &ApiError) -> bool {
+    matches!(error, ApiError::Aborted(_) | ApiError::Unavailable(_))
+}
+
+/// Claims one open allocation (a guarded write, so two commits of one
+/// proposal never both book it) and books it, in one transaction.
+async fn book_allocation(
+    db: &DatabaseConnection,
+    allocation: &proposal_allocation::Model,
+    actor: &Actor,
+) -> Result<Attempt, ApiError> {
+    let txn = begin_write(db).await?;
+    let appointment_id = Uuid::now_v7();
+    let claimed = proposal_allocation::Entity::update_many()
+        .col_expr(
+            proposal_allocation::Column::AppointmentId,
+            Expr::value(Some(appointment_id)),
+        )
+        .filter(proposal_allocation::Column::ProposalId.eq(allocation.proposal_id))
+        .filter(proposal_allocation::Column::ReferralId.eq(allocation.referral_id))
+        .filter(proposal_allocation::Column::AppointmentId.is_null())
+        .filter(proposal_allocation::Column::NotBookedReason.is_null())
+        .exec(&txn)
+        .await?
+        .rows_affected;
+    if claimed == 0 {
+        return Ok(Attempt::Closed);
+    }
+    let attempt = savepoint(&txn).await?;
+    let booking = Booking {
+        slot_id: allocation.slot_id,
+        patient_id: allocation.patient_id,
+        referral_id: Some(allocation.referral_id),
+        reason: format!("allocated by proposal {}", allocation.proposal_id),
+    };
+    let outcome = match book_in(&attempt, appointment_id, booking).await {
+        Ok(()) => {
+            attempt.commit().await?;
+            let access = Access::patient(
+                format!("appointments/{appointment_id}"),
+                allocation.patient_id,
+            );
+            audit::record(&txn, actor, [access]).await?;
+            Attempt::Booked
+        }
+        Err(error) => {
+            attempt.rollback().await?;
+            // A fault of ours or a passing one fails the attempt (the
+            // transaction rolls back, the allocation stays open).
+            let Some(reason) = refusal(&error) else {
+                return Err(error);
+            };
+            record_refusal(&txn, allocation, reason).await?;
+            Attempt::Refused
+        }
+    };
+    txn.commit().await?;
+    Ok(outcome)
 }
 
 async fn record_refusal(

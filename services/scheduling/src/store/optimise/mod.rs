@@ -22,11 +22,12 @@ pub use rebook::apply_moves;
 use medsec_platform::ApiError;
 
 /// Why a booking the optimiser attempted could not be made, for the
-/// client; `None` for a fault on our side or a database that cannot serve
-/// for the moment, which fails the whole call instead.
+/// client; `None` for a fault on our side or a passing one (a lost race, a
+/// database that cannot serve for the moment), which fails the attempt
+/// instead and is never stored as a refusal.
 fn refusal(error: &ApiError) -> Option<String> {
     match error {
-        ApiError::Internal(_) | ApiError::Unavailable(_) => None,
+        ApiError::Internal(_) | ApiError::Unavailable(_) | ApiError::Aborted(_) => None,
         ApiError::InvalidArgument(violations) => Some(
             violations
                 .iter()
