@@ -22,7 +22,8 @@ use tonic_types::StatusExt as _;
 
 use crate::auth::AuthLayer;
 use crate::auth::dev_issuer::DevIssuer;
-use crate::config::Settings;
+use crate::auth::layer::Authenticator;
+use crate::config::{ServerSettings, Settings};
 use crate::server::{GrpcServer, Services};
 
 mod callers;
@@ -31,7 +32,7 @@ mod raw;
 pub mod tls;
 
 pub use callers::{AuthChannel, Caller, Credentials, authorised_channel, with_token};
-pub use faults::{Fault, clear_fault, inject_fault};
+pub use faults::{Fault, RETRYABLE_FAULTS, clear_fault, fault_then_retry, inject_fault};
 pub use raw::{RawCodec, call_raw};
 
 /// Where the admin connection for test databases points unless
@@ -200,8 +201,7 @@ impl TestServer {
     pub async fn start(settings: &Settings, services: Services, db: &DatabaseConnection) -> Self {
         init_test_logging();
         let server = GrpcServer::bind(&settings.server).await.expect("bind");
-        let addr = server.local_addr();
-        let authenticator = crate::auth::authenticator(&settings.auth, addr, db)
+        let authenticator = crate::auth::authenticator(&settings.auth, server.local_addr(), db)
             .await
             .expect("authenticator");
         let auth = AuthLayer::new(
@@ -209,6 +209,25 @@ impl TestServer {
             authenticator,
             db.clone(),
         );
+        Self::serve(server, services, auth)
+    }
+
+    /// Binds as `settings` say and serves health alone, accepting no
+    /// credentials: the server shell with no service behind it.
+    pub async fn health_only(settings: &ServerSettings) -> Self {
+        let server = GrpcServer::bind(settings).await.expect("bind");
+        let services = Services::new();
+        // No call on patient data, so no trail to write to.
+        let auth = AuthLayer::new(
+            services.policy(false),
+            Authenticator::refusing_all(),
+            DatabaseConnection::default(),
+        );
+        Self::serve(server, services, auth)
+    }
+
+    fn serve(server: GrpcServer, services: Services, auth: AuthLayer) -> Self {
+        let addr = server.local_addr();
         let (shutdown, stopped) = oneshot::channel::<()>();
         let handle = tokio::spawn(async move {
             let stop = async move {
@@ -273,17 +292,7 @@ impl Running {
     /// A channel whose calls carry `caller`'s token and purpose, as a real
     /// client's would.
     pub fn channel_as(&self, caller: &Caller) -> AuthChannel {
-        let token = self
-            .issuer
-            .mint(
-                &caller.subject,
-                &caller.roles,
-                &self.audience,
-                std::time::Duration::from_secs(3600),
-                None,
-            )
-            .expect("mint a token");
-        with_token(self.channel.clone(), &token, caller)
+        caller.channel(&self.issuer, &self.audience, self.channel.clone())
     }
 
     /// A channel for a caller holding every staff role, reading patient data

@@ -6,102 +6,14 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic
 
-use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+mod collector;
 
 use medsec_platform::Settings;
-use medsec_platform::testing::tls::{Leaf, TestCa};
+use medsec_platform::testing::tls::TestCa;
 use opentelemetry::global;
-use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_server::{
-    MetricsService, MetricsServiceServer,
-};
-use opentelemetry_proto::tonic::collector::metrics::v1::{
-    ExportMetricsServiceRequest, ExportMetricsServiceResponse,
-};
-use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
-    TraceService, TraceServiceServer,
-};
-use opentelemetry_proto::tonic::collector::trace::v1::{
-    ExportTraceServiceRequest, ExportTraceServiceResponse,
-};
-use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
 use tonic::transport::ServerTlsConfig;
-use tonic::{Request, Response, Status};
 
-/// What the collector received, and whether each export came with a
-/// client certificate.
-#[derive(Clone, Default)]
-struct Collector {
-    spans: Arc<Mutex<Vec<String>>>,
-    metrics: Arc<Mutex<Vec<String>>>,
-    anonymous_exports: Arc<Mutex<usize>>,
-}
-
-impl Collector {
-    fn note_client<T>(&self, request: &Request<T>) {
-        if request.peer_certs().is_none_or(|certs| certs.is_empty()) {
-            *self.anonymous_exports.lock().unwrap() += 1;
-        }
-    }
-}
-
-#[tonic::async_trait]
-impl TraceService for Collector {
-    async fn export(
-        &self,
-        request: Request<ExportTraceServiceRequest>,
-    ) -> Result<Response<ExportTraceServiceResponse>, Status> {
-        self.note_client(&request);
-        let names = request
-            .into_inner()
-            .resource_spans
-            .into_iter()
-            .flat_map(|r| r.scope_spans)
-            .flat_map(|s| s.spans)
-            .map(|s| s.name);
-        self.spans.lock().unwrap().extend(names);
-        Ok(Response::new(ExportTraceServiceResponse::default()))
-    }
-}
-
-#[tonic::async_trait]
-impl MetricsService for Collector {
-    async fn export(
-        &self,
-        request: Request<ExportMetricsServiceRequest>,
-    ) -> Result<Response<ExportMetricsServiceResponse>, Status> {
-        self.note_client(&request);
-        let names = request
-            .into_inner()
-            .resource_metrics
-            .into_iter()
-            .flat_map(|r| r.scope_metrics)
-            .flat_map(|s| s.metrics)
-            .map(|m| m.name);
-        self.metrics.lock().unwrap().extend(names);
-        Ok(Response::new(ExportMetricsServiceResponse::default()))
-    }
-}
-
-/// A collector serving TLS with `server`, requiring a client certificate
-/// from `clients`.
-async fn start_collector(collector: Collector, server: &Leaf, clients: &TestCa) -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let tls = ServerTlsConfig::new()
-        .identity(server.identity())
-        .client_ca_root(clients.certificate());
-    tokio::spawn(
-        tonic::transport::Server::builder()
-            .tls_config(tls)
-            .unwrap()
-            .add_service(TraceServiceServer::new(collector.clone()))
-            .add_service(MetricsServiceServer::new(collector))
-            .serve_with_incoming(TcpListenerStream::new(listener)),
-    );
-    addr
-}
+use crate::collector::Collector;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn spans_and_metrics_reach_a_tls_collector_with_a_client_certificate() {
@@ -109,7 +21,11 @@ async fn spans_and_metrics_reach_a_tls_collector_with_a_client_certificate() {
     let clients_ca = TestCa::new("telemetry clients CA");
     let exporter = clients_ca.client_cert("medsec-exporter", &["medsec.medsec.internal"], &[]);
     let collector = Collector::default();
-    let addr = start_collector(collector.clone(), &collector_ca.server_cert(), &clients_ca).await;
+    // Serving TLS, requiring a client certificate from the clients' CA.
+    let tls = ServerTlsConfig::new()
+        .identity(collector_ca.server_cert().identity())
+        .client_ca_root(clients_ca.certificate());
+    let addr = collector.start(Some(tls)).await;
 
     let mut settings = Settings::defaults().unwrap().telemetry;
     settings.service_name = "medsec-otlp-tls-test".into();
@@ -137,15 +53,15 @@ async fn spans_and_metrics_reach_a_tls_collector_with_a_client_certificate() {
         .await
         .unwrap();
 
-    let spans = collector.spans.lock().unwrap().clone();
+    let spans: Vec<String> = collector.spans().into_iter().map(|s| s.name).collect();
     assert!(
         spans.iter().any(|s| s == "otlp-tls-probe"),
         "spans: {spans:?}"
     );
-    let metrics = collector.metrics.lock().unwrap().clone();
+    let metrics = collector.metric_names();
     assert!(
         metrics.iter().any(|m| m == "otlp.tls.probe"),
         "metrics: {metrics:?}"
     );
-    assert_eq!(*collector.anonymous_exports.lock().unwrap(), 0);
+    assert_eq!(collector.anonymous_exports(), 0);
 }

@@ -5,10 +5,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic
 
 use medsec_platform::Settings;
-use medsec_platform::auth::AuthLayer;
-use medsec_platform::auth::layer::Authenticator;
 use medsec_platform::config::{ClientAuth, ServerSettings};
-use medsec_platform::server::{GrpcServer, ServeError, Services};
+use medsec_platform::server::{GrpcServer, ServeError};
+use medsec_platform::testing::TestServer;
 use medsec_platform::testing::tls::{TestCa, client_tls, handshake, tls_channel};
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_client::HealthClient;
@@ -59,21 +58,9 @@ async fn port_zero_serves_tls_and_health_is_open() {
     let services = TestCa::new("services CA");
     let mut settings = server_settings();
     settings.tls = Some(ca.server_tls(&ca.server_cert(), Some(&services), ClientAuth::Optional));
-    let server = GrpcServer::bind(&settings).await.unwrap();
-    let addr = server.local_addr();
+    let server = TestServer::health_only(&settings).await;
+    let addr = server.addr;
     assert_ne!(addr.port(), 0);
-
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let routes = Services::new();
-    // Health only: no call on patient data, so nothing for a trail.
-    let auth = AuthLayer::new(
-        routes.policy(false),
-        Authenticator::refusing_all(),
-        sea_orm::DatabaseConnection::default(),
-    );
-    let serving = tokio::spawn(server.serve(routes, auth, async move {
-        let _ = stopped.await;
-    }));
 
     let channel = tls_channel(addr, client_tls(&ca, None)).await.unwrap();
     HealthClient::new(channel)
@@ -88,6 +75,5 @@ async fn port_zero_serves_tls_and_health_is_open() {
     .await
     .expect("a services CA certificate completes the handshake");
 
-    let _ = stop.send(());
-    serving.await.unwrap().unwrap();
+    server.stop().await;
 }

@@ -5,89 +5,20 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic
 
-use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+mod collector;
 
 use medsec_platform::Settings;
-use medsec_platform::auth::AuthLayer;
-use medsec_platform::auth::layer::Authenticator;
-use medsec_platform::server::{GrpcServer, Services};
-use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_server::{
-    MetricsService, MetricsServiceServer,
-};
-use opentelemetry_proto::tonic::collector::metrics::v1::{
-    ExportMetricsServiceRequest, ExportMetricsServiceResponse,
-};
-use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
-    TraceService, TraceServiceServer,
-};
-use opentelemetry_proto::tonic::collector::trace::v1::{
-    ExportTraceServiceRequest, ExportTraceServiceResponse,
-};
-use opentelemetry_proto::tonic::trace::v1::Span;
-use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
-use tonic::{Request, Response, Status};
+use medsec_platform::testing::TestServer;
+use tonic::Request;
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_client::HealthClient;
 
-#[derive(Clone, Default)]
-struct Collector {
-    spans: Arc<Mutex<Vec<Span>>>,
-    metrics: Arc<Mutex<Vec<String>>>,
-}
-
-#[tonic::async_trait]
-impl TraceService for Collector {
-    async fn export(
-        &self,
-        request: Request<ExportTraceServiceRequest>,
-    ) -> Result<Response<ExportTraceServiceResponse>, Status> {
-        let spans = request
-            .into_inner()
-            .resource_spans
-            .into_iter()
-            .flat_map(|r| r.scope_spans)
-            .flat_map(|s| s.spans);
-        self.spans.lock().unwrap().extend(spans);
-        Ok(Response::new(ExportTraceServiceResponse::default()))
-    }
-}
-
-#[tonic::async_trait]
-impl MetricsService for Collector {
-    async fn export(
-        &self,
-        request: Request<ExportMetricsServiceRequest>,
-    ) -> Result<Response<ExportMetricsServiceResponse>, Status> {
-        let names = request
-            .into_inner()
-            .resource_metrics
-            .into_iter()
-            .flat_map(|r| r.scope_metrics)
-            .flat_map(|s| s.metrics)
-            .map(|m| m.name);
-        self.metrics.lock().unwrap().extend(names);
-        Ok(Response::new(ExportMetricsServiceResponse::default()))
-    }
-}
-
-async fn start_collector(collector: Collector) -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(
-        tonic::transport::Server::builder()
-            .add_service(TraceServiceServer::new(collector.clone()))
-            .add_service(MetricsServiceServer::new(collector))
-            .serve_with_incoming(TcpListenerStream::new(listener)),
-    );
-    addr
-}
+use crate::collector::Collector;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rpc_spans_and_metrics_reach_the_collector() {
     let collector = Collector::default();
-    let collector_addr = start_collector(collector.clone()).await;
+    let collector_addr = collector.start(None).await;
 
     let mut settings = Settings::defaults().unwrap();
     settings.telemetry.otlp_endpoint = Some(format!("http://{collector_addr}"));
@@ -96,25 +27,8 @@ async fn rpc_spans_and_metrics_reach_the_collector() {
     settings.server.shutdown_grace_millis = 0;
     let guard = medsec_platform::telemetry::init(&settings.telemetry).unwrap();
 
-    let server = GrpcServer::bind(&settings.server).await.unwrap();
-    let addr = server.local_addr();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let services = Services::new();
-    // Health only: no call on patient data, so nothing for a trail.
-    let auth = AuthLayer::new(
-        services.policy(false),
-        Authenticator::refusing_all(),
-        sea_orm::DatabaseConnection::default(),
-    );
-    let serving = tokio::spawn(server.serve(services, auth, async move {
-        let _ = stopped.await;
-    }));
-
-    let channel = tonic::transport::Channel::from_shared(format!("http://{addr}"))
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
+    let server = TestServer::health_only(&settings.server).await;
+    let channel = server.channel().await;
     let mut request = Request::new(HealthCheckRequest {
         service: String::new(),
     });
@@ -126,14 +40,13 @@ async fn rpc_spans_and_metrics_reach_the_collector() {
     );
     HealthClient::new(channel).check(request).await.unwrap();
 
-    let _ = stop.send(());
-    serving.await.unwrap().unwrap();
+    server.stop().await;
     // Shutting the providers down flushes what they hold.
     tokio::task::spawn_blocking(move || drop(guard))
         .await
         .unwrap();
 
-    let spans = collector.spans.lock().unwrap().clone();
+    let spans = collector.spans();
     let span = spans
         .iter()
         .find(|s| s.name == "grpc.health.v1.Health/Check")
@@ -146,7 +59,7 @@ async fn rpc_spans_and_metrics_reach_the_collector() {
     let hex = |bytes: &[u8]| bytes.iter().map(|b| format!("{b:02x}")).collect::<String>();
     assert_eq!(hex(&span.trace_id), "4bf92f3577b34da6a3ce929d0e0e4736");
     assert_eq!(hex(&span.parent_span_id), "00f067aa0ba902b7");
-    let metrics = collector.metrics.lock().unwrap().clone();
+    let metrics = collector.metric_names();
     assert!(
         metrics.iter().any(|m| m == "rpc.server.duration"),
         "metrics exported: {metrics:?}"

@@ -4,34 +4,32 @@
 
 use std::collections::BTreeMap;
 
-use medsec_platform::testing::{Backend, Fault, clear_fault, inject_fault};
+use medsec_platform::testing::{Backend, RETRYABLE_FAULTS, fault_then_retry};
 use sea_orm::{ConnectionTrait, DbBackend, Statement};
-use tonic::{Code, Status};
 
 use crate::helpers::{TestApp, new_id, self_pay, spawn_app};
-
-const FAULTS: [(Fault, Code); 4] = [
-    (Fault::SerializationFailure, Code::Aborted),
-    (Fault::Deadlock, Code::Aborted),
-    (Fault::LockTimeout, Code::Aborted),
-    (Fault::TerminatedBackend, Code::Unavailable),
-];
 
 /// RecordPayment writes the invoice's balance, then the payment: a fault on
 /// the payment takes the balance and the claimed request_id back with it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_payment_hit_by_a_retryable_fault_changes_nothing_and_a_retry_records_it_once() {
     let mut app = spawn_app(Backend::Postgres).await;
+    let db = app.db.clone();
     app.price("CONS", 20_000, 0, "2026-01-01").await;
-    for (fault, code) in FAULTS {
+    for (fault, code) in RETRYABLE_FAULTS {
         let patient = new_id();
         app.charge(&patient, "CONS", 1, self_pay()).await;
         let draft = app.draft(&patient, self_pay()).await;
         let invoice = app.issue(&draft.id, "2026-05-06").await;
         let request_id = format!("till-7-{fault:?}");
-        let paid = retried_after(&mut app, "payments", fault, code, async |app| {
-            app.try_pay(&invoice.id, 3_000, &request_id).await
-        })
+        let paid = fault_then_retry(
+            &mut app,
+            &db,
+            "payments",
+            (fault, code),
+            state,
+            async |app| app.try_pay(&invoice.id, 3_000, &request_id).await,
+        )
         .await;
         assert_eq!(paid.balance_pence, invoice.balance_pence - 3_000);
         assert_eq!(paid.payments.len(), 1);
@@ -43,45 +41,29 @@ async fn a_payment_hit_by_a_retryable_fault_changes_nothing_and_a_retry_records_
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_charge_hit_by_a_retryable_fault_stores_nothing_and_a_retry_charges_once() {
     let mut app = spawn_app(Backend::Postgres).await;
+    let db = app.db.clone();
     app.price("CONS", 20_000, 0, "2026-01-01").await;
-    for (fault, code) in FAULTS {
+    for (fault, code) in RETRYABLE_FAULTS {
         let (appointment, patient) = (new_id(), new_id());
-        let charge = retried_after(&mut app, "charges", fault, code, async |app| {
-            app.try_charge(&appointment, &patient, "CONS", 1, self_pay())
-                .await
-        })
+        let charge = fault_then_retry(
+            &mut app,
+            &db,
+            "charges",
+            (fault, code),
+            state,
+            async |app| {
+                app.try_charge(&appointment, &patient, "CONS", 1, self_pay())
+                    .await
+            },
+        )
         .await;
         assert_eq!(charge.appointment_id, appointment);
     }
 }
 
-/// Makes `call` meet `fault` on `table`: it fails with `code` and changes
-/// nothing. With the fault cleared, `call` is made twice: the second answers
-/// as the first, and `table` holds one row more.
-async fn retried_after<T: PartialEq + std::fmt::Debug>(
-    app: &mut TestApp,
-    table: &str,
-    fault: Fault,
-    code: Code,
-    mut call: impl AsyncFnMut(&mut TestApp) -> Result<T, Status>,
-) -> T {
-    let before = state(app).await;
-    inject_fault(&app.db, table, fault).await;
-    let status = call(app).await.unwrap_err();
-    assert_eq!(status.code(), code, "{fault:?}: {status:?}");
-    assert_eq!(state(app).await, before, "{fault:?} changed nothing");
-
-    clear_fault(&app.db, table).await;
-    let first = call(app).await.unwrap();
-    let again = call(app).await.unwrap();
-    assert_eq!(again, first, "a retry changes nothing");
-    assert_eq!(state(app).await[table], before[table] + 1, "{fault:?}");
-    again
-}
-
 /// The rows of every table a payment or a charge writes, and what the
 /// invoices are owed.
-async fn state(app: &TestApp) -> BTreeMap<&'static str, i64> {
+async fn state(app: &mut TestApp) -> BTreeMap<&'static str, i64> {
     let names = [
         "charges",
         "payments",

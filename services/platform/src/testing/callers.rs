@@ -15,18 +15,8 @@ pub async fn authorised_channel(settings: &Settings, channel: Channel) -> AuthCh
         .await
         .expect("connect to the test database");
     let issuer = DevIssuer::open(&db).await.expect("the development issuer");
-    let caller = Caller::everyone();
-    let token = issuer
-        .mint(
-            &caller.subject,
-            &caller.roles,
-            &settings.auth.audience,
-            std::time::Duration::from_secs(3600),
-            None,
-        )
-        .expect("mint a token");
     db.close().await.ok();
-    with_token(channel, &token, &caller)
+    Caller::everyone().channel(&issuer, &settings.auth.audience, channel)
 }
 
 /// Who a test calls as.
@@ -54,6 +44,26 @@ impl Caller {
     /// A caller holding every staff role.
     pub fn everyone() -> Self {
         Self::staff("test.user", &Role::STAFF)
+    }
+
+    /// A token `issuer` signs for this caller at `audience`, valid for an
+    /// hour; the purpose goes in the header, not the token.
+    pub fn token(&self, issuer: &DevIssuer, audience: &str) -> String {
+        issuer
+            .mint(
+                &self.subject,
+                &self.roles,
+                audience,
+                std::time::Duration::from_secs(3600),
+                None,
+            )
+            .expect("mint a token")
+    }
+
+    /// `channel` carrying this caller's token from `issuer`, and its purpose
+    /// and reason, on every call.
+    pub fn channel(&self, issuer: &DevIssuer, audience: &str, channel: Channel) -> AuthChannel {
+        with_token(channel, &self.token(issuer, audience), self)
     }
 }
 

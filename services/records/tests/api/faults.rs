@@ -3,44 +3,35 @@
 //! the same request, retried once the fault is gone, takes effect once.
 
 use medsec_platform::audit::entities::event::{Column, Entity as AuditEvents};
-use medsec_platform::testing::{Backend, Fault, clear_fault, inject_fault};
+use medsec_platform::testing::{
+    Backend, RETRYABLE_FAULTS, clear_fault, fault_then_retry, inject_fault,
+};
 use medsec_proto::records::v1 as pb;
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
-use tonic::Code;
 
 use crate::helpers::{TestApp, patient, spawn_app, test_nhs_number};
-
-const FAULTS: [(Fault, Code); 4] = [
-    (Fault::SerializationFailure, Code::Aborted),
-    (Fault::Deadlock, Code::Aborted),
-    (Fault::LockTimeout, Code::Aborted),
-    (Fault::TerminatedBackend, Code::Unavailable),
-];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_registration_hit_by_a_retryable_fault_stores_nothing_and_a_retry_registers_once() {
     let mut app = spawn_app(Backend::Postgres).await;
-    for (n, (fault, code)) in (1..).zip(FAULTS) {
+    let db = app.db.clone();
+    for (n, (fault, code)) in (1..).zip(RETRYABLE_FAULTS) {
         let request = pb::CreatePatientRequest {
             patient: Some(patient(&test_nhs_number(n), "Ada", "Lovelace")),
             request_id: format!("register-{fault:?}"),
         };
-        let stored = app.stored_patients().await;
-
-        inject_fault(&app.db, "patients", fault).await;
-        let status = app
-            .client
-            .create_patient(request.clone())
-            .await
-            .unwrap_err();
-        assert_eq!(status.code(), code, "{fault:?}: {status:?}");
-        clear_fault(&app.db, "patients").await;
-        assert_eq!(app.stored_patients().await, stored, "{fault:?}");
-
-        let created = app.client.create_patient(request.clone()).await.unwrap();
-        let replayed = app.client.create_patient(request).await.unwrap();
-        assert_eq!(created.get_ref(), replayed.get_ref(), "{fault:?}");
-        assert_eq!(app.stored_patients().await, stored + 1, "{fault:?}");
+        fault_then_retry(
+            &mut app,
+            &db,
+            "patients",
+            (fault, code),
+            async |_| (),
+            async |app| {
+                let created = app.client.create_patient(request.clone()).await;
+                created.map(tonic::Response::into_inner)
+            },
+        )
+        .await;
     }
 }
 
@@ -52,7 +43,7 @@ async fn an_audited_read_hit_by_a_retryable_fault_is_refused_as_retryable_and_un
     let mut app = spawn_app(Backend::Postgres).await;
     let id = app.patient_id(1).await;
     let get = pb::GetPatientRequest { id: id.clone() };
-    for (fault, code) in FAULTS {
+    for (fault, code) in RETRYABLE_FAULTS {
         inject_fault(&app.db, "audit_trail", fault).await;
         let status = app.client.get_patient(get.clone()).await.unwrap_err();
         assert_eq!(status.code(), code, "{fault:?}: {status:?}");
