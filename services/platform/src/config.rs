@@ -28,6 +28,12 @@ acquire_timeout_secs = 10
 migrate_on_start = true
 require_verified_tls = false
 
+[scheduling]
+max_concurrent_runs = 1
+solve_threads = 2
+max_run_pairs = 4000000000
+store_margin_millis = 3000
+
 [records]
 max_document_bytes = 10485760
 
@@ -56,6 +62,7 @@ pub struct Settings {
     pub server: ServerSettings,
     pub database: DatabaseSettings,
     pub records: RecordsSettings,
+    pub scheduling: SchedulingSettings,
     pub auth: AuthSettings,
     pub telemetry: TelemetrySettings,
 }
@@ -97,6 +104,24 @@ pub struct AuthSettings {
 pub enum TokenAlgorithm {
     RS256,
     ES256,
+}
+
+/// SchedulingService's optimiser runs: how many at once, on how many
+/// threads, how large, and how much of a call's deadline storing needs.
+#[derive(Debug, Clone, Deserialize)]
+pub struct SchedulingSettings {
+    /// Optimisation runs solving at once in this process; a run that cannot
+    /// start within its deadline is `RESOURCE_EXHAUSTED`.
+    pub max_concurrent_runs: usize,
+    /// Threads one solve may use.
+    pub solve_threads: usize,
+    /// Largest run, as waiting referrals times free slots;
+    /// `RESOURCE_EXHAUSTED` above it.
+    pub max_run_pairs: u64,
+    /// What a run keeps of its deadline for storing its allocations: the
+    /// solve is stopped that long before the deadline, with the best
+    /// allocation found (never worse than greedy).
+    pub store_margin_millis: u64,
 }
 
 /// RecordsService's limits.

@@ -45,6 +45,11 @@ pub enum ApiError {
     #[error("{0}")]
     Aborted(String),
 
+    /// The request asks for more than this server gives (a run too large,
+    /// every optimiser busy): retry later or ask for less.
+    #[error("{0}")]
+    ResourceExhausted(String),
+
     /// A passing fault (the database is busy, unreachable or restarting, or
     /// no pooled connection came free in time): retry after a pause.
     #[error("{0}")]
@@ -209,6 +214,7 @@ impl From<ApiError> for Status {
             ApiError::PermissionDenied(message) => Status::permission_denied(message),
             ApiError::Aborted(message) => Status::aborted(message),
             ApiError::Unavailable(message) => Status::unavailable(message),
+            ApiError::ResourceExhausted(message) => Status::resource_exhausted(message),
             ApiError::Internal(source) => {
                 tracing::error!(error = %ErrorChain(source.as_ref()), "internal error");
                 Status::internal("internal error")

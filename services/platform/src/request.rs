@@ -338,6 +338,39 @@ impl Reader {
     }
 }
 
+/// How long `request` may run: its client's deadline (`grpc-timeout`), or
+/// the server's request timeout when that is sooner or the client set none.
+pub fn time_left<T>(
+    request: &tonic::Request<T>,
+    server_timeout: std::time::Duration,
+) -> std::time::Duration {
+    request
+        .metadata()
+        .get("grpc-timeout")
+        .and_then(|value| value.to_str().ok())
+        .and_then(parse_grpc_timeout)
+        .map_or(server_timeout, |client| client.min(server_timeout))
+}
+
+/// A `grpc-timeout` header: at most eight digits and a unit.
+fn parse_grpc_timeout(text: &str) -> Option<std::time::Duration> {
+    use std::time::Duration;
+    let (digits, unit) = text.split_at(text.len().checked_sub(1)?);
+    if digits.is_empty() || digits.len() > 8 {
+        return None;
+    }
+    let amount: u64 = digits.parse().ok()?;
+    Some(match unit {
+        "H" => Duration::from_secs(amount.checked_mul(3600)?),
+        "M" => Duration::from_secs(amount.checked_mul(60)?),
+        "S" => Duration::from_secs(amount),
+        "m" => Duration::from_millis(amount),
+        "u" => Duration::from_micros(amount),
+        "n" => Duration::from_nanos(amount),
+        _ => return None,
+    })
+}
+
 /// The one id a request names (a Get, a mark): `INVALID_ARGUMENT` naming
 /// `field` when it is missing or not an id.
 pub fn read_id(field: &str, text: &str) -> Result<Uuid, ApiError> {
@@ -491,6 +524,30 @@ mod tests {
             .map(|(f, _)| f)
             .collect();
         assert_eq!(names, ["c"]);
+    }
+
+    #[test]
+    fn a_deadline_is_the_sooner_of_the_clients_and_the_servers() {
+        use std::time::Duration;
+        let server = Duration::from_secs(30);
+        let mut request = tonic::Request::new(());
+        assert_eq!(time_left(&request, server), server);
+        request
+            .metadata_mut()
+            .insert("grpc-timeout", "1500m".parse().unwrap());
+        assert_eq!(time_left(&request, server), Duration::from_millis(1500));
+        request
+            .metadata_mut()
+            .insert("grpc-timeout", "2M".parse().unwrap());
+        assert_eq!(time_left(&request, server), server);
+        request
+            .metadata_mut()
+            .insert("grpc-timeout", "123456789S".parse().unwrap());
+        assert_eq!(
+            time_left(&request, server),
+            server,
+            "nine digits are refused"
+        );
     }
 
     #[test]

@@ -22,7 +22,7 @@ pub fn service(
     db: DatabaseConnection,
     settings: &Settings,
 ) -> SchedulingServiceServer<SchedulingApi> {
-    SchedulingServiceServer::new(SchedulingApi::new(db))
+    SchedulingServiceServer::new(SchedulingApi::new(db, settings))
         .max_decoding_message_size(settings.server.max_message_bytes)
         .max_encoding_message_size(settings.server.max_message_bytes)
 }

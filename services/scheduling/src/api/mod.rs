@@ -15,6 +15,7 @@ mod staff;
 pub use policy::POLICY;
 
 use crate::store::DatabaseConnection;
+use medsec_platform::Settings;
 use medsec_proto::scheduling::v1 as pb;
 use medsec_proto::scheduling::v1::scheduling_service_server::SchedulingService;
 
@@ -22,11 +23,15 @@ use medsec_proto::scheduling::v1::scheduling_service_server::SchedulingService;
 #[derive(Debug, Clone)]
 pub struct SchedulingApi {
     db: DatabaseConnection,
+    runs: proposals::Runs,
 }
 
 impl SchedulingApi {
-    pub fn new(db: DatabaseConnection) -> Self {
-        Self { db }
+    pub fn new(db: DatabaseConnection, settings: &Settings) -> Self {
+        Self {
+            db,
+            runs: proposals::Runs::new(&settings.scheduling, settings.server.request_timeout()),
+        }
     }
 }
 

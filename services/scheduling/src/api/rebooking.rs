@@ -7,13 +7,13 @@ use medsec_platform::audit::Actor;
 use medsec_platform::time::today_in_london;
 use medsec_platform::{ApiError, Reader};
 use medsec_proto::scheduling::v1 as pb;
+use tokio::time::Instant;
 use tonic::Request;
 use uuid::Uuid;
 
 use super::SchedulingApi;
 use super::appointments::appointment_to_proto;
 use super::diary::slot_to_proto;
-use super::proposals::solve;
 use super::referrals::referral_to_proto;
 use super::staff::epoch_to_proto;
 use crate::domain::allocation::Horizon;
@@ -97,6 +97,7 @@ pub(super) async fn rebook_displaced(
 ) -> Result<pb::RebookDisplacedResponse, ApiError> {
     let db = &api.db;
     let actor = Actor::of(&request);
+    let deadline = api.runs.deadline(Instant::now(), &request);
     let request = request.into_inner();
     let mut r = Reader::new();
     let displacement = Displacement::read(&mut r, &request.absence_id, &request.appointment_ids);
@@ -126,7 +127,7 @@ pub(super) async fn rebook_displaced(
         scope.exclude_slots = selection.came_from();
         scope.exclude_appointments = selection.appointment_ids();
         let built = instance::build(db, &scope).await?;
-        let solved = solve(built.instance).await?;
+        let solved = api.runs.solve_within(deadline, built.instance).await?;
         let (planned, mut not_moved) = selection.plan(&solved)?;
         let results = rebook::apply_moves(db, &planned, &actor).await?;
         let mut moves = Vec::new();
@@ -190,6 +191,7 @@ pub(super) async fn offer_freed_slot(
 ) -> Result<pb::SlotOffer, ApiError> {
     let db = &api.db;
     let actor = Actor::of(&request);
+    let deadline = api.runs.deadline(Instant::now(), &request);
     let now = Utc::now();
     let mut r = Reader::new();
     let slot_id = r.id("slot_id", &request.get_ref().slot_id);
@@ -205,7 +207,8 @@ pub(super) async fn offer_freed_slot(
     scope.exclude_referrals = holds::cancelled_from(db, slot_id).await?;
     let (held, chosen) = RunLock::hold(db, std::slice::from_ref(&slot.specialty), async || {
         let built = instance::build(db, &scope).await?;
-        let chosen = offer::choose(slot_id, &solve(built.instance).await?)?;
+        let solved = api.runs.solve_within(deadline, built.instance).await?;
+        let chosen = offer::choose(slot_id, &solved)?;
         let held = holds::hold(db, slot_id, chosen.referral_id, until.timestamp(), &actor).await?;
         Ok((held, chosen))
     })

@@ -159,9 +159,9 @@ pub struct Solved {
 
 /// Validates `instance` and solves it exactly (no time limit). Blocks for as
 /// long as the solve takes.
-pub fn solve(instance: &Instance) -> Result<Solved, ModelError> {
+pub fn solve(instance: &Instance, options: &SolveOptions) -> Result<Solved, ModelError> {
     let problem = medsec_scheduler::validate(instance)?;
-    let solution = medsec_scheduler::solve(&problem, &SolveOptions::default())?;
+    let solution = medsec_scheduler::solve(&problem, options)?;
     let assignment = evaluate::assignment_of(&problem, &solution).map_err(ModelError::Solution)?;
     Ok(Solved {
         problem,
@@ -414,7 +414,7 @@ pub(crate) mod tests {
                 referral(3, Priority::TwoWeekWait, "2026-05-25"),
             ],
         );
-        let solved = solve(&instance).unwrap();
+        let solved = solve(&instance, &SolveOptions::default()).unwrap();
         assert!(solved.optimal());
         let outcome = solved.outcome().unwrap();
         assert_eq!((outcome.referrals, outcome.slots), (3, 2));
@@ -447,7 +447,7 @@ pub(crate) mod tests {
         bad.referrals
             .push(referral(1, Priority::Routine, "2026-05-01"));
         bad.referrals[0].id = "r1".into();
-        let solved = solve(&bad).unwrap();
+        let solved = solve(&bad, &SolveOptions::default()).unwrap();
         assert!(matches!(solved.outcome(), Err(ModelError::RowId(id)) if id == "r1"));
         let error = ApiError::from(solved.first_placed().unwrap_err());
         assert!(matches!(error, ApiError::Internal(_)));

@@ -489,13 +489,16 @@ mod tests {
             reason: "earlier".into(),
         });
         // One free slot: the urgent referral 2 gets it, referral 1 does not.
-        let solved = crate::domain::allocation::solve(&instance(
-            vec![slot(200, 90, "2026-06-08")],
-            vec![
-                referral(1, Priority::Routine, "2026-05-20"),
-                referral(2, Priority::Urgent, "2026-05-20"),
-            ],
-        ))
+        let solved = crate::domain::allocation::solve(
+            &instance(
+                vec![slot(200, 90, "2026-06-08")],
+                vec![
+                    referral(1, Priority::Routine, "2026-05-20"),
+                    referral(2, Priority::Urgent, "2026-05-20"),
+                ],
+            ),
+            &medsec_scheduler::SolveOptions::default(),
+        )
         .unwrap();
         let (planned, not_moved) = selection.plan(&solved).unwrap();
         assert_eq!(planned.len(), 1);

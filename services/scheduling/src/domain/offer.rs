@@ -110,7 +110,7 @@ mod tests {
                 start: day.start,
                 end: day.end,
             };
-            solve(&instance).unwrap()
+            solve(&instance, &medsec_scheduler::SolveOptions::default()).unwrap()
         };
         let solved = one_slot(vec![
             referral(1, Priority::Routine, "2026-03-01"),

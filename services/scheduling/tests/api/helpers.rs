@@ -5,7 +5,9 @@
 use chrono::{DateTime, Utc};
 use medsec_platform::server::Services;
 use medsec_platform::testing::AuthChannel;
-use medsec_platform::testing::{Backend, Running, precondition_type, start};
+use medsec_platform::testing::{
+    Backend, Running, TestDatabase, precondition_type, start, start_with,
+};
 use medsec_proto::scheduling::v1 as pb;
 use medsec_proto::scheduling::v1::scheduling_service_client::SchedulingServiceClient;
 use sea_orm::DatabaseConnection;
@@ -22,17 +24,34 @@ pub(crate) struct TestApp {
 }
 
 pub(crate) async fn spawn_app(backend: Backend) -> TestApp {
-    let running = start(backend, medsec_scheduling::migrate, |db, settings| {
-        Services::new().with(
-            medsec_scheduling::service(db, settings),
-            &medsec_scheduling::POLICY,
-        )
-    })
-    .await;
-    TestApp {
-        client: SchedulingServiceClient::new(running.authorised_channel()),
-        db: running.db.clone(),
-        running,
+    TestApp::new(start(backend, medsec_scheduling::migrate, routes).await)
+}
+
+/// A SchedulingService whose settings `adjust` changes.
+pub(crate) async fn spawn_app_with(
+    backend: Backend,
+    adjust: impl FnOnce(&mut medsec_platform::Settings),
+) -> TestApp {
+    let database = TestDatabase::create(backend).await;
+    let mut settings = database.settings();
+    adjust(&mut settings);
+    TestApp::new(start_with(database, settings, medsec_scheduling::migrate, routes).await)
+}
+
+fn routes(db: DatabaseConnection, settings: &medsec_platform::Settings) -> Services {
+    Services::new().with(
+        medsec_scheduling::service(db, settings),
+        &medsec_scheduling::POLICY,
+    )
+}
+
+impl TestApp {
+    fn new(running: Running) -> Self {
+        Self {
+            client: SchedulingServiceClient::new(running.authorised_channel()),
+            db: running.db.clone(),
+            running,
+        }
     }
 }
 

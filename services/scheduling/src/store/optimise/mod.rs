@@ -27,7 +27,10 @@ use medsec_platform::ApiError;
 /// instead and is never stored as a refusal.
 fn refusal(error: &ApiError) -> Option<String> {
     match error {
-        ApiError::Internal(_) | ApiError::Unavailable(_) | ApiError::Aborted(_) => None,
+        ApiError::Internal(_)
+        | ApiError::Unavailable(_)
+        | ApiError::Aborted(_)
+        | ApiError::ResourceExhausted(_) => None,
         ApiError::InvalidArgument(violations) => Some(
             violations
                 .iter()

@@ -22,6 +22,7 @@ both_backends!(
     commit_reports_allocations_it_could_not_book,
     an_interrupted_commit_is_completed_by_the_next,
     booking_rechecks_that_the_slot_fits_the_referral,
+    a_run_larger_than_the_server_solves_is_refused_and_stores_nothing,
 );
 
 async fn proposes_lists_and_commits_once(backend: Backend) {
@@ -477,4 +478,36 @@ async fn booking_rechecks_that_the_slot_fits_the_referral(backend: Backend) {
         .unwrap_err();
     assert_precondition(&status, "before the clock start 2026-01-05");
     assert_eq!(app.get_slot(&early.id).await.booked, 0);
+}
+
+async fn a_run_larger_than_the_server_solves_is_refused_and_stores_nothing(backend: Backend) {
+    let mut app = crate::helpers::spawn_app_with(backend, |settings| {
+        settings.scheduling.max_run_pairs = 3;
+    })
+    .await;
+    let clinic = app.clinic().await;
+    day_slot(&mut app, &clinic, "2026-06-01", 1).await;
+    day_slot(&mut app, &clinic, "2026-06-02", 1).await;
+    for clock_start in ["2026-01-05", "2026-02-05"] {
+        referral(&mut app, &patient(), pb::Priority::Routine, clock_start).await;
+    }
+    let status = propose(&mut app, "2026-06-01", "2026-06-30")
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
+    assert!(
+        status.message().contains("2 referrals and 2 slots"),
+        "{status:?}"
+    );
+    let listed = ok(app
+        .client
+        .list_proposals(pb::ListProposalsRequest::default()))
+    .await;
+    assert!(listed.proposals.is_empty(), "nothing stored");
+    // The specialty's run lock was released with the refusal: the next run
+    // is refused for its size again, not for a run in progress.
+    let again = propose(&mut app, "2026-06-01", "2026-06-30")
+        .await
+        .unwrap_err();
+    assert_eq!(again.code(), Code::ResourceExhausted, "{again:?}");
 }
