@@ -11,7 +11,6 @@ use medsec_platform::audit::{self, Report};
 use medsec_platform::auth::Role;
 use medsec_platform::both_backends;
 use medsec_platform::testing::{Backend, Caller, TestDatabase};
-use medsec_platform::time::{format_civil_date, today_in_london};
 use medsec_proto::billing::v1 as billing;
 use medsec_proto::billing::v1::billing_service_client::BillingServiceClient;
 use medsec_proto::records::v1 as records;
@@ -21,6 +20,7 @@ use medsec_proto::scheduling::v1::scheduling_service_client::SchedulingServiceCl
 use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter};
 use tonic::Code;
 
+use crate::fixtures::{charge, price, referral, registration, self_pay};
 use crate::harness::{Suite, start};
 
 both_backends!(
@@ -50,26 +50,9 @@ fn nhs_number(n: u32) -> String {
 
 async fn price_list(suite: &Suite) {
     BillingServiceClient::new(suite.channel.clone())
-        .create_price_item(billing::CreatePriceItemRequest {
-            price_item: Some(billing::PriceItem {
-                code: "CARD-NEW".into(),
-                description: "New cardiology consultation".into(),
-                unit_price_pence: 25_000,
-                vat_rate_basis_points: 0,
-                valid_from: "2026-01-01".into(),
-                ..Default::default()
-            }),
-            request_id: String::new(),
-        })
+        .create_price_item(price("CARD-NEW", "New cardiology consultation", 25_000))
         .await
         .unwrap();
-}
-
-fn self_pay() -> billing::Payer {
-    billing::Payer {
-        kind: billing::PayerKind::SelfPay as i32,
-        insurer: None,
-    }
 }
 
 /// One patient's day across the suite, every call audited: registered,
@@ -79,18 +62,9 @@ async fn a_patients_day(suite: &Suite, n: u32) -> String {
     let mut records = RecordsServiceClient::new(suite.channel.clone());
     let mut scheduling = SchedulingServiceClient::new(suite.channel.clone());
     let mut billing = BillingServiceClient::new(suite.channel.clone());
+    let registration = registration(&nhs_number(n), "Pat", &format!("Ient{n}"), "1970-01-31", "");
     let patient = records
-        .create_patient(records::CreatePatientRequest {
-            patient: Some(records::Patient {
-                nhs_number: nhs_number(n),
-                given_name: "Pat".into(),
-                family_name: format!("Ient{n}"),
-                birth_date: "1970-01-31".into(),
-                sex: records::Sex::Female as i32,
-                ..Default::default()
-            }),
-            request_id: String::new(),
-        })
+        .create_patient(registration)
         .await
         .unwrap()
         .into_inner();
@@ -103,17 +77,7 @@ async fn a_patients_day(suite: &Suite, n: u32) -> String {
             .unwrap();
     }
     let referral = scheduling
-        .create_referral(scheduling::CreateReferralRequest {
-            referral: Some(scheduling::Referral {
-                patient_id: patient.id.clone(),
-                specialty: "cardiology".into(),
-                priority: scheduling::Priority::Routine as i32,
-                clock_start: format_civil_date(today_in_london() - chrono::Duration::weeks(4)),
-                kind: scheduling::SlotKind::New as i32,
-                ..Default::default()
-            }),
-            request_id: String::new(),
-        })
+        .create_referral(referral(&patient.id, chrono::Duration::weeks(4)))
         .await
         .unwrap()
         .into_inner();
@@ -131,18 +95,9 @@ async fn a_patients_day(suite: &Suite, n: u32) -> String {
         })
         .await
         .unwrap();
+    let appointment = uuid::Uuid::now_v7().to_string();
     billing
-        .create_charge(billing::CreateChargeRequest {
-            charge: Some(billing::Charge {
-                appointment_id: uuid::Uuid::now_v7().to_string(),
-                patient_id: patient.id.clone(),
-                code: "CARD-NEW".into(),
-                quantity: 1,
-                service_date: "2026-06-01".into(),
-                payer: Some(self_pay()),
-                ..Default::default()
-            }),
-        })
+        .create_charge(charge(&appointment, &patient.id, "CARD-NEW", "2026-06-01"))
         .await
         .unwrap();
     billing

@@ -19,13 +19,13 @@ use medsec_platform::both_backends;
 use medsec_platform::testing::{
     Backend, Caller, TestDatabase, call_raw, violated_fields, with_token,
 };
-use prost::Message as _;
 use sea_orm::{ColumnTrait as _, EntityTrait as _, QueryFilter as _};
 use serde_json::json;
 use tonic::Code;
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_client::HealthClient;
 
+use crate::descriptors::described_paths;
 use crate::harness::{Suite, start};
 
 both_backends!(
@@ -38,22 +38,6 @@ both_backends!(
 /// The suite's whole policy table.
 fn policy() -> Policy {
     Policy::new(ServiceName::ALL.map(ServiceName::policy), false)
-}
-
-/// Every RPC path in the compiled descriptor set.
-fn described_paths() -> BTreeSet<String> {
-    let set = prost_types::FileDescriptorSet::decode(medsec_proto::FILE_DESCRIPTOR_SET)
-        .expect("the descriptor set decodes");
-    set.file
-        .iter()
-        .flat_map(|file| {
-            file.service.iter().flat_map(move |service| {
-                service.method.iter().map(move |method| {
-                    format!("/{}.{}/{}", file.package(), service.name(), method.name())
-                })
-            })
-        })
-        .collect()
 }
 
 #[test]
@@ -231,16 +215,7 @@ async fn patient_data_needs_a_purpose_and_break_glass_a_reason(backend: Backend)
     assert_eq!(violated_fields(&status), ["x-medsec-purpose"]);
 
     let status = {
-        let token = suite
-            .issuer
-            .mint(
-                "s.jones",
-                &[Role::Secretary],
-                &suite.audience,
-                std::time::Duration::from_secs(600),
-                None,
-            )
-            .unwrap();
+        let token = secretary(None, None).token(&suite.issuer, &suite.audience);
         let mut request =
             tonic::Request::new(medsec_proto::records::v1::ListPatientsRequest::default());
         request

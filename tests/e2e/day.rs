@@ -2,9 +2,8 @@
 //! patient is registered, referred, booked, seen, charged, invoiced and paid,
 //! and the clinic letter is filed.
 
-use medsec::Application;
 use medsec_platform::both_backends;
-use medsec_platform::testing::{Backend, TestDatabase, authorised_channel};
+use medsec_platform::testing::{Backend, TestDatabase};
 use medsec_platform::time::{format_civil_date, today_in_london};
 use medsec_proto::billing::v1 as billing;
 use medsec_proto::billing::v1::billing_service_client::BillingServiceClient;
@@ -12,127 +11,47 @@ use medsec_proto::records::v1 as records;
 use medsec_proto::records::v1::records_service_client::RecordsServiceClient;
 use medsec_proto::scheduling::v1 as scheduling;
 use medsec_proto::scheduling::v1::scheduling_service_client::SchedulingServiceClient;
-use tokio::sync::oneshot;
-use tonic::transport::Channel;
+
+use crate::fixtures::{Sessions, ada, charge, clinic_sitting, price, referral, self_pay};
+use crate::harness::start;
 
 both_backends!(a_patient_is_referred_seen_billed_and_written_to);
 
 async fn a_patient_is_referred_seen_billed_and_written_to(backend: Backend) {
     let database = TestDatabase::create(backend).await;
-    let settings = database.settings();
-    let app = Application::build(&settings, &[]).await.expect("build");
-    let addr = app.local_addr();
-    let (stop, stopped) = oneshot::channel::<()>();
-    let server = tokio::spawn(app.run_until_stopped(async move {
-        let _ = stopped.await;
-    }));
-    let channel = Channel::from_shared(format!("http://{addr}"))
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
-    let channel = authorised_channel(&settings, channel).await;
-    let mut records = RecordsServiceClient::new(channel.clone());
-    let mut scheduling = SchedulingServiceClient::new(channel.clone());
-    let mut billing = BillingServiceClient::new(channel);
+    let suite = start(&database.settings(), &[]).await;
+    let mut records = RecordsServiceClient::new(suite.channel.clone());
+    let mut scheduling = SchedulingServiceClient::new(suite.channel.clone());
+    let mut billing = BillingServiceClient::new(suite.channel.clone());
 
     // Registration.
-    let patient = records
-        .create_patient(records::CreatePatientRequest {
-            patient: Some(records::Patient {
-                nhs_number: "943 476 5919".into(),
-                given_name: "Ada".into(),
-                family_name: "Lovelace".into(),
-                birth_date: "1985-12-10".into(),
-                sex: records::Sex::Female as i32,
-                ..Default::default()
-            }),
-            request_id: "register-ada".into(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let patient = records.create_patient(ada()).await.unwrap().into_inner();
 
     // A cardiology clinic next week.
-    let clinician = scheduling
-        .create_staff_member(scheduling::CreateStaffMemberRequest {
-            staff_member: Some(scheduling::StaffMember {
-                name: "Dr Amira Khan".into(),
-                role: scheduling::StaffRole::Clinician as i32,
-                grade: "consultant".into(),
-                specialties: vec!["cardiology".into()],
-                ..Default::default()
-            }),
-            request_id: String::new(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    let location = scheduling
-        .create_location(scheduling::CreateLocationRequest {
-            location: Some(scheduling::Location {
-                name: "Outpatients B".into(),
-                address: "1 Hospital Road, Leeds LS1 3EX".into(),
-                ..Default::default()
-            }),
-            request_id: String::new(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
     let clinic_day = today_in_london() + chrono::Duration::days(7);
     use chrono::Datelike as _;
-    scheduling
-        .create_session_template(scheduling::CreateSessionTemplateRequest {
-            session_template: Some(scheduling::SessionTemplate {
-                clinician_id: clinician.id.clone(),
-                specialty: "cardiology".into(),
-                location_id: location.id.clone(),
-                weekday: clinic_day.weekday().number_from_monday() as i32,
-                start_time: "09:00".into(),
-                end_time: "12:00".into(),
-                slot_minutes: 30,
-                kind: scheduling::SlotKind::New as i32,
-                mode: scheduling::ConsultationMode::FaceToFace as i32,
-                capacity: 1,
-                valid_from: format_civil_date(clinic_day),
-                valid_to: format_civil_date(clinic_day),
-                ..Default::default()
-            }),
-            request_id: String::new(),
-        })
-        .await
-        .unwrap();
-    let generated = scheduling
-        .generate_slots(scheduling::GenerateSlotsRequest {
-            from_date: format_civil_date(clinic_day),
-            to_date: format_civil_date(clinic_day),
-            clinician_id: clinician.id.clone(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    assert_eq!(generated.created, 6);
+    let clinic = clinic_sitting(
+        &mut scheduling,
+        Sessions {
+            weekdays: vec![clinic_day.weekday().number_from_monday() as i32],
+            from: clinic_day,
+            to: clinic_day,
+            until: "12:00",
+            capacity: 1,
+        },
+    )
+    .await;
+    assert_eq!(clinic.generated, 6);
 
     // The GP's referral waits, then takes the first free slot.
     let referral = scheduling
-        .create_referral(scheduling::CreateReferralRequest {
-            referral: Some(scheduling::Referral {
-                patient_id: patient.id.clone(),
-                specialty: "cardiology".into(),
-                priority: scheduling::Priority::Routine as i32,
-                clock_start: format_civil_date(today_in_london() - chrono::Duration::weeks(10)),
-                kind: scheduling::SlotKind::New as i32,
-                ..Default::default()
-            }),
-            request_id: String::new(),
-        })
+        .create_referral(referral(&patient.id, chrono::Duration::weeks(10)))
         .await
         .unwrap()
         .into_inner();
     let slots = scheduling
         .list_slots(scheduling::ListSlotsRequest {
-            clinician_id: clinician.id.clone(),
+            clinician_id: clinic.clinician.id.clone(),
             free_only: true,
             ..Default::default()
         })
@@ -180,34 +99,11 @@ async fn a_patient_is_referred_seen_billed_and_written_to(backend: Backend) {
 
     // Charged, invoiced and paid in two parts.
     billing
-        .create_price_item(billing::CreatePriceItemRequest {
-            price_item: Some(billing::PriceItem {
-                code: "CARD-NEW".into(),
-                description: "New cardiology consultation".into(),
-                unit_price_pence: 25_000,
-                vat_rate_basis_points: 0,
-                valid_from: "2026-01-01".into(),
-                ..Default::default()
-            }),
-            request_id: String::new(),
-        })
+        .create_price_item(price("CARD-NEW", "New cardiology consultation", 25_000))
         .await
         .unwrap();
-    let self_pay = billing::Payer {
-        kind: billing::PayerKind::SelfPay as i32,
-        insurer: None,
-    };
-    let charge = billing::CreateChargeRequest {
-        charge: Some(billing::Charge {
-            appointment_id: appointment.id.clone(),
-            patient_id: patient.id.clone(),
-            code: "CARD-NEW".into(),
-            quantity: 1,
-            service_date: format_civil_date(clinic_day),
-            payer: Some(self_pay.clone()),
-            ..Default::default()
-        }),
-    };
+    let service_date = format_civil_date(clinic_day);
+    let charge = charge(&appointment.id, &patient.id, "CARD-NEW", &service_date);
     let first = billing
         .create_charge(charge.clone())
         .await
@@ -222,7 +118,7 @@ async fn a_patient_is_referred_seen_billed_and_written_to(backend: Backend) {
     let draft = billing
         .create_invoice(billing::CreateInvoiceRequest {
             patient_id: patient.id.clone(),
-            payer: Some(self_pay),
+            payer: Some(self_pay()),
             request_id: String::new(),
         })
         .await
@@ -269,7 +165,7 @@ async fn a_patient_is_referred_seen_billed_and_written_to(backend: Backend) {
                 title: "Cardiology clinic letter".into(),
                 kind: records::DocumentKind::Letter as i32,
                 content_type: "text/plain".into(),
-                author: clinician.name.clone(),
+                author: clinic.clinician.name.clone(),
                 ..Default::default()
             }),
             content: b"Dear Dr Smith, I saw Ada today...".to_vec(),
@@ -308,6 +204,5 @@ async fn a_patient_is_referred_seen_billed_and_written_to(backend: Backend) {
         ]
     );
 
-    let _ = stop.send(());
-    server.await.unwrap().unwrap();
+    suite.stop().await;
 }

@@ -21,7 +21,7 @@ use medsec_proto::scheduling::v1::scheduling_service_client::SchedulingServiceCl
 use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
 use tonic::{Code, Status};
 
-use crate::fixtures::clinic;
+use crate::fixtures::{charge, clinic, price, self_pay};
 use crate::harness::{Suite, start};
 
 /// How long the faults go on.
@@ -84,13 +84,6 @@ async fn terminate_backends(admin: DatabaseConnection, stop: Arc<AtomicBool>) ->
     terminated
 }
 
-fn self_pay() -> billing::Payer {
-    billing::Payer {
-        kind: billing::PayerKind::SelfPay as i32,
-        insurer: None,
-    }
-}
-
 /// Charges an encounter, invoices it and issues the invoice, retrying every
 /// step through faults; the issued invoice's id, or `None` when a retry
 /// exhausted its attempts.
@@ -100,17 +93,9 @@ async fn issued_invoice(
     n: usize,
 ) -> Option<String> {
     let patient = uuid::Uuid::now_v7().to_string();
-    let charge = billing::CreateChargeRequest {
-        charge: Some(billing::Charge {
-            appointment_id: uuid::Uuid::now_v7().to_string(),
-            patient_id: patient.clone(),
-            code: "CONS".into(),
-            quantity: 1,
-            service_date: format_civil_date(today_in_london()),
-            payer: Some(self_pay()),
-            ..Default::default()
-        }),
-    };
+    let appointment = uuid::Uuid::now_v7().to_string();
+    let today = format_civil_date(today_in_london());
+    let charge = charge(&appointment, &patient, "CONS", &today);
     retrying(faults, || {
         let (mut client, request) = (billing.clone(), charge.clone());
         async move { client.create_charge(request).await }
@@ -159,16 +144,7 @@ async fn terminated_backends_lose_nothing_acknowledged() {
     let mut billing = BillingServiceClient::new(suite.channel.clone());
     let clinic = clinic(&mut scheduling, 2).await;
     billing
-        .create_price_item(billing::CreatePriceItemRequest {
-            price_item: Some(billing::PriceItem {
-                code: "CONS".into(),
-                description: "Consultation".into(),
-                unit_price_pence: 10_000,
-                valid_from: "2026-01-01".into(),
-                ..Default::default()
-            }),
-            request_id: String::new(),
-        })
+        .create_price_item(price("CONS", "Consultation", 10_000))
         .await
         .unwrap();
     let faults = Arc::new(AtomicUsize::new(0));

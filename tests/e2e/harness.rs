@@ -2,10 +2,12 @@
 //! test database, a channel carrying a token with every staff role, and the
 //! development issuer to sign other callers' tokens.
 
+use std::net::SocketAddr;
+
 use medsec::{Application, ServiceName};
 use medsec_platform::Settings;
 use medsec_platform::auth::dev_issuer::DevIssuer;
-use medsec_platform::testing::{AuthChannel, Caller, init_test_logging, with_token};
+use medsec_platform::testing::{AuthChannel, Caller, init_test_logging};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tonic::transport::Channel;
@@ -13,18 +15,16 @@ use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 
-pub(crate) struct Suite {
-    /// Carries a token with every staff role, reading for direct care.
-    pub(crate) channel: AuthChannel,
-    /// Carries no credentials.
-    pub(crate) plain: Channel,
-    pub(crate) issuer: DevIssuer,
-    pub(crate) audience: String,
+/// The suite's `Application` serving in the background until stopped.
+pub(crate) struct Serving {
+    pub(crate) addr: SocketAddr,
     pub(crate) stop: Option<oneshot::Sender<()>>,
     pub(crate) handle: JoinHandle<()>,
 }
 
-pub(crate) async fn start(settings: &Settings, services: &[ServiceName]) -> Suite {
+/// Builds the application `settings` describe, with `services` (all when
+/// empty), and serves it.
+pub(crate) async fn serve(settings: &Settings, services: &[ServiceName]) -> Serving {
     init_test_logging();
     let app = Application::build(settings, services).await.expect("build");
     let addr = app.local_addr();
@@ -36,49 +36,65 @@ pub(crate) async fn start(settings: &Settings, services: &[ServiceName]) -> Suit
         .await
         .expect("serve");
     });
-    let plain = Channel::from_shared(format!("http://{addr}"))
-        .unwrap()
-        .connect()
-        .await
-        .expect("connect");
-    let db = medsec_platform::db::connect(&settings.database)
-        .await
-        .expect("connect to the database");
-    let issuer = DevIssuer::open(&db).await.expect("the development issuer");
-    db.close().await.ok();
-    let audience = settings.auth.audience.clone();
-    Suite {
-        channel: channel_for(&issuer, &audience, &plain, &Caller::everyone()),
-        plain,
-        issuer,
-        audience,
+    Serving {
+        addr,
         stop: Some(stop),
         handle,
     }
 }
 
-fn channel_for(
-    issuer: &DevIssuer,
-    audience: &str,
-    plain: &Channel,
-    caller: &Caller,
-) -> AuthChannel {
-    let token = issuer
-        .mint(
-            &caller.subject,
-            &caller.roles,
-            audience,
-            std::time::Duration::from_secs(3600),
-            None,
-        )
-        .expect("mint");
-    with_token(plain.clone(), &token, caller)
+impl Serving {
+    /// Asks the server to stop, and waits until it has.
+    pub(crate) async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        self.handle.await.expect("server task");
+    }
+}
+
+/// The development issuer of the database `settings` name.
+pub(crate) async fn dev_issuer(settings: &Settings) -> DevIssuer {
+    let db = medsec_platform::db::connect(&settings.database)
+        .await
+        .expect("connect to the database");
+    let issuer = DevIssuer::open(&db).await.expect("the development issuer");
+    db.close().await.ok();
+    issuer
+}
+
+pub(crate) struct Suite {
+    /// Carries a token with every staff role, reading for direct care.
+    pub(crate) channel: AuthChannel,
+    /// Carries no credentials.
+    pub(crate) plain: Channel,
+    pub(crate) issuer: DevIssuer,
+    pub(crate) audience: String,
+    pub(crate) server: Serving,
+}
+
+pub(crate) async fn start(settings: &Settings, services: &[ServiceName]) -> Suite {
+    let server = serve(settings, services).await;
+    let plain = Channel::from_shared(format!("http://{}", server.addr))
+        .unwrap()
+        .connect()
+        .await
+        .expect("connect");
+    let issuer = dev_issuer(settings).await;
+    let audience = settings.auth.audience.clone();
+    Suite {
+        channel: Caller::everyone().channel(&issuer, &audience, plain.clone()),
+        plain,
+        issuer,
+        audience,
+        server,
+    }
 }
 
 impl Suite {
     /// A channel carrying `caller`'s token.
     pub(crate) fn channel_as(&self, caller: &Caller) -> AuthChannel {
-        channel_for(&self.issuer, &self.audience, &self.plain, caller)
+        caller.channel(&self.issuer, &self.audience, self.plain.clone())
     }
 
     pub(crate) async fn health(&self, service: &str) -> Result<ServingStatus, tonic::Status> {
@@ -90,10 +106,7 @@ impl Suite {
         Ok(response.into_inner().status())
     }
 
-    pub(crate) async fn stop(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        self.handle.await.expect("server task");
+    pub(crate) async fn stop(self) {
+        self.server.stop().await;
     }
 }

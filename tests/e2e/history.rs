@@ -20,7 +20,7 @@ use medsec_proto::scheduling::v1::scheduling_service_client::SchedulingServiceCl
 use sea_orm::{ConnectionTrait, Statement};
 use tonic::Code;
 
-use crate::fixtures::clinic;
+use crate::fixtures::{clinic, referral};
 use crate::harness::start;
 
 both_backends!(a_random_concurrent_history_keeps_every_invariant);
@@ -213,20 +213,9 @@ async fn a_random_concurrent_history_keeps_every_invariant(backend: Backend) {
     let patients: Vec<String> = (0..40).map(|_| uuid::Uuid::now_v7().to_string()).collect();
     // Referrals wait for the optimiser and for offers of freed slots.
     for (n, patient) in patients.iter().enumerate().take(30) {
+        let waiting = chrono::Duration::days(20 + 3 * n as i64);
         scheduling
-            .create_referral(pb::CreateReferralRequest {
-                referral: Some(pb::Referral {
-                    patient_id: patient.clone(),
-                    specialty: "cardiology".into(),
-                    priority: pb::Priority::Routine as i32,
-                    clock_start: format_civil_date(
-                        today_in_london() - chrono::Duration::days(20 + 3 * n as i64),
-                    ),
-                    kind: pb::SlotKind::New as i32,
-                    ..Default::default()
-                }),
-                request_id: String::new(),
-            })
+            .create_referral(referral(patient, waiting))
             .await
             .unwrap();
     }

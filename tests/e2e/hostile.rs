@@ -10,12 +10,12 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use medsec_platform::both_backends;
-use medsec_platform::testing::{Backend, TestDatabase, call_raw};
-use prost::Message as _;
+use medsec_platform::testing::{Backend, TestDatabase, call_raw, violation};
 use prost_types::field_descriptor_proto::{Label, Type};
 use prost_types::{DescriptorProto, FileDescriptorSet};
 use tonic::Code;
 
+use crate::descriptors::{descriptor_set, rpcs};
 use crate::harness::start;
 
 both_backends!(
@@ -135,36 +135,29 @@ fn encode(
 async fn every_rpc_answers_hostile_strings_with_a_documented_code(backend: Backend) {
     let database = TestDatabase::create(backend).await;
     let suite = start(&database.settings(), &[]).await;
-    let set = FileDescriptorSet::decode(medsec_proto::FILE_DESCRIPTOR_SET).unwrap();
+    let set = descriptor_set();
     let all = messages(&set);
     let mut failures = Vec::new();
-    for file in &set.file {
-        for service in &file.service {
-            for method in &service.method {
-                let path = format!("/{}.{}/{}", file.package(), service.name(), method.name());
-                let input = &all[method.input_type()];
-                let mut strings = 0;
-                encode(input, &all, "", Target::All, &mut strings, 2);
-                // Every field at once, then each string field alone (so an
-                // earlier refusal cannot hide a later field's fault).
-                let targets = std::iter::once(Target::All).chain((0..strings).map(Target::Only));
-                for target in targets {
-                    for (what, value) in hostile_values() {
-                        if value.len() > 1024 && !matches!(target, Target::All) {
-                            continue;
-                        }
-                        let body = encode(input, &all, &value, target, &mut 0, 2);
-                        let call = call_raw(suite.channel.clone(), &path, body);
-                        match tokio::time::timeout(HANG, call).await {
-                            Err(_) => failures.push(format!("{path} given {what}: no answer")),
-                            Ok(Err(status))
-                                if matches!(status.code(), Code::Internal | Code::Unknown) =>
-                            {
-                                failures.push(format!("{path} given {what}: {status:?}"));
-                            }
-                            Ok(_) => {}
-                        }
+    for (path, method) in rpcs(&set) {
+        let input = &all[method.input_type()];
+        let mut strings = 0;
+        encode(input, &all, "", Target::All, &mut strings, 2);
+        // Every field at once, then each string field alone (so an
+        // earlier refusal cannot hide a later field's fault).
+        let targets = std::iter::once(Target::All).chain((0..strings).map(Target::Only));
+        for target in targets {
+            for (what, value) in hostile_values() {
+                if value.len() > 1024 && !matches!(target, Target::All) {
+                    continue;
+                }
+                let body = encode(input, &all, &value, target, &mut 0, 2);
+                let call = call_raw(suite.channel.clone(), &path, body);
+                match tokio::time::timeout(HANG, call).await {
+                    Err(_) => failures.push(format!("{path} given {what}: no answer")),
+                    Ok(Err(status)) if matches!(status.code(), Code::Internal | Code::Unknown) => {
+                        failures.push(format!("{path} given {what}: {status:?}"));
                     }
+                    Ok(_) => {}
                 }
             }
         }
@@ -198,13 +191,8 @@ async fn a_million_items_are_refused_before_any_is_read(backend: Backend) {
         })
         .await
         .unwrap_err();
-    assert_eq!(status.code(), Code::InvalidArgument);
-    assert!(
-        status
-            .message()
-            .contains("staff_member.specialties: must have at most 20 items"),
-        "{status:?}"
-    );
+    let refusal = violation(&status, "staff_member.specialties");
+    assert!(refusal.contains("must have at most 20 items"), "{status:?}");
     let status = scheduling
         .rebook_displaced(pb::RebookDisplacedRequest {
             appointment_ids: vec!["x".into(); 200_000],
@@ -212,11 +200,9 @@ async fn a_million_items_are_refused_before_any_is_read(backend: Backend) {
         })
         .await
         .unwrap_err();
-    assert_eq!(status.code(), Code::InvalidArgument);
+    let refusal = violation(&status, "appointment_ids");
     assert!(
-        status
-            .message()
-            .contains("appointment_ids: must have at most 500 items"),
+        refusal.contains("must have at most 500 items"),
         "{status:?}"
     );
     suite.stop().await;

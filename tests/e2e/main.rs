@@ -7,6 +7,7 @@
 mod audit;
 mod auth;
 mod day;
+mod descriptors;
 mod faults;
 mod fixtures;
 mod harness;

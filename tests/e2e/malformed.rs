@@ -4,32 +4,12 @@
 
 use medsec_platform::both_backends;
 use medsec_platform::testing::{Backend, TestDatabase, call_raw};
-use prost::Message as _;
 use tonic::Code;
 
+use crate::descriptors::described_paths;
 use crate::harness::start;
 
 both_backends!(every_rpc_refuses_bytes_that_are_not_its_request);
-
-/// Every RPC path in the compiled descriptor set.
-fn described_paths() -> Vec<String> {
-    let set = prost_types::FileDescriptorSet::decode(medsec_proto::FILE_DESCRIPTOR_SET)
-        .expect("the descriptor set decodes");
-    let mut paths = Vec::new();
-    for file in &set.file {
-        for service in &file.service {
-            for method in &service.method {
-                paths.push(format!(
-                    "/{}.{}/{}",
-                    file.package(),
-                    service.name(),
-                    method.name()
-                ));
-            }
-        }
-    }
-    paths
-}
 
 async fn every_rpc_refuses_bytes_that_are_not_its_request(backend: Backend) {
     let database = TestDatabase::create(backend).await;

@@ -6,24 +6,22 @@
 
 use std::net::SocketAddr;
 
-use medsec::Application;
 use medsec_platform::auth::dev_issuer::DevIssuer;
 use medsec_platform::auth::{PURPOSE_HEADER, Purpose, Role};
 use medsec_platform::both_backends;
 use medsec_platform::config::ClientAuth;
 use medsec_platform::testing::tls::{Leaf, TestCa, client_tls, handshake, tls_channel};
-use medsec_platform::testing::{
-    AuthChannel, Backend, Caller, TestDatabase, init_test_logging, with_token,
-};
+use medsec_platform::testing::{AuthChannel, Backend, Caller, TestDatabase, with_token};
 use medsec_proto::records::v1 as records;
 use medsec_proto::records::v1::records_service_client::RecordsServiceClient;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
 use tonic::{Code, Request, Status};
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_client::HealthClient;
+
+use crate::fixtures::{ada, registration};
+use crate::harness::{Serving, dev_issuer, serve};
 
 both_backends!(
     a_service_certificate_reaches_records_as_its_service_principal,
@@ -38,78 +36,54 @@ const SCHEDULING: &str = "scheduling.medsec.internal";
 /// The suite serving TLS with a certificate from `server_ca`, taking client
 /// certificates from `services_ca`.
 struct TlsSuite {
-    addr: SocketAddr,
+    server: Serving,
     server_ca: TestCa,
     services_ca: TestCa,
     issuer: DevIssuer,
     audience: String,
-    stop: Option<oneshot::Sender<()>>,
-    handle: JoinHandle<()>,
     _database: TestDatabase,
 }
 
 impl TlsSuite {
     async fn start(backend: Backend, client_auth: ClientAuth) -> Self {
-        init_test_logging();
         let database = TestDatabase::create(backend).await;
         let server_ca = TestCa::new("medsec test server CA");
         let services_ca = TestCa::new("medsec test services CA");
         let mut settings = database.settings();
         settings.server.tls =
             Some(server_ca.server_tls(&server_ca.server_cert(), Some(&services_ca), client_auth));
-        let app = Application::build(&settings, &[]).await.expect("build");
-        let addr = app.local_addr();
-        let (stop, stopped) = oneshot::channel::<()>();
-        let handle = tokio::spawn(async move {
-            app.run_until_stopped(async move {
-                let _ = stopped.await;
-            })
-            .await
-            .expect("serve");
-        });
-        let db = database.connect().await;
-        let issuer = DevIssuer::open(&db).await.expect("the development issuer");
-        db.close().await.ok();
         Self {
-            addr,
+            server: serve(&settings, &[]).await,
             server_ca,
             services_ca,
-            issuer,
+            issuer: dev_issuer(&settings).await,
             audience: settings.auth.audience.clone(),
-            stop: Some(stop),
-            handle,
             _database: database,
         }
     }
 
+    fn addr(&self) -> SocketAddr {
+        self.server.addr
+    }
+
     /// A TLS channel presenting `client` (or no certificate).
     async fn connect(&self, client: Option<&Leaf>) -> Result<Channel, tonic::transport::Error> {
-        tls_channel(self.addr, client_tls(&self.server_ca, client)).await
+        tls_channel(self.addr(), client_tls(&self.server_ca, client)).await
     }
 
     /// A TLS channel with no client certificate, carrying `caller`'s token.
     async fn staff(&self, caller: &Caller) -> RecordsServiceClient<AuthChannel> {
         let channel = self.connect(None).await.expect("connect over TLS");
-        RecordsServiceClient::new(with_token(channel, &self.token(caller), caller))
+        self.client_as(caller, channel)
     }
 
-    fn token(&self, caller: &Caller) -> String {
-        self.issuer
-            .mint(
-                &caller.subject,
-                &caller.roles,
-                &self.audience,
-                std::time::Duration::from_secs(600),
-                None,
-            )
-            .expect("mint")
+    /// A records client over `channel`, carrying `caller`'s token.
+    fn client_as(&self, caller: &Caller, channel: Channel) -> RecordsServiceClient<AuthChannel> {
+        RecordsServiceClient::new(caller.channel(&self.issuer, &self.audience, channel))
     }
 
-    async fn stop(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        (&mut self.handle).await.expect("server task");
+    async fn stop(self) {
+        self.server.stop().await;
     }
 }
 
@@ -145,17 +119,7 @@ async fn register_patient(suite: &TlsSuite) -> String {
     suite
         .staff(&secretary())
         .await
-        .create_patient(records::CreatePatientRequest {
-            patient: Some(records::Patient {
-                nhs_number: "943 476 5919".into(),
-                given_name: "Ada".into(),
-                family_name: "Lovelace".into(),
-                birth_date: "1985-12-10".into(),
-                sex: records::Sex::Female as i32,
-                ..Default::default()
-            }),
-            request_id: "register-ada".into(),
-        })
+        .create_patient(ada())
         .await
         .expect("a secretary's token works over TLS without a client certificate")
         .into_inner()
@@ -205,17 +169,13 @@ async fn a_service_certificate_reaches_records_as_its_service_principal(backend:
 
     // CreatePatient is not a service's to call.
     let status = service
-        .create_patient(records::CreatePatientRequest {
-            patient: Some(records::Patient {
-                nhs_number: "401 023 2137".into(),
-                given_name: "Grace".into(),
-                family_name: "Hopper".into(),
-                birth_date: "1906-12-09".into(),
-                sex: records::Sex::Female as i32,
-                ..Default::default()
-            }),
-            request_id: "service-create".into(),
-        })
+        .create_patient(registration(
+            "401 023 2137",
+            "Grace",
+            "Hopper",
+            "1906-12-09",
+            "service-create",
+        ))
         .await
         .unwrap_err();
     assert_eq!(status.code(), Code::PermissionDenied, "{status:?}");
@@ -241,7 +201,7 @@ async fn a_client_certificate_from_another_ca_is_refused_at_the_handshake(backen
     // server's handshake ends with the alert, before HTTP/2 begins.
     let rogue_ca = TestCa::new("rogue CA");
     let rogue = rogue_ca.service_cert(SCHEDULING);
-    let refused = handshake(suite.addr, &suite.server_ca, Some(&rogue))
+    let refused = handshake(suite.addr(), &suite.server_ca, Some(&rogue))
         .await
         .expect_err("a certificate from another CA must not get through");
     assert!(
@@ -249,10 +209,10 @@ async fn a_client_certificate_from_another_ca_is_refused_at_the_handshake(backen
         "refused by the TLS handshake: {refused}"
     );
     let scheduling = suite.services_ca.service_cert(SCHEDULING);
-    handshake(suite.addr, &suite.server_ca, Some(&scheduling))
+    handshake(suite.addr(), &suite.server_ca, Some(&scheduling))
         .await
         .expect("the services CA's certificate completes the handshake");
-    handshake(suite.addr, &suite.server_ca, None)
+    handshake(suite.addr(), &suite.server_ca, None)
         .await
         .expect("no certificate is fine when it is optional");
 
@@ -267,7 +227,7 @@ async fn a_client_certificate_from_another_ca_is_refused_at_the_handshake(backen
     assert!(call.is_err(), "the rogue's GetPatient got through");
 
     // A plaintext client cannot talk to the TLS listener either.
-    let plaintext = match Channel::from_shared(format!("http://{}", suite.addr))
+    let plaintext = match Channel::from_shared(format!("http://{}", suite.addr()))
         .unwrap()
         .connect()
         .await
@@ -297,13 +257,13 @@ async fn a_client_certificate_from_another_ca_is_refused_at_the_handshake(backen
 
 async fn a_required_client_certificate_keeps_out_callers_without_one(backend: Backend) {
     let suite = TlsSuite::start(backend, ClientAuth::Required).await;
-    let without = handshake(suite.addr, &suite.server_ca, None)
+    let without = handshake(suite.addr(), &suite.server_ca, None)
         .await
         .expect_err("no certificate, yet connected");
     assert!(without.contains("CertificateRequired"), "{without}");
     let rogue_ca = TestCa::new("rogue CA");
     let rogue = handshake(
-        suite.addr,
+        suite.addr(),
         &suite.server_ca,
         Some(&rogue_ca.service_cert(SCHEDULING)),
     )
@@ -313,14 +273,11 @@ async fn a_required_client_certificate_keeps_out_callers_without_one(backend: Ba
 
     // A staff client with a token but no certificate gets no further.
     let call = match suite.connect(None).await {
-        Ok(channel) => RecordsServiceClient::new(with_token(
-            channel,
-            &suite.token(&secretary()),
-            &secretary(),
-        ))
-        .list_patients(records::ListPatientsRequest::default())
-        .await
-        .map(|_| ()),
+        Ok(channel) => suite
+            .client_as(&secretary(), channel)
+            .list_patients(records::ListPatientsRequest::default())
+            .await
+            .map(|_| ()),
         Err(_) => Err(Status::unavailable("refused")),
     };
     assert!(call.is_err(), "a token without a certificate got through");
@@ -347,14 +304,11 @@ async fn a_bearer_token_wins_over_the_connection_certificate(backend: Backend) {
     // A clinician's token on the service's connection: the call is the
     // clinician's, and audited as theirs.
     let clinician = Caller::staff("dr.khan", &[Role::Clinician]);
-    RecordsServiceClient::new(with_token(
-        channel.clone(),
-        &suite.token(&clinician),
-        &clinician,
-    ))
-    .get_patient(get_patient(&patient_id))
-    .await
-    .expect("the clinician's token is used");
+    suite
+        .client_as(&clinician, channel.clone())
+        .get_patient(get_patient(&patient_id))
+        .await
+        .expect("the clinician's token is used");
     let trail = trail(&suite, &patient_id).await;
     assert!(
         trail.contains(&(

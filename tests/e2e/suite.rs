@@ -7,6 +7,7 @@ use medsec_platform::testing::{AuthChannel, Backend, TestDatabase};
 use tonic::Code;
 use tonic_health::pb::health_check_response::ServingStatus;
 
+use crate::fixtures::registration;
 use crate::harness::start;
 
 both_backends!(
@@ -104,7 +105,7 @@ async fn shutdown_reports_not_serving_before_draining(backend: Backend) {
     let mut suite = start(&settings, &[]).await;
     assert_eq!(suite.health("").await.unwrap(), ServingStatus::Serving);
 
-    let _ = suite.stop.take().unwrap().send(());
+    let _ = suite.server.stop.take().unwrap().send(());
     // During the grace period the server still answers, saying NOT_SERVING.
     let mut reported = Vec::new();
     for _ in 0..20 {
@@ -125,7 +126,7 @@ async fn shutdown_reports_not_serving_before_draining(backend: Backend) {
         "{reported:?}"
     );
     assert_eq!(suite.health("").await.unwrap(), ServingStatus::NotServing);
-    tokio::time::timeout(Duration::from_secs(10), suite.handle)
+    tokio::time::timeout(Duration::from_secs(10), suite.server.handle)
         .await
         .expect("the server stops after its grace period")
         .unwrap();
@@ -139,17 +140,13 @@ async fn a_restart_finds_its_data_and_migrates_nothing(backend: Backend) {
     let settings = database.settings();
     let suite = start(&settings, &[]).await;
     let created = RecordsServiceClient::new(suite.channel.clone())
-        .create_patient(pb::CreatePatientRequest {
-            patient: Some(pb::Patient {
-                nhs_number: "9434765919".into(),
-                given_name: "Ada".into(),
-                family_name: "Lovelace".into(),
-                birth_date: "1985-12-10".into(),
-                sex: pb::Sex::Female as i32,
-                ..Default::default()
-            }),
-            request_id: "first-boot".into(),
-        })
+        .create_patient(registration(
+            "9434765919",
+            "Ada",
+            "Lovelace",
+            "1985-12-10",
+            "first-boot",
+        ))
         .await
         .unwrap()
         .into_inner();
