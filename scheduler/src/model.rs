@@ -205,6 +205,33 @@ pub struct Referral {
     pub due: Option<NaiveDate>,
 }
 
+impl Referral {
+    /// A referral of `kind` with only the fields every referral has: no
+    /// earliest date, unavailable days, clinician asked for or due date.
+    pub fn new(
+        id: String,
+        patient: String,
+        specialty: String,
+        priority: Priority,
+        clock_start: NaiveDate,
+        kind: Kind,
+    ) -> Referral {
+        Referral {
+            id,
+            patient,
+            specialty,
+            priority,
+            clock_start,
+            kind,
+            earliest: None,
+            unavailable: Vec::new(),
+            required_clinician: None,
+            preferred_clinician: None,
+            due: None,
+        }
+    }
+}
+
 /// A problem instance exactly as the JSON document describes it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Instance {

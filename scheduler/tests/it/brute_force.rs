@@ -1,16 +1,12 @@
 //! Tiny random instances solved exactly and cross-checked against brute-force
 //! enumeration of every allocation.
 
-use chrono::{Days, NaiveDate};
+use chrono::Days;
 use medsec_scheduler::model::{DateRange, Horizon, Instance, Kind, Priority, Referral, Slot};
 use medsec_scheduler::{Engine, SolveOptions, Status};
 use proptest::prelude::*;
 
-use crate::common::independent_objective;
-
-fn day(offset: u64) -> NaiveDate {
-    NaiveDate::from_ymd_opt(2026, 1, 5).unwrap() + Days::new(offset)
-}
+use crate::common::{day, independent_objective, solved_by, solved_out_of_time};
 
 prop_compose! {
     fn slot()(specialty in 0..2_u8, clinician in 0..2_u8, date in 0..6_u64,
@@ -102,23 +98,36 @@ pub(crate) fn brute_force(problem: &medsec_scheduler::Problem) -> i64 {
     best
 }
 
+/// Each engine, on one thread, proves the optimum that enumeration finds,
+/// and its allocation costs that when recomputed independently. Answers the
+/// optimum.
+pub(crate) fn both_engines_prove_the_enumerated_optimum(
+    instance: &Instance,
+    problem: &medsec_scheduler::Problem,
+) -> Result<i64, TestCaseError> {
+    let optimum = brute_force(problem);
+    for engine in [Engine::Flow, Engine::Lp] {
+        let options = SolveOptions {
+            engine,
+            threads: 1,
+            ..SolveOptions::default()
+        };
+        let solution = medsec_scheduler::solve(problem, &options).unwrap();
+        prop_assert_eq!(solution.status, Status::Optimal, "{:?}", engine);
+        prop_assert_eq!(solution.objective, optimum, "{:?}", engine);
+        prop_assert_eq!(solution.stats.bound, Some(optimum), "{:?}", engine);
+        prop_assert_eq!(independent_objective(instance, &solution), optimum);
+    }
+    Ok(optimum)
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 500, ..ProptestConfig::default() })]
 
     #[test]
     fn solver_matches_brute_force(instance in instance()) {
         let problem = medsec_scheduler::validate(&instance).unwrap();
-        let optimum = brute_force(&problem);
-        for engine in [Engine::Flow, Engine::Lp] {
-            let solution = medsec_scheduler::solve(
-                &problem,
-                &SolveOptions { engine, threads: 1, ..SolveOptions::default() },
-            ).unwrap();
-            prop_assert_eq!(solution.status, Status::Optimal);
-            prop_assert_eq!(solution.objective, optimum);
-            prop_assert_eq!(independent_objective(&instance, &solution), optimum);
-            prop_assert_eq!(solution.stats.bound, Some(optimum));
-        }
+        let optimum = both_engines_prove_the_enumerated_optimum(&instance, &problem)?;
         let greedy = medsec_scheduler::greedy_solution(&problem);
         prop_assert!(greedy.objective >= optimum);
         prop_assert_eq!(independent_objective(&instance, &greedy), greedy.objective);
@@ -135,14 +144,7 @@ fn generated_instance_objective_is_recomputed_independently() {
     });
     let problem = medsec_scheduler::validate(&instance).unwrap();
     let flow = medsec_scheduler::solve(&problem, &SolveOptions::default()).unwrap();
-    let lp = medsec_scheduler::solve(
-        &problem,
-        &SolveOptions {
-            engine: Engine::Lp,
-            ..SolveOptions::default()
-        },
-    )
-    .unwrap();
+    let lp = solved_by(&problem, Engine::Lp);
     assert_eq!(flow.status, Status::Optimal);
     assert_eq!(lp.status, Status::Optimal);
     assert_eq!(flow.objective, lp.objective);
@@ -163,18 +165,16 @@ fn clashing_instance() -> Instance {
         kind: Kind::New,
         capacity: 1,
     };
-    let referral = |id: &str, specialty: &str, priority| Referral {
-        id: id.to_owned(),
-        patient: "p1".to_owned(),
-        specialty: specialty.to_owned(),
-        priority,
-        clock_start: day(0) - Days::new(30),
-        kind: Kind::New,
-        earliest: None,
-        unavailable: Vec::new(),
-        required_clinician: None,
-        preferred_clinician: None,
-        due: None,
+    let referral = |id: &str, specialty: &str, priority| {
+        let clock_start = day(0) - Days::new(30);
+        Referral::new(
+            id.into(),
+            "p1".into(),
+            specialty.into(),
+            priority,
+            clock_start,
+            Kind::New,
+        )
     };
     Instance {
         horizon: Horizon {
@@ -195,14 +195,7 @@ fn a_patient_day_clash_is_resolved_optimally() {
     let instance = clashing_instance();
     let problem = medsec_scheduler::validate(&instance).unwrap();
     for engine in [Engine::Flow, Engine::Lp] {
-        let solution = medsec_scheduler::solve(
-            &problem,
-            &SolveOptions {
-                engine,
-                ..SolveOptions::default()
-            },
-        )
-        .unwrap();
+        let solution = solved_by(&problem, engine);
         assert_eq!(solution.status, Status::Optimal);
         assert_eq!(solution.objective, brute_force(&problem));
         // The urgent referral has the dearer wait, so it keeps the day.
@@ -222,18 +215,9 @@ fn a_patient_day_clash_is_resolved_optimally() {
 
 #[test]
 fn an_exhausted_time_limit_still_returns_a_valid_allocation_with_a_bound() {
-    // A limit that is already over when stage 2 starts: not timing-dependent,
-    // because any run takes longer than a nanosecond.
     let instance = clashing_instance();
     let problem = medsec_scheduler::validate(&instance).unwrap();
-    let solution = medsec_scheduler::solve(
-        &problem,
-        &SolveOptions {
-            time_limit: Some(1e-9),
-            ..SolveOptions::default()
-        },
-    )
-    .unwrap();
+    let solution = solved_out_of_time(&problem);
     assert_eq!(solution.status, Status::Feasible);
     let bound = solution.stats.bound.unwrap();
     assert!(bound <= brute_force(&problem) && brute_force(&problem) <= solution.objective);

@@ -1,10 +1,37 @@
 //! Shared helpers: an independent objective, written against the wire types
 //! (dates as `NaiveDate`, weights from the documented table), so a bug in the
-//! crate's own cost code cannot hide itself.
+//! crate's own cost code cannot hide itself; the tests' days, and the
+//! solves they ask for.
 
 use std::collections::{HashMap, HashSet};
 
+use chrono::{Days, NaiveDate};
 use medsec_scheduler::model::{Instance, Priority, Solution};
+use medsec_scheduler::{Engine, Problem, SolveOptions};
+
+/// Day `offset` of the tests' horizons, which start on day 0.
+pub(crate) fn day(offset: u64) -> NaiveDate {
+    NaiveDate::from_ymd_opt(2026, 1, 5).unwrap() + Days::new(offset)
+}
+
+/// `problem` solved by `engine`, every other option its default.
+pub(crate) fn solved_by(problem: &Problem, engine: Engine) -> Solution {
+    let options = SolveOptions {
+        engine,
+        ..SolveOptions::default()
+    };
+    medsec_scheduler::solve(problem, &options).unwrap()
+}
+
+/// `problem` solved under a time limit already over when stage 2 starts:
+/// not timing-dependent, because any run takes longer than a nanosecond.
+pub(crate) fn solved_out_of_time(problem: &Problem) -> Solution {
+    let options = SolveOptions {
+        time_limit: Some(1e-9),
+        ..SolveOptions::default()
+    };
+    medsec_scheduler::solve(problem, &options).unwrap()
+}
 
 fn table(p: Priority) -> (i64, i64, i64) {
     // (target_days, P, B) from allocation-model.md.

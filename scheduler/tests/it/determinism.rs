@@ -1,11 +1,33 @@
 //! The same input gives the same output, byte for byte (apart from `stats`).
 
-use medsec_scheduler::{GenerateOptions, SolveOptions};
+use medsec_scheduler::{GenerateOptions, Problem, SolveOptions};
 
 fn without_stats(json: &str) -> serde_json::Value {
     let mut value: serde_json::Value = serde_json::from_str(json).unwrap();
     value.as_object_mut().unwrap().remove("stats");
     value
+}
+
+/// Solves `problem` with one thread, then twice with two: the solutions'
+/// bytes before `stats` are the same each time.
+fn assert_same_bytes_whatever_the_threads(problem: &Problem) {
+    let runs: Vec<String> = [1, 2, 2]
+        .into_iter()
+        .map(|threads| {
+            let options = SolveOptions {
+                threads,
+                ..SolveOptions::default()
+            };
+            let mut text = medsec_scheduler::solve(problem, &options)
+                .unwrap()
+                .to_json();
+            let cut = text.find("\"stats\"").unwrap();
+            text.truncate(cut);
+            text
+        })
+        .collect();
+    assert_eq!(runs[0], runs[1]);
+    assert_eq!(runs[1], runs[2]);
 }
 
 #[test]
@@ -36,26 +58,7 @@ fn solving_twice_gives_identical_solutions() {
         seed: 3,
     });
     let problem = medsec_scheduler::validate(&instance).unwrap();
-    let runs: Vec<String> = [1, 2, 2]
-        .into_iter()
-        .map(|threads| {
-            let solution = medsec_scheduler::solve(
-                &problem,
-                &SolveOptions {
-                    threads,
-                    ..SolveOptions::default()
-                },
-            )
-            .unwrap();
-            let mut text = solution.to_json();
-            // Compare the bytes of everything before "stats".
-            let cut = text.find("\"stats\"").unwrap();
-            text.truncate(cut);
-            text
-        })
-        .collect();
-    assert_eq!(runs[0], runs[1]);
-    assert_eq!(runs[1], runs[2]);
+    assert_same_bytes_whatever_the_threads(&problem);
     assert_eq!(
         without_stats(&medsec_scheduler::greedy_solution(&problem).to_json()),
         without_stats(&medsec_scheduler::greedy_solution(&problem).to_json())
@@ -76,20 +79,5 @@ fn a_clash_dense_list_solves_to_the_same_bytes_whatever_the_threads() {
         },
     );
     let problem = medsec_scheduler::validate(&instance).unwrap();
-    let runs: Vec<serde_json::Value> = [1, 2, 2]
-        .into_iter()
-        .map(|threads| {
-            let solution = medsec_scheduler::solve(
-                &problem,
-                &SolveOptions {
-                    threads,
-                    ..SolveOptions::default()
-                },
-            )
-            .unwrap();
-            without_stats(&solution.to_json())
-        })
-        .collect();
-    assert_eq!(runs[0], runs[1]);
-    assert_eq!(runs[1], runs[2]);
+    assert_same_bytes_whatever_the_threads(&problem);
 }
