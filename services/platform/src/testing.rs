@@ -340,11 +340,7 @@ pub async fn start_with(
 
 /// The bad fields an INVALID_ARGUMENT status names, in order.
 pub fn violated_fields(status: &Status) -> Vec<String> {
-    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
-    status
-        .get_details_bad_request()
-        .expect("bad request details")
-        .field_violations
+    field_violations(status)
         .into_iter()
         .map(|violation| violation.field)
         .collect()
@@ -352,15 +348,20 @@ pub fn violated_fields(status: &Status) -> Vec<String> {
 
 /// What an INVALID_ARGUMENT status says of `field`.
 pub fn violation(status: &Status, field: &str) -> String {
+    field_violations(status)
+        .into_iter()
+        .find(|violation| violation.field == field)
+        .unwrap_or_else(|| panic!("no violation of {field} in {status:?}"))
+        .description
+}
+
+/// The field violations of an INVALID_ARGUMENT status's details.
+fn field_violations(status: &Status) -> Vec<tonic_types::FieldViolation> {
     assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
     status
         .get_details_bad_request()
         .expect("bad request details")
         .field_violations
-        .into_iter()
-        .find(|violation| violation.field == field)
-        .unwrap_or_else(|| panic!("no violation of {field} in {status:?}"))
-        .description
 }
 
 /// The type of a FAILED_PRECONDITION status's violation (`STATE`, `OVERLAP`…).

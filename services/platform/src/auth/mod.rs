@@ -40,18 +40,6 @@ pub enum Role {
 }
 
 impl Role {
-    /// Every role, in the order the READMEs' tables list them.
-    pub const ALL: [Self; 8] = [
-        Self::Secretary,
-        Self::Clinician,
-        Self::BillingClerk,
-        Self::FinanceApprover,
-        Self::WaitingListManager,
-        Self::Auditor,
-        Self::Admin,
-        Self::Service,
-    ];
-
     /// The staff roles a token may carry (not [`Role::Service`]).
     pub const STAFF: [Self; 7] = [
         Self::Secretary,
@@ -62,6 +50,18 @@ impl Role {
         Self::Auditor,
         Self::Admin,
     ];
+
+    /// Every role, in the order the READMEs' tables list them: the staff
+    /// roles, then [`Role::Service`].
+    pub const ALL: [Self; 8] = {
+        let mut all = [Self::Service; 8];
+        let mut i = 0;
+        while i < Self::STAFF.len() {
+            all[i] = Self::STAFF[i];
+            i += 1;
+        }
+        all
+    };
 
     /// The spelling in tokens, configuration and audit events.
     pub fn as_str(self) -> &'static str {
