@@ -17,6 +17,7 @@ use medsec_proto::records::v1 as records;
 use medsec_proto::records::v1::records_service_client::RecordsServiceClient;
 use medsec_proto::scheduling::v1 as scheduling;
 use medsec_proto::scheduling::v1::scheduling_service_client::SchedulingServiceClient;
+use medsec_records::domain::NhsNumber;
 use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter};
 use tonic::Code;
 
@@ -32,20 +33,8 @@ both_backends!(
 const PATIENTS: u32 = 8;
 
 fn nhs_number(n: u32) -> String {
-    // Never-issued 999 range, with its check digit.
-    let mut stem = 999_100_000 + n * 10;
-    loop {
-        let digits: Vec<u32> = format!("{stem:09}")
-            .bytes()
-            .map(|b| u32::from(b - b'0'))
-            .collect();
-        let sum: u32 = digits.iter().zip((2..=10).rev()).map(|(d, w)| d * w).sum();
-        match 11 - sum % 11 {
-            10 => stem += 1,
-            11 => return format!("{stem:09}0"),
-            check => return format!("{stem:09}{check}"),
-        }
-    }
+    // Never-issued 999 range.
+    NhsNumber::at_or_after(999_100_000 + n * 10).to_string()
 }
 
 async fn price_list(suite: &Suite) {

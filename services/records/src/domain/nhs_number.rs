@@ -25,26 +25,48 @@ impl NhsNumber {
         if digits.len() != 10 || !digits.bytes().all(|b| b.is_ascii_digit()) {
             return Err(NhsNumberError::Format);
         }
-        let values: Vec<u32> = digits.bytes().map(|b| u32::from(b - b'0')).collect();
-        // Weights 10 down to 2 over the first nine digits.
-        let sum: u32 = values[..9]
-            .iter()
-            .zip((2..=10).rev())
-            .map(|(digit, weight)| digit * weight)
-            .sum();
-        let check = match 11 - sum % 11 {
-            11 => 0,
-            10 => return Err(NhsNumberError::CheckDigit),
-            check => check,
-        };
-        if check != values[9] {
+        let values = digit_values(&digits);
+        if check_digit(&values[..9]) != Some(values[9]) {
             return Err(NhsNumberError::CheckDigit);
         }
         Ok(Self(digits))
     }
 
+    /// The first valid number whose first nine digits are `stem` or come
+    /// after it (`stem` below 10⁹). Test data take theirs from the 999
+    /// range, which is never issued.
+    pub fn at_or_after(stem: u32) -> Self {
+        let mut stem = stem % 1_000_000_000;
+        loop {
+            let digits = format!("{stem:09}");
+            if let Some(check) = check_digit(&digit_values(&digits)) {
+                return Self(format!("{digits}{check}"));
+            }
+            stem += 1;
+        }
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+}
+
+fn digit_values(digits: &str) -> Vec<u32> {
+    digits.bytes().map(|b| u32::from(b - b'0')).collect()
+}
+
+/// The modulus 11 check digit of nine digits, weighted 10 down to 2; `None`
+/// when it would be 10, which no number has.
+fn check_digit(stem: &[u32]) -> Option<u32> {
+    let sum: u32 = stem
+        .iter()
+        .zip((2..=10).rev())
+        .map(|(digit, weight)| digit * weight)
+        .sum();
+    match 11 - sum % 11 {
+        11 => Some(0),
+        10 => None,
+        check => Some(check),
     }
 }
 
@@ -70,6 +92,13 @@ mod tests {
         }
         // Test range, never issued, still valid.
         assert!(NhsNumber::parse("999 000 0018").is_ok());
+    }
+
+    #[test]
+    fn the_first_valid_number_at_or_after_a_stem() {
+        assert_eq!(NhsNumber::at_or_after(943_476_591).as_str(), "9434765919");
+        // 999 000 000 has no check digit (it would be 10).
+        assert_eq!(NhsNumber::at_or_after(999_000_000).as_str(), "9990000018");
     }
 
     #[test]

@@ -9,6 +9,7 @@ use medsec_platform::testing::{
 };
 use medsec_proto::records::v1 as pb;
 use medsec_proto::records::v1::records_service_client::RecordsServiceClient;
+use medsec_records::domain::NhsNumber;
 use medsec_records::store::entities::patient::Entity as Patients;
 use sea_orm::{DatabaseConnection, EntityTrait, PaginatorTrait};
 
@@ -66,14 +67,21 @@ impl TestApp {
     }
 
     pub(crate) async fn create(&mut self, patient: pb::Patient) -> pb::Patient {
+        self.try_create(patient).await.expect("create patient")
+    }
+
+    /// Registers `patient` without a request id.
+    pub(crate) async fn try_create(
+        &mut self,
+        patient: pb::Patient,
+    ) -> Result<pb::Patient, tonic::Status> {
         self.client
             .create_patient(pb::CreatePatientRequest {
                 patient: Some(patient),
                 request_id: String::new(),
             })
             .await
-            .expect("create patient")
-            .into_inner()
+            .map(tonic::Response::into_inner)
     }
 
     /// Files `document` with `content`, and the first call with
@@ -139,19 +147,7 @@ pub(crate) fn letter(patient_id: &str) -> pb::Document {
 
 /// The `n`th valid NHS number of the test range 999 000 0000 onwards.
 pub(crate) fn test_nhs_number(n: u32) -> String {
-    let mut stem = 999_000_000 + n * 10;
-    loop {
-        let digits: Vec<u32> = format!("{stem:09}")
-            .bytes()
-            .map(|b| u32::from(b - b'0'))
-            .collect();
-        let sum: u32 = digits.iter().zip((2..=10).rev()).map(|(d, w)| d * w).sum();
-        match 11 - sum % 11 {
-            10 => stem += 1,
-            11 => return format!("{stem:09}0"),
-            check => return format!("{stem:09}{check}"),
-        }
-    }
+    NhsNumber::at_or_after(999_000_000 + n * 10).to_string()
 }
 
 /// A request sent within a trace, as a traced caller would send it.
