@@ -4,10 +4,10 @@ use medsec_platform::both_backends;
 use medsec_platform::testing::{Backend, precondition_type, violated_fields};
 use medsec_proto::records::v1 as pb;
 use prost_types::FieldMask;
-use tonic::Code;
+use tonic::{Code, Status};
 use tonic_types::StatusExt;
 
-use crate::helpers::{patient, spawn_app, test_nhs_number};
+use crate::helpers::{TestApp, patient, spawn_app, test_nhs_number};
 
 both_backends!(
     registers_a_patient_and_normalises_what_was_typed,
@@ -47,15 +47,7 @@ async fn registers_a_patient_and_normalises_what_was_typed(backend: Backend) {
     assert!(created.archive_time.is_none());
     assert!(!created.etag.is_empty());
 
-    let fetched = app
-        .client
-        .get_patient(pb::GetPatientRequest {
-            id: created.id.clone(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    assert_eq!(fetched, created);
+    assert_eq!(get(&mut app, &created.id).await, created);
 
     // Optional fields may be left out entirely.
     let minimal = pb::Patient {
@@ -217,11 +209,7 @@ async fn a_duplicate_nhs_number_is_refused_without_naming_the_holder(backend: Ba
     let mut app = spawn_app(backend).await;
     let first = app.create(patient("9434765919", "Ada", "Lovelace")).await;
     let status = app
-        .client
-        .create_patient(pb::CreatePatientRequest {
-            patient: Some(patient("943 476 5919", "Someone", "Else")),
-            request_id: String::new(),
-        })
+        .try_create(patient("943 476 5919", "Someone", "Else"))
         .await
         .unwrap_err();
     assert_eq!(status.code(), Code::AlreadyExists);
@@ -244,20 +232,12 @@ async fn a_duplicate_nhs_number_is_refused_without_naming_the_holder(backend: Ba
 async fn gets_answer_not_found_and_invalid_ids(backend: Backend) {
     let mut app = spawn_app(backend).await;
     let missing = "0190b9a4-7c1e-7000-8000-000000000000";
-    let status = app
-        .client
-        .get_patient(pb::GetPatientRequest { id: missing.into() })
-        .await
-        .unwrap_err();
+    let status = try_get(&mut app, missing).await.unwrap_err();
     assert_eq!(status.code(), Code::NotFound);
     assert!(status.message().contains(missing));
 
     for bad in ["", "not-a-uuid"] {
-        let status = app
-            .client
-            .get_patient(pb::GetPatientRequest { id: bad.into() })
-            .await
-            .unwrap_err();
+        let status = try_get(&mut app, bad).await.unwrap_err();
         assert_eq!(violated_fields(&status), ["id"]);
     }
 }
@@ -304,16 +284,11 @@ async fn pages_through_every_patient_exactly_once(backend: Backend) {
     .await;
     assert_eq!(first.patients.len() + rest.patients.len(), 12);
     assert!(rest.next_page_token.is_empty());
-    let status = app
-        .client
-        .list_patients(pb::ListPatientsRequest {
-            page_size: 4,
-            page_token: first.next_page_token.clone(),
-            family_name_prefix: "odd".into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap_err();
+    let status = try_list(&mut app, 4, &first.next_page_token, |r| {
+        r.family_name_prefix = "odd".into();
+    })
+    .await
+    .unwrap_err();
     assert_eq!(violated_fields(&status), ["page_token"]);
 
     // Defaults, clamping and nonsense.
@@ -323,15 +298,7 @@ async fn pages_through_every_patient_exactly_once(backend: Backend) {
         23
     );
     for (size, token, field) in [(-1, "", "page_size"), (5, "not-a-token", "page_token")] {
-        let status = app
-            .client
-            .list_patients(pb::ListPatientsRequest {
-                page_size: size,
-                page_token: token.into(),
-                ..Default::default()
-            })
-            .await
-            .unwrap_err();
+        let status = try_list(&mut app, size, token, |_| {}).await.unwrap_err();
         assert_eq!(violated_fields(&status), [field]);
     }
 }
@@ -396,9 +363,7 @@ async fn filters_by_nhs_number_name_birth_date_and_postcode(backend: Backend) {
             Box::new(|r: &mut pb::ListPatientsRequest| r.postcode = "NOT A POSTCODE".into()),
         ),
     ] {
-        let mut request = pb::ListPatientsRequest::default();
-        change(&mut request);
-        let status = app.client.list_patients(request).await.unwrap_err();
+        let status = try_list(&mut app, 0, "", change).await.unwrap_err();
         assert_eq!(violated_fields(&status), [field]);
     }
 }
@@ -541,36 +506,14 @@ async fn archives_softly_and_frees_the_nhs_number(backend: Backend) {
     let mut app = spawn_app(backend).await;
     let ada = app.create(patient("9434765919", "Ada", "Lovelace")).await;
 
-    let stale = app
-        .client
-        .archive_patient(pb::ArchivePatientRequest {
-            id: ada.id.clone(),
-            etag: "999".into(),
-        })
-        .await
-        .unwrap_err();
+    let stale = archive(&mut app, &ada.id, "999").await.unwrap_err();
     assert_eq!(stale.code(), Code::Aborted);
 
-    let archived = app
-        .client
-        .archive_patient(pb::ArchivePatientRequest {
-            id: ada.id.clone(),
-            etag: ada.etag.clone(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let archived = archive(&mut app, &ada.id, &ada.etag).await.unwrap();
     assert_eq!(archived.state(), pb::PatientState::Archived);
     assert!(archived.archive_time.is_some());
 
-    let again = app
-        .client
-        .archive_patient(pb::ArchivePatientRequest {
-            id: ada.id.clone(),
-            etag: String::new(),
-        })
-        .await
-        .unwrap_err();
+    let again = archive(&mut app, &ada.id, "").await.unwrap_err();
     assert_eq!(again.code(), Code::FailedPrecondition);
     assert!(again.message().contains("archived"), "{}", again.message());
     assert_eq!(precondition_type(&again), "STATE");
@@ -672,11 +615,20 @@ async fn concurrent_registrations_of_one_nhs_number_admit_one(backend: Backend) 
 }
 
 async fn list(
-    app: &mut crate::helpers::TestApp,
+    app: &mut TestApp,
     page_size: i32,
     page_token: &str,
     filters: impl FnOnce(&mut pb::ListPatientsRequest),
 ) -> pb::ListPatientsResponse {
+    try_list(app, page_size, page_token, filters).await.unwrap()
+}
+
+async fn try_list(
+    app: &mut TestApp,
+    page_size: i32,
+    page_token: &str,
+    filters: impl FnOnce(&mut pb::ListPatientsRequest),
+) -> Result<pb::ListPatientsResponse, Status> {
     let mut request = pb::ListPatientsRequest {
         page_size,
         page_token: page_token.into(),
@@ -686,23 +638,37 @@ async fn list(
     app.client
         .list_patients(request)
         .await
-        .unwrap()
-        .into_inner()
+        .map(tonic::Response::into_inner)
 }
 
-async fn get(app: &mut crate::helpers::TestApp, id: &str) -> pb::Patient {
+async fn get(app: &mut TestApp, id: &str) -> pb::Patient {
+    try_get(app, id).await.unwrap()
+}
+
+async fn try_get(app: &mut TestApp, id: &str) -> Result<pb::Patient, Status> {
+    let request = pb::GetPatientRequest { id: id.into() };
     app.client
-        .get_patient(pb::GetPatientRequest { id: id.into() })
+        .get_patient(request)
         .await
-        .unwrap()
-        .into_inner()
+        .map(tonic::Response::into_inner)
+}
+
+async fn archive(app: &mut TestApp, id: &str, etag: &str) -> Result<pb::Patient, Status> {
+    let request = pb::ArchivePatientRequest {
+        id: id.into(),
+        etag: etag.into(),
+    };
+    app.client
+        .archive_patient(request)
+        .await
+        .map(tonic::Response::into_inner)
 }
 
 async fn update(
-    app: &mut crate::helpers::TestApp,
+    app: &mut TestApp,
     patient: pb::Patient,
     mask: &[&str],
-) -> Result<pb::Patient, tonic::Status> {
+) -> Result<pb::Patient, Status> {
     app.client
         .update_patient(pb::UpdatePatientRequest {
             patient: Some(patient),
