@@ -176,7 +176,11 @@ async fn a_million_items_are_refused_before_any_is_read(backend: Backend) {
     use medsec_proto::scheduling::v1 as pb;
     use medsec_proto::scheduling::v1::scheduling_service_client::SchedulingServiceClient;
     let database = TestDatabase::create(backend).await;
-    let suite = start(&database.settings(), &[]).await;
+    // Room for a million items, to reach the reader's cap; at the default
+    // limit (1 MiB) the message itself is refused first.
+    let mut settings = database.settings();
+    settings.scheduling.max_message_bytes = 16 << 20;
+    let suite = start(&settings, &[]).await;
     let mut scheduling = SchedulingServiceClient::new(suite.channel.clone());
     let status = scheduling
         .create_staff_member(pb::CreateStaffMemberRequest {

@@ -249,7 +249,7 @@ async fn an_oversized_message_is_refused(backend: Backend) {
 
     let database = TestDatabase::create(backend).await;
     let mut settings = database.settings();
-    settings.server.max_message_bytes = 4096;
+    settings.records.max_message_bytes = 4096;
     let suite = start(&settings, &[]).await;
     let status = RecordsServiceClient::new(suite.channel.clone())
         .create_patient(pb::CreatePatientRequest {

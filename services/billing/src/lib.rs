@@ -18,8 +18,8 @@ pub const SERVICE_NAME: &str = "medsec.billing.v1.BillingService";
 /// The tonic server for BillingService, with the configured limits.
 pub fn service(db: DatabaseConnection, settings: &Settings) -> BillingServiceServer<BillingApi> {
     BillingServiceServer::new(BillingApi::new(db))
-        .max_decoding_message_size(settings.server.max_message_bytes)
-        .max_encoding_message_size(settings.server.max_message_bytes)
+        .max_decoding_message_size(settings.billing.max_message_bytes)
+        .max_encoding_message_size(settings.billing.max_message_bytes)
 }
 
 /// Applies the audit trail's pending migrations, then BillingService's.

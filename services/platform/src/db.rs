@@ -43,9 +43,10 @@ pub async fn connect(settings: &DatabaseSettings) -> Result<DatabaseConnection, 
         .acquire_timeout(Duration::from_secs(settings.acquire_timeout_secs))
         .sqlx_logging(false);
     if sqlite {
-        options.map_sqlx_sqlite_opts(|opts| {
+        let busy_timeout = Duration::from_millis(settings.sqlite_busy_timeout_millis);
+        options.map_sqlx_sqlite_opts(move |opts| {
             opts.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
-                .busy_timeout(Duration::from_secs(30))
+                .busy_timeout(busy_timeout)
                 .foreign_keys(true)
                 // REPLACE's implicit delete fires DELETE triggers, so the
                 // audit trail's refusal holds against INSERT OR REPLACE.

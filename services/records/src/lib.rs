@@ -20,8 +20,8 @@ pub const SERVICE_NAME: &str = "medsec.records.v1.RecordsService";
 /// The tonic server for RecordsService, with the configured limits.
 pub fn service(db: DatabaseConnection, settings: &Settings) -> RecordsServiceServer<RecordsApi> {
     RecordsServiceServer::new(RecordsApi::new(db, settings.records.clone()))
-        .max_decoding_message_size(settings.server.max_message_bytes)
-        .max_encoding_message_size(settings.server.max_message_bytes)
+        .max_decoding_message_size(settings.records.max_message_bytes)
+        .max_encoding_message_size(settings.records.max_message_bytes)
 }
 
 /// Applies the audit trail's pending migrations, then RecordsService's.

@@ -23,8 +23,8 @@ pub fn service(
     settings: &Settings,
 ) -> SchedulingServiceServer<SchedulingApi> {
     SchedulingServiceServer::new(SchedulingApi::new(db, settings))
-        .max_decoding_message_size(settings.server.max_message_bytes)
-        .max_encoding_message_size(settings.server.max_message_bytes)
+        .max_decoding_message_size(settings.scheduling.max_message_bytes)
+        .max_encoding_message_size(settings.scheduling.max_message_bytes)
 }
 
 /// Applies the audit trail's pending migrations, then SchedulingService's (table "scheduling_migrations").

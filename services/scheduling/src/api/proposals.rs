@@ -322,6 +322,7 @@ mod tests {
     fn runs(store_margin_millis: u64) -> Runs {
         Runs::new(
             &SchedulingSettings {
+                max_message_bytes: 1 << 20,
                 max_concurrent_runs: 1,
                 solve_threads: 1,
                 max_run_pairs: 10,

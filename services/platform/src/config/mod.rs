@@ -3,12 +3,17 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
-use secrecy::{ExposeSecret, SecretString};
+
 use serde::Deserialize;
+
+mod database;
+mod server;
+
+pub use database::{DatabaseSettings, TlsRequirementError};
+pub use server::{ClientAuth, ServerSettings, ServerTlsSettings};
 
 /// The defaults, written as the TOML a user would write. Every key can be
 /// overridden by a file, the environment or a flag.
@@ -18,17 +23,27 @@ listen = "127.0.0.1:50051"
 request_timeout_secs = 30
 max_message_bytes = 16777216
 shutdown_grace_millis = 500
+drain_timeout_secs = 20
+max_in_flight = 512
+max_concurrent_streams = 128
+http2_keepalive_interval_secs = 30
+http2_keepalive_timeout_secs = 10
+tcp_keepalive_secs = 60
+max_connection_age_secs = 1800
+max_connection_age_grace_secs = 30
 
 [database]
 url = "sqlite://data/medsec.db?mode=rwc"
 max_connections = 10
 min_connections = 0
 connect_timeout_secs = 10
-acquire_timeout_secs = 10
+acquire_timeout_secs = 5
+sqlite_busy_timeout_millis = 5000
 migrate_on_start = true
 require_verified_tls = false
 
 [scheduling]
+max_message_bytes = 1048576
 max_concurrent_runs = 1
 solve_threads = 2
 max_run_pairs = 4000000000
@@ -36,6 +51,10 @@ store_margin_millis = 3000
 
 [records]
 max_document_bytes = 10485760
+max_message_bytes = 12582912
+
+[billing]
+max_message_bytes = 1048576
 
 [auth]
 audience = "medsec"
@@ -63,6 +82,7 @@ pub struct Settings {
     pub database: DatabaseSettings,
     pub records: RecordsSettings,
     pub scheduling: SchedulingSettings,
+    pub billing: BillingSettings,
     pub auth: AuthSettings,
     pub telemetry: TelemetrySettings,
 }
@@ -110,6 +130,8 @@ pub enum TokenAlgorithm {
 /// threads, how large, and how much of a call's deadline storing needs.
 #[derive(Debug, Clone, Deserialize)]
 pub struct SchedulingSettings {
+    /// Largest message SchedulingService receives or sends.
+    pub max_message_bytes: usize,
     /// Optimisation runs solving at once in this process; a run that cannot
     /// start within its deadline is `RESOURCE_EXHAUSTED`.
     pub max_concurrent_runs: usize,
@@ -124,182 +146,21 @@ pub struct SchedulingSettings {
     pub store_margin_millis: u64,
 }
 
+/// BillingService's limits.
+#[derive(Debug, Clone, Deserialize)]
+pub struct BillingSettings {
+    /// Largest message BillingService receives or sends.
+    pub max_message_bytes: usize,
+}
+
 /// RecordsService's limits.
 #[derive(Debug, Clone, Deserialize)]
 pub struct RecordsSettings {
     /// Largest clinical document accepted, in bytes (default 10 MiB). Keep
-    /// `server.max_message_bytes` above it.
+    /// `records.max_message_bytes` above it.
     pub max_document_bytes: usize,
-}
-
-/// The gRPC listener and its limits.
-#[derive(Debug, Clone, Deserialize)]
-pub struct ServerSettings {
-    /// Address to listen on; port 0 picks a free port.
-    pub listen: SocketAddr,
-    /// Deadline applied to every RPC unless the client asks for a shorter one.
-    pub request_timeout_secs: u64,
-    /// Largest message accepted or sent, in bytes.
+    /// Largest message RecordsService receives or sends: room for a document.
     pub max_message_bytes: usize,
-    /// How long health reports NOT_SERVING before the listener closes, so load
-    /// balancers stop routing here before in-flight requests are drained.
-    pub shutdown_grace_millis: u64,
-    /// TLS, and client certificates for services (`[server.tls]`); unset:
-    /// plaintext, for loopback development.
-    #[serde(default)]
-    pub tls: Option<ServerTlsSettings>,
-}
-
-/// The server's certificate and, for mutual TLS, the CA that issues the
-/// services' client certificates.
-#[derive(Debug, Clone, Deserialize)]
-pub struct ServerTlsSettings {
-    /// The server's certificate chain (PEM), leaf first.
-    pub cert_file: PathBuf,
-    /// The server's private key (PEM: PKCS#8, PKCS#1 or SEC1).
-    pub key_file: PathBuf,
-    /// The CA (PEM; several certificates allowed) whose client certificates
-    /// identify services. Unset: no client certificate is asked for.
-    #[serde(default)]
-    pub client_ca_file: Option<PathBuf>,
-    /// Whether a client certificate is required, or optional so staff with
-    /// bearer tokens can connect without one. Either way a certificate that
-    /// is sent must come from `client_ca_file`.
-    #[serde(default)]
-    pub client_auth: ClientAuth,
-    /// Longest a TLS handshake may take before the connection is dropped.
-    #[serde(default = "default_handshake_timeout_secs")]
-    pub handshake_timeout_secs: u64,
-}
-
-fn default_handshake_timeout_secs() -> u64 {
-    10
-}
-
-impl ServerTlsSettings {
-    pub fn handshake_timeout(&self) -> Duration {
-        Duration::from_secs(self.handshake_timeout_secs)
-    }
-}
-
-/// Whether a TLS client must present a certificate.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ClientAuth {
-    /// Clients may connect without a certificate (staff with bearer tokens);
-    /// one that is sent is still verified.
-    #[default]
-    Optional,
-    /// Every client presents a certificate from the client CA: service
-    /// traffic only.
-    Required,
-}
-
-impl ServerSettings {
-    pub fn request_timeout(&self) -> Duration {
-        Duration::from_secs(self.request_timeout_secs)
-    }
-
-    pub fn shutdown_grace(&self) -> Duration {
-        Duration::from_millis(self.shutdown_grace_millis)
-    }
-}
-
-/// Where the data lives: `sqlite://PATH?mode=rwc` or `postgres://…`.
-#[derive(Debug, Clone, Deserialize)]
-pub struct DatabaseSettings {
-    /// Connection URL; may hold a password, so it is kept secret in logs.
-    pub url: SecretString,
-    pub max_connections: u32,
-    pub min_connections: u32,
-    pub connect_timeout_secs: u64,
-    pub acquire_timeout_secs: u64,
-    /// Run pending migrations when a server starts.
-    pub migrate_on_start: bool,
-    /// Refuse to connect to PostgreSQL unless the URL asks for
-    /// `sslmode=verify-full` with an `sslrootcert`: TLS whose certificate is
-    /// checked against that root and the host name.
-    #[serde(default)]
-    pub require_verified_tls: bool,
-    /// The URL migrations connect with (`medsec migrate`, and a server's
-    /// migrations on start): the tables' owner, when `url` is a less
-    /// privileged runtime role. Unset: `url`.
-    #[serde(default)]
-    pub migration_url: Option<SecretString>,
-    /// PostgreSQL: the role the services run as (the user of `url`). After
-    /// migrating, the owner grants it the services' tables but only SELECT
-    /// and INSERT on the audit trail (and what appending needs on the chain
-    /// heads), revoking the rest. Unset: no grants are made.
-    #[serde(default)]
-    pub runtime_role: Option<String>,
-}
-
-impl DatabaseSettings {
-    pub fn url(&self) -> &str {
-        self.url.expose_secret()
-    }
-
-    /// The settings migrations connect with: `migration_url` in place of
-    /// `url` when it is set, the rest as they are.
-    pub fn for_migrations(&self) -> Self {
-        let mut owner = self.clone();
-        if let Some(url) = &self.migration_url {
-            owner.url = url.clone();
-        }
-        owner
-    }
-
-    /// Fails unless the URL meets `require_verified_tls`: a PostgreSQL URL
-    /// with `sslmode=verify-full` and an `sslrootcert`. The mode is read by
-    /// sqlx's own parser, so its spellings, its last-one-wins rule and the
-    /// `PGSSLMODE` default count exactly as they will when connecting. SQLite
-    /// has no connection to protect and is refused, so the setting cannot be
-    /// met by accident.
-    pub fn check_tls(&self) -> Result<(), TlsRequirementError> {
-        use sea_orm::sqlx::postgres::{PgConnectOptions, PgSslMode};
-        if !self.require_verified_tls {
-            return Ok(());
-        }
-        let url = self.url();
-        if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
-            return Err(TlsRequirementError::NotPostgres);
-        }
-        let options: PgConnectOptions = url.parse().map_err(|_| TlsRequirementError::Unreadable)?;
-        if !matches!(options.get_ssl_mode(), PgSslMode::VerifyFull) {
-            return Err(TlsRequirementError::NotVerifyFull);
-        }
-        let query = url.split_once('?').map_or("", |(_, query)| query);
-        let names_root = query.split('&').any(|pair| {
-            matches!(
-                pair.split_once('='),
-                Some(("sslrootcert" | "ssl-root-cert" | "ssl-ca", value)) if !value.is_empty()
-            )
-        });
-        if !names_root {
-            return Err(TlsRequirementError::NoRootCert);
-        }
-        Ok(())
-    }
-}
-
-/// Why a database URL does not meet `database.require_verified_tls`. The
-/// URL itself is never shown: it may hold a password.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum TlsRequirementError {
-    #[error("database.require_verified_tls is set but database.url is not a PostgreSQL URL")]
-    NotPostgres,
-    #[error("database.url is not a PostgreSQL URL sqlx can read")]
-    Unreadable,
-    #[error(
-        "database.require_verified_tls is set but database.url does not ask for \
-         sslmode=verify-full"
-    )]
-    NotVerifyFull,
-    #[error(
-        "database.require_verified_tls is set but database.url names no sslrootcert \
-         (the CA that signed the server's certificate)"
-    )]
-    NoRootCert,
 }
 
 /// Logs, traces and metrics.
@@ -469,7 +330,7 @@ mod tests {
             assert_eq!(tls.cert_file, Path::new("/etc/medsec/server.crt"));
             assert_eq!(tls.client_ca_file, None);
             assert_eq!(tls.client_auth, ClientAuth::Optional);
-            assert_eq!(tls.handshake_timeout(), Duration::from_secs(10));
+            assert_eq!(tls.handshake_timeout(), std::time::Duration::from_secs(10));
 
             jail.set_env(
                 "MEDSEC__SERVER__TLS__CLIENT_CA_FILE",
