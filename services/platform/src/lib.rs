@@ -13,6 +13,7 @@ pub mod idempotency;
 pub mod pagination;
 pub mod request;
 pub mod server;
+pub mod shed;
 pub mod stored;
 pub mod telemetry;
 #[cfg(feature = "testing")]

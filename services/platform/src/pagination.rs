@@ -250,20 +250,76 @@ fn parse_id(text: &str) -> Result<uuid::Uuid, ApiError> {
     uuid::Uuid::parse_str(text).map_err(|_| bad_token())
 }
 
+/// Bytes of the signature a token ends with (HMAC-SHA256).
+const SIGNATURE_BYTES: usize = 32;
+
+static TOKEN_KEY: std::sync::OnceLock<ring::hmac::Key> = std::sync::OnceLock::new();
+
+/// Sets the key page tokens are signed with (`server.page_token_key`), once,
+/// at start: every replica given the same key accepts the others' tokens.
+/// Without it, each process signs with a random key of its own, so a token
+/// resumes only on the process that issued it.
+pub fn set_token_key(key: &[u8]) {
+    let _ = TOKEN_KEY.set(ring::hmac::Key::new(ring::hmac::HMAC_SHA256, key));
+}
+
+fn token_key() -> &'static ring::hmac::Key {
+    TOKEN_KEY.get_or_init(|| {
+        let rng = ring::rand::SystemRandom::new();
+        ring::hmac::Key::generate(ring::hmac::HMAC_SHA256, &rng)
+            .unwrap_or_else(|_| ring::hmac::Key::new(ring::hmac::HMAC_SHA256, b"medsec"))
+    })
+}
+
+/// The token: its JSON, then its signature, in URL-safe base64. A client
+/// cannot forge or alter one: a token is only ever what this API issued.
 fn encode(token: &Token) -> String {
     // Serialising two strings cannot fail.
-    let json = serde_json::to_vec(token).unwrap_or_default();
-    URL_SAFE_NO_PAD.encode(json)
+    let mut bytes = serde_json::to_vec(token).unwrap_or_default();
+    let signature = ring::hmac::sign(token_key(), &bytes);
+    bytes.extend_from_slice(signature.as_ref());
+    URL_SAFE_NO_PAD.encode(bytes)
 }
 
 fn decode(text: &str) -> Option<Token> {
-    let json = URL_SAFE_NO_PAD.decode(text).ok()?;
-    serde_json::from_slice(&json).ok()
+    // A token is a few hundred bytes at most; refuse anything longer unread.
+    if text.len() > 4096 {
+        return None;
+    }
+    let bytes = URL_SAFE_NO_PAD.decode(text).ok()?;
+    let split = bytes.len().checked_sub(SIGNATURE_BYTES)?;
+    let (json, signature) = bytes.split_at(split);
+    ring::hmac::verify(token_key(), json, signature).ok()?;
+    serde_json::from_slice(json).ok()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn forged_and_altered_tokens_are_refused() {
+        let page = PageRequest::parse(1, "", "f").unwrap();
+        let mut items = vec![
+            "0190a5b2-7c1e-7000-8000-000000000001".to_owned(),
+            "x".to_owned(),
+        ];
+        let token = page.finish(&mut items, Clone::clone);
+        assert!(PageRequest::parse(1, &token, "f").is_ok());
+        // The same JSON without a signature, as the unsigned tokens were.
+        let unsigned = URL_SAFE_NO_PAD.encode(
+            serde_json::to_vec(&Token {
+                k: "0190a5b2-7c1e-7000-8000-000000000009".into(),
+                f: page.filter_fingerprint.clone(),
+            })
+            .unwrap(),
+        );
+        assert!(PageRequest::parse(1, &unsigned, "f").is_err());
+        // One bit flipped anywhere.
+        let mut bytes = URL_SAFE_NO_PAD.decode(&token).unwrap();
+        bytes[3] ^= 1;
+        assert!(PageRequest::parse(1, &URL_SAFE_NO_PAD.encode(&bytes), "f").is_err());
+    }
 
     #[test]
     fn instants_travel_in_tokens_to_the_nanosecond() {

@@ -30,6 +30,7 @@ use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 use crate::auth::AuthLayer;
 use crate::auth::policy::{Policy, ServicePolicy};
 use crate::config::{ClientAuth, ServerSettings, ServerTlsSettings};
+use crate::shed::ShedLayer;
 
 /// gRPC service name of the standard health service.
 pub const HEALTH_SERVICE: &str = "grpc.health.v1.Health";
@@ -117,7 +118,24 @@ pub struct GrpcServer {
 
 impl GrpcServer {
     pub async fn bind(settings: &ServerSettings) -> Result<Self, ServeError> {
-        let mut server = Server::builder().timeout(settings.request_timeout());
+        match &settings.page_token_key {
+            Some(key) => crate::pagination::set_token_key(
+                secrecy::ExposeSecret::expose_secret(key).as_bytes(),
+            ),
+            None if !settings.listen.ip().is_loopback() => tracing::warn!(
+                "no server.page_token_key: page tokens resume only on the replica that issued them"
+            ),
+            None => {}
+        }
+        let secs = std::time::Duration::from_secs;
+        let mut server = Server::builder()
+            .timeout(settings.request_timeout())
+            .max_concurrent_streams(settings.max_concurrent_streams)
+            .http2_keepalive_interval(Some(secs(settings.http2_keepalive_interval_secs)))
+            .http2_keepalive_timeout(Some(secs(settings.http2_keepalive_timeout_secs)))
+            .tcp_keepalive(Some(secs(settings.tcp_keepalive_secs)))
+            .max_connection_age(secs(settings.max_connection_age_secs))
+            .max_connection_age_grace(secs(settings.max_connection_age_grace_secs));
         if let Some(tls) = &settings.tls {
             server = server
                 .tls_config(tls_config(tls)?)
@@ -144,7 +162,8 @@ impl GrpcServer {
 
     /// Serves `services` behind `auth` until `shutdown` completes. Health
     /// then reports NOT_SERVING for every service, the grace period passes so
-    /// load balancers stop routing here, and in-flight requests are drained.
+    /// load balancers stop routing here, and in-flight requests are drained
+    /// for at most `server.drain_timeout_secs`.
     pub async fn serve(
         self,
         services: Services,
@@ -170,6 +189,8 @@ impl GrpcServer {
             .add_service(reflection(&names).build_v1alpha()?);
 
         let grace = self.settings.shutdown_grace();
+        let drain_timeout = std::time::Duration::from_secs(self.settings.drain_timeout_secs);
+        let (draining, drain_started) = tokio::sync::oneshot::channel::<()>();
         let shutdown = async move {
             shutdown.await;
             tracing::info!("shutting down: reporting not serving");
@@ -183,6 +204,7 @@ impl GrpcServer {
             }
             tokio::time::sleep(grace).await;
             tracing::info!("draining in-flight requests");
+            let _ = draining.send(());
         };
 
         let addr = self.local_addr();
@@ -202,12 +224,28 @@ impl GrpcServer {
                 "serving plaintext gRPC off loopback: configure server.tls"
             ),
         }
-        self.server
+        let serving = self
+            .server
             .layer(RpcTelemetryLayer)
+            .layer(ShedLayer::new(self.settings.max_in_flight))
             .layer(auth)
             .add_routes(routes.routes())
-            .serve_with_incoming_shutdown(TcpListenerStream::new(self.listener), shutdown)
-            .await?;
+            .serve_with_incoming_shutdown(TcpListenerStream::new(self.listener), shutdown);
+        // The drain is bounded: calls still running when it times out are
+        // cut off (their clients see the connection close), so a stuck call
+        // cannot keep a replica from stopping.
+        let drain_overrun = async move {
+            if drain_started.await.is_err() {
+                std::future::pending::<()>().await;
+            }
+            tokio::time::sleep(drain_timeout).await;
+        };
+        tokio::select! {
+            served = serving => served?,
+            () = drain_overrun => {
+                tracing::warn!(?drain_timeout, "drain timed out: cutting off calls still in flight");
+            }
+        }
         tracing::info!("server stopped");
         Ok(())
     }
