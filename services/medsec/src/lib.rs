@@ -5,11 +5,13 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use medsec_platform::Settings;
 use medsec_platform::auth::AuthLayer;
 use medsec_platform::auth::policy::ServicePolicy;
 use medsec_platform::config::DatabaseSettings;
+use medsec_platform::idempotency::{self, IdempotencyKeys};
 use medsec_platform::server::{GrpcServer, Services};
 use sea_orm::DatabaseConnection;
 
@@ -39,6 +41,15 @@ impl ServiceName {
             Self::Records => &medsec_records::POLICY,
             Self::Scheduling => &medsec_scheduling::POLICY,
             Self::Billing => &medsec_billing::POLICY,
+        }
+    }
+
+    /// The service's table of create `request_id`s, purged as they expire.
+    pub fn idempotency_keys(self) -> IdempotencyKeys {
+        match self {
+            Self::Records => medsec_records::store::IDEMPOTENCY_KEYS,
+            Self::Scheduling => medsec_scheduling::store::IDEMPOTENCY_KEYS,
+            Self::Billing => medsec_billing::store::IDEMPOTENCY_KEYS,
         }
     }
 
@@ -122,6 +133,9 @@ pub struct Application {
     server: GrpcServer,
     services: Services,
     auth: AuthLayer,
+    /// The selected services' request ids, purged as they expire while
+    /// serving.
+    purge: (DatabaseConnection, Vec<IdempotencyKeys>, Duration),
 }
 
 impl Application {
@@ -152,6 +166,14 @@ impl Application {
         let server = GrpcServer::bind(&settings.server).await?;
         let authenticator =
             medsec_platform::auth::authenticator(&settings.auth, server.local_addr(), &db).await?;
+        let purge = (
+            db.clone(),
+            selected
+                .iter()
+                .map(|name| name.idempotency_keys())
+                .collect(),
+            settings.server.request_id_retention(),
+        );
         let auth = AuthLayer::new(
             services.policy(settings.auth.open_reflection),
             authenticator,
@@ -161,6 +183,7 @@ impl Application {
             server,
             services,
             auth,
+            purge,
         })
     }
 
@@ -174,9 +197,11 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), StartError> {
         tracing::info!(services = ?self.services.names(), "medsec starting");
-        self.server
-            .serve(self.services, self.auth, shutdown)
-            .await?;
+        let (db, keys, retention) = self.purge;
+        let purge = tokio::spawn(idempotency::purge_expired(db, keys, retention));
+        let served = self.server.serve(self.services, self.auth, shutdown).await;
+        purge.abort();
+        served?;
         Ok(())
     }
 }

@@ -128,6 +128,35 @@ pub async fn write<T>(
     Ok(value)
 }
 
+/// Makes the write transaction `txn` take its turn behind every other one
+/// that called this with the same `name`, until it ends: a transaction-scoped
+/// advisory lock on PostgreSQL; on SQLite the write transaction already holds
+/// the database's one write lock (see [`begin_write`]). For values that must
+/// be handed out in commit order, such as the ids a list pages through.
+pub async fn in_turn(txn: &DatabaseTransaction, name: &str) -> Result<(), DbErr> {
+    if txn.get_database_backend() == DbBackend::Postgres {
+        txn.execute_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT pg_advisory_xact_lock($1)",
+            [lock_key(name).into()],
+        ))
+        .await?;
+    }
+    Ok(())
+}
+
+/// The advisory-lock key of a name: FNV-1a of `medsec/` and the name, so
+/// keys are stable across processes and do not collide with the migration
+/// lock.
+pub fn lock_key(name: &str) -> i64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in "medsec/".bytes().chain(name.bytes()) {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    i64::from_ne_bytes(hash.to_ne_bytes())
+}
+
 /// What a database error means for the client, whatever the backend.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DbFault {

@@ -8,14 +8,21 @@
 //! key, and `INSERT … ON CONFLICT DO NOTHING` makes a concurrent second claim
 //! wait for the first transaction and then see its row.
 
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{
-    Alias, ColumnDef, Expr, ExprTrait as _, OnConflict, Query, Table, TableCreateStatement,
+    Alias, ColumnDef, Expr, ExprTrait as _, Index, IndexCreateStatement, OnConflict, Query, Table,
+    TableCreateStatement,
 };
 use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::error::ApiError;
+
+/// Claims deleted per transaction by [`IdempotencyKeys::purge`].
+pub const PURGE_BATCH: u64 = 1000;
 
 /// Longest accepted `request_id`.
 pub const MAX_REQUEST_ID_LEN: usize = 128;
@@ -24,6 +31,9 @@ pub const MAX_REQUEST_ID_LEN: usize = 128;
 #[derive(Debug, Clone, Copy)]
 pub struct IdempotencyKeys {
     table: &'static str,
+    /// Scopes whose new ids are minted in commit order (see
+    /// [`IdempotencyKeys::minting_in_order`]).
+    in_order: &'static [&'static str],
 }
 
 /// A client's idempotency key with the canonical bytes of the request it
@@ -85,7 +95,22 @@ pub enum Claim {
 
 impl IdempotencyKeys {
     pub const fn new(table: &'static str) -> Self {
-        Self { table }
+        Self {
+            table,
+            in_order: &[],
+        }
+    }
+
+    /// Mints the ids of the creates in `scopes` one transaction at a time,
+    /// so that ids (UUIDv7, time-ordered) follow commit order: a list paged
+    /// by id then never has a row appear behind a page already served.
+    /// Creates in these scopes queue behind one another on PostgreSQL; on
+    /// SQLite every write already does.
+    pub const fn minting_in_order(self, scopes: &'static [&'static str]) -> Self {
+        Self {
+            table: self.table,
+            in_order: scopes,
+        }
     }
 
     /// The migration statement creating the table.
@@ -118,6 +143,53 @@ impl IdempotencyKeys {
             .to_owned()
     }
 
+    /// The migration statement indexing claims by age, for the purge.
+    pub fn create_time_index(&self) -> IndexCreateStatement {
+        Index::create()
+            .name(format!("{}_create_time", self.table))
+            .table(Alias::new(self.table))
+            .col(Alias::new("create_time"))
+            .if_not_exists()
+            .to_owned()
+    }
+
+    /// Deletes the keys claimed before `cutoff`, [`PURGE_BATCH`] at a time in
+    /// short transactions so that no write waits long behind the purge;
+    /// returns how many went.
+    pub async fn purge(
+        &self,
+        db: &DatabaseConnection,
+        cutoff: DateTime<Utc>,
+    ) -> Result<u64, DbErr> {
+        let mut purged = 0;
+        loop {
+            let oldest = Query::select()
+                .columns([Alias::new("scope"), Alias::new("request_id")])
+                .from(Alias::new(self.table))
+                .and_where(Expr::col(Alias::new("create_time")).lt(cutoff))
+                .limit(PURGE_BATCH)
+                .to_owned();
+            let delete = Query::delete()
+                .from_table(Alias::new(self.table))
+                .and_where(
+                    Expr::tuple([
+                        Expr::col(Alias::new("scope")),
+                        Expr::col(Alias::new("request_id")),
+                    ])
+                    .in_subquery(oldest),
+                )
+                .to_owned();
+            let txn = crate::db::begin_write(db).await?;
+            let deleted = txn.execute(&delete).await?.rows_affected();
+            txn.commit().await?;
+            purged += deleted;
+            if deleted < PURGE_BATCH {
+                return Ok(purged);
+            }
+            tokio::task::yield_now().await;
+        }
+    }
+
     /// Runs the create `work` in one write transaction that first claims
     /// `key` in `scope` (the RPC's name, e.g. `CreateDocument`). `work` gets
     /// [`Claimed::New`] with the id the resource takes, or — when the same
@@ -145,6 +217,9 @@ impl IdempotencyKeys {
         scope: &str,
         key: Option<&RequestKey>,
     ) -> Result<Claimed, ApiError> {
+        if self.in_order.contains(&scope) {
+            crate::db::in_turn(txn, &format!("{}/{scope}", self.table)).await?;
+        }
         let id = Uuid::now_v7();
         let Some(key) = key else {
             return Ok(Claimed::New(id));
@@ -255,6 +330,63 @@ impl IdempotencyKeys {
             row.try_get("", "fingerprint")?,
             row.try_get("", "resource_id")?,
         )))
+    }
+}
+
+/// The migration indexing a service's claims by age (for the purge), named
+/// as that service's migration list names it.
+#[derive(Debug)]
+pub struct IndexByAge {
+    pub name: &'static str,
+    pub keys: IdempotencyKeys,
+}
+
+impl sea_orm_migration::MigrationName for IndexByAge {
+    fn name(&self) -> &str {
+        self.name
+    }
+}
+
+// async_trait's expansion names a lifetime the trait elides.
+#[allow(elided_lifetimes_in_paths)]
+#[sea_orm_migration::async_trait::async_trait]
+impl sea_orm_migration::MigrationTrait for IndexByAge {
+    async fn up(&self, manager: &sea_orm_migration::SchemaManager) -> Result<(), DbErr> {
+        manager.create_index(self.keys.create_time_index()).await
+    }
+}
+
+/// Purges the claims of every table in `keys` older than `retention`, now
+/// and then at intervals (a 24th of the retention, between a minute and an
+/// hour), for as long as the task runs. Failures are logged and retried at
+/// the next interval: a late purge only keeps keys a little longer.
+pub async fn purge_expired(
+    db: DatabaseConnection,
+    keys: Vec<IdempotencyKeys>,
+    retention: Duration,
+) {
+    let every = (retention / 24).clamp(Duration::from_secs(60), Duration::from_secs(3600));
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        let Some(cutoff) = chrono::TimeDelta::from_std(retention)
+            .ok()
+            .and_then(|retention| Utc::now().checked_sub_signed(retention))
+        else {
+            continue;
+        };
+        for table in &keys {
+            match table.purge(&db, cutoff).await {
+                Ok(0) => {}
+                Ok(purged) => {
+                    tracing::info!(table = table.table, purged, "purged expired request ids")
+                }
+                Err(error) => {
+                    tracing::warn!(table = table.table, %error, "could not purge expired request ids")
+                }
+            }
+        }
     }
 }
 

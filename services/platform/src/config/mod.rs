@@ -31,6 +31,7 @@ http2_keepalive_timeout_secs = 10
 tcp_keepalive_secs = 60
 max_connection_age_secs = 1800
 max_connection_age_grace_secs = 30
+request_id_retention_hours = 168
 
 [database]
 url = "sqlite://data/medsec.db?mode=rwc"

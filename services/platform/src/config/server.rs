@@ -38,6 +38,10 @@ pub struct ServerSettings {
     /// clients reconnect and spread over replicas.
     pub max_connection_age_secs: u64,
     pub max_connection_age_grace_secs: u64,
+    /// How long a create's `request_id` is remembered: a retry within it
+    /// answers with what the first call made; older keys are purged in the
+    /// background, and a retry after that creates again.
+    pub request_id_retention_hours: u64,
     /// The key page tokens are signed with (any long random text), the same
     /// for every replica of a service so each accepts the others' tokens.
     /// Unset: a random key per process, so a token resumes only on the
@@ -96,6 +100,10 @@ pub enum ClientAuth {
 }
 
 impl ServerSettings {
+    pub fn request_id_retention(&self) -> Duration {
+        Duration::from_secs(self.request_id_retention_hours.saturating_mul(3600))
+    }
+
     pub fn request_timeout(&self) -> Duration {
         Duration::from_secs(self.request_timeout_secs)
     }

@@ -18,4 +18,7 @@ pub use sea_orm::DatabaseConnection;
 use medsec_platform::idempotency::IdempotencyKeys;
 
 /// Claimed `request_id`s of RecordsService's Create RPCs.
-pub const IDEMPOTENCY_KEYS: IdempotencyKeys = IdempotencyKeys::new("records_idempotency_keys");
+/// ListPatients pages in registration order, so patients' ids are minted in
+/// commit order.
+pub const IDEMPOTENCY_KEYS: IdempotencyKeys =
+    IdempotencyKeys::new("records_idempotency_keys").minting_in_order(&["CreatePatient"]);

@@ -4,7 +4,10 @@
 //! already migrated stay valid). The suite's audit trail is the platform's,
 //! migrated first by `medsec_records::migrate`.
 
+use medsec_platform::idempotency::IndexByAge;
 use sea_orm_migration::prelude::*;
+
+use super::IDEMPOTENCY_KEYS;
 
 mod m20261125_000001_create_patients;
 mod m20261125_000002_create_patient_file;
@@ -23,6 +26,10 @@ impl MigratorTrait for Migrator {
             Box::new(CreatePatients),
             Box::new(CreatePatientFile),
             Box::new(CopyAuditEventsToTrail),
+            Box::new(IndexByAge {
+                name: "m20261211_000004_index_request_ids_by_age",
+                keys: IDEMPOTENCY_KEYS,
+            }),
         ]
     }
 

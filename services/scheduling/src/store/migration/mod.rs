@@ -8,7 +8,10 @@
 mod m20261125_000002_add_optimisation;
 mod m20261201_000001_create_scheduling;
 
+use medsec_platform::idempotency::IndexByAge;
 use sea_orm_migration::prelude::*;
+
+use super::IDEMPOTENCY_KEYS;
 
 #[derive(Debug)]
 pub struct Migrator;
@@ -18,6 +21,10 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261201_000001_create_scheduling::Migration),
             Box::new(m20261125_000002_add_optimisation::Migration),
+            Box::new(IndexByAge {
+                name: "m20261201_000003_index_request_ids_by_age",
+                keys: IDEMPOTENCY_KEYS,
+            }),
         ]
     }
 
