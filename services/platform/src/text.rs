@@ -18,11 +18,33 @@ pub fn optional(value: &str, max_chars: usize) -> Result<String, String> {
     }
     if value
         .chars()
-        .any(|c| c.is_control() && c != '\n' && c != '\t')
+        .any(|c| (c.is_control() && c != '\n' && c != '\t') || is_bidi_control(c))
     {
         return Err("must not contain control characters".into());
     }
     Ok(value.to_owned())
+}
+
+/// The bidirectional embedding, override and isolate controls, which make
+/// text display in another order than it reads (and so can disguise it).
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+/// Longest part of a client's value repeated back in an error (characters).
+pub const MAX_QUOTED_CHARS: usize = 64;
+
+/// A client's value quoted in an error message: escaped, and cut at
+/// [`MAX_QUOTED_CHARS`] characters, so that a huge or hostile value costs
+/// nothing to answer and cannot forge the message around it.
+pub fn quoted(value: &str) -> String {
+    let mut chars = value.chars();
+    let head: String = chars.by_ref().take(MAX_QUOTED_CHARS).collect();
+    if chars.next().is_some() {
+        format!("{head:?}…")
+    } else {
+        format!("{head:?}")
+    }
 }
 
 /// Trimmed single-line text that may be empty.
@@ -58,5 +80,21 @@ mod tests {
         assert!(required_line("two\nlines", 20).is_err());
         assert!(optional_line("tab\there", 20).is_err());
         assert_eq!(optional_line("", 5).unwrap(), "");
+    }
+
+    #[test]
+    fn refuses_bidi_overrides_but_not_scripts_or_emoji() {
+        assert!(required_line("evil\u{202E}txt.exe", 40).is_err());
+        assert!(required_line("\u{2067}isolate", 40).is_err());
+        assert_eq!(required_line("שרה כהן", 40).unwrap(), "שרה כהן");
+        assert_eq!(required_line("Zoë 🩺", 40).unwrap(), "Zoë 🩺");
+    }
+
+    #[test]
+    fn quotes_at_most_sixty_four_characters_escaped() {
+        assert_eq!(quoted("name"), "\"name\"");
+        assert_eq!(quoted("a\u{0}b"), "\"a\\0b\"");
+        let long = quoted(&"x".repeat(1 << 20));
+        assert_eq!(long, format!("{:?}…", "x".repeat(MAX_QUOTED_CHARS)));
     }
 }

@@ -3,6 +3,7 @@
 
 use chrono::NaiveDate;
 use medsec_platform::Reader;
+use medsec_platform::text::quoted;
 use medsec_platform::time::format_civil_date;
 use medsec_proto::records::v1 as pb;
 use serde::{Deserialize, Serialize};
@@ -163,7 +164,8 @@ impl HistoryDetails {
                         r.add(
                             "update_mask",
                             format!(
-                                "unknown field {path:?} for a {kind}; updatable: {}",
+                                "unknown field {} for a {kind}; updatable: {}",
+                                quoted(path),
                                 known.join(", ")
                             ),
                         );

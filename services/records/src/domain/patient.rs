@@ -3,6 +3,7 @@
 
 use chrono::{Datelike as _, NaiveDate};
 use medsec_platform::Reader;
+use medsec_platform::text::quoted;
 use medsec_proto::records::v1 as pb;
 
 use super::nhs_number::NhsNumber;
@@ -249,7 +250,8 @@ impl PatientPatch {
                 r.add(
                     "update_mask",
                     format!(
-                        "unknown or read-only field {path:?}; updatable: {}",
+                        "unknown or read-only field {}; updatable: {}",
+                        quoted(path),
                         UPDATABLE_FIELDS.join(", ")
                     ),
                 );

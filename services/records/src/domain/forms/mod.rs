@@ -7,6 +7,7 @@ mod answers;
 use std::collections::HashSet;
 
 use medsec_platform::Reader;
+use medsec_platform::text::quoted;
 use medsec_proto::records::v1 as pb;
 use serde::{Deserialize, Serialize};
 
@@ -159,7 +160,10 @@ impl Walk {
             );
             None
         } else if !self.seen.insert(link_id.to_owned()) {
-            r.add(format!("{at}.link_id"), format!("repeats {link_id:?}"));
+            r.add(
+                format!("{at}.link_id"),
+                format!("repeats {}", quoted(link_id)),
+            );
             None
         } else {
             Some(link_id.to_owned())
