@@ -31,7 +31,9 @@ use crate::idempotency::{MAX_REQUEST_ID_LEN, RequestKey};
 use crate::pagination::PageRequest;
 use crate::stored::StoredEnum;
 use crate::text;
-use crate::time::{from_timestamp, parse_civil_date, today_in_london};
+use crate::time::{
+    EARLIEST_CIVIL_DATE, LATEST_CIVIL_DATE, from_timestamp, parse_civil_date, today_in_london,
+};
 
 /// What a client is told about a bad value: one message per kind of bad
 /// value, the same in every service.
@@ -42,6 +44,11 @@ pub mod message {
     pub const NOT_AN_ID: &str = "must be an id (a UUID)";
     /// A civil date not in its one wire form.
     pub const NOT_A_DATE: &str = "must be a date in the form YYYY-MM-DD";
+    /// A civil date outside [`EARLIEST_CIVIL_DATE`, `LATEST_CIVIL_DATE`].
+    ///
+    /// [`EARLIEST_CIVIL_DATE`]: crate::time::EARLIEST_CIVIL_DATE
+    /// [`LATEST_CIVIL_DATE`]: crate::time::LATEST_CIVIL_DATE
+    pub const DATE_OUT_OF_RANGE: &str = "must be between 1880-01-01 and 2199-12-31";
     /// A `Timestamp` outside the range of instants.
     pub const NOT_AN_INSTANT: &str = "is not a valid instant";
     /// An etag this API did not issue.
@@ -130,16 +137,20 @@ impl Reader {
         self.id(field, text)
     }
 
-    /// A required civil date, `YYYY-MM-DD`.
+    /// A required civil date, `YYYY-MM-DD`, between 1880 and 2199.
     pub fn date(&mut self, field: &str, text: &str) -> Option<NaiveDate> {
         if text.trim().is_empty() {
             self.add(field, message::REQUIRED);
             return None;
         }
-        self.check(
-            field,
-            parse_civil_date(text.trim()).ok_or(message::NOT_A_DATE),
-        )
+        let date = parse_civil_date(text.trim()).ok_or(message::NOT_A_DATE);
+        let date = date.and_then(|date| {
+            (EARLIEST_CIVIL_DATE..=LATEST_CIVIL_DATE)
+                .contains(&date)
+                .then_some(date)
+                .ok_or(message::DATE_OUT_OF_RANGE)
+        });
+        self.check(field, date)
     }
 
     /// An optional civil date: empty is `None`.

@@ -21,6 +21,21 @@ pub fn from_timestamp(timestamp: &prost_types::Timestamp) -> Option<DateTime<Utc
     DateTime::from_timestamp(timestamp.seconds, nanos)
 }
 
+/// The earliest civil date any request may carry: before the oldest living
+/// patient was born.
+pub const EARLIEST_CIVIL_DATE: NaiveDate = civil(1880, 1, 1);
+/// The latest civil date any request may carry: far enough for any plan,
+/// near enough that date arithmetic never overflows.
+pub const LATEST_CIVIL_DATE: NaiveDate = civil(2199, 12, 31);
+
+/// The date `year-month-day`, which must exist.
+pub const fn civil(year: i32, month: u32, day: u32) -> NaiveDate {
+    match NaiveDate::from_ymd_opt(year, month, day) {
+        Some(date) => date,
+        None => panic!("not a date"),
+    }
+}
+
 /// Parses a civil date in its one wire form, `YYYY-MM-DD`.
 pub fn parse_civil_date(text: &str) -> Option<NaiveDate> {
     // chrono accepts a sign and more digits in %Y; insist on the documented form.

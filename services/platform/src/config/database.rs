@@ -37,18 +37,30 @@ pub struct DatabaseSettings {
     pub runtime_role: Option<String>,
 }
 
+/// Least time a migration waits for another replica's migration to finish.
+pub const MIGRATION_LOCK_WAIT_MILLIS: u64 = 120_000;
+
 impl DatabaseSettings {
     pub fn url(&self) -> &str {
         self.url.expose_secret()
     }
 
     /// The settings migrations connect with: `migration_url` in place of
-    /// `url` when it is set, the rest as they are.
+    /// `url` when it is set, and patient waits for locks — replicas starting
+    /// together migrate one after another (on SQLite each waits for the
+    /// write lock, at least [`MIGRATION_LOCK_WAIT_MILLIS`]); the rest as
+    /// they are.
     pub fn for_migrations(&self) -> Self {
         let mut owner = self.clone();
         if let Some(url) = &self.migration_url {
             owner.url = url.clone();
         }
+        owner.sqlite_busy_timeout_millis = owner
+            .sqlite_busy_timeout_millis
+            .max(MIGRATION_LOCK_WAIT_MILLIS);
+        owner.acquire_timeout_secs = owner
+            .acquire_timeout_secs
+            .max(MIGRATION_LOCK_WAIT_MILLIS / 1000);
         owner
     }
 

@@ -170,3 +170,20 @@ fn a_value_missing_without_a_violation_is_our_fault() {
     let error = r.finish(None::<u8>).unwrap_err();
     assert!(matches!(error, ApiError::Internal(_)));
 }
+
+#[test]
+fn dates_are_bounded_so_arithmetic_on_them_cannot_overflow() {
+    let mut r = Reader::new();
+    assert!(r.date("a", "1880-01-01").is_some());
+    assert!(r.date("b", "2199-12-31").is_some());
+    assert_eq!(r.date("c", "1879-12-31"), None);
+    assert_eq!(r.optional_date("d", "9999-12-31"), None);
+    let violations = fields(r.finish(()).unwrap_err());
+    assert_eq!(
+        violations,
+        [
+            ("c".to_owned(), message::DATE_OUT_OF_RANGE.to_owned()),
+            ("d".to_owned(), message::DATE_OUT_OF_RANGE.to_owned())
+        ]
+    );
+}

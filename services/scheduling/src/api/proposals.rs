@@ -180,6 +180,7 @@ pub(super) async fn propose(
                 specialty.as_deref(),
                 horizon,
                 &outcome,
+                &built.left_out,
                 run_seconds,
                 &actor,
             )
@@ -292,6 +293,14 @@ fn proposal_to_proto(row: &proposal::Model) -> pb::Proposal {
         commit_time: row.commit_time.map(to_timestamp),
         booked: row.booked,
         not_booked: row.not_booked,
+        referrals_left_out: row.referrals_left_out,
+        left_out: proposals::left_out(row)
+            .into_iter()
+            .map(|out| pb::LeftOutReferral {
+                referral_id: out.referral_id.to_string(),
+                reason: out.reason,
+            })
+            .collect(),
     }
 }
 

@@ -5,7 +5,7 @@
 use chrono::Utc;
 use medsec_platform::audit::Actor;
 use medsec_platform::time::today_in_london;
-use medsec_platform::{ApiError, Reader};
+use medsec_platform::{ApiError, PreconditionKind, Reader};
 use medsec_proto::scheduling::v1 as pb;
 use tokio::time::Instant;
 use tonic::Request;
@@ -53,6 +53,16 @@ pub(super) async fn book_best_slot(
     let mut scope = Scope::new(vec![referral.specialty.clone()], horizon);
     scope.referrals = Some(vec![referral_id]);
     let built = instance::build(db, &scope).await?;
+    if let Some(out) = built.left_out.first() {
+        return Err(ApiError::precondition(
+            PreconditionKind::State,
+            format!("referrals/{}", out.referral_id),
+            format!(
+                "referrals/{} cannot be scheduled: it {}",
+                out.referral_id, out.reason
+            ),
+        ));
+    }
     let start_at = |slot_id| built.slots.get(&slot_id).map(|slot| slot.start_at);
     let ranked = ranking::rank(&built.instance, referral_id, start_at, wanted)?;
     let candidates = ranked

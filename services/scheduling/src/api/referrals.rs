@@ -114,6 +114,7 @@ pub(crate) fn referral_to_proto(row: &referral::Model, as_of: NaiveDate) -> pb::
         earliest: row.earliest.map(format_civil_date).unwrap_or_default(),
         unavailable: row
             .unavailable_periods()
+            .unwrap_or_default()
             .iter()
             .map(|Period { from, to }| pb::DateRange {
                 from: format_civil_date(*from),

@@ -4,6 +4,7 @@
 
 use chrono::{Duration, NaiveDate};
 use medsec_platform::Reader;
+use medsec_platform::time::civil;
 use uuid::Uuid;
 
 use super::staff::ClinicianMisfit;
@@ -64,8 +65,12 @@ pub fn read_periods<'a>(
     periods
 }
 
-/// A clock starts today or earlier; a day's grace lets through a referral
-/// dated by a clock a little ahead of London's.
+/// The earliest RTT clock start accepted: before it a wait is not a wait
+/// but a mistyped date.
+pub const EARLIEST_CLOCK_START: NaiveDate = civil(1990, 1, 1);
+
+/// A clock starts in 1990 or later, and today or earlier; a day's grace lets
+/// through a referral dated by a clock a little ahead of London's.
 pub fn check_clock_start(
     r: &mut Reader,
     field: &str,
@@ -74,6 +79,9 @@ pub fn check_clock_start(
 ) {
     if clock_start.is_some_and(|start| start > today + Duration::days(1)) {
         r.add(field, "must not be in the future");
+    }
+    if clock_start.is_some_and(|start| start < EARLIEST_CLOCK_START) {
+        r.add(field, "must be on or after 1990-01-01");
     }
 }
 
@@ -201,13 +209,21 @@ mod tests {
     }
 
     #[test]
-    fn a_clock_starts_by_tomorrow_at_the_latest() {
+    fn a_clock_starts_between_1990_and_tomorrow() {
         let today = date("2026-03-01");
         let mut r = Reader::new();
         check_clock_start(&mut r, "a", Some(date("2026-03-02")), today);
         check_clock_start(&mut r, "b", Some(date("2026-03-03")), today);
         check_clock_start(&mut r, "c", None, today);
-        assert_eq!(violations(r), ["b: must not be in the future"]);
+        check_clock_start(&mut r, "d", Some(date("1989-12-31")), today);
+        check_clock_start(&mut r, "e", Some(EARLIEST_CLOCK_START), today);
+        assert_eq!(
+            violations(r),
+            [
+                "b: must not be in the future",
+                "d: must be on or after 1990-01-01"
+            ]
+        );
     }
 
     #[test]

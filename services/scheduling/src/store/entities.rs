@@ -274,8 +274,9 @@ pub mod referral {
     no_relations!();
 
     impl Model {
-        /// The periods the patient is unavailable.
-        pub fn unavailable_periods(&self) -> Vec<crate::domain::referral::Period> {
+        /// The periods the patient is unavailable; `None` when the stored
+        /// list cannot be read (never written so by medsec).
+        pub fn unavailable_periods(&self) -> Option<Vec<crate::domain::referral::Period>> {
             super::periods::read(&self.unavailable)
         }
     }
@@ -307,15 +308,17 @@ pub(crate) mod periods {
         serde_json::to_string(&stored).unwrap_or_else(|_| "[]".to_owned())
     }
 
-    pub(crate) fn read(json: &str) -> Vec<Period> {
-        serde_json::from_str::<Vec<Stored>>(json)
-            .unwrap_or_default()
-            .into_iter()
-            .map(|p| Period {
-                from: p.from,
-                to: p.to,
-            })
-            .collect()
+    pub(crate) fn read(json: &str) -> Option<Vec<Period>> {
+        let stored = serde_json::from_str::<Vec<Stored>>(json).ok()?;
+        Some(
+            stored
+                .into_iter()
+                .map(|p| Period {
+                    from: p.from,
+                    to: p.to,
+                })
+                .collect(),
+        )
     }
 }
 
@@ -372,6 +375,11 @@ pub mod proposal {
         pub commit_time: Option<DateTimeUtc>,
         pub booked: i32,
         pub not_booked: i32,
+        /// Waiting referrals the run left out, and the first
+        /// [`MAX_LEFT_OUT_LISTED`](crate::store::optimise::proposals::MAX_LEFT_OUT_LISTED)
+        /// of them with why (JSON).
+        pub referrals_left_out: i32,
+        pub left_out: String,
     }
 
     no_relations!();

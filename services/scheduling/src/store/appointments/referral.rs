@@ -95,11 +95,10 @@ pub(super) fn check_fit(
     {
         return Err(unfit(format!("it is before the earliest date {earliest}")));
     }
-    if let Some(period) = referral
-        .unavailable_periods()
-        .iter()
-        .find(|p| p.contains(slot.date))
-    {
+    let unavailable = referral.unavailable_periods().ok_or_else(|| {
+        ApiError::internal(format!("referral {r} has unreadable unavailable periods"))
+    })?;
+    if let Some(period) = unavailable.iter().find(|p| p.contains(slot.date)) {
         return Err(unfit(format!(
             "the patient is unavailable from {} to {}",
             period.from, period.to

@@ -7,6 +7,7 @@
 
 mod m20261125_000002_add_optimisation;
 mod m20261201_000001_create_scheduling;
+mod m20261201_000004_record_left_out_referrals;
 
 use medsec_platform::idempotency::IndexByAge;
 use sea_orm_migration::prelude::*;
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
                 name: "m20261201_000003_index_request_ids_by_age",
                 keys: IDEMPOTENCY_KEYS,
             }),
+            Box::new(m20261201_000004_record_left_out_referrals::Migration),
         ]
     }
 

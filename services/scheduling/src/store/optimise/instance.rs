@@ -2,7 +2,7 @@
 //! dates their patients are already seen, and free slots with their
 //! remaining places; and the specialties a run over every specialty covers.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use medsec_platform::ApiError;
@@ -14,8 +14,11 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
+use medsec_platform::time::{EARLIEST_CIVIL_DATE, LATEST_CIVIL_DATE};
+
 use crate::domain::allocation::Horizon;
 use crate::domain::appointment::HOLDING;
+use crate::domain::referral::EARLIEST_CLOCK_START;
 use crate::domain::{AppointmentStatus, Kind, Priority, ReferralStatus, london};
 use crate::store::diary::not_held;
 use crate::store::entities::{appointment, referral, slot};
@@ -63,6 +66,67 @@ pub struct Built {
     pub instance: Instance,
     pub slots: HashMap<Uuid, slot::Model>,
     pub referrals: HashMap<Uuid, referral::Model>,
+    /// Referrals in scope that could not be scheduled, and why.
+    pub left_out: Vec<LeftOut>,
+}
+
+/// A referral left out of a run because its stored record cannot be
+/// scheduled (written before today's checks, or by hand), with why; the run
+/// goes on without it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct LeftOut {
+    pub referral_id: Uuid,
+    pub reason: String,
+}
+
+/// The model of a stored referral with the dates its patient is busy, or why
+/// it cannot be scheduled.
+fn schedulable(
+    row: &referral::Model,
+    busy: Option<&BTreeSet<NaiveDate>>,
+) -> Result<m::Referral, &'static str> {
+    let priority = model_priority(&row.priority).ok_or("has an unknown priority")?;
+    let kind = model_kind(&row.kind).ok_or("has an unknown kind")?;
+    if !(EARLIEST_CLOCK_START..=LATEST_CIVIL_DATE).contains(&row.clock_start) {
+        return Err("has a clock start before 1990-01-01 or after 2199-12-31");
+    }
+    if row
+        .earliest
+        .is_some_and(|earliest| !(EARLIEST_CIVIL_DATE..=LATEST_CIVIL_DATE).contains(&earliest))
+    {
+        return Err("has an earliest date before 1880 or after 2199");
+    }
+    let periods = row
+        .unavailable_periods()
+        .ok_or("has unavailable periods that cannot be read")?;
+    if periods.iter().any(|p| p.from > p.to) {
+        return Err("has an unavailable period that ends before it starts");
+    }
+    let mut unavailable: Vec<m::DateRange> = periods
+        .into_iter()
+        .map(|p| m::DateRange {
+            from: p.from,
+            to: p.to,
+        })
+        .collect();
+    unavailable.extend(
+        busy.into_iter()
+            .flatten()
+            .map(|d| m::DateRange { from: *d, to: *d }),
+    );
+    Ok(m::Referral {
+        id: row.id.to_string(),
+        patient: row.patient_id.to_string(),
+        specialty: row.specialty.clone(),
+        priority,
+        clock_start: row.clock_start,
+        kind,
+        earliest: row.earliest,
+        unavailable,
+        required_clinician: row.required_clinician.map(|c| c.to_string()),
+        preferred_clinician: row.preferred_clinician.map(|c| c.to_string()),
+        due: None,
+    })
 }
 
 fn model_priority(stored: &str) -> Option<m::Priority> {
@@ -91,46 +155,29 @@ pub async fn build(db: &impl ConnectionTrait, scope: &Scope) -> Result<Built, Ap
     let busy_dates = busy_dates(db, scope).await?;
 
     let mut referrals = Vec::with_capacity(referral_rows.len());
+    let mut left_out = Vec::new();
     for row in &referral_rows {
-        let (Some(priority), Some(kind)) = (model_priority(&row.priority), model_kind(&row.kind))
-        else {
-            return Err(ApiError::internal(format!(
-                "referral {} has an unknown priority or kind",
-                row.id
-            )));
-        };
-        let mut unavailable: Vec<m::DateRange> = row
-            .unavailable_periods()
-            .into_iter()
-            .map(|p| m::DateRange {
-                from: p.from,
-                to: p.to,
-            })
-            .collect();
-        if let Some(dates) = busy_dates.get(&row.patient_id) {
-            unavailable.extend(dates.iter().map(|d| m::DateRange { from: *d, to: *d }));
+        match schedulable(row, busy_dates.get(&row.patient_id)) {
+            Ok(referral) => referrals.push(referral),
+            Err(reason) => left_out.push(LeftOut {
+                referral_id: row.id,
+                reason: reason.to_owned(),
+            }),
         }
-        referrals.push(m::Referral {
-            id: row.id.to_string(),
-            patient: row.patient_id.to_string(),
-            specialty: row.specialty.clone(),
-            priority,
-            clock_start: row.clock_start,
-            kind,
-            earliest: row.earliest,
-            unavailable,
-            required_clinician: row.required_clinician.map(|c| c.to_string()),
-            preferred_clinician: row.preferred_clinician.map(|c| c.to_string()),
-            due: None,
-        });
+    }
+    if !left_out.is_empty() {
+        tracing::warn!(
+            left_out = left_out.len(),
+            first = %left_out[0].referral_id,
+            reason = left_out[0].reason,
+            "waiting referrals left out of a run: their stored records cannot be scheduled"
+        );
     }
     let mut slots = Vec::with_capacity(slot_rows.len());
     for row in &slot_rows {
         let Some(kind) = model_kind(&row.kind) else {
-            return Err(ApiError::internal(format!(
-                "slot {} has an unknown kind",
-                row.id
-            )));
+            tracing::warn!(slot_id = %row.id, kind = row.kind, "slot of an unknown kind left out of a run");
+            continue;
         };
         let places = i64::from(row.capacity - row.booked);
         slots.push(m::Slot {
@@ -154,7 +201,15 @@ pub async fn build(db: &impl ConnectionTrait, scope: &Scope) -> Result<Built, Ap
             referrals,
         },
         slots: slot_rows.into_iter().map(|s| (s.id, s)).collect(),
-        referrals: referral_rows.into_iter().map(|r| (r.id, r)).collect(),
+        referrals: {
+            let left: HashSet<Uuid> = left_out.iter().map(|out| out.referral_id).collect();
+            referral_rows
+                .into_iter()
+                .filter(|row| !left.contains(&row.id))
+                .map(|r| (r.id, r))
+                .collect()
+        },
+        left_out,
     })
 }
 

@@ -13,9 +13,18 @@ use uuid::Uuid;
 
 use crate::domain::allocation::{Horizon, Outcome, ProposalStatus};
 use crate::store::entities::{proposal, proposal_allocation};
+use crate::store::optimise::instance::LeftOut;
 
 /// Rows inserted per statement: under both databases' bound-parameter limits.
 const CHUNK: usize = 1000;
+
+/// Left-out referrals listed on a proposal with why; all are counted.
+pub const MAX_LEFT_OUT_LISTED: usize = 100;
+
+/// The left-out referrals a proposal lists.
+pub fn left_out(row: &proposal::Model) -> Vec<LeftOut> {
+    serde_json::from_str(&row.left_out).unwrap_or_default()
+}
 
 /// Stores a run of `specialty` (`None`: every specialty) over `horizon` as
 /// a proposal with every allocation and its terms; each allocation is
@@ -26,10 +35,12 @@ pub async fn store(
     specialty: Option<&str>,
     horizon: Horizon,
     outcome: &Outcome,
+    left_out: &[LeftOut],
     run_seconds: f64,
     actor: &Actor,
 ) -> Result<proposal::Model, ApiError> {
     let id = Uuid::now_v7();
+    let listed = &left_out[..left_out.len().min(MAX_LEFT_OUT_LISTED)];
     let header = proposal::Model {
         id,
         specialty: specialty.unwrap_or_default().to_owned(),
@@ -53,6 +64,8 @@ pub async fn store(
         commit_time: None,
         booked: 0,
         not_booked: 0,
+        referrals_left_out: i32::try_from(left_out.len()).unwrap_or(i32::MAX),
+        left_out: serde_json::to_string(listed).map_err(ApiError::internal)?,
     };
     let rows: Vec<_> = outcome
         .placements

@@ -23,6 +23,7 @@ both_backends!(
     an_interrupted_commit_is_completed_by_the_next,
     booking_rechecks_that_the_slot_fits_the_referral,
     a_run_larger_than_the_server_solves_is_refused_and_stores_nothing,
+    referrals_stored_unschedulable_are_left_out_and_reported,
 );
 
 async fn proposes_lists_and_commits_once(backend: Backend) {
@@ -510,4 +511,94 @@ async fn a_run_larger_than_the_server_solves_is_refused_and_stores_nothing(backe
         .await
         .unwrap_err();
     assert_eq!(again.code(), Code::ResourceExhausted, "{again:?}");
+}
+
+/// Referrals written before today's checks (or by hand) that the optimiser
+/// cannot use: a clock start in the year 1001, an unavailable period ending
+/// before it starts, unreadable periods. The run goes on without them and
+/// says which and why; a single-referral ranking refuses one by name.
+async fn referrals_stored_unschedulable_are_left_out_and_reported(backend: Backend) {
+    use medsec_scheduling::store::entities::referral;
+    use sea_orm::sea_query::Expr;
+    use sea_orm::{ColumnTrait as _, EntityTrait as _, QueryFilter as _};
+
+    let mut app = spawn_app(backend).await;
+    let clinic = app.clinic().await;
+    let slot = day_slot(&mut app, &clinic, "2026-06-01", 1).await;
+    day_slot(&mut app, &clinic, "2026-06-02", 1).await;
+    let good = referral(&mut app, &patient(), pb::Priority::Routine, "2026-01-05").await;
+    let mut bad = Vec::new();
+    for (column, value) in [
+        (
+            referral::Column::ClockStart,
+            Expr::value(chrono::NaiveDate::from_ymd_opt(1001, 1, 1).unwrap()),
+        ),
+        (
+            referral::Column::Unavailable,
+            Expr::value(r#"[{"from":"2026-06-09","to":"2026-06-02"}]"#),
+        ),
+        (referral::Column::Unavailable, Expr::value("not json")),
+    ] {
+        let stored = referral(&mut app, &patient(), pb::Priority::Routine, "2026-01-06").await;
+        let id = uuid::Uuid::parse_str(&stored.id).unwrap();
+        referral::Entity::update_many()
+            .col_expr(column, value)
+            .filter(referral::Column::Id.eq(id))
+            .exec(&app.db)
+            .await
+            .unwrap();
+        bad.push(stored.id);
+    }
+
+    let proposal = propose(&mut app, "2026-06-01", "2026-06-30").await.unwrap();
+    assert_eq!(proposal.referrals, 1, "{proposal:?}");
+    assert_eq!(proposal.referrals_allocated, 1);
+    assert_eq!(proposal.referrals_left_out, 3);
+    let mut left_out: Vec<_> = proposal
+        .left_out
+        .iter()
+        .map(|out| (out.referral_id.clone(), out.reason.clone()))
+        .collect();
+    left_out.sort();
+    let mut expected = vec![
+        (
+            bad[0].clone(),
+            "has a clock start before 1990-01-01 or after 2199-12-31".to_owned(),
+        ),
+        (
+            bad[1].clone(),
+            "has an unavailable period that ends before it starts".to_owned(),
+        ),
+        (
+            bad[2].clone(),
+            "has unavailable periods that cannot be read".to_owned(),
+        ),
+    ];
+    expected.sort();
+    assert_eq!(left_out, expected);
+    let got = ok(app.client.get_proposal(pb::GetProposalRequest {
+        id: proposal.id.clone(),
+    }))
+    .await;
+    assert_eq!(got, proposal, "the report is stored with the proposal");
+    let placed = allocations(&mut app, &proposal.id).await;
+    assert_eq!(placed.len(), 1);
+    assert_eq!(placed[0].referral_id, good.id);
+    assert_eq!(placed[0].slot_id, slot.id);
+
+    let status = app
+        .client
+        .book_best_slot(pb::BookBestSlotRequest {
+            referral_id: bad[0].clone(),
+            from_date: "2026-06-01".into(),
+            to_date: "2026-06-30".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_precondition(&status, &format!("referrals/{}", bad[0]));
+    assert!(
+        status.message().contains("cannot be scheduled"),
+        "{status:?}"
+    );
 }
