@@ -38,7 +38,7 @@ pub struct DatabaseSettings {
 }
 
 /// Least time a migration waits for another replica's migration to finish.
-pub const MIGRATION_LOCK_WAIT_MILLIS: u64 = 120_000;
+const MIGRATION_LOCK_WAIT_MILLIS: u64 = 120_000;
 
 impl DatabaseSettings {
     pub fn url(&self) -> &str {
@@ -48,7 +48,7 @@ impl DatabaseSettings {
     /// The settings migrations connect with: `migration_url` in place of
     /// `url` when it is set, and patient waits for locks — replicas starting
     /// together migrate one after another (on SQLite each waits for the
-    /// write lock, at least [`MIGRATION_LOCK_WAIT_MILLIS`]); the rest as
+    /// write lock, at least two minutes); the rest as
     /// they are.
     pub fn for_migrations(&self) -> Self {
         let mut owner = self.clone();
