@@ -20,6 +20,7 @@ use medsec_proto::scheduling::v1::scheduling_service_client::SchedulingServiceCl
 use sea_orm::{ConnectionTrait, Statement};
 use tonic::Code;
 
+use crate::dice::Dice;
 use crate::fixtures::{clinic, referral};
 use crate::harness::start;
 
@@ -29,23 +30,6 @@ both_backends!(a_random_concurrent_history_keeps_every_invariant);
 const CLIENTS: u64 = 6;
 /// Operations in all, unless `MEDSEC_HISTORY_OPS` says otherwise.
 const DEFAULT_OPS: u64 = 600;
-
-/// A small, seeded generator (xorshift64*): the same seed, the same history.
-struct Dice(u64);
-
-impl Dice {
-    fn new(seed: u64) -> Self {
-        Self(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        let value = self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 33;
-        usize::try_from(value).unwrap_or(0) % n.max(1)
-    }
-}
 
 /// What a client was told of one of its appointments, in order.
 #[derive(Debug, Clone)]

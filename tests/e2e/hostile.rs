@@ -11,11 +11,11 @@ use std::time::Duration;
 
 use medsec_platform::both_backends;
 use medsec_platform::testing::{Backend, TestDatabase, call_raw, violation};
+use prost_types::DescriptorProto;
 use prost_types::field_descriptor_proto::{Label, Type};
-use prost_types::{DescriptorProto, FileDescriptorSet};
 use tonic::Code;
 
-use crate::descriptors::{descriptor_set, rpcs};
+use crate::descriptors::{descriptor_set, length_delimited, messages, rpcs, varint};
 use crate::harness::start;
 
 both_backends!(
@@ -45,38 +45,6 @@ fn hostile_values() -> Vec<(&'static str, String)> {
             "eyJrIjoiMDE5MGE1YjItN2MxZS03MDAwLTgwMDAtMDAwMDAwMDAwMDAxIiwiZiI6IngifQ".to_owned(),
         ),
     ]
-}
-
-/// Every message type of the descriptor set, by full name (`.pkg.Name`).
-fn messages(set: &FileDescriptorSet) -> HashMap<String, DescriptorProto> {
-    let mut found = HashMap::new();
-    fn add(prefix: &str, message: &DescriptorProto, found: &mut HashMap<String, DescriptorProto>) {
-        let name = format!("{prefix}.{}", message.name());
-        for nested in &message.nested_type {
-            add(&name, nested, found);
-        }
-        found.insert(name, message.clone());
-    }
-    for file in &set.file {
-        for message in &file.message_type {
-            add(&format!(".{}", file.package()), message, &mut found);
-        }
-    }
-    found
-}
-
-fn varint(mut value: u64, out: &mut Vec<u8>) {
-    while value >= 0x80 {
-        out.push((value as u8) | 0x80);
-        value >>= 7;
-    }
-    out.push(value as u8);
-}
-
-fn length_delimited(number: i32, bytes: &[u8], out: &mut Vec<u8>) {
-    varint((u64::from(number.unsigned_abs()) << 3) | 2, out);
-    varint(bytes.len() as u64, out);
-    out.extend_from_slice(bytes);
 }
 
 /// Which string fields get the hostile value.

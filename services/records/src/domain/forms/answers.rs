@@ -72,7 +72,10 @@ pub fn check_answers(
         let Some(item) = by_link.get(link_id) else {
             violations.add(
                 format!("{prefix}[{i}].link_id"),
-                format!("{link_id:?} is not an item of this template version"),
+                format!(
+                    "{} is not an item of this template version",
+                    text::quoted(link_id)
+                ),
             );
             continue;
         };
@@ -334,6 +337,57 @@ mod tests {
         assert_eq!(parse_decimal("12").as_deref(), Some("12"));
         for bad in ["", ".5", "5.", "1.2.3", "NaN", "1e3", "--1"] {
             assert!(parse_decimal(bad).is_none(), "{bad}");
+        }
+    }
+
+    fn any_value() -> impl proptest::strategy::Strategy<Value = pb::answer::Value> {
+        use pb::answer::Value as V;
+        use proptest::prelude::*;
+        let texts = prop_oneof![
+            ".{0,30}",
+            "[0-9+.-]{0,8}",
+            "[0-9]{4}-[0-9]{2}-[0-9]{2}",
+            proptest::sample::select(vec!["never", "former", "current", "72.5", "2026-02-30"])
+                .prop_map(str::to_owned),
+        ];
+        prop_oneof![
+            texts.clone().prop_map(V::Text),
+            any::<bool>().prop_map(V::Boolean),
+            any::<i64>().prop_map(V::Integer),
+            texts.clone().prop_map(V::Decimal),
+            texts.clone().prop_map(V::Date),
+            texts.clone().prop_map(V::Choice),
+            proptest::collection::vec(texts, 0..4)
+                .prop_map(|values| V::Choices(pb::Choices { values })),
+        ]
+    }
+
+    proptest::proptest! {
+        /// Any answers at all to the sample form: a clear answer, never a
+        /// panic; what is accepted reads back to itself.
+        #[test]
+        fn any_answers_are_checked_and_accepted_ones_round_trip(
+            answers in proptest::collection::vec(
+                (
+                    proptest::sample::select(vec![
+                        "name", "smoking", "history", "weight", "last_visit", " weight ", "other", "",
+                    ]),
+                    proptest::option::of(any_value()),
+                ),
+                0..6,
+            ),
+            complete: bool,
+        ) {
+            let answers: Vec<pb::Answer> = answers
+                .into_iter()
+                .map(|(link_id, value)| pb::Answer { link_id: link_id.into(), value })
+                .collect();
+            let items = items();
+            if let Ok(values) = check_answers(&items, &answers, complete, "answers") {
+                let again: Vec<pb::Answer> = values.iter().map(AnswerValue::to_proto).collect();
+                let reread = check_answers(&items, &again, complete, "answers");
+                proptest::prop_assert_eq!(reread, Ok(values));
+            }
         }
     }
 }
