@@ -182,8 +182,10 @@ impl RunLock {
         lease: Duration,
     ) -> Result<Held, ApiError> {
         let holder = Uuid::now_v7();
-        let now = Utc::now().timestamp();
         let txn = begin_write(db).await?;
+        // Read once the write lock is ours: waiting for it must not shorten
+        // the lease, nor count towards another's lapsing.
+        let now = Utc::now().timestamp();
         for specialty in sorted {
             let row = optimisation_lock::Model {
                 specialty: (*specialty).clone(),
@@ -253,6 +255,7 @@ impl RunLock {
             // the transaction, and its locks, are gone or going.
             Some(Held::Postgres(txn, _)) => Ok(txn.execute_unprepared("SELECT 1").await.is_ok()),
             Some(Held::Sqlite { db, holder, rows }) => {
+                let txn = begin_write(db).await?;
                 let now = Utc::now().timestamp();
                 let renewed = optimisation_lock::Entity::update_many()
                     .col_expr(
@@ -260,9 +263,10 @@ impl RunLock {
                         Expr::value(lease_end(now, self.lease)),
                     )
                     .filter(optimisation_lock::Column::Holder.eq(*holder))
-                    .exec(db)
+                    .exec(&txn)
                     .await?
                     .rows_affected;
+                txn.commit().await?;
                 Ok(renewed == *rows)
             }
             None => Ok(false),
