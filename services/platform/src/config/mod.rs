@@ -49,6 +49,7 @@ max_concurrent_runs = 1
 solve_threads = 2
 max_run_pairs = 4000000000
 store_margin_millis = 3000
+run_lease_secs = 120
 
 [records]
 max_document_bytes = 10485760
@@ -145,6 +146,19 @@ pub struct SchedulingSettings {
     /// solve is stopped that long before the deadline, with the best
     /// allocation found (never worse than greedy).
     pub store_margin_millis: u64,
+    /// How long a run's claim on its specialties outlives the last sign of
+    /// life of the process running it: a run renews it every third of the
+    /// lease for as long as it runs, so only a crashed or vanished process
+    /// lets it lapse, and the specialty is free again at most this long
+    /// (rounded up to a whole second) after its last renewal. At least 1.
+    pub run_lease_secs: u64,
+}
+
+impl SchedulingSettings {
+    /// [`Self::run_lease_secs`] as a duration, at least a second.
+    pub fn run_lease(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.run_lease_secs.max(1))
+    }
 }
 
 /// BillingService's limits.

@@ -24,8 +24,8 @@ use crate::store::entities::{proposal, proposal_allocation};
 use crate::store::optimise::{self, RunLock, Scope, instance, proposals};
 
 /// Admission of optimisation runs: how many solve at once, with how many
-/// threads, how large they may be, and how much of a call's deadline their
-/// storing needs.
+/// threads, how large they may be, how much of a call's deadline their
+/// storing needs, and the lease of their run lock.
 #[derive(Debug, Clone)]
 pub(super) struct Runs {
     permits: Arc<Semaphore>,
@@ -33,6 +33,7 @@ pub(super) struct Runs {
     max_pairs: u64,
     store_margin: Duration,
     request_timeout: Duration,
+    lease: Duration,
 }
 
 impl Runs {
@@ -43,7 +44,13 @@ impl Runs {
             max_pairs: settings.max_run_pairs,
             store_margin: Duration::from_millis(settings.store_margin_millis),
             request_timeout,
+            lease: settings.run_lease(),
         }
+    }
+
+    /// The lease of a run's lock ([`RunLock::hold`]).
+    pub(super) fn lease(&self) -> Duration {
+        self.lease
     }
 
     /// A permit to solve, waited for at most until `deadline` less the time
@@ -167,7 +174,7 @@ pub(super) async fn propose(
     // has stored its proposal: a client that gives up cannot free them for a
     // second solve while this one still keeps the cores busy.
     let run = tokio::spawn(async move {
-        RunLock::hold(&db, &specialties, async || {
+        RunLock::hold(&db, &specialties, runs.lease(), async || {
             let built = instance::build(&db, &scope).await?;
             runs.check_size(&built.instance)?;
             // The solve itself holds the permit, to its end.
@@ -336,6 +343,7 @@ mod tests {
                 solve_threads: 1,
                 max_run_pairs: 10,
                 store_margin_millis,
+                run_lease_secs: 120,
             },
             Duration::from_secs(30),
         )

@@ -126,7 +126,7 @@ pub(super) async fn rebook_displaced(
         return Ok(nothing_moved(first.not_moved));
     }
     let locked = first.specialties();
-    RunLock::hold(db, &locked, async || {
+    RunLock::hold(db, &locked, api.runs.lease(), async || {
         let found = rebook::find(db, &displacement, &actor).await?;
         let selection = displacement.select(found, Some(&locked))?;
         if selection.is_empty() {
@@ -215,7 +215,8 @@ pub(super) async fn offer_freed_slot(
     let mut scope = Scope::new(vec![slot.specialty.clone()], Horizon::day(slot.date));
     scope.only_slot = Some(slot_id);
     scope.exclude_referrals = holds::cancelled_from(db, slot_id).await?;
-    let (held, chosen) = RunLock::hold(db, std::slice::from_ref(&slot.specialty), async || {
+    let specialty = std::slice::from_ref(&slot.specialty);
+    let (held, chosen) = RunLock::hold(db, specialty, api.runs.lease(), async || {
         let built = instance::build(db, &scope).await?;
         let solved = api.runs.solve_within(deadline, built.instance).await?;
         let chosen = offer::choose(slot_id, &solved)?;

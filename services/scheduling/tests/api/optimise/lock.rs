@@ -1,6 +1,7 @@
 //! One run per specialty: a run is refused while another holds its
 //! specialty, and the lock is released however the run ends (done, failed,
-//! or dropped when its RPC is cancelled).
+//! or dropped when its RPC is cancelled), and a live run keeps it past its
+//! lease.
 
 use std::time::Duration;
 
@@ -16,7 +17,11 @@ both_backends!(
     a_second_run_for_a_specialty_is_refused_while_one_holds_it,
     a_run_that_fails_releases_its_lock,
     a_cancelled_run_releases_its_lock,
+    a_run_longer_than_its_lease_keeps_its_lock,
 );
+
+/// A lease longer than any of these tests.
+const LEASE: Duration = Duration::from_secs(120);
 
 fn cardiology() -> Vec<String> {
     vec!["cardiology".to_owned()]
@@ -35,7 +40,7 @@ async fn a_second_run_for_a_specialty_is_refused_while_one_holds_it(backend: Bac
     let mut app = clinic_with_work(backend).await;
     let db = app.db.clone();
     // A run in progress, held exactly as ProposeAllocation holds it.
-    RunLock::hold(&db, &cardiology(), async || {
+    RunLock::hold(&db, &cardiology(), LEASE, async || {
         let status = propose(&mut app, "2026-06-01", "2026-06-30")
             .await
             .unwrap_err();
@@ -57,13 +62,13 @@ async fn a_second_run_for_a_specialty_is_refused_while_one_holds_it(backend: Bac
 
 async fn a_run_that_fails_releases_its_lock(backend: Backend) {
     let mut app = clinic_with_work(backend).await;
-    let failed = RunLock::hold(&app.db, &cardiology(), async || {
+    let failed = RunLock::hold(&app.db, &cardiology(), LEASE, async || {
         Err::<(), _>(ApiError::internal("the solve failed"))
     })
     .await
     .unwrap_err();
     assert!(matches!(failed, ApiError::Internal(_)), "{failed:?}");
-    let refused = RunLock::hold(&app.db, &cardiology(), async || {
+    let refused = RunLock::hold(&app.db, &cardiology(), LEASE, async || {
         Err::<(), _>(ApiError::wrong_state("slots/x", "busy", "offer it"))
     })
     .await
@@ -76,7 +81,7 @@ async fn a_cancelled_run_releases_its_lock(backend: Backend) {
     let mut app = clinic_with_work(backend).await;
     let mut other = app.client.clone();
     let specialties = cardiology();
-    let run = RunLock::hold(&app.db, &specialties, async || {
+    let run = RunLock::hold(&app.db, &specialties, LEASE, async || {
         let june = run("cardiology", "2026-06-01", "2026-06-30");
         let status = refused(other.propose_allocation(june)).await;
         assert_precondition(&status, "being optimised");
@@ -99,4 +104,28 @@ async fn a_cancelled_run_releases_its_lock(backend: Backend) {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+async fn a_run_longer_than_its_lease_keeps_its_lock(backend: Backend) {
+    let mut app = clinic_with_work(backend).await;
+    let lease = Duration::from_secs(1);
+    let db = app.db.clone();
+    RunLock::hold(&db, &cardiology(), lease, async || {
+        // Three leases on, the renewals have kept it (and PostgreSQL's
+        // idle timeout, set to the lease, has not ended its session).
+        tokio::time::sleep(3 * lease).await;
+        let status = propose(&mut app, "2026-06-01", "2026-06-30")
+            .await
+            .unwrap_err();
+        assert_precondition(&status, "specialties/cardiology is being optimised");
+        let other = RunLock::hold(&db, &cardiology(), lease, async || Ok(())).await;
+        assert!(
+            other.is_err_and(|e| e.to_string().contains("being optimised")),
+            "a second holder got in"
+        );
+        Ok(())
+    })
+    .await
+    .expect("the run kept its lock to its end");
+    propose(&mut app, "2026-06-01", "2026-06-30").await.unwrap();
 }
