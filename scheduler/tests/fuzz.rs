@@ -3,6 +3,8 @@
 //! `InstanceError` or accepted and then solved to an allocation the
 //! evaluator accepts — never a panic.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic
+
 use medsec_scheduler::{SolveOptions, greedy_solution, load, solve};
 use proptest::prelude::*;
 use serde_json::{Value, json};
