@@ -126,7 +126,10 @@ impl Fields<'_> {
         // Counted before any line is read; then read one by one, not with
         // `Reader::each`: two lines may be alike.
         let lines: Option<Vec<Option<String>>> = if address.lines.len() > MAX_ADDRESS_LINES {
-            r.add("patient.address.lines", "must have at most 4 lines");
+            r.add(
+                "patient.address.lines",
+                format!("must have at most {MAX_ADDRESS_LINES} items"),
+            );
             None
         } else {
             Some(

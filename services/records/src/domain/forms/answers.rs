@@ -176,7 +176,7 @@ fn answer_value(item: &FormItem, value: Option<&pb::answer::Value>) -> Result<Va
                 return Err("has no choices".into());
             }
             if choices.values.len() > MAX_OPTIONS {
-                return Err(format!("must have at most {MAX_OPTIONS} choices"));
+                return Err(format!("must have at most {MAX_OPTIONS} items"));
             }
             let unknown = choices
                 .values
