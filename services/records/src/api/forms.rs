@@ -126,6 +126,8 @@ pub(super) async fn revise(
     let mut r = Reader::new();
     let id = r.id("id", &request.id);
     let revision = r.etag("etag", &request.etag);
+    // Refused before the response is read, not only by `next_revision`.
+    r.at_most("answers", &request.answers, MAX_ITEMS);
     let id = r.finish(id)?;
     let check = |status: FormStatus, template: &TemplateRecord| {
         next_revision(status, &template.items, &request.answers, request.complete)
