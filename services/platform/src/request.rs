@@ -65,6 +65,12 @@ pub mod message {
     pub const REPEATED: &str = "is repeated";
 }
 
+/// Most paths an `update_mask` may name: every updatable field of a
+/// resource fits with room to spare.
+pub const MAX_MASK_PATHS: usize = 32;
+/// Longest path an `update_mask` may name.
+pub const MAX_MASK_PATH_CHARS: usize = 100;
+
 /// Field-by-field reader of one request. See the [module](self) docs.
 #[derive(Debug, Default)]
 pub struct Reader {
@@ -271,6 +277,35 @@ impl Reader {
             }
         }
         values
+    }
+
+    /// The paths of an update's `update_mask` (none when it is unset), or
+    /// `None` when there are more than [`MAX_MASK_PATHS`] or one is longer
+    /// than [`MAX_MASK_PATH_CHARS`]: refused under `update_mask` before any
+    /// path is looked at, so an unknown path echoed back is short.
+    pub fn mask_paths<'m>(
+        &mut self,
+        mask: Option<&'m prost_types::FieldMask>,
+    ) -> Option<&'m [String]> {
+        let paths = mask.map(|mask| mask.paths.as_slice()).unwrap_or_default();
+        if paths.len() > MAX_MASK_PATHS {
+            self.add(
+                "update_mask",
+                format!("must have at most {MAX_MASK_PATHS} paths"),
+            );
+            return None;
+        }
+        if paths
+            .iter()
+            .any(|path| path.chars().count() > MAX_MASK_PATH_CHARS)
+        {
+            self.add(
+                "update_mask",
+                format!("must name paths of at most {MAX_MASK_PATH_CHARS} characters"),
+            );
+            return None;
+        }
+        Some(paths)
     }
 
     /// An etag: the revision the client read, or `None` (empty) for "no check".

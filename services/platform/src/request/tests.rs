@@ -187,3 +187,32 @@ fn dates_are_bounded_so_arithmetic_on_them_cannot_overflow() {
         ]
     );
 }
+
+#[test]
+fn an_update_mask_of_too_many_or_too_long_paths_is_refused_unread() {
+    let mask = |paths: Vec<String>| prost_types::FieldMask { paths };
+    let mut r = Reader::new();
+    assert_eq!(r.mask_paths(None), Some(&[][..]));
+    let fine = mask(vec!["given_name".into(), "*".into()]);
+    assert_eq!(r.mask_paths(Some(&fine)).map(<[String]>::len), Some(2));
+    assert!(r.finish(()).is_ok());
+
+    let mut r = Reader::new();
+    let many = mask(vec!["x".into(); MAX_MASK_PATHS + 1]);
+    assert_eq!(r.mask_paths(Some(&many)), None);
+    let long = mask(vec!["x".repeat(MAX_MASK_PATH_CHARS + 1)]);
+    assert_eq!(r.mask_paths(Some(&long)), None);
+    assert_eq!(
+        fields(r.finish(()).unwrap_err()),
+        [
+            (
+                "update_mask".to_owned(),
+                "must have at most 32 paths".to_owned()
+            ),
+            (
+                "update_mask".to_owned(),
+                "must name paths of at most 100 characters".to_owned()
+            ),
+        ]
+    );
+}

@@ -10,7 +10,7 @@ use tonic::Request;
 use super::RecordsApi;
 use super::read;
 use crate::domain::forms::{
-    FormStatus, TemplateContent, check_answers, items_to_proto, next_revision,
+    FormStatus, MAX_ITEMS, TemplateContent, check_answers, items_to_proto, next_revision,
 };
 use crate::store::forms::{self, NewResponse, ResponseRecord, TemplateRecord};
 
@@ -92,6 +92,8 @@ pub(super) async fn submit(
         }
     };
     let status = r.check("response.status", FormStatus::submitted(response.status));
+    // Refused before the template is read, not only by `check_answers`.
+    r.at_most("response.answers", &response.answers, MAX_ITEMS);
     let (patient_id, template_id, template_version, status) =
         r.finish((patient_id, template_id, template_version, status))?;
     // The template is immutable, so checking outside the writing transaction
@@ -124,6 +126,8 @@ pub(super) async fn revise(
     let mut r = Reader::new();
     let id = r.id("id", &request.id);
     let revision = r.etag("etag", &request.etag);
+    // Refused before the response is read, not only by `next_revision`.
+    r.at_most("answers", &request.answers, MAX_ITEMS);
     let id = r.finish(id)?;
     let check = |status: FormStatus, template: &TemplateRecord| {
         next_revision(status, &template.items, &request.answers, request.complete)

@@ -38,12 +38,8 @@ pub(super) async fn update(
     let entry = r.message("entry", request.entry.as_ref())?;
     let id = r.id("entry.id", &entry.id);
     let revision = r.etag("entry.etag", &entry.etag);
-    let paths = request
-        .update_mask
-        .as_ref()
-        .map(|mask| mask.paths.as_slice())
-        .unwrap_or_default();
-    if paths.is_empty() {
+    let paths = r.mask_paths(request.update_mask.as_ref());
+    if paths.is_some_and(<[String]>::is_empty) {
         r.add(
             "update_mask",
             "is required: name the fields to change, or \"*\" for all",
@@ -56,7 +52,7 @@ pub(super) async fn update(
             "must hold the condition, allergy or medication being changed",
         );
     }
-    let (id, new_values) = r.finish((id, new_values))?;
+    let (id, new_values, paths) = r.finish((id, new_values, paths))?;
     let change = |current: &HistoryDetails| {
         let mut r = Reader::new();
         let patched = current.patched(&mut r, new_values, paths, today_in_london());

@@ -77,12 +77,10 @@ pub(super) async fn update(
     let patient = r.message("patient", request.patient.as_ref())?;
     let id = r.id("patient.id", &patient.id);
     let revision = r.etag("patient.etag", &patient.etag);
-    let paths = request
-        .update_mask
-        .as_ref()
-        .map(|mask| mask.paths.as_slice())
+    let patch = r
+        .mask_paths(request.update_mask.as_ref())
+        .map(|paths| PatientPatch::read(&mut r, patient, paths, today_in_london()))
         .unwrap_or_default();
-    let patch = PatientPatch::read(&mut r, patient, paths, today_in_london());
     let id = r.finish(id)?;
     let updated = patients::update(&api.db, id, revision, patch, &actor).await?;
     Ok(to_proto(&updated))

@@ -14,14 +14,18 @@ pub enum NhsNumberError {
     CheckDigit,
 }
 
+/// Longest input read as an NHS number: ten digits with room for
+/// separators; anything longer is refused unread.
+pub const MAX_INPUT_CHARS: usize = 20;
+
 impl NhsNumber {
     /// Parses `943 476 5919`, `943-476-5919` or `9434765919`.
     pub fn parse(input: &str) -> Result<Self, NhsNumberError> {
-        let digits: String = input
-            .trim()
-            .chars()
-            .filter(|c| *c != ' ' && *c != '-')
-            .collect();
+        let input = input.trim();
+        if input.chars().count() > MAX_INPUT_CHARS {
+            return Err(NhsNumberError::Format);
+        }
+        let digits: String = input.chars().filter(|c| *c != ' ' && *c != '-').collect();
         if digits.len() != 10 || !digits.bytes().all(|b| b.is_ascii_digit()) {
             return Err(NhsNumberError::Format);
         }

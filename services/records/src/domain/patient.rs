@@ -12,6 +12,7 @@ use super::postcode::Postcode;
 const MAX_NAME_CHARS: usize = 100;
 const MAX_ADDRESS_LINES: usize = 4;
 const MAX_EMAIL_CHARS: usize = 254;
+const MAX_PHONE_CHARS: usize = 30;
 /// Nobody registering today was born before this year.
 const EARLIEST_BIRTH_YEAR: i32 = 1880;
 
@@ -122,29 +123,37 @@ impl Fields<'_> {
         let Some(address) = &self.patient.address else {
             return Some(None);
         };
-        let counted = if address.lines.len() > MAX_ADDRESS_LINES {
-            r.add("patient.address.lines", "must have at most 4 lines");
+        // Counted before any line is read; then read one by one, not with
+        // `Reader::each`: two lines may be alike.
+        let lines: Option<Vec<Option<String>>> = if address.lines.len() > MAX_ADDRESS_LINES {
+            r.add(
+                "patient.address.lines",
+                format!("must have at most {MAX_ADDRESS_LINES} items"),
+            );
             None
         } else {
-            Some(())
+            Some(
+                address
+                    .lines
+                    .iter()
+                    .enumerate()
+                    .map(|(i, line)| {
+                        r.required_line(
+                            &format!("patient.address.lines[{i}]"),
+                            line,
+                            MAX_NAME_CHARS,
+                        )
+                    })
+                    .collect(),
+            )
         };
-        // Read one by one, not with `Reader::each`: two lines may be alike.
-        let lines: Vec<Option<String>> = address
-            .lines
-            .iter()
-            .enumerate()
-            .map(|(i, line)| {
-                r.required_line(&format!("patient.address.lines[{i}]"), line, MAX_NAME_CHARS)
-            })
-            .collect();
         let town = r.optional_line("patient.address.town", &address.town, MAX_NAME_CHARS);
         let postcode = r.check(
             "patient.address.postcode",
             Postcode::parse(&address.postcode),
         );
-        counted?;
         Some(Some(Address {
-            lines: lines.into_iter().collect::<Option<_>>()?,
+            lines: lines?.into_iter().collect::<Option<_>>()?,
             town,
             postcode: postcode?,
         }))
@@ -296,6 +305,9 @@ fn parse_ods_code(code: &str) -> Result<String, &'static str> {
 
 /// Keeps the digits and a leading `+`; separators people type are dropped.
 fn parse_phone(phone: &str) -> Result<String, &'static str> {
+    if phone.chars().count() > MAX_PHONE_CHARS {
+        return Err("must be at most 30 characters");
+    }
     let mut out = String::with_capacity(phone.len());
     for (i, c) in phone.chars().enumerate() {
         match c {
@@ -443,5 +455,25 @@ mod tests {
         patient.address.as_mut().unwrap().lines = vec!["Flat 1".into(), "Flat 1".into()];
         let details = read(|r| PatientDetails::read(r, &patient, today())).unwrap();
         assert_eq!(details.address.unwrap().lines.len(), 2);
+    }
+
+    #[test]
+    fn overlong_lists_and_strings_are_refused_before_they_are_read() {
+        let mut patient = valid();
+        // A bad line among too many is not read, so only the count is named.
+        patient.address.as_mut().unwrap().lines = vec!["\0".into(); 1000];
+        patient.nhs_number = format!("943 476 5919{}", " ".repeat(20));
+        patient.nhs_number.push('0');
+        patient.phone = format!("020 7946 0018{}1", " ".repeat(30));
+        patient.address.as_mut().unwrap().postcode = format!("SW1A{}1AA", " ".repeat(10));
+        assert_eq!(
+            read(|r| PatientDetails::read(r, &patient, today())).unwrap_err(),
+            [
+                "patient.nhs_number",
+                "patient.address.lines",
+                "patient.address.postcode",
+                "patient.phone",
+            ]
+        );
     }
 }

@@ -3,6 +3,10 @@
 
 use std::fmt;
 
+/// Longest input read as a postcode (or an outward code): seven letters
+/// and digits with room for spacing; anything longer is refused unread.
+pub const MAX_INPUT_CHARS: usize = 16;
+
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Postcode(String);
 
@@ -13,6 +17,9 @@ pub struct PostcodeError;
 impl Postcode {
     /// Parses a full postcode in any case and spacing: `sw1a1aa`, `SW1A 1AA`.
     pub fn parse(input: &str) -> Result<Self, PostcodeError> {
+        if input.trim().chars().count() > MAX_INPUT_CHARS {
+            return Err(PostcodeError);
+        }
         let compact: String = input
             .chars()
             .filter(|c| !c.is_whitespace())

@@ -11,6 +11,7 @@ both_backends!(
     templates_are_versioned_and_never_change,
     a_response_is_validated_completed_and_amended,
     every_bad_answer_is_reported_together_and_nothing_stored,
+    too_many_items_options_or_answers_are_refused_unread,
 );
 
 fn item(link_id: &str, item_type: pb::ItemType, required: bool) -> pb::FormItem {
@@ -269,6 +270,37 @@ async fn every_bad_answer_is_reported_together_and_nothing_stored(backend: Backe
         .unwrap_err();
     assert_eq!(wrong_version.code(), Code::NotFound);
 
+    assert!(responses(&mut app, &patient_id).await.is_empty());
+}
+
+async fn too_many_items_options_or_answers_are_refused_unread(backend: Backend) {
+    let mut app = spawn_app(backend).await;
+    let mut choice = item("choice", pb::ItemType::Choice, false);
+    choice.options = (0..101).map(|i| format!("option {i}")).collect();
+    let mut items = vec![item("q", pb::ItemType::String, false); 501];
+    items[0] = choice;
+    let status = app
+        .client
+        .create_form_template(pb::CreateFormTemplateRequest {
+            template: Some(pb::FormTemplate {
+                title: "Too long".into(),
+                items,
+                ..Default::default()
+            }),
+            request_id: String::new(),
+        })
+        .await
+        .unwrap_err();
+    // The items are counted before any is read, so the options are not.
+    assert_eq!(violated_fields(&status), ["template.items"]);
+
+    let form = template(&mut app).await;
+    let patient_id = app.patient_id(1).await;
+    let answers = vec![answer("reason", Value::Text("x".into())); 501];
+    let status = submit(&mut app, &patient_id, &form.id, 1, InProgress, answers)
+        .await
+        .unwrap_err();
+    assert_eq!(violated_fields(&status), ["response.answers"]);
     assert!(responses(&mut app, &patient_id).await.is_empty());
 }
 

@@ -61,7 +61,7 @@ pub(super) async fn create(
 }
 
 /// The `(from, to)` texts of a request's date ranges.
-fn ranges(ranges: &[pb::DateRange]) -> impl Iterator<Item = (&str, &str)> {
+fn ranges(ranges: &[pb::DateRange]) -> impl ExactSizeIterator<Item = (&str, &str)> {
     ranges
         .iter()
         .map(|range| (range.from.as_str(), range.to.as_str()))
@@ -77,8 +77,10 @@ pub(super) async fn update(
     let input = r.message("referral", request.referral.as_ref())?;
     let id = r.id("referral.id", &input.id);
     let revision = r.etag("referral.etag", &input.etag);
-    let paths = request.update_mask.map(|mask| mask.paths);
-    let mask = Mask::read(&mut r, paths.unwrap_or_default());
+    let mask = r
+        .mask_paths(request.update_mask.as_ref())
+        .map(|paths| Mask::read(&mut r, paths.to_vec()))
+        .unwrap_or_default();
     let change = ReferralChange {
         priority: mask
             .wants("priority")

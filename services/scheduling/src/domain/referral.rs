@@ -44,13 +44,24 @@ impl Period {
     }
 }
 
+/// Most unavailable periods a referral holds.
+pub const MAX_UNAVAILABLE_PERIODS: usize = 50;
+
 /// The unavailable periods of a request, each a `(from, to)` pair of
-/// civil dates under `field[i]`.
+/// civil dates under `field[i]`; more than [`MAX_UNAVAILABLE_PERIODS`] are
+/// refused before any is read.
 pub fn read_periods<'a>(
     r: &mut Reader,
     field: &str,
-    ranges: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ranges: impl ExactSizeIterator<Item = (&'a str, &'a str)>,
 ) -> Vec<Period> {
+    if ranges.len() > MAX_UNAVAILABLE_PERIODS {
+        r.add(
+            field,
+            format!("must have at most {MAX_UNAVAILABLE_PERIODS} items"),
+        );
+        return Vec::new();
+    }
     let mut periods = Vec::new();
     for (i, (from, to)) in ranges.into_iter().enumerate() {
         let from = r.date(&format!("{field}[{i}].from"), from);
@@ -105,7 +116,7 @@ pub const UPDATABLE: &[&str] = &[
 ];
 
 /// The fields an update names.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Mask(Vec<String>);
 
 impl Mask {
@@ -189,7 +200,8 @@ mod tests {
                 ("2026-02-01", "2026-02-14"),
                 ("2026-02-14", "2026-02-01"),
                 ("14/02", "2026-02-01"),
-            ],
+            ]
+            .into_iter(),
         );
         assert_eq!(
             periods,
@@ -206,6 +218,14 @@ mod tests {
                 "u[2].from: must be a date in the form YYYY-MM-DD",
             ]
         );
+    }
+
+    #[test]
+    fn too_many_periods_are_refused_before_any_is_read() {
+        let mut r = Reader::new();
+        let ranges = vec![("not a date", ""); MAX_UNAVAILABLE_PERIODS + 1];
+        assert!(read_periods(&mut r, "u", ranges.into_iter()).is_empty());
+        assert_eq!(violations(r), ["u: must have at most 50 items"]);
     }
 
     #[test]

@@ -8,11 +8,17 @@ use medsec_platform::Reader;
 pub const MAX_NAME_CHARS: usize = 200;
 /// Longest free text (reasons, notes, summaries, addresses).
 pub const MAX_TEXT_CHARS: usize = 2000;
+/// Longest specialty, as given and as normalised.
+pub const MAX_SPECIALTY_CHARS: usize = 64;
 
 /// A specialty as the allocation model names it: lower-case words joined by
 /// underscores ("cardiology", "ear_nose_throat"). Input is lower-cased and
 /// spaces become underscores.
 pub fn specialty(text: &str) -> Result<String, &'static str> {
+    // Refused before it is copied and split, however much of it is spaces.
+    if text.trim().chars().count() > MAX_SPECIALTY_CHARS {
+        return Err("must be at most 64 characters");
+    }
     let normalised: String = text
         .trim()
         .to_lowercase()
@@ -22,7 +28,7 @@ pub fn specialty(text: &str) -> Result<String, &'static str> {
     if normalised.is_empty() {
         return Err(medsec_platform::request::message::REQUIRED);
     }
-    if normalised.len() > 64
+    if normalised.len() > MAX_SPECIALTY_CHARS
         || !normalised
             .chars()
             .all(|c| c.is_ascii_lowercase() || c == '_' || c.is_ascii_digit())

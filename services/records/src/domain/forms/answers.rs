@@ -12,7 +12,7 @@ use medsec_platform::time::parse_civil_date;
 use medsec_proto::records::v1 as pb;
 use serde::{Deserialize, Serialize};
 
-use super::{FormItem, FormStatus, ItemType};
+use super::{FormItem, FormStatus, ItemType, MAX_ITEMS, MAX_LINK_ID_CHARS, MAX_OPTIONS};
 
 /// An answer as stored: the value in its item's type.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -65,10 +65,22 @@ pub fn check_answers(
     let mut by_link = HashMap::new();
     index_items(items, &mut by_link);
     let mut violations = FieldViolations::default();
+    // Counted before any answer is read: each item is answered at most once.
+    if answers.len() > MAX_ITEMS {
+        violations.add(prefix, format!("must have at most {MAX_ITEMS} items"));
+        return Err(violations);
+    }
     let mut answered = HashSet::new();
     let mut values = Vec::with_capacity(answers.len());
     for (i, answer) in answers.iter().enumerate() {
         let link_id = answer.link_id.trim();
+        if link_id.chars().count() > MAX_LINK_ID_CHARS {
+            violations.add(
+                format!("{prefix}[{i}].link_id"),
+                format!("must be at most {MAX_LINK_ID_CHARS} characters"),
+            );
+            continue;
+        }
         let Some(item) = by_link.get(link_id) else {
             violations.add(
                 format!("{prefix}[{i}].link_id"),
@@ -166,6 +178,9 @@ fn answer_value(item: &FormItem, value: Option<&pb::answer::Value>) -> Result<Va
             if choices.values.is_empty() {
                 return Err("has no choices".into());
             }
+            if choices.values.len() > MAX_OPTIONS {
+                return Err(format!("must have at most {MAX_OPTIONS} items"));
+            }
             let unknown = choices
                 .values
                 .iter()
@@ -191,6 +206,9 @@ fn answer_value(item: &FormItem, value: Option<&pb::answer::Value>) -> Result<Va
 /// digits; at most 30 digits. "+1.50" -> "1.50".
 fn parse_decimal(text: &str) -> Option<String> {
     let text = text.trim();
+    if text.len() > 32 {
+        return None;
+    }
     let unsigned = text.strip_prefix('+').unwrap_or(text);
     let (sign, digits) = match unsigned.strip_prefix('-') {
         Some(rest) => ("-", rest),
@@ -332,10 +350,34 @@ mod tests {
     }
 
     #[test]
+    fn too_many_answers_and_overlong_link_ids_are_refused_unread() {
+        use pb::answer::Value as V;
+        let many = vec![answer("name", V::Text("Ada".into())); MAX_ITEMS + 1];
+        let error = check_answers(&items(), &many, false, "answers").unwrap_err();
+        assert_eq!(
+            error.iter().collect::<Vec<_>>(),
+            [("answers", "must have at most 500 items")]
+        );
+        let long = "x".repeat(MAX_LINK_ID_CHARS + 1);
+        let error = check_answers(
+            &items(),
+            &[answer(&long, V::Boolean(true))],
+            false,
+            "answers",
+        )
+        .unwrap_err();
+        assert_eq!(
+            error.iter().collect::<Vec<_>>(),
+            [("answers[0].link_id", "must be at most 64 characters")]
+        );
+    }
+
+    #[test]
     fn decimals_are_exact() {
         assert_eq!(parse_decimal("-0.125").as_deref(), Some("-0.125"));
         assert_eq!(parse_decimal("12").as_deref(), Some("12"));
-        for bad in ["", ".5", "5.", "1.2.3", "NaN", "1e3", "--1"] {
+        let long = format!("1.{}", "0".repeat(31));
+        for bad in ["", ".5", "5.", "1.2.3", "NaN", "1e3", "--1", &long] {
             assert!(parse_decimal(bad).is_none(), "{bad}");
         }
     }

@@ -13,8 +13,16 @@ use serde::{Deserialize, Serialize};
 
 pub use answers::{AnswerValue, Value, check_answers, next_revision};
 
-const MAX_ITEMS: usize = 500;
+/// Most items a template holds, nested ones included; so also the most
+/// answers a response can give.
+pub const MAX_ITEMS: usize = 500;
 const MAX_DEPTH: usize = 5;
+/// Longest link id.
+pub const MAX_LINK_ID_CHARS: usize = 64;
+/// Most options a choice item offers.
+pub const MAX_OPTIONS: usize = 100;
+/// Longest option.
+const MAX_OPTION_CHARS: usize = 200;
 
 medsec_platform::stored_enum!(
     /// What kind of answer an item takes (a group holds items instead).
@@ -99,9 +107,10 @@ impl TemplateContent {
         let mut walk = Walk {
             seen: HashSet::new(),
             count: 0,
+            too_many: false,
         };
         let items = walk.items(r, items, &path("items"), 1);
-        if walk.count > MAX_ITEMS {
+        if walk.too_many {
             r.add(
                 path("items"),
                 format!("must have at most {MAX_ITEMS} items"),
@@ -121,6 +130,8 @@ impl TemplateContent {
 struct Walk {
     seen: HashSet<String>,
     count: usize,
+    /// The template holds more than `MAX_ITEMS`: the walk stopped unread.
+    too_many: bool,
 }
 
 impl Walk {
@@ -131,6 +142,12 @@ impl Walk {
         path: &str,
         depth: usize,
     ) -> Option<Vec<FormItem>> {
+        // Counted before the items are read, so a template of a million
+        // items costs no more than one of 501.
+        if self.too_many || self.count + items.len() > MAX_ITEMS {
+            self.too_many = true;
+            return None;
+        }
         let read: Vec<Option<FormItem>> = items
             .iter()
             .enumerate()
@@ -149,7 +166,7 @@ impl Walk {
         self.count += 1;
         let link_id = item.link_id.trim();
         let link_ok = !link_id.is_empty()
-            && link_id.len() <= 64
+            && link_id.len() <= MAX_LINK_ID_CHARS
             && link_id
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
@@ -170,8 +187,33 @@ impl Walk {
         };
         let text = r.required_line(&format!("{at}.text"), &item.text, 500);
         let item_type = r.enumerated::<ItemType>(&format!("{at}.type"), item.r#type);
-        let options: Vec<String> = item.options.iter().map(|o| o.trim().to_owned()).collect();
+        let options_field = format!("{at}.options");
+        let options_bounded = if item.options.len() > MAX_OPTIONS {
+            r.add(
+                &options_field,
+                format!("must have at most {MAX_OPTIONS} items"),
+            );
+            false
+        } else {
+            let mut bounded = true;
+            for (j, option) in item.options.iter().enumerate() {
+                if option.trim().chars().count() > MAX_OPTION_CHARS {
+                    r.add(
+                        format!("{options_field}[{j}]"),
+                        format!("must be at most {MAX_OPTION_CHARS} characters"),
+                    );
+                    bounded = false;
+                }
+            }
+            bounded
+        };
+        let options: Vec<String> = if options_bounded {
+            item.options.iter().map(|o| o.trim().to_owned()).collect()
+        } else {
+            Vec::new()
+        };
         let options_ok = match item_type {
+            _ if !options_bounded => None,
             Some(ItemType::Choice | ItemType::MultiChoice) => {
                 let distinct: HashSet<&String> = options.iter().collect();
                 if options.is_empty() || options.iter().any(String::is_empty) {
@@ -320,6 +362,30 @@ mod tests {
                 "template.items[4].items",
                 "template.items[5].options",
             ]
+        );
+    }
+
+    #[test]
+    fn a_template_of_too_many_items_or_options_is_refused_unread() {
+        let many = vec![item("a", pb::ItemType::String, false); MAX_ITEMS + 1];
+        assert_eq!(read_template("t", &many).unwrap_err(), ["template.items"]);
+        // Nested items count too.
+        let mut group = item("g", pb::ItemType::Group, false);
+        group.items = vec![item("a", pb::ItemType::String, false); MAX_ITEMS];
+        assert_eq!(
+            read_template("t", &[group]).unwrap_err(),
+            ["template.items"]
+        );
+        let mut choice = item("c", pb::ItemType::Choice, false);
+        choice.options = vec!["x".into(); MAX_OPTIONS + 1];
+        assert_eq!(
+            read_template("t", &[choice.clone()]).unwrap_err(),
+            ["template.items[0].options"]
+        );
+        choice.options = vec!["yes".into(), "n".repeat(MAX_OPTION_CHARS + 1)];
+        assert_eq!(
+            read_template("t", &[choice]).unwrap_err(),
+            ["template.items[0].options[1]"]
         );
     }
 
