@@ -2,6 +2,7 @@
 //! of a diary: session days and times, slot lengths and places, how far
 //! ahead slots are generated, tentative holds and the state a slot shows.
 
+use std::collections::BTreeMap;
 use std::ops::RangeInclusive;
 
 use chrono::{DateTime, Duration, NaiveDate, NaiveTime, Utc};
@@ -182,6 +183,52 @@ pub fn active_hold(
     }
 }
 
+/// Spans of time (epoch seconds, end excluded) already taken, asked whether
+/// a new span overlaps any of them in logarithmic time: kept by start, with
+/// the longest span bounding how far before a new span an overlapping one
+/// can start. Generating a year of one-minute slots stays linear-logarithmic
+/// instead of quadratic.
+#[derive(Debug, Default, Clone)]
+pub struct Spans {
+    /// End by start; of two spans starting together, the later end.
+    by_start: BTreeMap<i64, i64>,
+    longest: i64,
+}
+
+impl Spans {
+    pub fn insert(&mut self, start: i64, end: i64) {
+        let entry = self.by_start.entry(start).or_insert(end);
+        *entry = (*entry).max(end);
+        self.longest = self.longest.max(end.saturating_sub(start));
+    }
+
+    /// Whether exactly this span is taken.
+    pub fn contains(&self, start: i64, end: i64) -> bool {
+        self.by_start.get(&start) == Some(&end)
+    }
+
+    /// Whether any taken span overlaps `start..end`.
+    pub fn overlaps(&self, start: i64, end: i64) -> bool {
+        let earliest = start.saturating_sub(self.longest);
+        if earliest >= end {
+            return false;
+        }
+        self.by_start
+            .range(earliest..end)
+            .any(|(_, taken_end)| *taken_end > start)
+    }
+}
+
+impl FromIterator<(i64, i64)> for Spans {
+    fn from_iter<I: IntoIterator<Item = (i64, i64)>>(spans: I) -> Self {
+        let mut taken = Self::default();
+        for (start, end) in spans {
+            taken.insert(start, end);
+        }
+        taken
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -256,5 +303,32 @@ mod tests {
         );
         assert_eq!(active_hold(Some(referral), Some(100), 100), None);
         assert_eq!(active_hold(None, Some(100), 0), None);
+    }
+
+    #[test]
+    fn spans_answer_overlaps_like_a_scan_of_every_span() {
+        let spans = [
+            (0, 10),
+            (10, 20),
+            (5, 100),
+            (200, 201),
+            (300, 400),
+            (300, 350),
+        ];
+        let taken: Spans = spans.into_iter().collect();
+        let scan = |start: i64, end: i64| spans.iter().any(|(s, e)| *s < end && *e > start);
+        for start in -5..410 {
+            for length in [1, 5, 50, 150] {
+                let end = start + length;
+                assert_eq!(
+                    taken.overlaps(start, end),
+                    scan(start, end),
+                    "{start}..{end}"
+                );
+            }
+        }
+        assert!(taken.contains(300, 400) && taken.contains(0, 10));
+        assert!(!taken.contains(300, 350) && !taken.contains(0, 11));
+        assert!(!Spans::default().overlaps(i64::MIN, i64::MAX));
     }
 }

@@ -21,7 +21,7 @@ use super::entities::{absence, appointment, session_template, slot, staff};
 use super::staff::{get_location, get_room, get_staff};
 use super::{IDEMPOTENCY_KEYS, create_row, get_row, insert};
 use crate::domain::appointment::HOLDING;
-use crate::domain::diary::{self, NewAbsence, NewSessionTemplate, NewSlot, Session};
+use crate::domain::diary::{self, NewAbsence, NewSessionTemplate, NewSlot, Session, Spans};
 use crate::domain::staff::{ClinicianMisfit, clinician_of};
 use crate::domain::{AppointmentStatus, Kind, Role, london};
 
@@ -172,14 +172,11 @@ pub async fn generate_slots(
         .all(db)
         .await?;
 
-    let mut clinicians: Vec<Uuid> = templates.iter().map(|t| t.clinician_id).collect();
-    clinicians.dedup();
     let mut total = Generated::default();
-    for clinician in clinicians {
-        let mine: Vec<_> = templates
-            .iter()
-            .filter(|t| t.clinician_id == clinician)
-            .collect();
+    // Ordered by clinician: each run of templates is one clinician's.
+    for mine in templates.chunk_by(|a, b| a.clinician_id == b.clinician_id) {
+        let clinician = mine[0].clinician_id;
+        let mine: Vec<_> = mine.iter().collect();
         let generated = db::write(db, async |txn| {
             generate_for(txn, clinician, &mine, from, to).await
         })
@@ -206,7 +203,7 @@ async fn generate_for(
         london::start_of_day(from - Duration::days(1)).map_or(i64::MIN, |at| at.timestamp());
     let window_end =
         london::start_of_day(to + Duration::days(2)).map_or(i64::MAX, |at| at.timestamp());
-    let mut taken: Vec<(i64, i64)> = slot::Entity::find()
+    let mut taken: Spans = slot::Entity::find()
         .filter(slot::Column::ClinicianId.eq(clinician))
         .filter(slot::Column::EndAt.gt(window_start))
         .filter(slot::Column::StartAt.lt(window_end))
@@ -221,11 +218,11 @@ async fn generate_for(
     for template in templates {
         for (date, start, end) in session(template)?.slots(from, to) {
             let (s, e) = (start.timestamp(), end.timestamp());
-            if taken.contains(&(s, e)) {
+            if taken.contains(s, e) {
                 total.existing += 1;
                 continue;
             }
-            if overlaps(&taken, s, e) {
+            if taken.overlaps(s, e) {
                 total.conflicts += 1;
                 continue;
             }
@@ -243,7 +240,7 @@ async fn generate_for(
                 mode: template.mode.clone(),
                 capacity: template.capacity,
                 booked: 0,
-                unavailable: overlaps(&absences, s, e),
+                unavailable: absences.overlaps(s, e),
                 create_time: now,
                 held_for_referral: None,
                 held_until: None,
@@ -263,7 +260,7 @@ async fn generate_for(
             } else {
                 total.existing += 1;
             }
-            taken.push((s, e));
+            taken.insert(s, e);
         }
     }
     Ok(total)
@@ -290,15 +287,7 @@ fn session(template: &session_template::Model) -> Result<Session, ApiError> {
     })
 }
 
-/// Whether any of the `(start, end)` spans overlaps `start..end`.
-fn overlaps(spans: &[(i64, i64)], start: i64, end: i64) -> bool {
-    spans.iter().any(|(s, e)| *s < end && *e > start)
-}
-
-async fn absences_of(
-    conn: &impl ConnectionTrait,
-    clinician: Uuid,
-) -> Result<Vec<(i64, i64)>, ApiError> {
+async fn absences_of(conn: &impl ConnectionTrait, clinician: Uuid) -> Result<Spans, ApiError> {
     Ok(absence::Entity::find()
         .filter(absence::Column::ClinicianId.eq(clinician))
         .all(conn)
@@ -367,7 +356,7 @@ pub async fn create_slot(
                 mode: new.mode.as_str().to_owned(),
                 capacity: new.capacity,
                 booked: 0,
-                unavailable: overlaps(&absences, start_at, end_at),
+                unavailable: absences.overlaps(start_at, end_at),
                 create_time: Utc::now(),
                 held_for_referral: None,
                 held_until: None,
