@@ -128,6 +128,20 @@ pub async fn write<T>(
     Ok(value)
 }
 
+/// Largest statement (SQL text and bound values) a bulk write should send:
+/// sqlx sets no TCP_NODELAY on its sockets, and a statement sent in more
+/// than one piece waits for the server's delayed ACK before its last piece
+/// goes — 40 ms a statement on PostgreSQL, whatever its size. Many small
+/// statements are far cheaper than a few large ones.
+pub const STATEMENT_BYTES: usize = 8 * 1024;
+
+/// Rows of about `bytes_per_row` (SQL text and bound values together) one
+/// bulk insert or upsert should carry to stay under [`STATEMENT_BYTES`].
+pub const fn rows_per_statement(bytes_per_row: usize) -> usize {
+    let rows = STATEMENT_BYTES / bytes_per_row;
+    if rows == 0 { 1 } else { rows }
+}
+
 /// Makes the write transaction `txn` take its turn behind every other one
 /// that called this with the same `name`, until it ends: a transaction-scoped
 /// advisory lock on PostgreSQL; on SQLite the write transaction already holds

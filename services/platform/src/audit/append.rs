@@ -21,13 +21,13 @@ use uuid::Uuid;
 use super::Outcome;
 use super::chain::{GENESIS, chain_of, trail_time};
 use super::entities::{event, head};
+use crate::db::rows_per_statement;
 
 /// Chains locked or moved on per statement, and events inserted per
-/// statement: each statement stays under about 8 KiB. sqlx does not set
-/// TCP_NODELAY, and a larger statement is sent in pieces whose last waits
-/// for the server's delayed ACK — 40 ms a statement, measured on PostgreSQL.
-const HEAD_CHUNK: usize = 50;
-const EVENT_CHUNK: usize = 25;
+/// statement: each statement stays under [`crate::db::STATEMENT_BYTES`] (a head is
+/// about 160 bytes, an event 320).
+const HEAD_CHUNK: usize = rows_per_statement(160);
+const EVENT_CHUNK: usize = rows_per_statement(320);
 
 /// One event to append, before it has a place in a chain.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -4,6 +4,7 @@
 use chrono::Utc;
 use medsec_platform::ApiError;
 use medsec_platform::audit::{self, Actor, Audited as _};
+use medsec_platform::db::rows_per_statement;
 use medsec_platform::pagination::PageRequest;
 use sea_orm::{
     ColumnTrait as _, ConnectionTrait, DatabaseConnection, EntityTrait as _, IntoActiveModel as _,
@@ -15,8 +16,10 @@ use crate::domain::allocation::{Horizon, Outcome, ProposalStatus};
 use crate::store::entities::{proposal, proposal_allocation};
 use crate::store::optimise::instance::LeftOut;
 
-/// Rows inserted per statement: under both databases' bound-parameter limits.
-const CHUNK: usize = 1000;
+/// Allocations inserted per statement: about 300 bytes each (13 columns,
+/// five of them UUIDs), so a statement stays under the size that waits for
+/// a delayed ACK (see [`rows_per_statement`]).
+const CHUNK: usize = rows_per_statement(300);
 
 /// Left-out referrals listed on a proposal with why; all are counted.
 pub const MAX_LEFT_OUT_LISTED: usize = 100;
