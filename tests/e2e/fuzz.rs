@@ -11,10 +11,9 @@
 //! sequence).
 
 use std::collections::HashMap;
-use std::time::Duration;
 
 use medsec_platform::both_backends;
-use medsec_platform::testing::{Backend, TestDatabase, call_raw};
+use medsec_platform::testing::{Backend, TestDatabase};
 use prost_types::DescriptorProto;
 use prost_types::field_descriptor_proto::{Label, Type};
 use tonic::Code;
@@ -22,11 +21,10 @@ use tonic::Code;
 use crate::descriptors::{descriptor_set, length_delimited, messages, rpcs, varint};
 use crate::dice::Dice;
 use crate::harness::start;
+use crate::hostile::judged;
 
 both_backends!(random_requests_to_every_rpc_get_documented_answers);
 
-/// A call given up on after this long is a hang.
-const HANG: Duration = Duration::from_secs(10);
 /// Cases per RPC unless `MEDSEC_FUZZ_CASES` says otherwise.
 const DEFAULT_CASES: usize = 12;
 /// Nested messages are filled down to this depth.
@@ -231,14 +229,9 @@ async fn random_requests_to_every_rpc_get_documented_answers(backend: Backend) {
         for case in 0..cases {
             let body = encode(input, &all, &mut dice, DEPTH);
             calls += 1;
-            let call = call_raw(suite.channel.clone(), &path, body.clone());
-            match tokio::time::timeout(HANG, call).await {
-                Err(_) => failures.push(format!("{path} case {case}: no answer")),
-                Ok(Err(status)) if matches!(status.code(), Code::Internal | Code::Unknown) => {
-                    failures.push(format!("{path} case {case} ({body:?}): {status:?}"));
-                }
-                Ok(Err(status)) => *answered.entry(status.code()).or_default() += 1,
-                Ok(Ok(_)) => *answered.entry(Code::Ok).or_default() += 1,
+            match judged(&suite.channel, &path, body.clone()).await {
+                Ok(code) => *answered.entry(code).or_default() += 1,
+                Err(failure) => failures.push(format!("{path} case {case} ({body:?}): {failure}")),
             }
         }
     }

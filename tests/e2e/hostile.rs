@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use medsec_platform::both_backends;
-use medsec_platform::testing::{Backend, TestDatabase, call_raw, violation};
+use medsec_platform::testing::{AuthChannel, Backend, TestDatabase, call_raw, violation};
 use prost_types::DescriptorProto;
 use prost_types::field_descriptor_proto::{Label, Type};
 use tonic::Code;
@@ -100,6 +100,23 @@ fn encode(
     out
 }
 
+/// The code a raw call to `path` was answered with, or what makes the answer
+/// a failure: none within [`HANG`], or `INTERNAL`/`UNKNOWN`.
+pub(crate) async fn judged(
+    channel: &AuthChannel,
+    path: &str,
+    body: Vec<u8>,
+) -> Result<Code, String> {
+    match tokio::time::timeout(HANG, call_raw(channel.clone(), path, body)).await {
+        Err(_) => Err("no answer".to_owned()),
+        Ok(Err(status)) if matches!(status.code(), Code::Internal | Code::Unknown) => {
+            Err(format!("{status:?}"))
+        }
+        Ok(Err(status)) => Ok(status.code()),
+        Ok(Ok(_)) => Ok(Code::Ok),
+    }
+}
+
 async fn every_rpc_answers_hostile_strings_with_a_documented_code(backend: Backend) {
     let database = TestDatabase::create(backend).await;
     let suite = start(&database.settings(), &[]).await;
@@ -119,13 +136,8 @@ async fn every_rpc_answers_hostile_strings_with_a_documented_code(backend: Backe
                     continue;
                 }
                 let body = encode(input, &all, &value, target, &mut 0, 2);
-                let call = call_raw(suite.channel.clone(), &path, body);
-                match tokio::time::timeout(HANG, call).await {
-                    Err(_) => failures.push(format!("{path} given {what}: no answer")),
-                    Ok(Err(status)) if matches!(status.code(), Code::Internal | Code::Unknown) => {
-                        failures.push(format!("{path} given {what}: {status:?}"));
-                    }
-                    Ok(_) => {}
+                if let Err(failure) = judged(&suite.channel, &path, body).await {
+                    failures.push(format!("{path} given {what}: {failure}"));
                 }
             }
         }
