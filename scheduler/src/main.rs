@@ -26,7 +26,11 @@ enum Command {
         /// Run only the greedy baseline.
         #[arg(long)]
         greedy: bool,
-        /// Stop after about this many seconds with the best allocation found.
+        /// Stop the whole solve (relaxations and clash resolution alike) after
+        /// about this many seconds and print the best allocation found: never
+        /// dearer than the greedy baseline, status "feasible" unless proven
+        /// anyway, with a proven lower bound in stats.bound. Building the
+        /// network, the greedy baseline and the final checks always run.
         #[arg(long, value_name = "SECONDS")]
         time_limit: Option<f64>,
         /// Worker threads for independent sub-problems (0: one per core).

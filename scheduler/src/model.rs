@@ -403,6 +403,11 @@ pub struct SolverStats {
     /// the greedy baseline, so the greedy allocation was returned instead.
     #[serde(default)]
     pub greedy_kept: bool,
+    /// Sub-problems whose relaxation the time limit stopped short of its
+    /// optimum (each then allocated by its cut-off flow or by the greedy
+    /// baseline, whichever is cheaper there); with any, stage 2 is skipped.
+    #[serde(default)]
+    pub relaxations_cut_short: usize,
 }
 
 /// A solution document.

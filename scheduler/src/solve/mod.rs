@@ -53,6 +53,15 @@ use relaxation::SubResult;
 #[derive(Debug, Clone, Default)]
 pub struct SolveOptions {
     /// Stop after about this many seconds and return the best allocation found.
+    ///
+    /// The limit covers the whole solve: stage 1 stops each sub-problem's
+    /// flow at the end of its current refine phase (or does not start it),
+    /// and stage 2 is skipped once the limit has passed (or, already under
+    /// way, dives to an allocation). The answer is then a valid allocation,
+    /// never dearer than the greedy baseline, with status `feasible` unless
+    /// proven anyway, and `stats.bound` a proven lower bound. The network
+    /// build, the greedy baseline and the final checks always run, so a tiny
+    /// limit still takes about as long as they do.
     pub time_limit: Option<f64>,
     /// Worker threads for independent sub-problems (0: available parallelism).
     pub threads: usize,
@@ -105,10 +114,10 @@ pub fn solve(problem: &Problem, options: &SolveOptions) -> Result<Solution, Solv
         };
         if engine == Engine::Lp {
             let greedy_assignment = joined(greedy);
-            let results = solve_all(problem, &subs, Some(&greedy_assignment), &options);
+            let results = solve_all(problem, &subs, Some(&greedy_assignment), &options, deadline);
             (greedy_assignment, subs, options, results)
         } else {
-            let results = solve_all(problem, &subs, None, &options);
+            let results = solve_all(problem, &subs, None, &options, deadline);
             (joined(greedy), subs, options, results)
         }
     });
@@ -120,6 +129,20 @@ pub fn solve(problem: &Problem, options: &SolveOptions) -> Result<Solution, Solv
     for (sub, result) in subs.iter().zip(&results) {
         split::place(problem, sub, &result.flows, &mut assignment)?;
     }
+    // Where the deadline cut a relaxation short, its flow may be dearer than
+    // booking in turn: take whichever is cheaper, sub-problem by
+    // sub-problem (slots never cross sub-problems, so the mix keeps every
+    // capacity; patient-day clashes across them are repaired below).
+    let cut_short = results.iter().filter(|r| r.cut_short).count();
+    for (sub, result) in subs.iter().zip(&results) {
+        if result.cut_short
+            && sub_value(problem, sub, &greedy_assignment) < sub_value(problem, sub, &assignment)
+        {
+            for &r in sub.classes.iter().flat_map(|c| &c.members) {
+                assignment[r] = greedy_assignment[r];
+            }
+        }
+    }
 
     let mut stats = SolverStats {
         subproblems: subs.len(),
@@ -127,6 +150,7 @@ pub fn solve(problem: &Problem, options: &SolveOptions) -> Result<Solution, Solv
         slot_groups: subs.iter().map(|s| s.bins.len()).sum(),
         lp_solves: results.iter().map(|r| r.lp_solves).sum(),
         max_lp_columns: results.iter().map(|r| r.max_columns).max().unwrap_or(0),
+        relaxations_cut_short: cut_short,
         ..SolverStats::default()
     };
 
@@ -162,7 +186,15 @@ pub fn solve(problem: &Problem, options: &SolveOptions) -> Result<Solution, Solv
     let mut proven = results.iter().all(|r| r.proven);
 
     let clashes = clashes::conflicts(problem, &assignment);
-    if !clashes.is_empty() && options.engine == Engine::Flow {
+    if !clashes.is_empty() && (cut_short > 0 || expired(deadline)) {
+        // Out of time: no search, just the quick repair. The relaxations'
+        // bounds stand, since dropping the patient-day rule only lowers the
+        // optimum.
+        stats.patient_day_conflicts = clashes.len();
+        let all: Vec<usize> = (0..subs.len()).collect();
+        assignment = clashes::repair(problem, &subs, &all, &assignment);
+        proven = false;
+    } else if !clashes.is_empty() && options.engine == Engine::Flow {
         stats.patient_day_conflicts = clashes.len();
         let base = results
             .iter()
@@ -254,12 +286,30 @@ pub fn solve(problem: &Problem, options: &SolveOptions) -> Result<Solution, Solv
             referrals: problem.referrals.len(),
             slots: problem.slots.len(),
             bound: Some(bound.min(objective)),
-            feasible_pairs: Some(subs.iter().map(|s| s.feasible_pairs(problem)).sum()),
+            feasible_pairs: Some(results.iter().map(|r| r.feasible_pairs).sum()),
             solver: Some(stats),
             summary: Some(summary),
             greedy: Some(greedy_summary),
         },
     })
+}
+
+/// Whether the deadline (start of the solve, seconds allowed) has passed.
+pub(crate) fn expired(deadline: Option<(Instant, f64)>) -> bool {
+    deadline.is_some_and(|(start, limit)| start.elapsed().as_secs_f64() >= limit)
+}
+
+/// `sum(cost - unallocated)` of an allocation over one sub-problem's
+/// referrals: what it adds to the objective beyond leaving them all unseen.
+fn sub_value(problem: &Problem, sub: &Subproblem, assignment: &Assignment) -> i64 {
+    sub.classes
+        .iter()
+        .flat_map(|c| &c.members)
+        .filter_map(|&r| {
+            let slot = &problem.slots[assignment[r]?];
+            Some(problem.cost(r, slot.day, slot.clinician) - problem.unallocated_cost(r))
+        })
+        .sum()
 }
 
 /// The worker threads `threads` asks for (0: one per core).
@@ -316,12 +366,15 @@ pub(crate) fn parallel_map<T: Send>(
 }
 
 /// Solves every sub-problem's LP, in parallel; results keep sub-problem order so
-/// the outcome does not depend on scheduling.
+/// the outcome does not depend on scheduling. Once `deadline` has passed, a
+/// sub-problem not yet started is not solved and one under way stops at its
+/// next safe point (see [`SubResult::cut_short`]).
 fn solve_all(
     problem: &Problem,
     subs: &[Subproblem],
     greedy_assignment: Option<&Assignment>,
     options: &SolveOptions,
+    deadline: Option<(Instant, f64)>,
 ) -> Result<Vec<SubResult>, SolveError> {
     let threads = match options.threads {
         0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
@@ -344,13 +397,16 @@ fn solve_all(
                         let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                         let Some(&k) = order.get(i) else { break };
                         let result = match options.engine {
-                            Engine::Flow => Ok(relaxation::solve_flow(problem, &subs[k])),
+                            Engine::Flow => Ok(relaxation::solve_flow(problem, &subs[k], deadline)),
                             Engine::Lp => match greedy_assignment {
-                                Some(greedy) => relaxation::solve_lp(problem, &subs[k], greedy),
+                                Some(greedy) => {
+                                    relaxation::solve_lp(problem, &subs[k], greedy, deadline)
+                                }
                                 None => relaxation::solve_lp(
                                     problem,
                                     &subs[k],
                                     &vec![None; problem.referrals.len()],
+                                    deadline,
                                 ),
                             },
                         };

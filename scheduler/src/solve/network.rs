@@ -263,11 +263,26 @@ impl Subproblem {
 
     /// Referral-slot pairs satisfying every feasibility rule, for reporting size.
     pub(crate) fn feasible_pairs(&self, problem: &Problem) -> u64 {
+        let arcs: Vec<Vec<Arc>> = self
+            .classes
+            .iter()
+            .map(|class| self.arcs(problem, class))
+            .collect();
+        self.feasible_pairs_over(problem, &arcs)
+    }
+
+    /// [`Subproblem::feasible_pairs`] from every class's arcs, `arcs`, when
+    /// they are at hand.
+    pub(crate) fn feasible_pairs_over<A: AsRef<[Arc]>>(
+        &self,
+        problem: &Problem,
+        arcs: &[A],
+    ) -> u64 {
         let mut pairs = 0;
-        for class in &self.classes {
+        for (class, arcs) in self.classes.iter().zip(arcs) {
             let referral = &problem.referrals[class.representative()];
             let mut per_member = 0;
-            for arc in self.arcs(problem, class) {
+            for arc in arcs.as_ref() {
                 per_member += match arc.hub {
                     Hub::Date(d) => self.date_slot_count[d as usize],
                     Hub::Bin(b) if referral.required_clinician.is_some() => {

@@ -3,6 +3,7 @@
 //! generation priced by the certificate's reduced costs.
 
 use std::collections::HashSet;
+use std::time::Instant;
 
 use super::certificate::{self, Duals, certify, certify_arcs, reduced_cost};
 use super::flow;
@@ -28,6 +29,46 @@ pub(crate) struct SubResult {
     pub lp_solves: usize,
     /// Most arcs (LP columns) offered in one solve.
     pub max_columns: usize,
+    /// Whether the deadline stopped the solve before its optimum: `flows` is
+    /// then a feasible flow (empty, everyone unallocated, if nothing ran) and
+    /// `bound` a valid bound from whatever duals there were, proving nothing.
+    pub cut_short: bool,
+    /// Referral-slot pairs satisfying every rule (for `stats`).
+    pub feasible_pairs: u64,
+}
+
+impl SubResult {
+    /// The result of a sub-problem the deadline left unsolved, over every
+    /// class's arcs `all`: nobody allocated, and [`per_referral_bound`].
+    fn unsolved<A: AsRef<[Arc]>>(problem: &Problem, sub: &Subproblem, all: &[A]) -> Self {
+        let (duals, bound, class_dual) = per_referral_bound(sub, all);
+        SubResult {
+            flows: vec![Vec::new(); sub.classes.len()],
+            prices: Vec::new(),
+            duals,
+            class_dual,
+            bound,
+            proven: false,
+            lp_solves: 0,
+            max_columns: 0,
+            cut_short: true,
+            feasible_pairs: sub.feasible_pairs_over(problem, all),
+        }
+    }
+}
+
+/// The bound of all-zero row duals over every class's arcs `all`: each
+/// referral's cheapest arc, or staying unallocated if that is cheaper. Valid
+/// whatever the flow (the duals are feasible), if weak; what a deadline leaves
+/// when no better duals were found.
+fn per_referral_bound<A: AsRef<[Arc]>>(sub: &Subproblem, all: &[A]) -> (Duals, i64, Vec<i64>) {
+    let duals = Duals {
+        class: vec![0; sub.classes.len()],
+        date: vec![0; sub.dates.len()],
+        bin: vec![0; sub.bins.len()],
+    };
+    let (bound, class_dual) = certify_arcs(sub, all, &duals);
+    (duals, bound, class_dual)
 }
 
 /// Columns a class starts with: its arcs up to a week past the latest date the
@@ -59,7 +100,16 @@ pub(crate) fn solve_lp(
     problem: &Problem,
     sub: &Subproblem,
     greedy_assignment: &Assignment,
+    deadline: Option<(Instant, f64)>,
 ) -> Result<SubResult, SolveError> {
+    if super::expired(deadline) {
+        let all: Vec<Vec<Arc>> = sub
+            .classes
+            .iter()
+            .map(|class| sub.arcs(problem, class))
+            .collect();
+        return Ok(SubResult::unsolved(problem, sub, &all));
+    }
     let mut arcs: Vec<Vec<Arc>> = sub
         .classes
         .iter()
@@ -105,6 +155,8 @@ pub(crate) fn solve_lp(
                 proven: true,
                 lp_solves,
                 max_columns,
+                cut_short: false,
+                feasible_pairs: sub.feasible_pairs(problem),
             });
         }
         // Price every arc against the LP's own duals; add the improving ones.
@@ -119,9 +171,12 @@ pub(crate) fn solve_lp(
             }
             arcs[c].sort_by_key(|a| (a.date, a.hub));
         }
-        if added == 0 || lp_solves >= 50 {
+        let cut_short = super::expired(deadline);
+        if added == 0 || lp_solves >= 50 || cut_short {
             // No improving column yet no certificate: HiGHS's answer was not a
-            // clean vertex. Keep the allocation, but claim no proof.
+            // clean vertex. Keep the allocation, but claim no proof. (Out of
+            // time, the restricted LP's optimum is still a feasible flow, and
+            // `certify` priced every arc, so its bound is valid.)
             return Ok(SubResult {
                 prices: Vec::new(),
                 flows,
@@ -131,6 +186,8 @@ pub(crate) fn solve_lp(
                 proven: false,
                 lp_solves,
                 max_columns,
+                cut_short,
+                feasible_pairs: sub.feasible_pairs(problem),
             });
         }
     }
@@ -141,7 +198,15 @@ pub(crate) fn solve_lp(
 /// certificate's duals price as improving, and repeat until the bound meets the
 /// flow's value. Fewer arcs make each flow several times cheaper, and the
 /// certificate, not the restriction, is what proves optimality.
-pub(crate) fn solve_flow(problem: &Problem, sub: &Subproblem) -> SubResult {
+///
+/// Once `deadline` (start, seconds) has passed, the flow stops after its
+/// current refine phase (or does not start) and the result is cut short:
+/// a feasible flow and a valid, unproven bound.
+pub(crate) fn solve_flow(
+    problem: &Problem,
+    sub: &Subproblem,
+    deadline: Option<(Instant, f64)>,
+) -> SubResult {
     // Measured: starting from the greedy neighbourhood (as the LP engine does)
     // costs more rounds than it saves, so the flow starts with every arc and
     // the loop below normally runs once.
@@ -150,23 +215,34 @@ pub(crate) fn solve_flow(problem: &Problem, sub: &Subproblem) -> SubResult {
         .iter()
         .map(|class| sub.arcs(problem, class))
         .collect();
+    if super::expired(deadline) {
+        return SubResult::unsolved(problem, sub, &offered);
+    }
+    let feasible_pairs = sub.feasible_pairs_over(problem, &offered);
     let mut rounds = 0;
     loop {
         rounds += 1;
-        let outcome = flow::min_cost_flow(sub, &offered, None);
+        let outcome = flow::min_cost_flow_until(sub, &offered, deadline);
         let value = certificate::flow_value(&outcome.flows);
         // `offered` holds every arc of every class (it starts with all of
         // them), so certifying over it is certifying over the network,
         // without generating the arcs again.
-        let (bound, class_dual) = certify_arcs(sub, &offered, &outcome.duals);
+        let (mut bound, mut class_dual) = certify_arcs(sub, &offered, &outcome.duals);
+        let mut duals = outcome.duals;
+        if outcome.cut_short {
+            // Prices from a coarse refine can bound worse than no prices.
+            let (zero, trivial, trivial_class) = per_referral_bound(sub, &offered);
+            if trivial > bound {
+                (duals, bound, class_dual) = (zero, trivial, trivial_class);
+            }
+        }
         let mut added = 0;
-        if bound < value {
+        if bound < value && !outcome.cut_short {
             for (c, class) in sub.classes.iter().enumerate() {
                 let have: HashSet<Hub> = offered[c].iter().map(|a| a.hub).collect();
-                let flow_dual = flow_class_dual(&offered[c], &outcome.duals);
+                let flow_dual = flow_class_dual(&offered[c], &duals);
                 for arc in sub.arcs(problem, class) {
-                    if !have.contains(&arc.hub) && reduced_cost(&arc, flow_dual, &outcome.duals) < 0
-                    {
+                    if !have.contains(&arc.hub) && reduced_cost(&arc, flow_dual, &duals) < 0 {
                         offered[c].push(arc);
                         added += 1;
                     }
@@ -174,16 +250,21 @@ pub(crate) fn solve_flow(problem: &Problem, sub: &Subproblem) -> SubResult {
                 offered[c].sort_by_key(|a| (a.date, a.hub));
             }
         }
-        if bound >= value || added == 0 || rounds >= 20 {
+        // A certificate proves the flow optimal however it was reached, even
+        // cut short; short of one, running out of time ends the rounds.
+        let cut_short = bound < value && (outcome.cut_short || super::expired(deadline));
+        if bound >= value || added == 0 || rounds >= 20 || cut_short {
             return SubResult {
                 prices: outcome.prices,
                 flows: outcome.flows,
-                duals: outcome.duals,
+                duals,
                 class_dual,
                 bound,
                 proven: bound >= value,
                 lp_solves: rounds,
                 max_columns: offered.iter().map(Vec::len).sum(),
+                cut_short,
+                feasible_pairs,
             };
         }
     }
@@ -235,14 +316,14 @@ mod tests {
         let unallocated: i64 = (0..5).map(|r| problem.unallocated_cost(r)).sum();
         let optimum = brute_force(&problem) - unallocated;
 
-        let flow = solve_flow(&problem, &subs[0]);
+        let flow = solve_flow(&problem, &subs[0], None);
         assert!(flow.proven);
         assert_eq!(certificate::flow_value(&flow.flows), optimum);
         assert_eq!(flow.bound, optimum);
         // Offered every arc from the start, the flow needs a single round.
         assert_eq!(flow.lp_solves, 1);
 
-        let lp = solve_lp(&problem, &subs[0], &greedy(&problem)).unwrap();
+        let lp = solve_lp(&problem, &subs[0], &greedy(&problem), None).unwrap();
         assert!(lp.proven);
         assert_eq!(certificate::flow_value(&lp.flows), optimum);
         assert_eq!(lp.bound, optimum);
@@ -285,8 +366,8 @@ mod tests {
         );
         assert_eq!(first.len(), 8);
 
-        let flow = solve_flow(&problem, &subs[0]);
-        let lp = solve_lp(&problem, &subs[0], &day_zero).unwrap();
+        let flow = solve_flow(&problem, &subs[0], None);
+        let lp = solve_lp(&problem, &subs[0], &day_zero, None).unwrap();
         assert!(flow.proven && lp.proven);
         assert!(lp.lp_solves > 1, "no column was generated");
         assert_eq!(

@@ -111,3 +111,37 @@ fn errors_go_to_stderr_with_a_failing_exit() {
         .unwrap();
     assert!(!unknown.status.success());
 }
+
+#[test]
+fn a_tiny_time_limit_on_a_big_list_exits_cleanly_with_an_unproven_allocation() {
+    let generated = run(bin().args([
+        "generate",
+        "--referrals",
+        "5000",
+        "--specialties",
+        "5",
+        "--weeks",
+        "12",
+    ]));
+    let instance_path = scratch("big.json");
+    std::fs::write(&instance_path, &generated.stdout).unwrap();
+    let instance: medsec_scheduler::Instance = serde_json::from_slice(&generated.stdout).unwrap();
+
+    // A millisecond is over long before the relaxations of 5,000 referrals
+    // are built, let alone solved.
+    let limited = run(bin()
+        .arg("solve")
+        .arg(&instance_path)
+        .args(["--time-limit", "0.001"]));
+    let solution: medsec_scheduler::Solution = serde_json::from_slice(&limited.stdout).unwrap();
+    assert_eq!(solution.status, medsec_scheduler::Status::Feasible);
+    assert_eq!(
+        crate::common::independent_objective(&instance, &solution),
+        solution.objective
+    );
+    let greedy = solution.stats.greedy.as_ref().unwrap().objective;
+    assert!(solution.objective <= greedy);
+    assert!(solution.stats.bound.unwrap() < solution.objective);
+    let summary = String::from_utf8_lossy(&limited.stderr);
+    assert!(summary.contains("Feasible"), "stderr summary: {summary}");
+}

@@ -23,8 +23,9 @@ pub(crate) fn solved_by(problem: &Problem, engine: Engine) -> Solution {
     medsec_scheduler::solve(problem, &options).unwrap()
 }
 
-/// `problem` solved under a time limit already over when stage 2 starts:
-/// not timing-dependent, because any run takes longer than a nanosecond.
+/// `problem` solved under a time limit already over when stage 1 starts (so
+/// no relaxation is solved and stage 2 is skipped): not timing-dependent,
+/// because building the network takes longer than a nanosecond.
 pub(crate) fn solved_out_of_time(problem: &Problem) -> Solution {
     let options = SolveOptions {
         time_limit: Some(1e-9),

@@ -9,3 +9,4 @@ mod dense;
 mod determinism;
 mod json;
 mod malformed;
+mod time_limit;

@@ -402,7 +402,7 @@ mod tests {
             let mut current = vec![None; problem.referrals.len()];
             let mut base = Vec::new();
             for sub in &subs {
-                let result = relaxation::solve_flow(&problem, sub);
+                let result = relaxation::solve_flow(&problem, sub, None);
                 split::place(&problem, sub, &result.flows, &mut current).unwrap();
                 base.push(Rc::new(
                     SubSolution::new(result.flows, result.prices, result.proven)

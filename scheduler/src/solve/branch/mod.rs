@@ -394,7 +394,7 @@ mod tests {
         let mut assignment = vec![None; problem.referrals.len()];
         let mut base = Vec::new();
         for sub in &subs {
-            let result = relaxation::solve_flow(problem, sub);
+            let result = relaxation::solve_flow(problem, sub, None);
             assert!(result.proven);
             split::place(problem, sub, &result.flows, &mut assignment).unwrap();
             base.push(SubSolution::new(result.flows, result.prices, result.proven));

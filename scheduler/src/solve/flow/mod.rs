@@ -17,6 +17,7 @@
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
+use std::time::Instant;
 
 use super::certificate::Duals;
 use super::network::{Arc, Hub, Subproblem};
@@ -53,6 +54,10 @@ pub(crate) struct FlowOutcome {
     pub duals: Duals,
     /// Final scaled prices, to warm-start a re-solve of a slightly changed network.
     pub prices: Vec<i64>,
+    /// Whether a deadline stopped cost scaling after a refine phase short of
+    /// the last: the flow is then feasible but only epsilon-optimal, and the
+    /// duals, still valid for `certify` (any duals are), prove nothing.
+    pub cut_short: bool,
 }
 
 /// Solves the sub-problem's relaxation (no patient-day rule) to optimality
@@ -65,7 +70,20 @@ pub(crate) fn min_cost_flow<A: AsRef<[Arc]>>(
     offered: &[A],
     warm: Option<&[i64]>,
 ) -> FlowOutcome {
-    solve_from(sub, offered, warm, None)
+    solve_from(sub, offered, warm, None, None)
+}
+
+/// [`min_cost_flow`] from cold that gives up at the first refine phase to
+/// end after `deadline` (start, seconds) has passed, with the feasible flow
+/// that phase left (see [`FlowOutcome::cut_short`]). Between phases is the
+/// sound place to stop: every node's excess is then zero, so the flow is a
+/// flow of the network, which mid-phase it is not.
+pub(crate) fn min_cost_flow_until<A: AsRef<[Arc]>>(
+    sub: &Subproblem,
+    offered: &[A],
+    deadline: Option<(Instant, f64)>,
+) -> FlowOutcome {
+    solve_from(sub, offered, None, None, deadline)
 }
 
 /// [`min_cost_flow`] warm-started from an earlier solve of the same
@@ -79,7 +97,7 @@ pub(crate) fn min_cost_flow_from<A: AsRef<[Arc]>>(
     prices: &[i64],
     flows: &[Vec<(Arc, i64)>],
 ) -> FlowOutcome {
-    solve_from(sub, offered, Some(prices), Some(flows))
+    solve_from(sub, offered, Some(prices), Some(flows), None)
 }
 
 fn solve_from<A: AsRef<[Arc]>>(
@@ -87,6 +105,7 @@ fn solve_from<A: AsRef<[Arc]>>(
     offered: &[A],
     warm: Option<&[i64]>,
     start: Option<&[Vec<(Arc, i64)>]>,
+    deadline: Option<(Instant, f64)>,
 ) -> FlowOutcome {
     let classes = sub.classes.len();
     let bins = sub.bins.len();
@@ -235,7 +254,7 @@ fn solve_from<A: AsRef<[Arc]>>(
         }
     }
     let restored = start.is_some() && supply.iter().all(|&s| s == 0);
-    let (potential, prices) = cost_scaling(&mut graph, supply, warm, restored);
+    let (potential, prices, cut_short) = cost_scaling(&mut graph, supply, warm, restored, deadline);
 
     let flows = class_arcs
         .iter()
@@ -264,6 +283,7 @@ fn solve_from<A: AsRef<[Arc]>>(
         flows,
         duals,
         prices,
+        cut_short,
     }
 }
 
@@ -291,17 +311,21 @@ pub(crate) fn fits_cost(sub: &Subproblem, largest: i128) -> bool {
 
 /// Goldberg-Tarjan cost scaling (push-relabel refine with FIFO discharge) from
 /// node supplies; returns integral potentials feasible for the final residual
-/// graph (`cost + p[tail] - p[head] >= 0` on every residual edge).
+/// graph (`cost + p[tail] - p[head] >= 0` on every residual edge), the scaled
+/// prices, and whether `deadline` cut it short.
 ///
 /// Costs are multiplied by `n + 1`, so the last refine (epsilon 1) leaves a
 /// flow that is epsilon-optimal for epsilon < 1/n in original units, which for
-/// integer costs means optimal.
+/// integer costs means optimal. Cut short after an earlier refine, the flow is
+/// feasible and the potentials are the prices rounded down, which need not be
+/// feasible for the residual graph (nothing here relies on them being so).
 fn cost_scaling(
     graph: &mut Graph,
     supply: Vec<i64>,
     warm: Option<&[i64]>,
     restored: bool,
-) -> (Vec<i64>, Vec<i64>) {
+    deadline: Option<(Instant, f64)>,
+) -> (Vec<i64>, Vec<i64>, bool) {
     let nodes = supply.len();
     let scale = nodes as i64 + 1;
     let cost: Vec<i64> = graph.cost.iter().map(|c| c * scale).collect();
@@ -407,6 +431,12 @@ fn cost_scaling(
         if epsilon == 1 {
             break;
         }
+        if super::expired(deadline) {
+            // Not optimal, so the residual graph may hold negative cycles and
+            // the label correction below might not end: stop at the prices.
+            let potential = price.iter().map(|p| p.div_euclid(scale)).collect();
+            return (potential, price, true);
+        }
     }
     // Integral potentials: start from the scaled prices rounded down and
     // correct labels until every residual edge has a non-negative reduced
@@ -432,7 +462,7 @@ fn cost_scaling(
             }
         }
     }
-    (potential, price)
+    (potential, price, false)
 }
 
 /// Goldberg's global price update: lowers each node's price by epsilon times

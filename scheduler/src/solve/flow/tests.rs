@@ -189,6 +189,52 @@ fn a_warm_start_after_barring_an_arc_reaches_the_new_optimum() {
 }
 
 #[test]
+fn a_flow_cut_short_by_its_deadline_is_feasible_with_a_valid_bound() {
+    // A deadline already past stops cost scaling after its first refine:
+    // with costs up to 60 scaled by at least 5, that is epsilon >= 18, so
+    // there is always a later one. What is left must still be a flow of the
+    // network, no cheaper than the optimum, and its duals must bound the
+    // optimum from below.
+    let mut rng = Rng::new(13);
+    let mut cut = 0;
+    for case in 0..150 {
+        let (sub, offered) = random_network(&mut rng);
+        let optimum = brute_force_flow(&sub, &offered);
+        let outcome = min_cost_flow_until(&sub, &offered, Some((Instant::now(), 0.0)));
+        let load = loads(&sub, &outcome.flows);
+        for (c, class) in sub.classes.iter().enumerate() {
+            assert!(load.class[c] <= class.members.len() as i64, "case {case}");
+        }
+        for (d, &capacity) in sub.date_capacity.iter().enumerate() {
+            assert!(load.date[d] <= capacity, "case {case}");
+        }
+        for (b, bin) in sub.bins.iter().enumerate() {
+            assert!(load.bin[b] <= bin.capacity, "case {case}");
+        }
+        assert!(flow_value(&outcome.flows) >= optimum, "case {case}");
+        assert!(
+            outcome
+                .duals
+                .date
+                .iter()
+                .chain(&outcome.duals.bin)
+                .all(|&d| d <= 0)
+        );
+        let (bound, _) = certify_arcs(&sub, &offered, &outcome.duals);
+        assert!(
+            bound <= optimum,
+            "case {case}: bound {bound} above {optimum}"
+        );
+        if outcome.cut_short {
+            cut += 1;
+        } else {
+            assert_eq!(flow_value(&outcome.flows), optimum, "case {case}");
+        }
+    }
+    assert!(cut > 100, "too few flows were cut short: {cut}");
+}
+
+#[test]
 fn fits_refuses_costs_that_cost_scaling_could_overflow() {
     let mut problem = testkit::problem(
         vec![slot("s1", "cardiology", "c1", 1, 1)],
