@@ -2,8 +2,12 @@
 //! to start a transaction, what a database error means for the client, and
 //! migrations run safely when several replicas start together.
 
-use std::path::Path;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
+
+use tokio::sync::{Mutex, OwnedMutexGuard};
 
 use sea_orm::sqlx;
 use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr};
@@ -93,13 +97,102 @@ pub fn escape_like(text: &str) -> String {
 /// takes the write lock at once (`BEGIN IMMEDIATE`), waiting its turn, so a
 /// transaction that reads before it writes never fails to upgrade its lock;
 /// elsewhere it is an ordinary transaction.
+///
+/// On SQLite the writers of this process also take turns in the order they
+/// asked (a fair queue per database file) instead of polling for the lock:
+/// a long run of short transactions — a commit of thousands of bookings —
+/// cannot starve one booking waiting behind it. A turn not given within the
+/// pool's acquire timeout is `UNAVAILABLE`.
 #[allow(clippy::disallowed_methods)] // the one way to begin a write
-pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
-    db.begin_with_options(TransactionOptions {
-        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
-        ..TransactionOptions::default()
-    })
-    .await
+pub async fn begin_write(db: &DatabaseConnection) -> Result<WriteTransaction, DbErr> {
+    let turn = turn(db).await?;
+    let txn = db
+        .begin_with_options(TransactionOptions {
+            sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+            ..TransactionOptions::default()
+        })
+        .await?;
+    Ok(WriteTransaction { txn, _turn: turn })
+}
+
+/// A transaction begun by [`begin_write`]: a `DatabaseTransaction` (which
+/// it derefs to) holding this process's turn at SQLite's write lock until
+/// it commits, rolls back or is dropped.
+#[derive(Debug)]
+pub struct WriteTransaction {
+    txn: DatabaseTransaction,
+    _turn: Option<OwnedMutexGuard<()>>,
+}
+
+impl WriteTransaction {
+    pub async fn commit(self) -> Result<(), DbErr> {
+        self.txn.commit().await
+    }
+
+    pub async fn rollback(self) -> Result<(), DbErr> {
+        self.txn.rollback().await
+    }
+}
+
+// Queries run on the transaction itself; only the turn is added.
+#[sea_orm_migration::async_trait::async_trait]
+impl ConnectionTrait for WriteTransaction {
+    fn get_database_backend(&self) -> DbBackend {
+        self.txn.get_database_backend()
+    }
+
+    async fn execute_raw(&self, stmt: Statement) -> Result<sea_orm::ExecResult, DbErr> {
+        self.txn.execute_raw(stmt).await
+    }
+
+    async fn execute_unprepared(&self, sql: &str) -> Result<sea_orm::ExecResult, DbErr> {
+        self.txn.execute_unprepared(sql).await
+    }
+
+    async fn query_one_raw(&self, stmt: Statement) -> Result<Option<sea_orm::QueryResult>, DbErr> {
+        self.txn.query_one_raw(stmt).await
+    }
+
+    async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<sea_orm::QueryResult>, DbErr> {
+        self.txn.query_all_raw(stmt).await
+    }
+
+    fn support_returning(&self) -> bool {
+        self.txn.support_returning()
+    }
+}
+
+impl std::ops::Deref for WriteTransaction {
+    type Target = DatabaseTransaction;
+
+    fn deref(&self) -> &DatabaseTransaction {
+        &self.txn
+    }
+}
+
+/// Each SQLite file's queue of this process's writers.
+static TURNS: LazyLock<std::sync::Mutex<HashMap<PathBuf, Arc<Mutex<()>>>>> =
+    LazyLock::new(Default::default);
+
+/// This process's turn to write to `db` when it is SQLite (tokio's mutex
+/// serves waiters first come, first served); `None` elsewhere.
+async fn turn(db: &DatabaseConnection) -> Result<Option<OwnedMutexGuard<()>>, DbErr> {
+    if db.get_database_backend() != DbBackend::Sqlite {
+        return Ok(None);
+    }
+    let pool = db.get_sqlite_connection_pool();
+    let file = pool.connect_options().get_filename().to_path_buf();
+    let queue = {
+        let mut turns = TURNS
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        turns.entry(file).or_default().clone()
+    };
+    let wait = pool.options().get_acquire_timeout();
+    match tokio::time::timeout(wait, queue.lock_owned()).await {
+        Ok(turn) => Ok(Some(turn)),
+        Err(_) => Err(DbErr::ConnectionAcquire(sea_orm::ConnAcquireErr::Timeout)),
+    }
 }
 
 /// Begins a transaction that only reads (several reads that must agree with
@@ -262,7 +355,7 @@ pub async fn migrate<M: MigratorTrait>(db: &DatabaseConnection) -> Result<(), Db
         }
         _ => return M::up(db, None).await,
     };
-    M::up(&txn, None).await?;
+    M::up(&*txn, None).await?;
     txn.commit().await
 }
 

@@ -24,6 +24,7 @@ both_backends!(
     booking_rechecks_that_the_slot_fits_the_referral,
     a_run_larger_than_the_server_solves_is_refused_and_stores_nothing,
     referrals_stored_unschedulable_are_left_out_and_reported,
+    a_long_commit_lets_other_writes_take_turns,
 );
 
 async fn proposes_lists_and_commits_once(backend: Backend) {
@@ -600,5 +601,49 @@ async fn referrals_stored_unschedulable_are_left_out_and_reported(backend: Backe
     assert!(
         status.message().contains("cannot be scheduled"),
         "{status:?}"
+    );
+}
+
+/// A secretary's writes during a long commit get their turns: none waits
+/// for more than a small part of the commit (on SQLite the writers of a
+/// process queue fairly for its one write lock, rather than the commit's
+/// back-to-back transactions winning it again and again).
+async fn a_long_commit_lets_other_writes_take_turns(backend: Backend) {
+    use std::time::{Duration, Instant};
+
+    let mut app = spawn_app(backend).await;
+    let clinic = app.clinic().await;
+    for day in 1..=12 {
+        day_slot(&mut app, &clinic, &format!("2026-06-{day:02}"), 20).await;
+    }
+    for _ in 0..240 {
+        referral(&mut app, &patient(), pb::Priority::Routine, "2026-01-05").await;
+    }
+    let proposal = propose(&mut app, "2026-06-01", "2026-06-30").await.unwrap();
+    assert_eq!(proposal.referrals_allocated, 240);
+    let mut committer = app.client.clone();
+    let id = proposal.id.clone();
+    let started = Instant::now();
+    let commit = tokio::spawn(async move {
+        let committed = committer
+            .commit_proposal(pb::CommitProposalRequest { id })
+            .await
+            .unwrap()
+            .into_inner();
+        (committed.booked, started.elapsed())
+    });
+    let mut longest = Duration::ZERO;
+    let mut writes = 0;
+    while !commit.is_finished() {
+        let write = Instant::now();
+        referral(&mut app, &patient(), pb::Priority::Routine, "2026-01-05").await;
+        longest = longest.max(write.elapsed());
+        writes += 1;
+    }
+    let (booked, took) = commit.await.unwrap();
+    assert_eq!(booked, 240);
+    assert!(
+        longest < took / 4,
+        "a write waited {longest:?} during a commit of {took:?} ({writes} writes meanwhile)"
     );
 }
