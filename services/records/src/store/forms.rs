@@ -1,6 +1,8 @@
 //! Form templates (immutable versions) and responses with every revision
 //! kept.
 
+use std::collections::HashMap;
+
 use chrono::Utc;
 use medsec_platform::ApiError;
 use medsec_platform::db;
@@ -8,8 +10,8 @@ use medsec_platform::idempotency::{Claim, Claimed, RequestKey};
 use medsec_platform::pagination::PageRequest;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection,
-    EntityTrait, QueryFilter,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait,
+    DatabaseConnection, EntityTrait, QueryFilter,
 };
 use uuid::Uuid;
 
@@ -293,6 +295,14 @@ async fn load(
         .one(db)
         .await?
         .ok_or_else(|| ApiError::not_found("form_response", format!("{id} revision {wanted}")))?;
+    record(response, revision)
+}
+
+/// A response with the revision read, its answers decoded.
+fn record(
+    response: response::Model,
+    revision: revision::Model,
+) -> Result<ResponseRecord, ApiError> {
     let answers = serde_json::from_str(&revision.answers).map_err(ApiError::internal)?;
     Ok(ResponseRecord {
         response,
@@ -321,9 +331,31 @@ pub async fn list(
         patients::find(txn, patient_id).await?;
         let query = response::Entity::find().filter(response::Column::PatientId.eq(patient_id));
         let rows = page.by_id(query, response::Column::Id)?.all(txn).await?;
+        // Every row's latest revision in one query.
+        let latest = rows.iter().fold(Condition::any(), |any, row| {
+            any.add(
+                Condition::all()
+                    .add(revision::Column::ResponseId.eq(row.id))
+                    .add(revision::Column::Revision.eq(row.revision)),
+            )
+        });
+        let mut revisions: HashMap<Uuid, revision::Model> = if rows.is_empty() {
+            HashMap::new()
+        } else {
+            revision::Entity::find()
+                .filter(latest)
+                .all(txn)
+                .await?
+                .into_iter()
+                .map(|revision| (revision.response_id, revision))
+                .collect()
+        };
         let mut records = Vec::with_capacity(rows.len());
         for row in rows {
-            records.push(load(txn, row.id, None).await?);
+            let revision = revisions.remove(&row.id).ok_or_else(|| {
+                ApiError::internal(format!("form response {} has no latest revision", row.id))
+            })?;
+            records.push(record(row, revision)?);
         }
         let listing = format!("{}/form-responses", patients::resource(patient_id));
         Ok((records, [Access::patient(listing, patient_id)]))

@@ -225,9 +225,12 @@ async fn a_response_is_validated_completed_and_amended(backend: Backend) {
         .unwrap_err();
     assert_eq!(stale.code(), Code::Aborted);
 
+    // A second response; the list shows each at its latest revision.
+    let second = submit(&mut app, &patient_id, &form.id, 1, InProgress, reason())
+        .await
+        .unwrap();
     let listed = responses(&mut app, &patient_id).await;
-    assert_eq!(listed.len(), 1);
-    assert_eq!(listed[0].revision, 3);
+    assert_eq!(listed, vec![amended, second]);
 }
 
 async fn every_bad_answer_is_reported_together_and_nothing_stored(backend: Backend) {
