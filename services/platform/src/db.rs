@@ -245,19 +245,20 @@ pub async fn in_turn(txn: &DatabaseTransaction, name: &str) -> Result<(), DbErr>
         txn.execute_raw(Statement::from_sql_and_values(
             DbBackend::Postgres,
             "SELECT pg_advisory_xact_lock($1)",
-            [lock_key(name).into()],
+            [lock_key(&format!("medsec/{name}")).into()],
         ))
         .await?;
     }
     Ok(())
 }
 
-/// The advisory-lock key of a name: FNV-1a of `medsec/` and the name, so
-/// keys are stable across processes and do not collide with the migration
-/// lock.
+/// The advisory-lock key of a name: its FNV-1a hash, stable across
+/// processes and versions. Callers namespace their names (`medsec/…`,
+/// `medsec.scheduling.optimise/…`) so keys do not collide with each other
+/// or with the migration lock.
 pub fn lock_key(name: &str) -> i64 {
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for byte in "medsec/".bytes().chain(name.bytes()) {
+    for byte in name.bytes() {
         hash ^= u64::from(byte);
         hash = hash.wrapping_mul(0x0100_0000_01b3);
     }
@@ -366,6 +367,15 @@ mod tests {
     //! and an SQLite file.
 
     use super::*;
+
+    #[test]
+    fn lock_keys_are_fnv1a_of_the_name() {
+        // FNV-1a's published test vectors (64-bit): keys must never change,
+        // or replicas of two versions would not exclude each other.
+        assert_eq!(lock_key(""), 0xcbf2_9ce4_8422_2325_u64 as i64);
+        assert_eq!(lock_key("a"), 0xaf63_dc4c_8601_ec8c_u64 as i64);
+        assert_eq!(lock_key("foobar"), 0x8594_4171_f739_67e8_u64 as i64);
+    }
 
     fn postgres_url() -> String {
         std::env::var("MEDSEC_TEST_DATABASE_URL")

@@ -6,7 +6,7 @@ use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use chrono::Utc;
-use medsec_platform::db::{begin_read, begin_write};
+use medsec_platform::db::{self, begin_read, begin_write};
 use medsec_platform::{ApiError, PreconditionKind};
 use sea_orm::sea_query::{Expr, ExprTrait as _, OnConflict};
 use sea_orm::{
@@ -27,18 +27,10 @@ const MAX_CONCURRENT_RUNS: usize = 4;
 static RUN_SLOTS: LazyLock<Arc<Semaphore>> =
     LazyLock::new(|| Arc::new(Semaphore::new(MAX_CONCURRENT_RUNS)));
 
-/// The advisory-lock key of a specialty: FNV-1a of a namespaced name, so
-/// keys do not collide with the migration lock or other users.
+/// The advisory-lock key of a specialty's run (the same keys as ever, so
+/// replicas of different versions exclude each other).
 pub fn lock_key(specialty: &str) -> i64 {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for byte in "medsec.scheduling.optimise/"
-        .bytes()
-        .chain(specialty.bytes())
-    {
-        hash ^= u64::from(byte);
-        hash = hash.wrapping_mul(0x0100_0000_01b3);
-    }
-    hash as i64
+    db::lock_key(&format!("medsec.scheduling.optimise/{specialty}"))
 }
 
 fn run_in_progress(specialty: &str) -> ApiError {
