@@ -8,6 +8,7 @@ const PROTOS: &[&str] = &[
     "medsec/records/v1/records.proto",
     "medsec/scheduling/v1/scheduling.proto",
     "medsec/billing/v1/billing.proto",
+    "medsec/events/v1/events.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

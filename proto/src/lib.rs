@@ -34,3 +34,9 @@ pub mod billing {
         include!(concat!(env!("OUT_DIR"), "/medsec.billing.v1.rs"));
     }
 }
+
+pub mod events {
+    pub mod v1 {
+        include!(concat!(env!("OUT_DIR"), "/medsec.events.v1.rs"));
+    }
+}

@@ -27,6 +27,7 @@ use crate::config::{ServerSettings, Settings};
 use crate::server::{GrpcServer, Services};
 
 mod callers;
+pub mod collector;
 mod faults;
 mod raw;
 pub mod tls;

@@ -52,7 +52,12 @@ pub fn format_civil_date(date: NaiveDate) -> String {
 
 /// Today's civil date in Europe/London, where every medsec clinic is.
 pub fn today_in_london() -> NaiveDate {
-    Utc::now()
+    london_date(Utc::now())
+}
+
+/// The civil date in Europe/London at `instant`.
+pub fn london_date(instant: DateTime<Utc>) -> NaiveDate {
+    instant
         .with_timezone(&chrono_tz::Europe::London)
         .date_naive()
 }

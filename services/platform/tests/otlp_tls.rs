@@ -6,14 +6,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic
 
-mod collector;
-
 use medsec_platform::Settings;
 use medsec_platform::testing::tls::TestCa;
 use opentelemetry::global;
 use tonic::transport::ServerTlsConfig;
 
-use crate::collector::Collector;
+use medsec_platform::testing::collector::Collector;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn spans_and_metrics_reach_a_tls_collector_with_a_client_certificate() {

@@ -5,15 +5,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic
 
-mod collector;
-
 use medsec_platform::Settings;
 use medsec_platform::testing::TestServer;
 use tonic::Request;
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_client::HealthClient;
 
-use crate::collector::Collector;
+use medsec_platform::testing::collector::Collector;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rpc_spans_and_metrics_reach_the_collector() {

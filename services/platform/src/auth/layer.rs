@@ -74,6 +74,9 @@ impl Authenticator {
         extensions: &http::Extensions,
     ) -> Result<Principal, Status> {
         let Some(value) = headers.get(AUTHORIZATION) else {
+            if let Some(caller) = extensions.get::<crate::peers::InProcessCaller>() {
+                return Ok(caller.principal());
+            }
             if let Some(service) = super::mtls::service_principal(extensions) {
                 return service;
             }

@@ -50,6 +50,8 @@ solve_threads = 2
 max_run_pairs = 4000000000
 store_margin_millis = 3000
 run_lease_secs = 120
+automatic_offers = false
+automatic_offer_hold_hours = 48
 
 [records]
 max_document_bytes = 10485760
@@ -57,6 +59,30 @@ max_message_bytes = 12582912
 
 [billing]
 max_message_bytes = 1048576
+
+[billing.charges]
+new = "{SPECIALTY}-NEW"
+follow_up = "{SPECIALTY}-FUP"
+
+[events]
+relay = true
+stream = "MEDSEC"
+poll_millis = 250
+batch = 200
+claim_lease_secs = 30
+retry_min_millis = 500
+retry_max_secs = 60
+retention_hours = 168
+duplicate_window_secs = 600
+ack_wait_secs = 30
+subject_prefix = "medsec"
+
+[peers]
+timeout_millis = 2000
+retries = 2
+retry_backoff_millis = 50
+breaker_failures = 5
+breaker_open_secs = 10
 
 [auth]
 audience = "medsec"
@@ -85,6 +111,8 @@ pub struct Settings {
     pub records: RecordsSettings,
     pub scheduling: SchedulingSettings,
     pub billing: BillingSettings,
+    pub events: EventsSettings,
+    pub peers: PeerSettings,
     pub auth: AuthSettings,
     pub telemetry: TelemetrySettings,
 }
@@ -152,6 +180,12 @@ pub struct SchedulingSettings {
     /// lets it lapse, and the specialty is free again at most this long
     /// (rounded up to a whole second) after its last renewal. At least 1.
     pub run_lease_secs: u64,
+    /// Offer a freed slot by itself: hold it for the waiting referral the
+    /// optimiser places in it, as `OfferFreedSlot` does (default off: the
+    /// clinic offers freed slots when it chooses).
+    pub automatic_offers: bool,
+    /// How long an automatic offer holds the slot (never past its start).
+    pub automatic_offer_hold_hours: u64,
 }
 
 impl SchedulingSettings {
@@ -166,6 +200,121 @@ impl SchedulingSettings {
 pub struct BillingSettings {
     /// Largest message BillingService receives or sends.
     pub max_message_bytes: usize,
+    /// The charges billing raises by itself from scheduling's events.
+    pub charges: ChargeRules,
+}
+
+/// Price-list codes of the charges billing raises for attended and missed
+/// appointments. `{SPECIALTY}` stands for the slot's specialty, upper-cased
+/// with runs of other characters made `-` ("cardiology" -> "CARDIOLOGY").
+#[derive(Debug, Clone, Deserialize)]
+pub struct ChargeRules {
+    /// Code charged for a fulfilled new-patient appointment.
+    pub new: String,
+    /// Code charged for a fulfilled follow-up appointment.
+    pub follow_up: String,
+    /// Code charged when a patient did not attend (the clinic's DNA fee);
+    /// unset: no charge for a missed appointment.
+    #[serde(default)]
+    pub did_not_attend: Option<String>,
+}
+
+/// Calls to the suite's other services when they run in other processes.
+#[derive(Debug, Clone, Deserialize)]
+pub struct PeerSettings {
+    /// RecordsService, when not served by this process (e.g.
+    /// `https://records.medsec.internal:50051`); scheduling asks it whether
+    /// a patient exists and is active. Unset and not served here: no check.
+    #[serde(default)]
+    pub records_url: Option<String>,
+    /// CA (PEM) of the peers' server certificates, for `https` URLs.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+    /// This service's client certificate (PEM) and key, its identity to the
+    /// peer (mutual TLS: the `service` role).
+    #[serde(default)]
+    pub cert_file: Option<PathBuf>,
+    #[serde(default)]
+    pub key_file: Option<PathBuf>,
+    /// Deadline of one attempt.
+    pub timeout_millis: u64,
+    /// Attempts after the first, for UNAVAILABLE and DEADLINE_EXCEEDED.
+    pub retries: u32,
+    /// Wait before the first retry, doubled before each next.
+    pub retry_backoff_millis: u64,
+    /// Consecutive failed calls that open the circuit breaker ...
+    pub breaker_failures: u32,
+    /// ... for this long: calls then fail at once with UNAVAILABLE, until
+    /// one trial call succeeds.
+    pub breaker_open_secs: u64,
+}
+
+/// Events: the outbox relay, the broker, and how long events are kept.
+#[derive(Debug, Clone, Deserialize)]
+pub struct EventsSettings {
+    /// NATS server with JetStream (e.g. `nats://127.0.0.1:4222`); unset:
+    /// events are delivered in-process (one process serving every
+    /// consuming service).
+    #[serde(default)]
+    pub nats_url: Option<String>,
+    /// Whether this process relays its services' outbox (every replica may;
+    /// off only where another process is to do it).
+    pub relay: bool,
+    /// The JetStream stream holding the suite's subjects (`medsec.>`).
+    pub stream: String,
+    /// How often the relay looks for new outbox rows when not woken.
+    pub poll_millis: u64,
+    /// Outbox rows a relay claims at a time.
+    pub batch: u64,
+    /// How long a relay's claim on rows lasts before another replica may
+    /// take them (a relay that died mid-batch).
+    pub claim_lease_secs: u64,
+    /// First wait before retrying an event whose delivery failed; doubled
+    /// on each failure up to `retry_max_secs`.
+    pub retry_min_millis: u64,
+    pub retry_max_secs: u64,
+    /// Relayed events and consumers' inbox rows are kept this long, then
+    /// pruned (WatchEvents resumes within it).
+    pub retention_hours: u64,
+    /// JetStream's window for dropping a republished event id.
+    pub duplicate_window_secs: u64,
+    /// How long JetStream waits for a consumer's acknowledgement before
+    /// delivering the event again.
+    pub ack_wait_secs: u64,
+    /// First token of the NATS subjects: `<prefix>.<service>.<event>`
+    /// (default `medsec`; a second suite sharing a NATS server sets its own,
+    /// with its own `stream`).
+    pub subject_prefix: String,
+}
+
+impl EventsSettings {
+    pub fn poll(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.poll_millis.max(10))
+    }
+
+    pub fn claim_lease(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.claim_lease_secs.max(1))
+    }
+
+    pub fn retention(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.retention_hours.max(1).saturating_mul(3600))
+    }
+
+    /// The NATS subject of events of `kind` (`medsec.<service>.<event>`).
+    pub fn subject_of(&self, kind: &str) -> String {
+        match kind.strip_prefix("medsec.") {
+            Some(rest) => format!("{}.{rest}", self.subject_prefix),
+            None => kind.to_owned(),
+        }
+    }
+
+    /// The wait before attempt `attempts + 1` of a failed delivery.
+    pub fn backoff(&self, attempts: u32) -> std::time::Duration {
+        let min = self.retry_min_millis.max(1);
+        let max = self.retry_max_secs.max(1).saturating_mul(1000);
+        let wait = min.saturating_mul(1u64 << attempts.min(20));
+        std::time::Duration::from_millis(wait.min(max))
+    }
 }
 
 /// RecordsService's limits.

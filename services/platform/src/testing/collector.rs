@@ -1,6 +1,7 @@
-//! A fake OTLP/gRPC collector on loopback for the telemetry tests: it keeps
-//! the spans and metric names exported to it, and counts the exports that
-//! came without a client certificate.
+//! A fake OTLP/gRPC collector on loopback for telemetry tests: it keeps
+//! the spans (with the `service.name` that exported them) and metric names
+//! exported to it, and counts the exports that came without a client
+//! certificate.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -17,6 +18,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
 use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
+use opentelemetry_proto::tonic::common::v1::any_value::Value;
 use opentelemetry_proto::tonic::trace::v1::Span;
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
@@ -24,21 +26,21 @@ use tonic::transport::ServerTlsConfig;
 use tonic::{Request, Response, Status};
 
 /// What the collector received.
-#[derive(Clone, Default)]
-pub(crate) struct Collector {
-    spans: Arc<Mutex<Vec<Span>>>,
+#[derive(Debug, Clone, Default)]
+pub struct Collector {
+    spans: Arc<Mutex<Vec<(String, Span)>>>,
     metrics: Arc<Mutex<Vec<String>>>,
     anonymous_exports: Arc<Mutex<usize>>,
 }
 
 impl Collector {
     /// Serves the collector on a loopback port, over TLS when `tls` is given.
-    pub(crate) async fn start(&self, tls: Option<ServerTlsConfig>) -> SocketAddr {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
+    pub async fn start(&self, tls: Option<ServerTlsConfig>) -> SocketAddr {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("collector");
+        let addr = listener.local_addr().expect("collector");
         let mut server = tonic::transport::Server::builder();
         if let Some(tls) = tls {
-            server = server.tls_config(tls).unwrap();
+            server = server.tls_config(tls).expect("collector");
         }
         tokio::spawn(
             server
@@ -49,23 +51,27 @@ impl Collector {
         addr
     }
 
-    pub(crate) fn spans(&self) -> Vec<Span> {
-        self.spans.lock().unwrap().clone()
+    pub fn spans(&self) -> Vec<Span> {
+        self.exported().into_iter().map(|(_, span)| span).collect()
     }
 
-    pub(crate) fn metric_names(&self) -> Vec<String> {
-        self.metrics.lock().unwrap().clone()
+    /// Every span with the `service.name` of the resource that exported it.
+    pub fn exported(&self) -> Vec<(String, Span)> {
+        self.spans.lock().expect("spans").clone()
+    }
+
+    pub fn metric_names(&self) -> Vec<String> {
+        self.metrics.lock().expect("collector").clone()
     }
 
     /// Exports that came without a client certificate.
-    #[allow(dead_code)] // only the TLS test asks
-    pub(crate) fn anonymous_exports(&self) -> usize {
-        *self.anonymous_exports.lock().unwrap()
+    pub fn anonymous_exports(&self) -> usize {
+        *self.anonymous_exports.lock().expect("collector")
     }
 
     fn note_client<T>(&self, request: &Request<T>) {
         if request.peer_certs().is_none_or(|certs| certs.is_empty()) {
-            *self.anonymous_exports.lock().unwrap() += 1;
+            *self.anonymous_exports.lock().expect("collector") += 1;
         }
     }
 }
@@ -81,9 +87,24 @@ impl TraceService for Collector {
             .into_inner()
             .resource_spans
             .into_iter()
-            .flat_map(|r| r.scope_spans)
-            .flat_map(|s| s.spans);
-        self.spans.lock().unwrap().extend(spans);
+            .flat_map(|r| {
+                let service = r
+                    .resource
+                    .iter()
+                    .flat_map(|resource| &resource.attributes)
+                    .find(|kv| kv.key == "service.name")
+                    .and_then(|kv| kv.value.as_ref())
+                    .and_then(|value| match &value.value {
+                        Some(Value::StringValue(name)) => Some(name.clone()),
+                        _ => None,
+                    })
+                    .unwrap_or_default();
+                r.scope_spans
+                    .into_iter()
+                    .flat_map(|s| s.spans)
+                    .map(move |span| (service.clone(), span))
+            });
+        self.spans.lock().expect("spans").extend(spans);
         Ok(Response::new(ExportTraceServiceResponse::default()))
     }
 }
@@ -102,7 +123,7 @@ impl MetricsService for Collector {
             .flat_map(|r| r.scope_metrics)
             .flat_map(|s| s.metrics)
             .map(|m| m.name);
-        self.metrics.lock().unwrap().extend(names);
+        self.metrics.lock().expect("collector").extend(names);
         Ok(Response::new(ExportMetricsServiceResponse::default()))
     }
 }
