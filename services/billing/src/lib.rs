@@ -22,8 +22,19 @@ pub fn service(db: DatabaseConnection, settings: &Settings) -> BillingServiceSer
         .max_encoding_message_size(settings.billing.max_message_bytes)
 }
 
-/// Applies the audit trail's pending migrations, then BillingService's.
+/// BillingService's reactions to the suite's events: charges for attended
+/// (and, with a DNA fee, missed) appointments.
+pub fn consumers(
+    settings: &Settings,
+) -> Vec<std::sync::Arc<dyn medsec_platform::events::Consumer>> {
+    vec![std::sync::Arc::new(store::reactions::AppointmentCharges {
+        rules: settings.billing.charges.clone(),
+    })]
+}
+
+/// Applies the audit trail's and the events' pending migrations, then BillingService's.
 pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
     medsec_platform::audit::migrate(db).await?;
+    medsec_platform::events::migrate(db).await?;
     medsec_platform::db::migrate::<store::Migrator>(db).await
 }

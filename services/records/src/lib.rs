@@ -24,8 +24,9 @@ pub fn service(db: DatabaseConnection, settings: &Settings) -> RecordsServiceSer
         .max_encoding_message_size(settings.records.max_message_bytes)
 }
 
-/// Applies the audit trail's pending migrations, then RecordsService's.
+/// Applies the audit trail's and the events' pending migrations, then RecordsService's.
 pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
     medsec_platform::audit::migrate(db).await?;
+    medsec_platform::events::migrate(db).await?;
     medsec_platform::db::migrate::<store::Migrator>(db).await
 }

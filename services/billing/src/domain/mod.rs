@@ -4,6 +4,7 @@
 //! codes; and the stored spellings of billing's enums.
 
 pub mod budget;
+pub mod charge_rule;
 pub mod invoice;
 pub mod money;
 pub mod payer;

@@ -54,7 +54,10 @@ pub async fn create(
     audit::audited_one(db, actor, async |txn| create_in(txn, &charge).await).await
 }
 
-async fn create_in(db: &impl ConnectionTrait, charge: &NewCharge) -> Result<Model, ApiError> {
+pub(crate) async fn create_in(
+    db: &impl ConnectionTrait,
+    charge: &NewCharge,
+) -> Result<Model, ApiError> {
     // A retry is answered from the first charge before any price is looked
     // up: the price list may have changed since.
     if let Some(stored) = find(db, charge).await? {

@@ -10,6 +10,7 @@ pub mod entities;
 pub mod invoices;
 pub mod migration;
 pub mod price_list;
+pub mod reactions;
 
 pub use medsec_platform::idempotency::RequestKey;
 pub use migration::Migrator;

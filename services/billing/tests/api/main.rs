@@ -7,6 +7,7 @@
 
 mod budgets;
 mod charges;
+mod events;
 mod faults;
 mod helpers;
 mod invariants;

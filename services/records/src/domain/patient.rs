@@ -243,6 +243,28 @@ impl PatientDetails {
 }
 
 impl PatientPatch {
+    /// The fields the patch sets, as update-mask paths in the order of
+    /// [`UPDATABLE_FIELDS`]: the mask as applied, `"*"` spelled out and a
+    /// path named twice named once.
+    pub fn paths(&self) -> Vec<String> {
+        [
+            self.nhs_number.is_some(),
+            self.given_name.is_some(),
+            self.family_name.is_some(),
+            self.birth_date.is_some(),
+            self.sex.is_some(),
+            self.address.is_some(),
+            self.phone.is_some(),
+            self.email.is_some(),
+            self.gp_practice.is_some(),
+        ]
+        .into_iter()
+        .zip(UPDATABLE_FIELDS)
+        .filter(|(set, _)| *set)
+        .map(|(_, path)| (*path).to_owned())
+        .collect()
+    }
+
     /// Reads the fields named by `paths` ("*" names them all), reporting
     /// unknown paths under `update_mask` and bad values under their field.
     /// A field left out of the patch is one that was not named, or was bad
@@ -447,6 +469,20 @@ mod tests {
         assert_eq!(fields, ["update_mask", "patient.nhs_number"]);
 
         assert_eq!(patch(&["email"]).unwrap().email, Some(None));
+    }
+
+    #[test]
+    fn a_patch_names_the_paths_it_applies() {
+        let patch = |paths: &[&str]| {
+            let paths: Vec<String> = paths.iter().map(|p| p.to_string()).collect();
+            read(|r| Some(PatientPatch::read(r, &valid(), &paths, today()))).unwrap()
+        };
+        assert_eq!(
+            patch(&["phone", "family_name", "phone"]).paths(),
+            ["family_name", "phone"]
+        );
+        assert_eq!(patch(&["*"]).paths(), UPDATABLE_FIELDS);
+        assert!(PatientPatch::default().paths().is_empty());
     }
 
     #[test]

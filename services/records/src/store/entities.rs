@@ -204,6 +204,9 @@ entity! {
         pub create_time: DateTimeUtc,
         pub update_time: DateTimeUtc,
         pub revision: i64,
+        /// When the overdue sweep raised `SpecimenOverdue` for it; `None`
+        /// until then (once per specimen).
+        pub overdue_raised_at: Option<DateTimeUtc>,
     }
 }
 

@@ -5,6 +5,7 @@
 pub mod audit;
 pub mod documents;
 pub mod entities;
+mod events;
 pub mod forms;
 pub mod history;
 pub mod migration;

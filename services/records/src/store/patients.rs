@@ -17,8 +17,8 @@ use uuid::Uuid;
 
 use medsec_platform::audit::{self, Access, Actor, Audited};
 
-use super::IDEMPOTENCY_KEYS;
 use super::entities::patient::{ActiveModel, Column, Entity as Patients, Model};
+use super::{IDEMPOTENCY_KEYS, events};
 use crate::domain::{
     Address, GpPractice, NhsNumber, PatientDetails, PatientPatch, Postcode, PostcodeFilter, Sex,
 };
@@ -94,8 +94,9 @@ pub async fn get(db: &DatabaseConnection, id: Uuid, actor: &Actor) -> Result<Mod
     audit::audited_one(db, actor, async |txn| find(txn, id).await).await
 }
 
-/// Registers a patient. With a key, a retry of the same request returns the
-/// patient the first one made.
+/// Registers a patient, raising `PatientRegistered`. With a key, a retry of
+/// the same request returns the patient the first one made (and raises
+/// nothing).
 pub async fn create(
     db: &DatabaseConnection,
     details: PatientDetails,
@@ -120,14 +121,17 @@ pub async fn create(
                 ..Default::default()
             };
             set_details(&mut row, &details, now);
-            holding(txn, &details.nhs_number, async |txn| row.insert(txn).await).await
+            let registered =
+                holding(txn, &details.nhs_number, async |txn| row.insert(txn).await).await?;
+            events::raise(txn, [events::patient_registered(id)]).await?;
+            Ok(registered)
         },
     )
     .await
 }
 
 /// Changes the fields of a patient that `patch` names, under an optional
-/// etag.
+/// etag, raising `PatientUpdated` with the paths applied.
 pub async fn update(
     db: &DatabaseConnection,
     id: Uuid,
@@ -140,19 +144,23 @@ pub async fn update(
         let current = bump_revision(txn, id, expected_revision, now, None, "update").await?;
         let mut details = to_details(&current)?;
         let before_nhs = details.nhs_number.clone();
+        let paths = patch.paths();
         details.apply(patch);
         if details.nhs_number != before_nhs {
             ensure_nhs_number_free(txn, &details.nhs_number, Some(id)).await?;
         }
         let mut row = current.into_active_model();
         set_details(&mut row, &details, now);
-        holding(txn, &details.nhs_number, async |txn| row.update(txn).await).await
+        let updated = holding(txn, &details.nhs_number, async |txn| row.update(txn).await).await?;
+        events::raise(txn, [events::patient_updated(id, paths)]).await?;
+        Ok(updated)
     })
     .await
 }
 
-/// Archives a patient: nothing is deleted, and the NHS number is free for a
-/// new active registration.
+/// Archives a patient, raising `PatientArchived`: nothing is deleted, and
+/// the NHS number is free for a new active registration. A patient already
+/// archived is refused, and nothing is raised.
 pub async fn archive(
     db: &DatabaseConnection,
     id: Uuid,
@@ -161,7 +169,9 @@ pub async fn archive(
 ) -> Result<Model, ApiError> {
     audit::audited_one(db, actor, async |txn| {
         let now = Utc::now();
-        bump_revision(txn, id, expected_revision, now, Some(now), "archive").await
+        let archived = bump_revision(txn, id, expected_revision, now, Some(now), "archive").await?;
+        events::raise(txn, [events::patient_archived(id)]).await?;
+        Ok(archived)
     })
     .await
 }

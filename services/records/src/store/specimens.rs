@@ -3,20 +3,20 @@
 //! etag) plus an event row, in one transaction.
 
 use chrono::{DateTime, Duration, Utc};
-use medsec_platform::ApiError;
 use medsec_platform::idempotency::{Claimed, RequestKey};
 use medsec_platform::pagination::PageRequest;
-use sea_orm::sea_query::{Expr, ExprTrait as _, SimpleExpr};
+use medsec_platform::{ApiError, db};
+use sea_orm::sea_query::{Expr, ExprTrait as _, LockBehavior, LockType, SimpleExpr};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection,
-    EntityTrait, QueryFilter, QueryOrder, SqlErr,
+    EntityTrait, QueryFilter, QueryOrder, QuerySelect, Select, SqlErr,
 };
 use uuid::Uuid;
 
 use super::IDEMPOTENCY_KEYS;
 use super::entities::specimen::{ActiveModel, Column, Entity as Specimens, Model};
 use super::entities::{specimen_event, test_type};
-use super::{documents, patients};
+use super::{documents, events, patients};
 use crate::domain::specimens::{NewSpecimen, NewTestType, SpecimenState, Step};
 use medsec_platform::audit::{self, Access, Actor, Audited};
 
@@ -121,6 +121,7 @@ pub async fn request(
                 create_time: Set(now),
                 update_time: Set(now),
                 revision: Set(1),
+                overdue_raised_at: Set(None),
             }
             .insert(txn)
             .await?;
@@ -131,7 +132,8 @@ pub async fn request(
     .await
 }
 
-/// Takes `step` with a specimen, if its current state allows it.
+/// Takes `step` with a specimen, if its current state allows it. A result
+/// raises `SpecimenResulted`.
 pub async fn transition(
     db: &DatabaseConnection,
     id: Uuid,
@@ -198,7 +200,11 @@ pub async fn transition(
             });
         }
         add_event(txn, id, to, now, actor, details).await?;
-        load(txn, id).await
+        let record = load(txn, id).await?;
+        if to == SpecimenState::Resulted {
+            events::raise(txn, [events::specimen_resulted(&record.specimen)]).await?;
+        }
+        Ok(record)
     })
     .await
 }
@@ -260,13 +266,7 @@ pub async fn list_overdue(
     actor: &Actor,
 ) -> Result<Vec<SpecimenRecord>, ApiError> {
     audit::audited(db, actor, async |txn| {
-        let with_lab = SpecimenState::ALL
-            .iter()
-            .filter(|state| state.is_with_lab())
-            .map(|state| state.as_str());
-        let query = Specimens::find()
-            .filter(Column::State.is_in(with_lab))
-            .filter(Column::DueTime.lt(as_of));
+        let query = overdue(Specimens::find(), as_of);
         let query =
             page.by_then_id::<_, _, _, DateTime<Utc>>(query, Column::DispatchTime, Column::Id)?;
         let records = with_events(txn, query.all(txn).await?).await?;
@@ -274,6 +274,61 @@ pub async fn list_overdue(
         Ok((records, served))
     })
     .await
+}
+
+/// Overdue specimens raised per sweep: a longer backlog is raised by the
+/// sweeps that follow.
+pub const OVERDUE_BATCH: u64 = 500;
+
+/// The overdue sweep: in one write transaction, raises `SpecimenOverdue`
+/// for up to [`OVERDUE_BATCH`] specimens overdue at `now` (by the rule of
+/// [`list_overdue`]: with the lab and past their due time) not raised
+/// before, oldest dispatch first, and marks them raised, so each specimen
+/// is raised once. Returns how many it raised; a full batch means more may
+/// be waiting.
+pub async fn raise_overdue(db: &DatabaseConnection, now: DateTime<Utc>) -> Result<u64, ApiError> {
+    let txn = db::begin_write(db).await?;
+    // Concurrent sweeps on PostgreSQL take different rows; SQLite's write
+    // lock, taken by `begin_write`, serialises them (and has no row locks).
+    let due = overdue(Specimens::find(), now)
+        .filter(Column::OverdueRaisedAt.is_null())
+        .order_by_asc(Column::DispatchTime)
+        .order_by_asc(Column::Id)
+        .limit(OVERDUE_BATCH)
+        .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
+        .all(&*txn)
+        .await?;
+    if due.is_empty() {
+        txn.rollback().await?;
+        return Ok(0);
+    }
+    events::raise(&*txn, due.iter().map(events::specimen_overdue)).await?;
+    let ids: Vec<Uuid> = due.iter().map(|row| row.id).collect();
+    let marked = Specimens::update_many()
+        .col_expr(Column::OverdueRaisedAt, Expr::value(now))
+        .filter(Column::Id.is_in(ids))
+        .filter(Column::OverdueRaisedAt.is_null())
+        .exec(&*txn)
+        .await?
+        .rows_affected;
+    if marked != due.len() as u64 {
+        // Another sweep raised some of them meanwhile: raise none twice.
+        txn.rollback().await?;
+        return Err(ApiError::lost_race());
+    }
+    txn.commit().await?;
+    Ok(marked)
+}
+
+/// `query` narrowed to specimens with the lab past their due time at `as_of`.
+fn overdue(query: Select<Specimens>, as_of: DateTime<Utc>) -> Select<Specimens> {
+    let with_lab = SpecimenState::ALL
+        .iter()
+        .filter(|state| state.is_with_lab())
+        .map(|state| state.as_str());
+    query
+        .filter(Column::State.is_in(with_lab))
+        .filter(Column::DueTime.lt(as_of))
 }
 
 async fn find(db: &impl ConnectionTrait, id: Uuid) -> Result<Model, ApiError> {

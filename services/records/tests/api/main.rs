@@ -6,6 +6,7 @@
 
 mod audit;
 mod documents;
+mod events;
 mod faults;
 mod forms;
 mod helpers;

@@ -653,7 +653,11 @@ async fn try_get(app: &mut TestApp, id: &str) -> Result<pb::Patient, Status> {
         .map(tonic::Response::into_inner)
 }
 
-async fn archive(app: &mut TestApp, id: &str, etag: &str) -> Result<pb::Patient, Status> {
+pub(crate) async fn archive(
+    app: &mut TestApp,
+    id: &str,
+    etag: &str,
+) -> Result<pb::Patient, Status> {
     let request = pb::ArchivePatientRequest {
         id: id.into(),
         etag: etag.into(),
@@ -664,7 +668,7 @@ async fn archive(app: &mut TestApp, id: &str, etag: &str) -> Result<pb::Patient,
         .map(tonic::Response::into_inner)
 }
 
-async fn update(
+pub(crate) async fn update(
     app: &mut TestApp,
     patient: pb::Patient,
     mask: &[&str],

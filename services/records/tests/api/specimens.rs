@@ -13,7 +13,7 @@ both_backends!(
     the_catalogue_refuses_bad_and_duplicate_tests,
 );
 
-async fn catalogue(app: &mut TestApp, code: &str, hours: i32) {
+pub(crate) async fn catalogue(app: &mut TestApp, code: &str, hours: i32) {
     app.client
         .create_test_type(pb::CreateTestTypeRequest {
             test_type: Some(pb::TestType {
@@ -28,7 +28,7 @@ async fn catalogue(app: &mut TestApp, code: &str, hours: i32) {
         .unwrap();
 }
 
-async fn requested(app: &mut TestApp, patient_id: &str, code: &str) -> pb::Specimen {
+pub(crate) async fn requested(app: &mut TestApp, patient_id: &str, code: &str) -> pb::Specimen {
     app.client
         .request_specimen(pb::RequestSpecimenRequest {
             patient_id: patient_id.into(),
@@ -41,7 +41,7 @@ async fn requested(app: &mut TestApp, patient_id: &str, code: &str) -> pb::Speci
         .into_inner()
 }
 
-async fn collect(app: &mut TestApp, id: &str) -> Result<pb::Specimen, tonic::Status> {
+pub(crate) async fn collect(app: &mut TestApp, id: &str) -> Result<pb::Specimen, tonic::Status> {
     collect_at(app, id, "").await
 }
 
@@ -59,7 +59,7 @@ async fn collect_at(
         .map(tonic::Response::into_inner)
 }
 
-async fn dispatch(app: &mut TestApp, id: &str) -> Result<pb::Specimen, tonic::Status> {
+pub(crate) async fn dispatch(app: &mut TestApp, id: &str) -> Result<pb::Specimen, tonic::Status> {
     app.client
         .dispatch_specimen(pb::DispatchSpecimenRequest {
             id: id.into(),
@@ -72,7 +72,7 @@ async fn dispatch(app: &mut TestApp, id: &str) -> Result<pb::Specimen, tonic::St
         .map(tonic::Response::into_inner)
 }
 
-async fn receive(app: &mut TestApp, id: &str) -> Result<pb::Specimen, tonic::Status> {
+pub(crate) async fn receive(app: &mut TestApp, id: &str) -> Result<pb::Specimen, tonic::Status> {
     app.client
         .receive_specimen(pb::ReceiveSpecimenRequest {
             id: id.into(),

@@ -20,7 +20,8 @@ use crate::store::counters::next_number;
 use crate::store::entities::credit_note;
 use crate::store::{IDEMPOTENCY_KEYS, RequestKey};
 
-/// Credits an issued invoice by a numbered credit note, once per `key`.
+/// Credits an issued invoice by a numbered credit note, once per `key`; a
+/// credit that settles it raises `InvoicePaid`.
 pub async fn credit(
     db: &DatabaseConnection,
     id: Uuid,

@@ -9,7 +9,7 @@ use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, Quer
 use uuid::Uuid;
 
 use super::{
-    Column, InvoiceView, Invoices, claim_row, explain, get_row, shown, status_of, subject,
+    Column, InvoiceView, Invoices, claim_row, events, explain, get_row, shown, status_of, subject,
 };
 use crate::domain::status::document_number;
 use crate::domain::{InvoiceStatus, PaymentTerms};
@@ -17,7 +17,8 @@ use crate::store::counters::next_number;
 use crate::store::entities::{charge, invoice_line};
 
 /// Issues a draft: the next number of the issue year, taken in this
-/// transaction (a failure below returns it), and the due date.
+/// transaction (a failure below returns it), and the due date; raises
+/// `InvoiceIssued`.
 pub async fn issue(
     db: &DatabaseConnection,
     id: Uuid,
@@ -60,13 +61,14 @@ pub async fn issue(
             .filter(Column::Id.eq(id))
             .exec(txn)
             .await?;
+        events::raise(txn, events::issued(&get_row(txn, id).await?)).await?;
         shown(txn, id, actor).await
     })
     .await
 }
 
 /// Voids a draft, or an issued invoice nothing was paid or credited on; its
-/// charges are unbilled again.
+/// charges are unbilled again. Raises `InvoiceVoided`.
 pub async fn void(
     db: &DatabaseConnection,
     id: Uuid,
@@ -111,6 +113,7 @@ pub async fn void(
             .filter(charge::Column::InvoiceId.eq(id))
             .exec(txn)
             .await?;
+        events::raise(txn, events::voided(&get_row(txn, id).await?)).await?;
         shown(txn, id, actor).await
     })
     .await

@@ -9,6 +9,7 @@
 
 mod aged_debt;
 mod credit_notes;
+mod events;
 mod issue;
 mod lines;
 mod payments;

@@ -10,7 +10,7 @@ use sea_orm::sea_query::{Expr, ExprTrait as _, SimpleExpr};
 use sea_orm::{ActiveModelTrait, DatabaseConnection, DatabaseTransaction, EntityTrait, Set};
 use uuid::Uuid;
 
-use super::{Column, InvoiceView, claim_row, get_row, shown, status_of, subject};
+use super::{Column, InvoiceView, claim_row, events, get_row, shown, status_of, subject};
 use crate::domain::{InvoiceStatus, PaymentMethod};
 use crate::store::entities::payment;
 use crate::store::{IDEMPOTENCY_KEYS, RequestKey};
@@ -23,7 +23,8 @@ pub struct NewPayment {
     pub paid_on: NaiveDate,
 }
 
-/// Records a payment of an issued invoice, once per `key`.
+/// Records a payment of an issued invoice, once per `key`; the payment that
+/// settles it raises `InvoicePaid`.
 pub async fn record_payment(
     db: &DatabaseConnection,
     id: Uuid,
@@ -84,7 +85,8 @@ fn status_after(amount: i64) -> SimpleExpr {
 }
 
 /// Adds `amount` to `column` (paid or credited) of an issued invoice whose
-/// balance covers it, balancing it at zero. Refuses an amount above the
+/// balance covers it, balancing it at zero, which raises `InvoicePaid` (once:
+/// a balanced invoice takes nothing more). Refuses an amount above the
 /// balance, naming `amount_pence`.
 pub(super) async fn take_off_balance(
     txn: &DatabaseTransaction,
@@ -108,6 +110,10 @@ pub(super) async fn take_off_balance(
     )
     .await?
     {
+        let row = get_row(txn, id).await?;
+        if status_of(&row)? == InvoiceStatus::Balanced {
+            events::raise(txn, events::paid(&row)).await?;
+        }
         return Ok(());
     }
     let row = get_row(txn, id).await?;

@@ -12,10 +12,12 @@ use super::IDEMPOTENCY_KEYS;
 mod m20261125_000001_create_patients;
 mod m20261125_000002_create_patient_file;
 mod m20261210_000003_copy_audit_events_to_trail;
+mod m20261216_000005_add_specimen_overdue_raised_at;
 
 use m20261125_000001_create_patients::CreatePatients;
 use m20261125_000002_create_patient_file::CreatePatientFile;
 use m20261210_000003_copy_audit_events_to_trail::CopyAuditEventsToTrail;
+use m20261216_000005_add_specimen_overdue_raised_at::AddSpecimenOverdueRaisedAt;
 
 #[derive(Debug)]
 pub struct Migrator;
@@ -30,6 +32,7 @@ impl MigratorTrait for Migrator {
                 name: "m20261211_000004_index_request_ids_by_age",
                 keys: IDEMPOTENCY_KEYS,
             }),
+            Box::new(AddSpecimenOverdueRaisedAt),
         ]
     }
 
