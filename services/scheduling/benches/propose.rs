@@ -156,6 +156,10 @@ async fn seed(db: &DatabaseConnection, instance: &medsec_scheduler::Instance) {
                 create_time: now,
                 update_time: now,
                 revision: 1,
+                funding_kind: "nhs".into(),
+                insurer_name: None,
+                policy_number: None,
+                preauthorisation_code: None,
             }
             .into_active_model()
         })

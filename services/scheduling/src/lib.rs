@@ -6,6 +6,7 @@
 
 mod api;
 pub mod domain;
+pub mod patients;
 pub mod store;
 
 use medsec_platform::Settings;
@@ -22,13 +23,44 @@ pub fn service(
     db: DatabaseConnection,
     settings: &Settings,
 ) -> SchedulingServiceServer<SchedulingApi> {
-    SchedulingServiceServer::new(SchedulingApi::new(db, settings))
+    service_asking(db, settings, patients::Patients::unchecked())
+}
+
+/// As [`service`], asking records through `patients` whether a patient may
+/// be booked or referred.
+pub fn service_asking(
+    db: DatabaseConnection,
+    settings: &Settings,
+    patients: patients::Patients,
+) -> SchedulingServiceServer<SchedulingApi> {
+    SchedulingServiceServer::new(SchedulingApi::new(db, settings, patients))
         .max_decoding_message_size(settings.scheduling.max_message_bytes)
         .max_encoding_message_size(settings.scheduling.max_message_bytes)
 }
 
-/// Applies the audit trail's pending migrations, then SchedulingService's (table "scheduling_migrations").
+/// SchedulingService's reactions to the suite's events.
+pub fn consumers(
+    _db: &DatabaseConnection,
+    settings: &Settings,
+) -> Vec<std::sync::Arc<dyn medsec_platform::events::Consumer>> {
+    let mut consumers: Vec<std::sync::Arc<dyn medsec_platform::events::Consumer>> =
+        vec![std::sync::Arc::new(store::reactions::ArchivedPatients)];
+    if settings.scheduling.automatic_offers {
+        consumers.push(std::sync::Arc::new(store::reactions::FreedSlots {
+            hold_for: std::time::Duration::from_secs(
+                settings
+                    .scheduling
+                    .automatic_offer_hold_hours
+                    .saturating_mul(3600),
+            ),
+        }));
+    }
+    consumers
+}
+
+/// Applies the audit trail's and the events' pending migrations, then SchedulingService's (table "scheduling_migrations").
 pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
     medsec_platform::audit::migrate(db).await?;
+    medsec_platform::events::migrate(db).await?;
     medsec_platform::db::migrate::<store::Migrator>(db).await
 }

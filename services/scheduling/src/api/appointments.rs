@@ -50,6 +50,7 @@ pub(super) async fn book(
     let referral_id = r.optional_id("referral_id", &request.referral_id);
     let reason = r.optional_text("reason", &request.reason, MAX_TEXT_CHARS);
     let (slot_id, patient_id) = r.finish((slot_id, patient_id))?;
+    api.patients.ensure_active("patient_id", patient_id).await?;
     let booking = Booking {
         slot_id,
         patient_id,

@@ -24,13 +24,20 @@ use medsec_proto::scheduling::v1::scheduling_service_server::SchedulingService;
 pub struct SchedulingApi {
     db: DatabaseConnection,
     runs: proposals::Runs,
+    /// Records, asked whether a patient may be booked or referred.
+    patients: crate::patients::Patients,
 }
 
 impl SchedulingApi {
-    pub fn new(db: DatabaseConnection, settings: &Settings) -> Self {
+    pub fn new(
+        db: DatabaseConnection,
+        settings: &Settings,
+        patients: crate::patients::Patients,
+    ) -> Self {
         Self {
             db,
             runs: proposals::Runs::new(&settings.scheduling, settings.server.request_timeout()),
+            patients,
         }
     }
 }

@@ -344,6 +344,8 @@ mod tests {
                 max_run_pairs: 10,
                 store_margin_millis,
                 run_lease_secs: 120,
+                automatic_offers: false,
+                automatic_offer_hold_hours: 48,
             },
             Duration::from_secs(30),
         )

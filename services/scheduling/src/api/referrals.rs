@@ -10,7 +10,7 @@ use tonic::Request;
 
 use super::SchedulingApi;
 use crate::domain::referral::{
-    Mask, NewReferral, Period, ReferralChange, check_clock_start, read_periods,
+    Funding, Mask, NewReferral, Period, ReferralChange, check_clock_start, read_periods,
 };
 use crate::domain::text::{MAX_TEXT_CHARS, optional_specialty, read_specialty};
 use crate::domain::{Kind, Priority, ReferralStatus, rtt, span};
@@ -43,8 +43,12 @@ pub(super) async fn create(
         clock_start,
         today_in_london(),
     );
-    let (patient_id, specialty, priority, clock_start, kind) =
-        r.finish((patient_id, specialty, priority, clock_start, kind))?;
+    let funding = read_funding(&mut r, "referral.funding", input.funding.as_ref());
+    let (patient_id, specialty, priority, clock_start, kind, funding) =
+        r.finish((patient_id, specialty, priority, clock_start, kind, funding))?;
+    api.patients
+        .ensure_active("referral.patient_id", patient_id)
+        .await?;
     let new = NewReferral {
         patient_id,
         specialty,
@@ -55,9 +59,48 @@ pub(super) async fn create(
         unavailable,
         required_clinician,
         preferred_clinician,
+        funding,
     };
     let created = referrals::create(&api.db, key.as_ref(), new, &actor).await?;
     Ok(referral_to_proto(&created, today_in_london()))
+}
+
+/// A request's funding; absent: the NHS.
+fn read_funding(r: &mut Reader, field: &str, funding: Option<&pb::Funding>) -> Option<Funding> {
+    match funding {
+        None => Some(Funding::Nhs),
+        Some(funding) => Funding::read(
+            r,
+            field,
+            funding.kind,
+            &funding.insurer_name,
+            &funding.policy_number,
+            &funding.preauthorisation_code,
+        ),
+    }
+}
+
+pub(crate) fn funding_to_proto(funding: &Funding) -> pb::Funding {
+    match funding {
+        Funding::Nhs => pb::Funding {
+            kind: pb::FundingKind::Nhs as i32,
+            ..Default::default()
+        },
+        Funding::SelfPay => pb::Funding {
+            kind: pb::FundingKind::SelfPay as i32,
+            ..Default::default()
+        },
+        Funding::Insurer {
+            name,
+            policy_number,
+            preauthorisation_code,
+        } => pb::Funding {
+            kind: pb::FundingKind::Insurer as i32,
+            insurer_name: name.clone(),
+            policy_number: policy_number.clone(),
+            preauthorisation_code: preauthorisation_code.clone().unwrap_or_default(),
+        },
+    }
 }
 
 /// The `(from, to)` texts of a request's date ranges.
@@ -98,6 +141,10 @@ pub(super) async fn update(
         preferred_clinician: mask
             .wants("preferred_clinician")
             .then(|| r.optional_id("referral.preferred_clinician", &input.preferred_clinician)),
+        funding: mask
+            .wants("funding")
+            .then(|| read_funding(&mut r, "referral.funding", input.funding.as_ref()))
+            .flatten(),
     };
     let id = r.finish(id)?;
     let updated = referrals::update(&api.db, id, revision, change, &actor).await?;
@@ -133,6 +180,7 @@ pub(crate) fn referral_to_proto(row: &referral::Model, as_of: NaiveDate) -> pb::
             .unwrap_or_default(),
         status: ReferralStatus::stored_to_proto(&row.status),
         removal_reason: row.removal_reason.clone().unwrap_or_default(),
+        funding: Some(funding_to_proto(&row.funding())),
         due: priority
             .map(|p| format_civil_date(rtt::due_date(row.clock_start, p)))
             .unwrap_or_default(),

@@ -22,6 +22,108 @@ pub struct NewReferral {
     pub unavailable: Vec<Period>,
     pub required_clinician: Option<Uuid>,
     pub preferred_clinician: Option<Uuid>,
+    pub funding: Funding,
+}
+
+/// Who pays for a referral's care.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Funding {
+    #[default]
+    Nhs,
+    SelfPay,
+    Insurer {
+        name: String,
+        policy_number: String,
+        preauthorisation_code: Option<String>,
+    },
+}
+
+/// Longest insurer name, and policy or pre-authorisation code.
+const MAX_INSURER_CHARS: usize = 100;
+const MAX_POLICY_CHARS: usize = 64;
+
+impl Funding {
+    /// How it is stored (`referrals.funding_kind`).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Nhs => "nhs",
+            Self::SelfPay => "self_pay",
+            Self::Insurer { .. } => "insurer",
+        }
+    }
+
+    /// Reads a request's funding (`field`): absent or unspecified is the
+    /// NHS; an insurer needs its name and the policy number, and only an
+    /// insurer has them.
+    pub fn read(
+        r: &mut Reader,
+        field: &str,
+        kind: i32,
+        insurer_name: &str,
+        policy_number: &str,
+        preauthorisation_code: &str,
+    ) -> Option<Self> {
+        let name = r.optional_line(
+            &format!("{field}.insurer_name"),
+            insurer_name,
+            MAX_INSURER_CHARS,
+        );
+        let policy = r.optional_line(
+            &format!("{field}.policy_number"),
+            policy_number,
+            MAX_POLICY_CHARS,
+        );
+        let preauthorisation = r.optional_line(
+            &format!("{field}.preauthorisation_code"),
+            preauthorisation_code,
+            MAX_POLICY_CHARS,
+        );
+        let funding = match kind {
+            0 | 1 => Self::Nhs,
+            2 => Self::SelfPay,
+            3 => {
+                for (part, value) in [("insurer_name", &name), ("policy_number", &policy)] {
+                    if value.is_empty() {
+                        r.add(format!("{field}.{part}"), "is required for an insurer");
+                    }
+                }
+                return Some(Self::Insurer {
+                    name,
+                    policy_number: policy,
+                    preauthorisation_code: Some(preauthorisation).filter(|code| !code.is_empty()),
+                });
+            }
+            _ => {
+                r.add(format!("{field}.kind"), "is not a funding kind");
+                return None;
+            }
+        };
+        if !name.is_empty() || !policy.is_empty() || !preauthorisation.is_empty() {
+            r.add(
+                format!("{field}.insurer_name"),
+                "only an insurer's funding names an insurer, a policy or a pre-authorisation",
+            );
+        }
+        Some(funding)
+    }
+
+    /// The stored columns read back; the NHS when they make no sense.
+    pub fn from_stored(
+        kind: &str,
+        insurer_name: Option<&str>,
+        policy_number: Option<&str>,
+        preauthorisation_code: Option<&str>,
+    ) -> Self {
+        match kind {
+            "self_pay" => Self::SelfPay,
+            "insurer" => Self::Insurer {
+                name: insurer_name.unwrap_or_default().to_owned(),
+                policy_number: policy_number.unwrap_or_default().to_owned(),
+                preauthorisation_code: preauthorisation_code.map(str::to_owned),
+            },
+            _ => Self::Nhs,
+        }
+    }
 }
 
 /// Dates (both included) on which the patient cannot be seen.
@@ -113,6 +215,7 @@ pub const UPDATABLE: &[&str] = &[
     "unavailable",
     "required_clinician",
     "preferred_clinician",
+    "funding",
 ];
 
 /// The fields an update names.
@@ -156,9 +259,26 @@ pub struct ReferralChange {
     pub unavailable: Option<Vec<Period>>,
     pub required_clinician: Option<Option<Uuid>>,
     pub preferred_clinician: Option<Option<Uuid>>,
+    pub funding: Option<Funding>,
 }
 
 impl ReferralChange {
+    /// The referral's fields the change sets, as update-mask paths.
+    pub fn paths(&self) -> Vec<String> {
+        [
+            ("priority", self.priority.is_some()),
+            ("earliest", self.earliest.is_some()),
+            ("unavailable", self.unavailable.is_some()),
+            ("required_clinician", self.required_clinician.is_some()),
+            ("preferred_clinician", self.preferred_clinician.is_some()),
+            ("funding", self.funding.is_some()),
+        ]
+        .into_iter()
+        .filter(|(_, set)| *set)
+        .map(|(path, _)| path.to_owned())
+        .collect()
+    }
+
     /// The clinicians the change names, with the field naming each.
     pub fn clinicians(&self) -> [(&'static str, Option<Uuid>); 2] {
         [

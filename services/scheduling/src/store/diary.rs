@@ -438,10 +438,33 @@ pub async fn create_absence(
             }
             let absence = get_row::<absence::Entity>(txn, "absence", claimed.id()).await?;
             let displaced = displaced(txn, &absence).await?;
+            if matches!(claimed, Claimed::New(_)) {
+                super::events::raise(txn, [absence_recorded(&absence, &displaced)]).await?;
+            }
             audit::record(txn, actor, absence_accesses(&absence, &displaced)).await?;
             Ok((absence, displaced))
         })
         .await
+}
+
+/// The event of a new absence, naming the appointments it displaces.
+fn absence_recorded(
+    absence: &absence::Model,
+    displaced: &[appointment::Model],
+) -> medsec_platform::events::Event {
+    use medsec_platform::events::{Event, pb};
+    let at =
+        |epoch| chrono::DateTime::from_timestamp(epoch, 0).map(medsec_platform::time::to_timestamp);
+    Event::new(
+        format!("absences/{}", absence.id),
+        pb::envelope::Data::AbsenceRecorded(pb::AbsenceRecorded {
+            absence_id: absence.id.to_string(),
+            staff_id: absence.clinician_id.to_string(),
+            start_time: at(absence.start_at),
+            end_time: at(absence.end_at),
+            displaced_appointment_ids: displaced.iter().map(|a| a.id.to_string()).collect(),
+        }),
+    )
 }
 
 /// Appointments still holding a place in the clinician's slots during the

@@ -269,11 +269,26 @@ pub mod referral {
         pub create_time: DateTimeUtc,
         pub update_time: DateTimeUtc,
         pub revision: i64,
+        /// `nhs`, `self_pay` or `insurer`.
+        pub funding_kind: String,
+        pub insurer_name: Option<String>,
+        pub policy_number: Option<String>,
+        pub preauthorisation_code: Option<String>,
     }
 
     no_relations!();
 
     impl Model {
+        /// Who pays for the care.
+        pub fn funding(&self) -> crate::domain::referral::Funding {
+            crate::domain::referral::Funding::from_stored(
+                &self.funding_kind,
+                self.insurer_name.as_deref(),
+                self.policy_number.as_deref(),
+                self.preauthorisation_code.as_deref(),
+            )
+        }
+
         /// The periods the patient is unavailable; `None` when the stored
         /// list cannot be read (never written so by medsec).
         pub fn unavailable_periods(&self) -> Option<Vec<crate::domain::referral::Period>> {

@@ -18,8 +18,10 @@ mod audited;
 pub mod diary;
 pub mod enquiries;
 pub mod entities;
+pub(crate) mod events;
 pub mod migration;
 pub mod optimise;
+pub mod reactions;
 pub mod referrals;
 pub mod staff;
 

@@ -14,8 +14,8 @@ use uuid::Uuid;
 
 use super::entities::{appointment, periods, referral};
 use super::staff::get_staff;
-use super::{IDEMPOTENCY_KEYS, get_row, insert};
-use crate::domain::referral::{NewReferral, ReferralChange, clinician_misfit};
+use super::{IDEMPOTENCY_KEYS, events, get_row, insert};
+use crate::domain::referral::{Funding, NewReferral, ReferralChange, clinician_misfit};
 use crate::domain::staff::clinician_of;
 use crate::domain::{AppointmentStatus, ReferralStatus, Role};
 
@@ -59,7 +59,10 @@ pub async fn create(
         .create(db, "CreateReferral", key, async |txn, claimed| {
             if let Claimed::New(id) = claimed {
                 check_clinicians(txn, &new.specialty, new.clinicians()).await?;
-                insert(txn, row(id, new)).await?;
+                let row = row(id, new);
+                let added = events::referral_added(&row);
+                insert(txn, row).await?;
+                events::raise(txn, [added]).await?;
             }
             audit::recorded(txn, actor, get(txn, claimed.id()).await?).await
         })
@@ -69,6 +72,8 @@ pub async fn create(
 /// A new referral's row: waiting, at revision 1.
 fn row(id: Uuid, new: NewReferral) -> referral::Model {
     let now = Utc::now();
+    let (funding_kind, insurer_name, policy_number, preauthorisation_code) =
+        funding_columns(&new.funding);
     referral::Model {
         id,
         patient_id: new.patient_id,
@@ -85,6 +90,28 @@ fn row(id: Uuid, new: NewReferral) -> referral::Model {
         create_time: now,
         update_time: now,
         revision: 1,
+        funding_kind,
+        insurer_name,
+        policy_number,
+        preauthorisation_code,
+    }
+}
+
+/// The stored columns of `funding`.
+fn funding_columns(funding: &Funding) -> (String, Option<String>, Option<String>, Option<String>) {
+    let kind = funding.kind().to_owned();
+    match funding {
+        Funding::Insurer {
+            name,
+            policy_number,
+            preauthorisation_code,
+        } => (
+            kind,
+            Some(name.clone()),
+            Some(policy_number.clone()),
+            preauthorisation_code.clone(),
+        ),
+        Funding::Nhs | Funding::SelfPay => (kind, None, None, None),
     }
 }
 
@@ -175,6 +202,7 @@ async fn update_in(
 ) -> Result<referral::Model, ApiError> {
     let current = get(txn, id).await?;
     check_clinicians(txn, &current.specialty, change.clinicians()).await?;
+    let paths = change.paths();
     if current.status == ReferralStatus::Removed.as_str() {
         return Err(ApiError::wrong_state(
             format!("referrals/{id}"),
@@ -206,6 +234,17 @@ async fn update_in(
     if let Some(clinician) = change.preferred_clinician {
         update = update.col_expr(referral::Column::PreferredClinician, Expr::value(clinician));
     }
+    if let Some(funding) = &change.funding {
+        let (kind, insurer, policy, preauthorisation) = funding_columns(funding);
+        update = update
+            .col_expr(referral::Column::FundingKind, Expr::value(kind))
+            .col_expr(referral::Column::InsurerName, Expr::value(insurer))
+            .col_expr(referral::Column::PolicyNumber, Expr::value(policy))
+            .col_expr(
+                referral::Column::PreauthorisationCode,
+                Expr::value(preauthorisation),
+            );
+    }
     let changed = update.exec(txn).await?.rows_affected;
     if changed == 0 {
         let now = get(txn, id).await?;
@@ -215,7 +254,9 @@ async fn update_in(
             ApiError::stale_etag(format!("referrals/{id}"))
         });
     }
-    get(txn, id).await
+    let updated = get(txn, id).await?;
+    events::raise(txn, [events::referral_updated(&updated, paths)]).await?;
+    Ok(updated)
 }
 
 /// Takes a referral off the list; nothing is deleted. A waiting referral can
@@ -230,7 +271,7 @@ pub async fn remove(
     audit::audited_one(db, actor, async |txn| remove_in(txn, id, reason).await).await
 }
 
-async fn remove_in(
+pub(crate) async fn remove_in(
     txn: &impl ConnectionTrait,
     id: Uuid,
     reason: &str,
@@ -277,7 +318,9 @@ async fn remove_in(
     }
     // A removed referral keeps no freed slot on hold.
     super::appointments::release_holds_for(txn, id).await?;
-    get(txn, id).await
+    let removed = get(txn, id).await?;
+    events::raise(txn, events::referral_removed(&removed, reason)).await?;
+    Ok(removed)
 }
 
 /// Every waiting referral of a specialty.

@@ -9,6 +9,7 @@ both_backends!(
     the_waiting_list_report_counts_bands_and_breaches,
     a_referral_is_updated_under_a_mask_and_an_etag,
     a_treated_referral_is_closed_once_its_appointment_is_over,
+    a_referral_says_who_pays,
 );
 
 async fn referral(
@@ -383,4 +384,95 @@ async fn a_treated_referral_is_closed_once_its_appointment_is_over(backend: Back
         .await
         .unwrap_err();
     assert_precondition(&again, "removed");
+}
+
+fn insurer(name: &str, policy: &str) -> pb::Funding {
+    pb::Funding {
+        kind: pb::FundingKind::Insurer as i32,
+        insurer_name: name.into(),
+        policy_number: policy.into(),
+        preauthorisation_code: "PA-77".into(),
+    }
+}
+
+async fn a_referral_says_who_pays(backend: Backend) {
+    let mut app = spawn_app(backend).await;
+    // Said nothing: the NHS.
+    let nhs = referral(&mut app, &patient(), pb::Priority::Routine, "2026-01-05").await;
+    let funding = nhs.funding.unwrap();
+    assert_eq!(funding.kind(), pb::FundingKind::Nhs);
+    assert_eq!(funding.insurer_name, "");
+
+    // An insured patient: read back as written.
+    let mut request = pb::Referral {
+        patient_id: patient(),
+        specialty: "cardiology".into(),
+        priority: pb::Priority::Routine as i32,
+        clock_start: "2026-01-05".into(),
+        kind: pb::SlotKind::New as i32,
+        funding: Some(insurer("Bupa", "BU-12345")),
+        ..Default::default()
+    };
+    let insured = app
+        .client
+        .create_referral(pb::CreateReferralRequest {
+            referral: Some(request.clone()),
+            request_id: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(insured.funding, Some(insurer("Bupa", "BU-12345")));
+    let read = get(&mut app, &insured.id, "").await;
+    assert_eq!(read.funding, insured.funding);
+
+    // An insurer without a policy, and a self-payer with an insurer, are
+    // refused by field.
+    request.funding = Some(insurer("Bupa", ""));
+    let refused = app
+        .client
+        .create_referral(pb::CreateReferralRequest {
+            referral: Some(request.clone()),
+            request_id: String::new(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(
+        violated_fields(&refused),
+        ["referral.funding.policy_number"]
+    );
+    request.funding = Some(pb::Funding {
+        kind: pb::FundingKind::SelfPay as i32,
+        insurer_name: "Bupa".into(),
+        ..Default::default()
+    });
+    let refused = app
+        .client
+        .create_referral(pb::CreateReferralRequest {
+            referral: Some(request),
+            request_id: String::new(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(violated_fields(&refused), ["referral.funding.insurer_name"]);
+
+    // The patient decides to pay for themselves.
+    let changed = update(
+        &mut app,
+        pb::Referral {
+            id: insured.id.clone(),
+            etag: read.etag.clone(),
+            funding: Some(pb::Funding {
+                kind: pb::FundingKind::SelfPay as i32,
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+        &["funding"],
+    )
+    .await
+    .unwrap();
+    let funding = changed.funding.unwrap();
+    assert_eq!(funding.kind(), pb::FundingKind::SelfPay);
+    assert_eq!(funding.policy_number, "");
 }

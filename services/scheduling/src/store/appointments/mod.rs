@@ -31,9 +31,12 @@ pub use places::{release_hold, release_holds_for};
 use self::places::{ensure_no_overlap, free_place, lock_patient, take_place};
 use self::referral::{book_referral, check_fit, return_referral};
 use super::entities::{appointment, referral as referral_row};
+use super::events::{appointment_event, facts, funding_of, raise, slot_freed};
 use super::{IDEMPOTENCY_KEYS, get_row, insert};
 use crate::domain::appointment::Action;
 use crate::domain::{AppointmentStatus, CancelledBy, london};
+use medsec_platform::events::{Event, pb};
+use pb::envelope::Data;
 
 pub async fn get(db: &impl ConnectionTrait, id: Uuid) -> Result<appointment::Model, ApiError> {
     get_row::<appointment::Entity>(db, "appointment", id).await
@@ -97,7 +100,15 @@ pub async fn book_in(
         update_time: now,
         revision: 1,
     };
-    insert(txn, row).await
+    let funding = funding_of(txn, &row).await?;
+    let booked = Event::new(
+        format!("appointments/{id}"),
+        Data::AppointmentBooked(pb::AppointmentBooked {
+            appointment: Some(facts(&row, &slot, &funding)),
+        }),
+    );
+    insert(txn, row).await?;
+    raise(txn, [booked]).await
 }
 
 /// Locks a held appointment by moving it to the action's state (the guarded
@@ -153,15 +164,33 @@ pub async fn cancel(
     reason: &str,
     actor: &Actor,
 ) -> Result<appointment::Model, ApiError> {
-    audit::audited_one(db, actor, async |txn| {
-        let appointment = advance(txn, id, Action::Cancel, Some((by, reason))).await?;
-        free_place(txn, appointment.slot_id).await?;
-        if let Some(referral_id) = appointment.referral_id {
-            return_referral(txn, referral_id, None).await?;
-        }
-        get(txn, id).await
+    audit::audited_one(db, actor, async |txn| cancel_in(txn, id, by, reason).await).await
+}
+
+/// The one cancelling path (CancelAppointment, a patient's archiving), in
+/// `txn`: the appointment, its place, its referral and their events.
+pub async fn cancel_in(
+    txn: &DatabaseTransaction,
+    id: Uuid,
+    by: CancelledBy,
+    reason: &str,
+) -> Result<appointment::Model, ApiError> {
+    let appointment = advance(txn, id, Action::Cancel, Some((by, reason))).await?;
+    free_place(txn, appointment.slot_id).await?;
+    if let Some(referral_id) = appointment.referral_id {
+        return_referral(txn, referral_id, None).await?;
+    }
+    let cancelled = appointment_event(txn, &appointment, |facts| {
+        Data::AppointmentCancelled(pb::AppointmentCancelled {
+            appointment: Some(facts),
+            cancelled_by: by.as_str().to_owned(),
+            reason: reason.to_owned(),
+        })
     })
-    .await
+    .await?;
+    let freed = slot_freed(txn, appointment.slot_id, id).await?;
+    raise(txn, [cancelled, freed]).await?;
+    Ok(appointment)
 }
 
 /// booked -> arrived, or booked/arrived -> fulfilled.
@@ -171,7 +200,21 @@ pub async fn mark(
     action: Action,
     actor: &Actor,
 ) -> Result<appointment::Model, ApiError> {
-    audit::audited_one(db, actor, async |txn| advance(txn, id, action, None).await).await
+    audit::audited_one(db, actor, async |txn| {
+        let appointment = advance(txn, id, action, None).await?;
+        let event = appointment_event(txn, &appointment, |facts| {
+            let appointment = Some(facts);
+            if action == Action::Arrive {
+                Data::AppointmentArrived(pb::AppointmentArrived { appointment })
+            } else {
+                Data::AppointmentFulfilled(pb::AppointmentFulfilled { appointment })
+            }
+        })
+        .await?;
+        raise(txn, [event]).await?;
+        Ok(appointment)
+    })
+    .await
 }
 
 /// booked -> noshow, once the appointment has started. The place stays
@@ -212,6 +255,13 @@ pub async fn did_not_attend(
             let restart = (earlier == 0).then(|| london::local_date(start));
             return_referral(txn, referral_id, restart).await?;
         }
+        let missed = appointment_event(txn, &appointment, |facts| {
+            Data::AppointmentDidNotAttend(pb::AppointmentDidNotAttend {
+                appointment: Some(facts),
+            })
+        })
+        .await?;
+        raise(txn, [missed]).await?;
         get(txn, id).await
     })
     .await
@@ -289,7 +339,19 @@ pub async fn reschedule_in(
         .filter(appointment::Column::Id.eq(id))
         .exec(txn)
         .await?;
-    Ok(())
+    let moved = get(txn, id).await?;
+    let funding = funding_of(txn, &moved).await?;
+    let rescheduled = Event::new(
+        format!("appointments/{id}"),
+        Data::AppointmentRescheduled(pb::AppointmentRescheduled {
+            appointment: Some(facts(&moved, &new_slot, &funding)),
+            from_slot_id: appointment.slot_id.to_string(),
+            from_start_time: DateTime::from_timestamp(appointment.start_at, 0)
+                .map(medsec_platform::time::to_timestamp),
+        }),
+    );
+    let freed = slot_freed(txn, appointment.slot_id, id).await?;
+    raise(txn, [rescheduled, freed]).await
 }
 
 /// Filters of ListAppointments.

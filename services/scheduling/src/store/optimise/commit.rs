@@ -51,7 +51,7 @@ pub async fn commit(
     actor: &Actor,
 ) -> Result<Committed, ApiError> {
     proposals::get(db, id).await?;
-    proposal::Entity::update_many()
+    let first = proposal::Entity::update_many()
         .col_expr(
             proposal::Column::Status,
             Expr::value(ProposalStatus::Committed.as_str()),
@@ -60,7 +60,9 @@ pub async fn commit(
         .filter(proposal::Column::Id.eq(id))
         .filter(proposal::Column::Status.eq(ProposalStatus::Proposed.as_str()))
         .exec(db)
-        .await?;
+        .await?
+        .rows_affected
+        == 1;
     let open = proposal_allocation::Entity::find()
         .filter(proposal_allocation::Column::ProposalId.eq(id))
         .filter(proposal_allocation::Column::AppointmentId.is_null())
@@ -78,11 +80,34 @@ pub async fn commit(
     }
     audit::audited(db, actor, async |txn| {
         let committed = outcome(txn, id, booked).await?;
+        if first || booked > 0 {
+            crate::store::events::raise(txn, [committed_event(&committed)]).await?;
+        }
         let mut accesses: Vec<_> = committed.not_booked.iter().map(|a| a.access()).collect();
         accesses.push(committed.proposal.access());
         Ok((committed, accesses))
     })
     .await
+}
+
+/// "This commit booked so many", for the proposal's specialties.
+fn committed_event(committed: &Committed) -> medsec_platform::events::Event {
+    use medsec_platform::events::{Event, pb};
+    let specialties = committed
+        .proposal
+        .specialty
+        .split(',')
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect();
+    Event::new(
+        format!("proposals/{}", committed.proposal.id),
+        pb::envelope::Data::ProposalCommitted(pb::ProposalCommitted {
+            proposal_id: committed.proposal.id.to_string(),
+            booked: committed.booked,
+            specialties,
+        }),
+    )
 }
 
 /// A commit's outcome counted from the allocation rows, and the proposal's

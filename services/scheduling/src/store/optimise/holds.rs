@@ -7,7 +7,8 @@ use medsec_platform::audit::{self, Actor};
 use medsec_platform::db::begin_write;
 use sea_orm::sea_query::{Expr, ExprTrait as _};
 use sea_orm::{
-    ColumnTrait as _, ConnectionTrait, DatabaseConnection, EntityTrait as _, QueryFilter as _,
+    ColumnTrait as _, ConnectionTrait, DatabaseConnection, DatabaseTransaction, EntityTrait as _,
+    QueryFilter as _,
 };
 use uuid::Uuid;
 
@@ -36,8 +37,21 @@ pub async fn hold(
     until: i64,
     actor: &Actor,
 ) -> Result<(slot::Model, referral::Model), ApiError> {
-    let now = Utc::now().timestamp();
     let txn = begin_write(db).await?;
+    let held = hold_in(&txn, slot_id, referral_id, until, actor).await?;
+    txn.commit().await?;
+    Ok(held)
+}
+
+/// As [`hold`], in `txn`; a refusal leaves `txn` to be rolled back.
+pub async fn hold_in(
+    txn: &DatabaseTransaction,
+    slot_id: Uuid,
+    referral_id: Uuid,
+    until: i64,
+    actor: &Actor,
+) -> Result<(slot::Model, referral::Model), ApiError> {
+    let now = Utc::now().timestamp();
     let held = slot::Entity::update_many()
         .col_expr(
             slot::Column::HeldForReferral,
@@ -48,12 +62,11 @@ pub async fn hold(
         .filter(slot::Column::Unavailable.eq(false))
         .filter(Expr::col(slot::Column::Booked).lt(Expr::col(slot::Column::Capacity)))
         .filter(not_held(now))
-        .exec(&txn)
+        .exec(txn)
         .await?
         .rows_affected;
     if held == 0 {
-        let slot = get_slot(&txn, slot_id).await?;
-        txn.rollback().await?;
+        let slot = get_slot(txn, slot_id).await?;
         return Err(ApiError::wrong_state(
             format!("slots/{slot_id}"),
             spelled(slot_state(&slot, now)),
@@ -68,26 +81,24 @@ pub async fn hold(
         )
         .filter(referral::Column::Id.eq(referral_id))
         .filter(referral::Column::Status.eq(ReferralStatus::Waiting.as_str()))
-        .exec(&txn)
+        .exec(txn)
         .await?
         .rows_affected;
     if waiting == 0 {
         let status = referral::Entity::find_by_id(referral_id)
-            .one(&txn)
+            .one(txn)
             .await?
             .map(|r| r.status)
             .unwrap_or_else(|| "missing".to_owned());
-        txn.rollback().await?;
         return Err(ApiError::wrong_state(
             format!("referrals/{referral_id}"),
             &status,
             "hold a slot for it",
         ));
     }
-    let referral = crate::store::referrals::get(&txn, referral_id).await?;
-    let referral = audit::recorded(&txn, actor, referral).await?;
-    let slot = get_slot(&txn, slot_id).await?;
-    txn.commit().await?;
+    let referral = crate::store::referrals::get(txn, referral_id).await?;
+    let referral = audit::recorded(txn, actor, referral).await?;
+    let slot = get_slot(txn, slot_id).await?;
     Ok((slot, referral))
 }
 
