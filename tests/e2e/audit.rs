@@ -17,11 +17,10 @@ use medsec_proto::records::v1 as records;
 use medsec_proto::records::v1::records_service_client::RecordsServiceClient;
 use medsec_proto::scheduling::v1 as scheduling;
 use medsec_proto::scheduling::v1::scheduling_service_client::SchedulingServiceClient;
-use medsec_records::domain::NhsNumber;
 use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter};
 use tonic::Code;
 
-use crate::fixtures::{charge, price, referral, registration, self_pay};
+use crate::fixtures::{charge, nhs_number, price, referral, registration, self_pay};
 use crate::harness::{Suite, start};
 
 both_backends!(
@@ -31,11 +30,6 @@ both_backends!(
 
 /// Patients worked on at once.
 const PATIENTS: u32 = 8;
-
-fn nhs_number(n: u32) -> String {
-    // Never-issued 999 range.
-    NhsNumber::at_or_after(999_100_000 + n * 10).to_string()
-}
 
 async fn price_list(suite: &Suite) {
     BillingServiceClient::new(suite.channel.clone())
@@ -163,9 +157,10 @@ async fn chains_hold_under_concurrent_calls_and_a_changed_or_removed_event_is_na
 
     let report = verified(&db).await;
     assert!(report.intact(), "{report}");
-    // Per patient: 4 records, 3 scheduling and 2 billing events; then a
-    // denial and a failure each, in their hours' chains.
-    assert_eq!(report.events, u64::from(PATIENTS) * 11, "{report}");
+    // Per patient: 4 records events and 1 more of scheduling asking records
+    // whether the patient is active, 3 scheduling and 2 billing events; then
+    // a denial and a failure each, in their hours' chains.
+    assert_eq!(report.events, u64::from(PATIENTS) * 12, "{report}");
     for service in ["records", "scheduling", "billing"] {
         for patient in &patients {
             let chain = format!("{service}/patient/{patient}");
@@ -329,6 +324,15 @@ async fn scheduling_and_billing_accesses_are_on_the_trail(backend: Backend) {
         assert!(methods.contains(&expected), "{expected:?} in {methods:?}");
     }
     for event in &of_patient {
+        if event.subject == "scheduling.in-process" {
+            // Scheduling asked records whether the patient may be referred.
+            assert_eq!(
+                (event.service.as_str(), event.method.as_str()),
+                ("records", "GetPatient")
+            );
+            assert_eq!(event.roles, "service");
+            continue;
+        }
         assert_eq!(event.subject, "test.user");
         assert_eq!(event.purpose, "direct_care");
         assert_eq!(event.outcome, "ok");

@@ -37,7 +37,7 @@ both_backends!(
 
 /// The suite's whole policy table.
 fn policy() -> Policy {
-    Policy::new(ServiceName::ALL.map(ServiceName::policy), false)
+    Policy::new(medsec::policies(), false)
 }
 
 #[test]

@@ -188,7 +188,10 @@ async fn a_patient_is_referred_seen_billed_and_written_to(backend: Backend) {
         actions,
         [
             "CreatePatient",
+            // Scheduling asks records whether Ada may be referred, and booked.
+            "GetPatient",
             "CreateReferral",
+            "GetPatient",
             "BookAppointment",
             "GetReferral",
             "MarkArrived",

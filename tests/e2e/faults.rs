@@ -21,7 +21,7 @@ use medsec_proto::scheduling::v1::scheduling_service_client::SchedulingServiceCl
 use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
 use tonic::{Code, Status};
 
-use crate::fixtures::{charge, clinic, price, self_pay};
+use crate::fixtures::{charge, clinic, price, registered, self_pay};
 use crate::harness::{Suite, start};
 
 /// How long the faults go on.
@@ -154,8 +154,8 @@ async fn terminated_backends_lose_nothing_acknowledged() {
     }
 
     let stop = Arc::new(AtomicBool::new(false));
+    let patients = registered(&suite.channel, 1, 30).await;
     let killer = tokio::spawn(terminate_backends(database.connect().await, stop.clone()));
-    let patients: Vec<String> = (0..30).map(|_| uuid::Uuid::now_v7().to_string()).collect();
     let slots: Vec<String> = clinic.slots.iter().map(|slot| slot.id.clone()).collect();
 
     let mut workers = tokio::task::JoinSet::new();

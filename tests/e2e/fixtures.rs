@@ -152,6 +152,33 @@ pub(crate) fn registration(
     }
 }
 
+/// The `n`th valid NHS number of the never-issued 999 range.
+pub(crate) fn nhs_number(n: u32) -> String {
+    medsec_records::domain::NhsNumber::at_or_after(999_100_000 + n * 10).to_string()
+}
+
+/// `count` patients registered in records (numbered from `first`), their
+/// ids: scheduling books and refers only patients records knows.
+pub(crate) async fn registered(channel: &AuthChannel, first: u32, count: u32) -> Vec<String> {
+    let mut records = medsec_proto::records::v1::records_service_client::RecordsServiceClient::new(
+        channel.clone(),
+    );
+    let mut ids = Vec::new();
+    for n in first..first + count {
+        let registration =
+            registration(&nhs_number(n), "Pat", &format!("Ient{n}"), "1970-01-31", "");
+        ids.push(
+            records
+                .create_patient(registration)
+                .await
+                .unwrap()
+                .into_inner()
+                .id,
+        );
+    }
+    ids
+}
+
 /// Ada Lovelace's registration.
 pub(crate) fn ada() -> records::CreatePatientRequest {
     registration(

@@ -21,7 +21,7 @@ use sea_orm::{ConnectionTrait, Statement};
 use tonic::Code;
 
 use crate::dice::Dice;
-use crate::fixtures::{clinic, referral};
+use crate::fixtures::{clinic, referral, registered};
 use crate::harness::start;
 
 both_backends!(a_random_concurrent_history_keeps_every_invariant);
@@ -194,7 +194,7 @@ async fn a_random_concurrent_history_keeps_every_invariant(backend: Backend) {
     let suite = start(&database.settings(), &[]).await;
     let mut scheduling = SchedulingServiceClient::new(suite.channel.clone());
     let clinic = clinic(&mut scheduling, 2).await;
-    let patients: Vec<String> = (0..40).map(|_| uuid::Uuid::now_v7().to_string()).collect();
+    let patients = registered(&suite.channel, 1, 40).await;
     // Referrals wait for the optimiser and for offers of freed slots.
     for (n, patient) in patients.iter().enumerate().take(30) {
         let waiting = chrono::Duration::days(20 + 3 * n as i64);

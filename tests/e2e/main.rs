@@ -9,6 +9,7 @@ mod auth;
 mod day;
 mod descriptors;
 mod dice;
+mod events;
 mod faults;
 mod fixtures;
 mod fuzz;

@@ -319,7 +319,9 @@ impl Site {
             .unwrap();
         let child = self
             .command()
-            .arg("serve")
+            // Scheduling alone: its patients are ids records never saw, so
+            // it does not ask records about them.
+            .args(["serve", "--service", "scheduling"])
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log)

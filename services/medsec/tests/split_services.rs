@@ -1,0 +1,500 @@
+//! The suite split as a trust runs it: `medsec serve --service records`,
+//! `--service scheduling` and `--service billing`, three processes of the
+//! real binary over one PostgreSQL database and NATS JetStream
+//! (127.0.0.1:4222), each exporting traces to a collector. A clinic day
+//! crosses them: the patient registered in records is referred, booked and
+//! seen in scheduling, and billing charges the visit from scheduling's
+//! event; one trace holds the MarkFulfilled call in scheduling and the
+//! charge made in billing. Archiving the patient in records clears their
+//! diary in scheduling. Scheduling asks records, over mutual TLS as the
+//! scheduling service, whether a patient may be booked or referred, and
+//! stops asking for a while when records is down (its circuit breaker).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use chrono::Datelike as _;
+use medsec_platform::auth::dev_issuer::DevIssuer;
+use medsec_platform::testing::collector::Collector;
+use medsec_platform::testing::tls::{TestCa, client_tls};
+use medsec_platform::testing::{AuthChannel, Backend, Caller, TestDatabase, violated_fields};
+use medsec_platform::time::{format_civil_date, today_in_london};
+use medsec_proto::billing::v1 as billing;
+use medsec_proto::billing::v1::billing_service_client::BillingServiceClient;
+use medsec_proto::records::v1 as records;
+use medsec_proto::records::v1::records_service_client::RecordsServiceClient;
+use medsec_proto::scheduling::v1 as scheduling;
+use medsec_proto::scheduling::v1::scheduling_service_client::SchedulingServiceClient;
+use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_client::HealthClient;
+
+/// The whole test, however it goes.
+const TEST_LIMIT: Duration = Duration::from_secs(120);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clinic_day_crosses_three_processes_in_one_trace() {
+    tokio::time::timeout(TEST_LIMIT, scenario())
+        .await
+        .expect("the test finished in time");
+}
+
+async fn scenario() {
+    let database = TestDatabase::create(Backend::Postgres).await;
+    let collector = Collector::default();
+    let otlp = collector.start(None).await;
+    let stream = format!("MEDSEC_SPLIT_{}", uuid::Uuid::now_v7().simple());
+    let ca = TestCa::new("medsec split test CA");
+    let records_cert = ca.server_cert();
+    let scheduling_cert = ca.service_cert("scheduling.medsec.internal");
+    let records_port = free_port();
+    let records_site = Site::new("records", &database, otlp, &stream, records_port)
+        .with(&format!(
+            "[server.tls]\ncert_file = {:?}\nkey_file = {:?}\nclient_ca_file = {:?}\n",
+            records_cert.cert_file, records_cert.key_file, ca.cert_file
+        ))
+        .over_tls(client_tls(&ca, None));
+    let scheduling_site =
+        Site::new("scheduling", &database, otlp, &stream, free_port()).with(&format!(
+            "[peers]\nrecords_url = \"https://127.0.0.1:{records_port}\"\nca_file = {:?}\n\
+         cert_file = {:?}\nkey_file = {:?}\ntimeout_millis = 500\nretries = 1\n\
+         breaker_failures = 2\nbreaker_open_secs = 60\n",
+            ca.cert_file, scheduling_cert.cert_file, scheduling_cert.key_file
+        ));
+    let billing_site = Site::new("billing", &database, otlp, &stream, free_port());
+    // Records first: it makes the schema the others share, and the
+    // development issuer's key.
+    let mut records_process = records_site.serve();
+    let records_channel = records_site.ready().await;
+    let _scheduling_process = scheduling_site.serve();
+    let _billing_process = billing_site.serve();
+    let scheduling_channel = scheduling_site.ready().await;
+    let billing_channel = billing_site.ready().await;
+
+    let db = database.connect().await;
+    let issuer = DevIssuer::open(&db).await.unwrap();
+    let caller = Caller::everyone();
+    let as_staff = |channel: &Channel| caller.channel(&issuer, "medsec", channel.clone());
+    let mut records = RecordsServiceClient::new(as_staff(&records_channel));
+    let mut scheduling = SchedulingServiceClient::new(as_staff(&scheduling_channel));
+    let mut billing = BillingServiceClient::new(as_staff(&billing_channel));
+
+    billing
+        .create_price_item(billing::CreatePriceItemRequest {
+            price_item: Some(billing::PriceItem {
+                code: "CARDIOLOGY-NEW".into(),
+                description: "New cardiology consultation".into(),
+                unit_price_pence: 25_000,
+                valid_from: "2026-01-01".into(),
+                ..Default::default()
+            }),
+            request_id: String::new(),
+        })
+        .await
+        .unwrap();
+    let patient = records
+        .create_patient(records::CreatePatientRequest {
+            patient: Some(records::Patient {
+                nhs_number: "943 476 5919".into(),
+                given_name: "Ada".into(),
+                family_name: "Lovelace".into(),
+                birth_date: "1985-12-10".into(),
+                sex: records::Sex::Female as i32,
+                ..Default::default()
+            }),
+            request_id: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let slots = clinic(&mut scheduling).await;
+    let mut booked = Vec::new();
+    for slot in &slots[..2] {
+        let referral = scheduling
+            .create_referral(referral(&patient.id))
+            .await
+            .unwrap()
+            .into_inner();
+        booked.push(
+            scheduling
+                .book_appointment(scheduling::BookAppointmentRequest {
+                    slot_id: slot.id.clone(),
+                    patient_id: patient.id.clone(),
+                    referral_id: referral.id,
+                    reason: "palpitations".into(),
+                    request_id: String::new(),
+                })
+                .await
+                .unwrap()
+                .into_inner(),
+        );
+    }
+
+    // Seen, in a trace of the caller's own.
+    let seen = &booked[0];
+    scheduling
+        .mark_arrived(scheduling::MarkArrivedRequest {
+            id: seen.id.clone(),
+        })
+        .await
+        .unwrap();
+    let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let mut fulfil = tonic::Request::new(scheduling::MarkFulfilledRequest {
+        id: seen.id.clone(),
+    });
+    fulfil.metadata_mut().insert(
+        "traceparent",
+        format!("00-{trace_id}-00f067aa0ba902b7-01")
+            .parse()
+            .unwrap(),
+    );
+    scheduling.mark_fulfilled(fulfil).await.unwrap();
+
+    // Billing, in its own process, charges the visit once.
+    let charge = wait_for(Duration::from_secs(2), async || {
+        let charges = billing
+            .list_charges(billing::ListChargesRequest {
+                appointment_id: seen.id.clone(),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .charges;
+        assert!(charges.len() <= 1, "{charges:?}");
+        charges.into_iter().next()
+    })
+    .await;
+    assert_eq!(charge.code, "CARDIOLOGY-NEW");
+    assert_eq!(charge.net_pence, 25_000);
+
+    // One trace: the call in scheduling, and the charge in billing.
+    let services = wait_for(Duration::from_secs(15), async || {
+        let mut services: Vec<String> = collector
+            .exported()
+            .into_iter()
+            .filter(|(_, span)| hex(&span.trace_id) == trace_id)
+            .map(|(service, span)| format!("{service}: {}", span.name))
+            .collect();
+        services.sort();
+        services.dedup();
+        let from = |name: &str| services.iter().any(|s| s.starts_with(name));
+        (from("medsec-scheduling: ") && from("medsec-billing: ")).then_some(services)
+    })
+    .await;
+    assert!(
+        services.contains(
+            &"medsec-scheduling: medsec.scheduling.v1.SchedulingService/MarkFulfilled".to_owned()
+        ),
+        "{services:?}"
+    );
+    assert!(
+        services.contains(
+            &"medsec-billing: medsec.scheduling.appointment.fulfilled process".to_owned()
+        ),
+        "{services:?}"
+    );
+
+    // Archived in records: the other appointment is cancelled in scheduling.
+    records
+        .archive_patient(records::ArchivePatientRequest {
+            id: patient.id.clone(),
+            etag: String::new(),
+        })
+        .await
+        .unwrap();
+    let cancelled = wait_for(Duration::from_secs(2), async || {
+        let other = scheduling
+            .get_appointment(scheduling::GetAppointmentRequest {
+                id: booked[1].id.clone(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        (other.status() == scheduling::AppointmentStatus::Cancelled).then_some(other)
+    })
+    .await;
+    assert_eq!(cancelled.cancellation_reason, "patient archived");
+
+    // Scheduling asked records: an archived patient is not referred again,
+    // and a patient records never registered is not booked.
+    let refused = scheduling
+        .create_referral(referral(&patient.id))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        refused.code(),
+        tonic::Code::FailedPrecondition,
+        "{refused:?}"
+    );
+    assert!(refused.message().contains("archived"), "{refused:?}");
+    let stranger = uuid::Uuid::now_v7().to_string();
+    let refused = scheduling
+        .create_referral(referral(&stranger))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::InvalidArgument, "{refused:?}");
+    assert_eq!(violated_fields(&refused), ["referral.patient_id"]);
+
+    // Records goes down: scheduling says UNAVAILABLE, and after two failed
+    // calls stops asking for a while, failing at once.
+    records_process.kill();
+    for _ in 0..2 {
+        let refused = scheduling
+            .create_referral(referral(&stranger))
+            .await
+            .unwrap_err();
+        assert_eq!(refused.code(), tonic::Code::Unavailable, "{refused:?}");
+    }
+    let started = std::time::Instant::now();
+    let refused = scheduling
+        .create_referral(referral(&stranger))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::Unavailable, "{refused:?}");
+    assert!(
+        started.elapsed() < Duration::from_millis(400),
+        "the breaker answers without waiting for records: {:?}",
+        started.elapsed()
+    );
+
+    let client = async_nats::connect("nats://127.0.0.1:4222").await.unwrap();
+    let _ = async_nats::jetstream::new(client)
+        .delete_stream(&stream)
+        .await;
+}
+
+/// A routine new-patient cardiology referral, its clock started 8 weeks ago.
+fn referral(patient_id: &str) -> scheduling::CreateReferralRequest {
+    scheduling::CreateReferralRequest {
+        referral: Some(scheduling::Referral {
+            patient_id: patient_id.to_owned(),
+            specialty: "cardiology".into(),
+            priority: scheduling::Priority::Routine as i32,
+            clock_start: format_civil_date(today_in_london() - chrono::Duration::weeks(8)),
+            kind: scheduling::SlotKind::New as i32,
+            ..Default::default()
+        }),
+        request_id: String::new(),
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Polls `probe` every 25 ms until it answers `Some`, for at most `within`.
+async fn wait_for<T>(within: Duration, mut probe: impl AsyncFnMut() -> Option<T>) -> T {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        if let Some(value) = probe().await {
+            return value;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "nothing within {within:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+/// A cardiology clinic next week; its slots.
+async fn clinic(scheduling: &mut SchedulingServiceClient<AuthChannel>) -> Vec<scheduling::Slot> {
+    let clinician = scheduling
+        .create_staff_member(scheduling::CreateStaffMemberRequest {
+            staff_member: Some(scheduling::StaffMember {
+                name: "Dr Faye Ult".into(),
+                role: scheduling::StaffRole::Clinician as i32,
+                grade: "consultant".into(),
+                specialties: vec!["cardiology".into()],
+                ..Default::default()
+            }),
+            request_id: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let location = scheduling
+        .create_location(scheduling::CreateLocationRequest {
+            location: Some(scheduling::Location {
+                name: "Outpatients F".into(),
+                ..Default::default()
+            }),
+            request_id: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let day = today_in_london() + chrono::Duration::days(7);
+    scheduling
+        .create_session_template(scheduling::CreateSessionTemplateRequest {
+            session_template: Some(scheduling::SessionTemplate {
+                clinician_id: clinician.id.clone(),
+                specialty: "cardiology".into(),
+                location_id: location.id,
+                weekday: day.weekday().number_from_monday() as i32,
+                start_time: "09:00".into(),
+                end_time: "11:00".into(),
+                slot_minutes: 30,
+                kind: scheduling::SlotKind::New as i32,
+                mode: scheduling::ConsultationMode::FaceToFace as i32,
+                capacity: 1,
+                valid_from: format_civil_date(day),
+                valid_to: format_civil_date(day),
+                ..Default::default()
+            }),
+            request_id: String::new(),
+        })
+        .await
+        .unwrap();
+    scheduling
+        .generate_slots(scheduling::GenerateSlotsRequest {
+            from_date: format_civil_date(day),
+            to_date: format_civil_date(day),
+            clinician_id: clinician.id.clone(),
+        })
+        .await
+        .unwrap();
+    scheduling
+        .list_slots(scheduling::ListSlotsRequest {
+            clinician_id: clinician.id,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .slots
+}
+
+/// One service's process: its configuration, port and log, and the TLS
+/// its clients use.
+struct Site {
+    config: PathBuf,
+    log: PathBuf,
+    port: u16,
+    tls: Option<ClientTlsConfig>,
+}
+
+impl Site {
+    fn new(
+        service: &str,
+        database: &TestDatabase,
+        otlp: std::net::SocketAddr,
+        stream: &str,
+        port: u16,
+    ) -> Self {
+        let dir = std::env::temp_dir().join(format!("medsec-split-{}", uuid::Uuid::now_v7()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let config = dir.join("medsec.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "[server]\nlisten = \"127.0.0.1:{port}\"\nshutdown_grace_millis = 50\n\
+                 [database]\nurl = \"{url}\"\nmax_connections = 6\n\
+                 [events]\nnats_url = \"nats://127.0.0.1:4222\"\nstream = \"{stream}\"\n\
+                 subject_prefix = \"t{prefix}\"\npoll_millis = 50\n\
+                 [telemetry]\nlog_filter = \"info,sqlx=warn\"\n\
+                 otlp_endpoint = \"http://{otlp}\"\nservice_name = \"medsec-{service}\"\n",
+                url = database.url,
+                prefix = stream.to_lowercase(),
+            ),
+        )
+        .unwrap();
+        Self {
+            log: dir.join(format!("{service}.log")),
+            config,
+            port,
+            tls: None,
+        }
+    }
+
+    /// Adds `toml` to the configuration.
+    fn with(self, toml: &str) -> Self {
+        let mut config = std::fs::read_to_string(&self.config).unwrap();
+        config.push_str(toml);
+        std::fs::write(&self.config, config).unwrap();
+        self
+    }
+
+    /// Clients reach the server over TLS.
+    fn over_tls(mut self, tls: ClientTlsConfig) -> Self {
+        self.tls = Some(tls);
+        self
+    }
+
+    /// `medsec serve --service <service>` on this site, killed when dropped.
+    fn serve(&self) -> Process {
+        let service = self
+            .log
+            .file_stem()
+            .and_then(|stem| stem.to_str())
+            .unwrap()
+            .to_owned();
+        let log = std::fs::File::create(&self.log).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_medsec"))
+            .args(["--config"])
+            .arg(&self.config)
+            .args(["serve", "--service", &service])
+            .env_remove("RUST_LOG")
+            .env("OTEL_BSP_SCHEDULE_DELAY", "100")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start medsec");
+        Process(child, self.log.clone())
+    }
+
+    /// A channel to the server once it answers its health check.
+    async fn ready(&self) -> Channel {
+        let endpoint = match &self.tls {
+            Some(tls) => Endpoint::from_shared(format!("https://127.0.0.1:{}", self.port))
+                .unwrap()
+                .tls_config(tls.clone())
+                .unwrap(),
+            None => Endpoint::from_shared(format!("http://127.0.0.1:{}", self.port)).unwrap(),
+        };
+        wait_for(Duration::from_secs(60), async || {
+            let channel = endpoint.connect().await.ok()?;
+            HealthClient::new(channel.clone())
+                .check(HealthCheckRequest::default())
+                .await
+                .ok()?;
+            Some(channel)
+        })
+        .await
+    }
+}
+
+/// A running server, killed when dropped; its log is shown if the test
+/// failed.
+struct Process(Child, PathBuf);
+
+impl Process {
+    fn kill(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+        if std::thread::panicking() {
+            let log = std::fs::read_to_string(&self.1).unwrap_or_default();
+            eprintln!("--- {} ---\n{log}", self.1.display());
+        }
+    }
+}
