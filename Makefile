@@ -8,7 +8,7 @@ export MEDSEC_TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/postgres
 
 BUF := .tools/node_modules/.bin/buf
 
-.PHONY: help bootstrap tools run test lint fmt bench check-postgres
+.PHONY: help bootstrap tools run test lint fmt bench check-postgres check-nats
 
 help:
 	@echo "make run    start every service on 127.0.0.1:50051 with embedded SQLite (./data/medsec.db)"
@@ -28,7 +28,10 @@ run: bootstrap
 check-postgres:
 	@scripts/check-postgres.sh "$(MEDSEC_TEST_DATABASE_URL)"
 
-test: bootstrap check-postgres
+check-nats:
+	@scripts/check-nats.sh
+
+test: bootstrap check-postgres check-nats
 	$(CARGO) test --workspace --all-targets --no-fail-fast
 	$(CARGO) test --workspace --doc
 

@@ -100,6 +100,7 @@ every_backend_and_broker!(
     archiving_a_patient_clears_their_diary_and_list,
     a_watcher_resumes_without_gaps,
     a_freed_slot_is_offered_by_itself,
+    a_missed_appointment_is_charged_the_clinics_dna_fee,
 );
 
 medsec_platform::both_backends!(
@@ -931,6 +932,59 @@ async fn a_freed_slot_is_offered_by_itself(backend: Backend, broker: Broker) {
     .await;
     assert_eq!(held.held_for_referral_id, waiting.id);
     assert_eq!(held.state(), scheduling::SlotState::BusyTentative);
+
+    suite.stop().await;
+    drop_stream(&settings).await;
+}
+
+async fn a_missed_appointment_is_charged_the_clinics_dna_fee(backend: Backend, broker: Broker) {
+    let database = TestDatabase::create(backend).await;
+    let mut settings = settings(&database, broker);
+    settings.billing.charges.did_not_attend = Some("DNA-FEE".to_owned());
+    let suite = start(&settings, &[]).await;
+    let mut clients = Clients::of(&suite);
+    clients
+        .billing
+        .create_price_item(price("DNA-FEE", "Missed appointment", 3_000))
+        .await
+        .unwrap();
+    let clinic = clinic(&mut clients.scheduling, 1).await;
+    // Yesterday's clinic, which Ada missed.
+    let template = &clinic.slots[0];
+    let yesterday = chrono::Utc::now() - chrono::Duration::days(1);
+    let missed_slot = clients
+        .scheduling
+        .create_slot(scheduling::CreateSlotRequest {
+            slot: Some(scheduling::Slot {
+                clinician_id: template.clinician_id.clone(),
+                specialty: template.specialty.clone(),
+                location_id: template.location_id.clone(),
+                start_time: Some(medsec_platform::time::to_timestamp(yesterday)),
+                end_time: Some(medsec_platform::time::to_timestamp(
+                    yesterday + chrono::Duration::minutes(30),
+                )),
+                kind: template.kind,
+                mode: template.mode,
+                capacity: 1,
+                ..Default::default()
+            }),
+            request_id: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let appointment = clients.booked(&missed_slot).await;
+    clients
+        .scheduling
+        .mark_did_not_attend(scheduling::MarkDidNotAttendRequest {
+            id: appointment.id.clone(),
+        })
+        .await
+        .unwrap();
+
+    let charge = charged_once(&mut clients, &appointment).await;
+    assert_eq!(charge.code, "DNA-FEE");
+    assert_eq!(charge.net_pence, 3_000);
 
     suite.stop().await;
     drop_stream(&settings).await;

@@ -198,6 +198,19 @@ async fn scenario() {
         ),
         "{services:?}"
     );
+    // The relay's publish, in scheduling, joins it once exported.
+    wait_for(Duration::from_secs(15), async || {
+        collector
+            .exported()
+            .iter()
+            .any(|(service, span)| {
+                hex(&span.trace_id) == trace_id
+                    && service == "medsec-scheduling"
+                    && span.name == "medsec.scheduling.appointment.fulfilled publish"
+            })
+            .then_some(())
+    })
+    .await;
 
     // Archived in records: the other appointment is cancelled in scheduling.
     records
