@@ -114,8 +114,16 @@ async fn scenario() {
     let slots = clinic(&mut scheduling).await;
     let mut booked = Vec::new();
     for slot in &slots[..2] {
+        // A private patient, paying for herself.
+        let mut request = referral(&patient.id);
+        if let Some(referral) = request.referral.as_mut() {
+            referral.funding = Some(scheduling::Funding {
+                kind: scheduling::FundingKind::SelfPay as i32,
+                ..Default::default()
+            });
+        }
         let referral = scheduling
-            .create_referral(referral(&patient.id))
+            .create_referral(request)
             .await
             .unwrap()
             .into_inner();
@@ -171,6 +179,57 @@ async fn scenario() {
     .await;
     assert_eq!(charge.code, "CARDIOLOGY-NEW");
     assert_eq!(charge.net_pence, 25_000);
+
+    // Invoiced, paid, and the clinic letter filed in records.
+    let draft = billing
+        .create_invoice(billing::CreateInvoiceRequest {
+            patient_id: patient.id.clone(),
+            payer: Some(billing::Payer {
+                kind: billing::PayerKind::SelfPay as i32,
+                insurer: None,
+            }),
+            request_id: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(draft.total_pence, 25_000);
+    let issued = billing
+        .issue_invoice(billing::IssueInvoiceRequest {
+            id: draft.id.clone(),
+            etag: draft.etag.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let paid = billing
+        .record_payment(billing::RecordPaymentRequest {
+            invoice_id: issued.id.clone(),
+            amount_pence: 25_000,
+            method: billing::PaymentMethod::Card as i32,
+            paid_on: String::new(),
+            request_id: "pay-ada".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(paid.status(), billing::InvoiceStatus::Balanced);
+    records
+        .create_document(records::CreateDocumentRequest {
+            document: Some(records::Document {
+                patient_id: patient.id.clone(),
+                title: "Cardiology clinic letter".into(),
+                kind: records::DocumentKind::Letter as i32,
+                content_type: "text/plain".into(),
+                author: "Dr Faye Ult".into(),
+                ..Default::default()
+            }),
+            content: b"Dear Dr Smith, I saw Ada today...".to_vec(),
+            request_id: String::new(),
+        })
+        .await
+        .unwrap();
 
     // One trace: the call in scheduling, and the charge in billing.
     let services = wait_for(Duration::from_secs(15), async || {

@@ -127,6 +127,22 @@ impl Relay {
     pub async fn claim(&self) -> Result<Vec<Claimed>, DbErr> {
         let backend = self.db.get_database_backend();
         let now = now_ms();
+        // A read first, so an idle relay never takes SQLite's write lock.
+        let due = self
+            .db
+            .query_one_raw(Statement::from_sql_and_values(
+                backend,
+                format!(
+                    "SELECT 1 AS due FROM event_outbox WHERE position IS NULL \
+                     AND next_attempt_ms <= {} LIMIT 1",
+                    placeholder(backend, 1)
+                ),
+                [now.into()],
+            ))
+            .await?;
+        if due.is_none() {
+            return Ok(Vec::new());
+        }
         let until = now.saturating_add(
             i64::try_from(self.settings.claim_lease().as_millis()).unwrap_or(i64::MAX),
         );
