@@ -29,7 +29,8 @@ const MIGRATION_LOCK_KEY: i64 = 0x6d65_6473_6563_6462;
 /// the journal is write-ahead so readers never block the writer, and
 /// triggers fire for the deletes REPLACE makes. With
 /// `require_verified_tls`, a URL that does not ask for verified TLS is
-/// refused before any connection is made.
+/// refused before any connection is made. A PostgreSQL that cannot be
+/// reached is reported with the connection's own error, at once.
 pub async fn connect(settings: &DatabaseSettings) -> Result<DatabaseConnection, DbErr> {
     settings
         .check_tls()
@@ -38,6 +39,8 @@ pub async fn connect(settings: &DatabaseSettings) -> Result<DatabaseConnection, 
     let sqlite = url.starts_with("sqlite:");
     if sqlite {
         ensure_sqlite_folder(url)?;
+    } else {
+        reach_postgres(url, Duration::from_secs(settings.connect_timeout_secs)).await?;
     }
     let mut options = ConnectOptions::new(url.to_owned());
     options
@@ -58,6 +61,34 @@ pub async fn connect(settings: &DatabaseSettings) -> Result<DatabaseConnection, 
         });
     }
     Database::connect(options).await
+}
+
+/// One connection to the PostgreSQL at `url`, closed again: the pool would
+/// retry a refused connection until its acquire timeout and then report
+/// only that it timed out.
+async fn reach_postgres(url: &str, within: Duration) -> Result<(), DbErr> {
+    use sqlx::Connection as _;
+    let options: sqlx::postgres::PgConnectOptions = url
+        .parse()
+        .map_err(|error| DbErr::Conn(RuntimeErr::SqlxError(std::sync::Arc::new(error))))?;
+    let connected = tokio::time::timeout(within, sqlx::PgConnection::connect_with(&options))
+        .await
+        .map_err(|_| {
+            DbErr::Custom(format!(
+                "cannot connect to PostgreSQL at {}:{}: no answer within {within:?}",
+                options.get_host(),
+                options.get_port()
+            ))
+        })?
+        .map_err(|error| {
+            DbErr::Custom(format!(
+                "cannot connect to PostgreSQL at {}:{}: {error}",
+                options.get_host(),
+                options.get_port()
+            ))
+        })?;
+    connected.close().await.ok();
+    Ok(())
 }
 
 /// Makes the folder of an SQLite database file, so the default

@@ -5,6 +5,7 @@ use serde::Deserialize;
 
 /// Where the data lives: `sqlite://PATH?mode=rwc` or `postgres://…`.
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct DatabaseSettings {
     /// Connection URL; may hold a password, so it is kept secret in logs.
     pub url: SecretString,

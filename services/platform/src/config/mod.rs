@@ -105,6 +105,7 @@ pub const DEFAULT_CONFIG_FILE: &str = "medsec.toml";
 
 /// Every setting of a medsec process.
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Settings {
     pub server: ServerSettings,
     pub database: DatabaseSettings,
@@ -120,6 +121,7 @@ pub struct Settings {
 /// Who may call: the OpenID Connect issuer of staff tokens (or, with none,
 /// the development issuer) and how its tokens are read.
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct AuthSettings {
     /// The issuer (`iss`) of staff tokens, e.g.
     /// `https://login.example.nhs.uk/realms/trust`. Unset: the development
@@ -159,6 +161,7 @@ pub enum TokenAlgorithm {
 /// SchedulingService's optimiser runs: how many at once, on how many
 /// threads, how large, and how much of a call's deadline storing needs.
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct SchedulingSettings {
     /// Largest message SchedulingService receives or sends.
     pub max_message_bytes: usize,
@@ -197,6 +200,7 @@ impl SchedulingSettings {
 
 /// BillingService's limits.
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct BillingSettings {
     /// Largest message BillingService receives or sends.
     pub max_message_bytes: usize,
@@ -208,6 +212,7 @@ pub struct BillingSettings {
 /// appointments. `{SPECIALTY}` stands for the slot's specialty, upper-cased
 /// with runs of other characters made `-` ("cardiology" -> "CARDIOLOGY").
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ChargeRules {
     /// Code charged for a fulfilled new-patient appointment.
     pub new: String,
@@ -221,6 +226,7 @@ pub struct ChargeRules {
 
 /// Calls to the suite's other services when they run in other processes.
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct PeerSettings {
     /// RecordsService, when not served by this process (e.g.
     /// `https://records.medsec.internal:50051`); scheduling asks it whether
@@ -251,6 +257,7 @@ pub struct PeerSettings {
 
 /// Events: the outbox relay, the broker, and how long events are kept.
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct EventsSettings {
     /// NATS server with JetStream (e.g. `nats://127.0.0.1:4222`); unset:
     /// events are delivered in-process (one process serving every
@@ -319,6 +326,7 @@ impl EventsSettings {
 
 /// RecordsService's limits.
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct RecordsSettings {
     /// Largest clinical document accepted, in bytes (default 10 MiB). Keep
     /// `records.max_message_bytes` above it.
@@ -329,6 +337,7 @@ pub struct RecordsSettings {
 
 /// Logs, traces and metrics.
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct TelemetrySettings {
     /// `tracing` env-filter directives, e.g. `info,medsec_records=debug`.
     /// `RUST_LOG`, when set, wins.
@@ -369,31 +378,52 @@ pub struct Overrides {
 
 /// The error of a configuration that cannot be read.
 #[derive(Debug, thiserror::Error)]
-#[error("invalid configuration: {0}")]
-pub struct ConfigError(#[from] Box<figment::Error>);
+pub enum ConfigError {
+    /// A value that cannot be read, or a key no setting has (named with
+    /// its path and where it came from).
+    #[error("invalid configuration: {0}")]
+    Invalid(#[from] Box<figment::Error>),
+    /// A configuration file named explicitly that is not there.
+    #[error("the configuration file {} does not exist", .0.display())]
+    Missing(PathBuf),
+}
 
 impl Settings {
-    /// Loads defaults, then `file` (or `medsec.toml` if present), then the
-    /// environment, then `overrides`.
+    /// Loads defaults, then `file` (or `medsec.toml` in the working folder
+    /// if present; no other folder is searched), then the environment, then
+    /// `overrides`. A file named that does not exist, and a key that names
+    /// no setting, are errors.
     pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Self, ConfigError> {
-        let file = file.unwrap_or_else(|| Path::new(DEFAULT_CONFIG_FILE));
-        let mut figment = Figment::from(Toml::string(DEFAULTS))
-            .merge(Toml::file(file))
-            .merge(Env::prefixed("MEDSEC__").split("__"));
+        if let Some(named) = file
+            && !named.is_file()
+        {
+            return Err(ConfigError::Missing(named.to_path_buf()));
+        }
+        let file = file.or_else(|| {
+            let default = Path::new(DEFAULT_CONFIG_FILE);
+            default.is_file().then_some(default)
+        });
+        let mut figment = Figment::from(Toml::string(DEFAULTS));
+        if let Some(file) = file {
+            figment = figment.merge(Toml::file_exact(file));
+        }
+        let mut figment = figment.merge(Env::prefixed("MEDSEC__").split("__"));
         if let Some(listen) = overrides.listen {
             figment = figment.merge(Serialized::default("server.listen", listen.to_string()));
         }
         if let Some(url) = &overrides.database_url {
             figment = figment.merge(Serialized::default("database.url", url));
         }
-        figment.extract().map_err(|e| ConfigError(Box::new(e)))
+        figment
+            .extract()
+            .map_err(|e| ConfigError::Invalid(Box::new(e)))
     }
 
     /// The defaults alone, for tests and tools.
     pub fn defaults() -> Result<Self, ConfigError> {
         Figment::from(Toml::string(DEFAULTS))
             .extract()
-            .map_err(|e| ConfigError(Box::new(e)))
+            .map_err(|e| ConfigError::Invalid(Box::new(e)))
     }
 }
 
@@ -440,6 +470,56 @@ mod tests {
                 "postgres://medsec_owner@db.internal/medsec"
             );
             assert_eq!(database.runtime_role.as_deref(), Some("medsec_app"));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_named_file_that_is_not_there_is_an_error() {
+        figment::Jail::expect_with(|_jail| {
+            let error = Settings::load(Some(Path::new("nowhere.toml")), &Overrides::default())
+                .err()
+                .ok_or("a missing file was taken")?;
+            assert!(matches!(error, ConfigError::Missing(_)), "{error}");
+            assert!(error.to_string().contains("nowhere.toml"), "{error}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_key_that_names_no_setting_is_an_error_naming_it() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("medsec.toml", "[server]\nrequest_timeout = 5\n")?;
+            let error = Settings::load(None, &Overrides::default())
+                .err()
+                .ok_or("an unknown key was taken")?
+                .to_string();
+            assert!(error.contains("request_timeout"), "{error}");
+            assert!(error.contains("server"), "{error}");
+            jail.create_file("medsec.toml", "")?;
+            jail.set_env("MEDSEC__EVENTS__NATS", "nats://x");
+            let error = Settings::load(None, &Overrides::default())
+                .err()
+                .ok_or("an unknown variable was taken")?
+                .to_string();
+            assert!(error.contains("nats"), "{error}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn no_parent_folder_is_searched() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("medsec.toml", "[server]\nrequest_timeout_secs = 5\n")?;
+            let child = jail.directory().join("child");
+            std::fs::create_dir(&child).map_err(|e| e.to_string())?;
+            jail.change_dir(&child)?;
+            let settings =
+                Settings::load(None, &Overrides::default()).map_err(|e| e.to_string())?;
+            assert_eq!(
+                settings.server.request_timeout_secs, 30,
+                "the parent's file was read"
+            );
             Ok(())
         });
     }

@@ -8,6 +8,7 @@ use serde::Deserialize;
 
 /// The gRPC listener and its limits.
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ServerSettings {
     /// Address to listen on; port 0 picks a free port.
     pub listen: SocketAddr,
@@ -57,6 +58,7 @@ pub struct ServerSettings {
 /// The server's certificate and, for mutual TLS, the CA that issues the
 /// services' client certificates.
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ServerTlsSettings {
     /// The server's certificate chain (PEM), leaf first.
     pub cert_file: PathBuf,
