@@ -41,6 +41,30 @@ enum Command {
     /// The audit trail.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Ask a server whether it is serving (gRPC health): prints its status
+    /// and exits 0 when SERVING, 1 otherwise. For container health checks
+    /// and operators probing a port.
+    Health(HealthArgs),
+}
+
+#[derive(Debug, Args)]
+struct HealthArgs {
+    /// Address of the server (default: server.listen of the configuration).
+    #[arg(long)]
+    addr: Option<SocketAddr>,
+    /// One service's status, e.g. medsec.records.v1.RecordsService
+    /// (default: the server as a whole).
+    #[arg(long, default_value = "")]
+    service: String,
+    /// CA (PEM) of a TLS server's certificate: the probe then uses TLS.
+    #[arg(long)]
+    ca_file: Option<PathBuf>,
+    /// Name the TLS server's certificate carries (default: the address's host).
+    #[arg(long)]
+    tls_name: Option<String>,
+    /// Seconds to wait for the answer.
+    #[arg(long, default_value_t = 3)]
+    timeout: u64,
 }
 
 #[derive(Debug, Subcommand)]
@@ -131,7 +155,23 @@ async fn main() -> anyhow::Result<()> {
             listen: None,
             database_url: args.database.clone(),
         },
+        Command::Health(_) => Overrides::default(),
     };
+    if let Command::Health(args) = &cli.command {
+        let settings = Settings::load(cli.config.as_deref(), &overrides)?;
+        let addr = args.addr.unwrap_or(settings.server.listen);
+        let status = health::probe(addr, args).await;
+        match status {
+            Ok(status) => {
+                println!("{status}");
+                std::process::exit(if status == "SERVING" { 0 } else { 1 });
+            }
+            Err(error) => {
+                eprintln!("medsec health: {addr}: {error:#}");
+                std::process::exit(1);
+            }
+        }
+    }
     let settings = Settings::load(cli.config.as_deref(), &overrides)?;
     let _telemetry = telemetry::init(&settings.telemetry)?;
 
@@ -175,6 +215,48 @@ async fn main() -> anyhow::Result<()> {
             }
             println!("{report}");
         }
+        // Answered above, before telemetry starts.
+        Command::Health(_) => {}
     }
     Ok(())
+}
+
+mod health {
+    use std::net::SocketAddr;
+    use std::time::Duration;
+
+    use tonic::transport::{Certificate, ClientTlsConfig, Endpoint};
+    use tonic_health::pb::HealthCheckRequest;
+    use tonic_health::pb::health_client::HealthClient;
+
+    use super::HealthArgs;
+
+    /// The health status `addr` reports for `args.service`, by name.
+    pub(super) async fn probe(addr: SocketAddr, args: &HealthArgs) -> anyhow::Result<String> {
+        let timeout = Duration::from_secs(args.timeout.max(1));
+        let scheme = if args.ca_file.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        let mut endpoint = Endpoint::from_shared(format!("{scheme}://{addr}"))?
+            .connect_timeout(timeout)
+            .timeout(timeout);
+        if let Some(ca) = &args.ca_file {
+            let mut tls =
+                ClientTlsConfig::new().ca_certificate(Certificate::from_pem(std::fs::read(ca)?));
+            if let Some(name) = &args.tls_name {
+                tls = tls.domain_name(name.clone());
+            }
+            endpoint = endpoint.tls_config(tls)?;
+        }
+        let channel = endpoint.connect().await?;
+        let answer = HealthClient::new(channel)
+            .check(HealthCheckRequest {
+                service: args.service.clone(),
+            })
+            .await
+            .map_err(|status| anyhow::anyhow!("{}: {}", status.code(), status.message()))?;
+        Ok(answer.into_inner().status().as_str_name().to_owned())
+    }
 }
