@@ -180,6 +180,14 @@ async fn scenario() {
     assert_eq!(charge.code, "CARDIOLOGY-NEW");
     assert_eq!(charge.net_pence, 25_000);
 
+    // Scheduling's JSON log line of the call carries the trace id.
+    let logged = std::fs::read_to_string(scheduling_site.log.with_extension("json")).unwrap();
+    assert!(
+        logged.lines().any(|line| line.contains("MarkFulfilled")
+            && line.contains(&format!("\"trace_id\":\"{trace_id}\""))),
+        "no log line of MarkFulfilled with its trace id in:\n{logged}"
+    );
+
     // Invoiced, paid, and the clinic letter filed in records.
     let draft = billing
         .create_invoice(billing::CreateInvoiceRequest {
@@ -477,7 +485,7 @@ impl Site {
                  [database]\nurl = \"{url}\"\nmax_connections = 6\n\
                  [events]\nnats_url = \"nats://127.0.0.1:4222\"\nstream = \"{stream}\"\n\
                  subject_prefix = \"t{prefix}\"\npoll_millis = 50\n\
-                 [telemetry]\nlog_filter = \"info,sqlx=warn\"\n\
+                 [telemetry]\nlog_filter = \"info,sqlx=warn\"\nlog_format = \"json\"\n\
                  otlp_endpoint = \"http://{otlp}\"\nservice_name = \"medsec-{service}\"\n",
                 url = database.url,
                 prefix = stream.to_lowercase(),
@@ -515,13 +523,14 @@ impl Site {
             .unwrap()
             .to_owned();
         let log = std::fs::File::create(&self.log).unwrap();
+        let json = std::fs::File::create(self.log.with_extension("json")).unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_medsec"))
             .args(["--config"])
             .arg(&self.config)
             .args(["serve", "--service", &service])
             .env_remove("RUST_LOG")
             .env("OTEL_BSP_SCHEDULE_DELAY", "100")
-            .stdout(Stdio::null())
+            .stdout(json)
             .stderr(log)
             .spawn()
             .expect("start medsec");

@@ -226,7 +226,9 @@ impl GrpcServer {
         }
         let serving = self
             .server
-            .layer(RpcTelemetryLayer)
+            .layer(RpcTelemetryLayer {
+                trace_probes: self.settings.trace_health_and_reflection,
+            })
             .layer(ShedLayer::new(self.settings.max_in_flight))
             .layer(auth)
             .add_routes(routes.routes())
@@ -331,21 +333,39 @@ pub async fn shutdown_signal() {
     }
 }
 
-/// Wraps every RPC in a server span (child of the caller's trace context)
-/// and records its duration and status code.
+/// Wraps every RPC in a server span (child of the caller's trace context,
+/// its trace and span ids also recorded as fields, so JSON log lines carry
+/// them) and records its duration and status code: `rpc.server.call.duration`
+/// in seconds, as the current OpenTelemetry RPC conventions name it, and the
+/// older `rpc.server.duration` in milliseconds while dashboards move over.
+/// Health checks and reflection get no span unless `trace_probes`: probes
+/// every few seconds would swamp the traces.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct RpcTelemetryLayer;
+pub struct RpcTelemetryLayer {
+    pub trace_probes: bool,
+}
 
 impl<S> tower::Layer<S> for RpcTelemetryLayer {
     type Service = RpcTelemetry<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        let duration = global::meter("medsec")
-            .f64_histogram("rpc.server.duration")
-            .with_unit("ms")
+        let meter = global::meter("medsec");
+        let duration = meter
+            .f64_histogram("rpc.server.call.duration")
+            .with_unit("s")
             .with_description("duration of inbound RPCs")
             .build();
-        RpcTelemetry { inner, duration }
+        let duration_ms = meter
+            .f64_histogram("rpc.server.duration")
+            .with_unit("ms")
+            .with_description("duration of inbound RPCs (the older name, in milliseconds)")
+            .build();
+        RpcTelemetry {
+            inner,
+            duration,
+            duration_ms,
+            trace_probes: self.trace_probes,
+        }
     }
 }
 
@@ -354,6 +374,8 @@ impl<S> tower::Layer<S> for RpcTelemetryLayer {
 pub struct RpcTelemetry<S> {
     inner: S,
     duration: Histogram<f64>,
+    duration_ms: Histogram<f64>,
+    trace_probes: bool,
 }
 
 impl<S> std::fmt::Debug for RpcTelemetry<S> {
@@ -384,29 +406,38 @@ where
             .split_once('/')
             .unwrap_or(("", path));
         let (service, method) = (service.to_owned(), method.to_owned());
-        let span = tracing::info_span!(
-            "rpc",
-            otel.name = %format_args!("{service}/{method}"),
-            otel.kind = "server",
-            otel.status_code = tracing::field::Empty,
-            rpc.system = "grpc",
-            rpc.service = %service,
-            rpc.method = %method,
-            rpc.grpc.status_code = tracing::field::Empty,
-        );
+        let probe = service == HEALTH_SERVICE
+            || crate::auth::policy::REFLECTION_SERVICES.contains(&service.as_str());
+        let span = if probe && !self.trace_probes {
+            tracing::Span::none()
+        } else {
+            tracing::info_span!(
+                "rpc",
+                otel.name = %format_args!("{service}/{method}"),
+                otel.kind = "server",
+                otel.status_code = tracing::field::Empty,
+                rpc.system = "grpc",
+                rpc.service = %service,
+                rpc.method = %method,
+                rpc.grpc.status_code = tracing::field::Empty,
+                trace_id = tracing::field::Empty,
+                span_id = tracing::field::Empty,
+            )
+        };
         let parent = global::get_text_map_propagator(|propagator| {
             propagator.extract(&HeaderExtractor(request.headers()))
         });
         // A span with no subscriber layer for OpenTelemetry cannot take a
         // parent; that only means traces are not exported.
         let _ = span.set_parent(parent);
+        crate::telemetry::record_ids(&span);
 
         let started = Instant::now();
         let response = {
             let _entered = span.enter();
             self.inner.call(request)
         };
-        let duration = self.duration.clone();
+        let (duration, duration_ms) = (self.duration.clone(), self.duration_ms.clone());
         Box::pin(
             async move {
                 let result = response.await;
@@ -426,17 +457,21 @@ where
                 if is_server_error(code) {
                     span.record("otel.status_code", "ERROR");
                 }
-                let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
-                tracing::debug!(code, elapsed_ms, "rpc finished");
-                duration.record(
-                    elapsed_ms,
-                    &[
-                        KeyValue::new("rpc.system", "grpc"),
-                        KeyValue::new("rpc.service", service),
-                        KeyValue::new("rpc.method", method),
-                        KeyValue::new("rpc.grpc.status_code", i64::from(code)),
-                    ],
-                );
+                let elapsed = started.elapsed().as_secs_f64();
+                // An access log line per call (probes only when debugging).
+                if probe {
+                    tracing::debug!(code, elapsed_ms = elapsed * 1000.0, "rpc finished");
+                } else {
+                    tracing::info!(code, elapsed_ms = elapsed * 1000.0, "rpc finished");
+                }
+                let attributes = [
+                    KeyValue::new("rpc.system", "grpc"),
+                    KeyValue::new("rpc.service", service),
+                    KeyValue::new("rpc.method", method),
+                    KeyValue::new("rpc.grpc.status_code", i64::from(code)),
+                ];
+                duration.record(elapsed, &attributes);
+                duration_ms.record(elapsed * 1000.0, &attributes);
                 result
             }
             .instrument(span),

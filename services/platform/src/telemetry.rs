@@ -66,8 +66,10 @@ pub fn init(settings: &TelemetrySettings) -> Result<TelemetryGuard, TelemetryErr
         Ok(directives) if !directives.is_empty() => EnvFilter::try_new(directives)?,
         _ => EnvFilter::try_new(&settings.log_filter)?,
     };
+    // Colour only for a person at a terminal, never into a file or a pipe.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
     let fmt_layer = match settings.log_format {
-        LogFormat::Text => tracing_subscriber::fmt::layer().boxed(),
+        LogFormat::Text => tracing_subscriber::fmt::layer().with_ansi(ansi).boxed(),
         LogFormat::Json => tracing_subscriber::fmt::layer()
             .json()
             .flatten_event(true)
@@ -76,10 +78,20 @@ pub fn init(settings: &TelemetrySettings) -> Result<TelemetryGuard, TelemetryErr
     };
 
     let mut guard = TelemetryGuard::default();
-    let otel_layer = match &settings.otlp_endpoint {
+    // The standard OpenTelemetry variables, when set, win over the file.
+    let from_env = |name: &str| std::env::var(name).ok().filter(|value| !value.is_empty());
+    let endpoint =
+        from_env("OTEL_EXPORTER_OTLP_ENDPOINT").or_else(|| settings.otlp_endpoint.clone());
+    let service_name =
+        from_env("OTEL_SERVICE_NAME").unwrap_or_else(|| settings.service_name.clone());
+    let otel_layer = match &endpoint {
         Some(endpoint) => {
             let resource = Resource::builder()
-                .with_service_name(settings.service_name.clone())
+                .with_service_name(service_name)
+                .with_attribute(opentelemetry::KeyValue::new(
+                    "service.version",
+                    env!("CARGO_PKG_VERSION"),
+                ))
                 .build();
             let tls = otlp_tls(settings, endpoint)?;
             let mut spans = opentelemetry_otlp::SpanExporter::builder()
@@ -170,6 +182,19 @@ fn read_pem(what: &'static str, path: &Path) -> Result<Vec<u8>, TelemetryError> 
         path: path.to_owned(),
         source,
     })
+}
+
+/// Records `span`'s trace and span ids in its `trace_id` and `span_id`
+/// fields (when it declares them), so log lines inside it carry them.
+pub fn record_ids(span: &tracing::Span) {
+    use opentelemetry::trace::TraceContextExt as _;
+    use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+    let context = span.context();
+    let ids = context.span().span_context().clone();
+    if ids.is_valid() {
+        span.record("trace_id", ids.trace_id().to_string());
+        span.record("span_id", ids.span_id().to_string());
+    }
 }
 
 /// Puts the current span's W3C trace context on an outgoing call's

@@ -12,6 +12,9 @@ use serde::Deserialize;
 pub struct ServerSettings {
     /// Address to listen on; port 0 picks a free port.
     pub listen: SocketAddr,
+    /// Trace health checks and reflection too (off: probes every few
+    /// seconds would swamp the traces; their metrics are kept either way).
+    pub trace_health_and_reflection: bool,
     /// Deadline applied to every RPC unless the client asks for a shorter one.
     pub request_timeout_secs: u64,
     /// Largest message accepted or sent, in bytes, by the shell's own

@@ -70,8 +70,11 @@ pub async fn deliver(
         messaging.message.id = %event.id,
         messaging.consumer.group.name = consumer.name(),
         outcome = tracing::field::Empty,
+        trace_id = tracing::field::Empty,
+        span_id = tracing::field::Empty,
     );
     trace::continue_in(&span, event);
+    crate::telemetry::record_ids(&span);
     async move {
         let delivered = apply(db, consumer, event, id).await;
         let outcome = match &delivered {

@@ -399,10 +399,13 @@ fn publish_span(row: &Claimed) -> tracing::Span {
         messaging.operation = "publish",
         messaging.destination.name = %row.kind,
         messaging.message.id = %row.id,
+        trace_id = tracing::field::Empty,
+        span_id = tracing::field::Empty,
     );
     if let Ok(envelope) = pb::Envelope::decode(row.envelope.as_slice()) {
         trace::continue_in(&span, &envelope);
     }
+    crate::telemetry::record_ids(&span);
     span
 }
 
