@@ -557,15 +557,7 @@ async fn archiving_a_patient_clears_their_diary_and_list(backend: Backend, broke
 
 /// Every event in the outbox, in the order raised.
 async fn outbox(db: &DatabaseConnection) -> Vec<pb::Envelope> {
-    use medsec_platform::events::entities::outbox;
-    outbox::Entity::find()
-        .order_by_asc(outbox::Column::Seq)
-        .all(db)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|row| pb::Envelope::decode(row.envelope.as_slice()).unwrap())
-        .collect()
+    medsec_platform::testing::raised_events(db).await
 }
 
 async fn count(db: &DatabaseConnection, sql: &str) -> i64 {

@@ -378,6 +378,30 @@ pub fn precondition_type(status: &Status) -> String {
         .r#type
 }
 
+/// Every event raised in `db` so far, as written to the outbox, in order;
+/// each row's columns checked against its envelope.
+pub async fn raised_events(db: &DatabaseConnection) -> Vec<crate::events::pb::Envelope> {
+    use crate::events::entities::outbox;
+    use prost::Message as _;
+    use sea_orm::{EntityTrait as _, QueryOrder as _};
+    let rows = outbox::Entity::find()
+        .order_by_asc(outbox::Column::Seq)
+        .all(db)
+        .await
+        .expect("read the outbox");
+    rows.into_iter()
+        .map(|row| {
+            let envelope =
+                crate::events::pb::Envelope::decode(row.envelope.as_slice()).expect("an envelope");
+            assert_eq!(row.id.to_string(), envelope.id);
+            assert_eq!(row.kind, envelope.r#type);
+            assert_eq!(row.subject, envelope.subject);
+            assert_eq!(format!("/medsec/{}", row.source), envelope.source);
+            envelope
+        })
+        .collect()
+}
+
 /// Logs appear in tests only with `TEST_LOG=1`.
 pub fn init_test_logging() {
     static INIT: Once = Once::new();

@@ -1,14 +1,13 @@
 //! BillingService's test app and fixtures: the server comes from the
 //! platform's harness, the payers, prices, charges and invoices from here.
 
-use medsec_platform::events::{self, entities::outbox};
+use medsec_platform::events;
 use medsec_platform::server::Services;
 use medsec_platform::testing::AuthChannel;
 use medsec_platform::testing::{Backend, Running, precondition_type, start};
 use medsec_proto::billing::v1 as pb;
 use medsec_proto::billing::v1::billing_service_client::BillingServiceClient;
-use prost::Message as _;
-use sea_orm::{DatabaseConnection, EntityTrait as _, QueryOrder as _};
+use sea_orm::DatabaseConnection;
 use tonic::Status;
 use uuid::Uuid;
 
@@ -235,22 +234,7 @@ impl TestApp {
 
     /// Every event raised so far, as written to the outbox, in order.
     pub(crate) async fn raised(&self) -> Vec<events::pb::Envelope> {
-        let rows = outbox::Entity::find()
-            .order_by_asc(outbox::Column::Seq)
-            .all(&self.db)
-            .await
-            .expect("read the outbox");
-        rows.into_iter()
-            .map(|row| {
-                let envelope =
-                    events::pb::Envelope::decode(row.envelope.as_slice()).expect("an envelope");
-                assert_eq!(row.id.to_string(), envelope.id);
-                assert_eq!(row.kind, envelope.r#type);
-                assert_eq!(row.subject, envelope.subject);
-                assert_eq!(format!("/medsec/{}", row.source), envelope.source);
-                envelope
-            })
-            .collect()
+        medsec_platform::testing::raised_events(&self.db).await
     }
 
     pub(crate) async fn get(&mut self, id: &str) -> pb::Invoice {

@@ -3,7 +3,7 @@
 
 use medsec_platform::Settings;
 use medsec_platform::auth::Role;
-use medsec_platform::events::{self, entities::outbox};
+use medsec_platform::events;
 use medsec_platform::server::Services;
 use medsec_platform::testing::{
     AuthChannel, Backend, Caller, Running, TestDatabase, start, start_with,
@@ -12,8 +12,7 @@ use medsec_proto::records::v1 as pb;
 use medsec_proto::records::v1::records_service_client::RecordsServiceClient;
 use medsec_records::domain::NhsNumber;
 use medsec_records::store::entities::patient::Entity as Patients;
-use prost::Message as _;
-use sea_orm::{DatabaseConnection, EntityTrait, PaginatorTrait, QueryOrder as _};
+use sea_orm::{DatabaseConnection, EntityTrait, PaginatorTrait};
 
 /// A RecordsService on a fresh database, and a client for it.
 pub(crate) struct TestApp {
@@ -62,22 +61,7 @@ impl TestApp {
 
     /// Every event raised so far, as written to the outbox, in order.
     pub(crate) async fn raised(&self) -> Vec<events::pb::Envelope> {
-        let rows = outbox::Entity::find()
-            .order_by_asc(outbox::Column::Seq)
-            .all(&self.db)
-            .await
-            .expect("read the outbox");
-        rows.into_iter()
-            .map(|row| {
-                let envelope =
-                    events::pb::Envelope::decode(row.envelope.as_slice()).expect("an envelope");
-                assert_eq!(row.id.to_string(), envelope.id);
-                assert_eq!(row.kind, envelope.r#type);
-                assert_eq!(row.subject, envelope.subject);
-                assert_eq!(format!("/medsec/{}", row.source), envelope.source);
-                envelope
-            })
-            .collect()
+        medsec_platform::testing::raised_events(&self.db).await
     }
 
     /// Rows in the patients table, archived or not.
