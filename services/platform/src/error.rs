@@ -146,6 +146,17 @@ impl PreconditionKind {
             Self::Budget => "BUDGET",
         }
     }
+
+    /// The `google.rpc.ErrorInfo` reason of a failed precondition of this kind.
+    pub fn reason(self) -> &'static str {
+        match self {
+            Self::State => "WRONG_STATE",
+            Self::Overlap => "OVERLAPS",
+            Self::Fit => "DOES_NOT_FIT",
+            Self::Rota => "NOBODY_ON_DUTY",
+            Self::Budget => "OVER_BUDGET",
+        }
+    }
 }
 
 impl fmt::Display for PreconditionKind {
@@ -174,52 +185,132 @@ impl From<sea_orm::DbErr> for ApiError {
     }
 }
 
-impl From<ApiError> for Status {
-    fn from(error: ApiError) -> Self {
-        match error {
-            ApiError::InvalidArgument(violations) => {
+/// The `domain` of errors raised outside any one service (the server's own
+/// layers, calls with no service path).
+pub const SUITE_DOMAIN: &str = "medsec";
+
+/// The `google.rpc.ErrorInfo` domain naming the service of a gRPC service
+/// name: `medsec.records.v1.RecordsService` → `records.medsec`.
+pub fn domain_of(grpc_service: &str) -> String {
+    match grpc_service.strip_prefix("medsec.") {
+        Some(rest) => match rest.split_once('.') {
+            Some((service, _)) if !service.is_empty() => format!("{service}.{SUITE_DOMAIN}"),
+            _ => SUITE_DOMAIN.to_owned(),
+        },
+        None => SUITE_DOMAIN.to_owned(),
+    }
+}
+
+/// The `google.rpc.ErrorInfo` reason of a status that carries no reason of
+/// its own (raised by tonic or the server's layers), from its code.
+pub fn reason_of(code: Code) -> &'static str {
+    match code {
+        Code::Ok => "OK",
+        Code::Cancelled => "CANCELLED",
+        Code::Unknown => "UNKNOWN",
+        Code::InvalidArgument => "INVALID_REQUEST",
+        Code::DeadlineExceeded => "DEADLINE_EXCEEDED",
+        Code::NotFound => "NOT_FOUND",
+        Code::AlreadyExists => "ALREADY_EXISTS",
+        Code::PermissionDenied => "ROLE_NOT_ALLOWED",
+        Code::ResourceExhausted => "OVERLOADED",
+        Code::FailedPrecondition => "FAILED_PRECONDITION",
+        Code::Aborted => "CONCURRENT_CHANGE",
+        Code::OutOfRange => "OUT_OF_RANGE",
+        Code::Unimplemented => "NOT_IMPLEMENTED",
+        Code::Internal => "INTERNAL_ERROR",
+        Code::Unavailable => "TEMPORARILY_UNAVAILABLE",
+        Code::DataLoss => "DATA_LOSS",
+        Code::Unauthenticated => "NOT_AUTHENTICATED",
+    }
+}
+
+/// How long a client should wait before retrying a passing fault.
+const RETRY_DELAY: std::time::Duration = std::time::Duration::from_millis(200);
+
+impl ApiError {
+    /// The `google.rpc.ErrorInfo` reason (AIP-193): what went wrong, in
+    /// UPPER_SNAKE_CASE, stable for clients to match on.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::InvalidArgument(_) => "INVALID_FIELDS",
+            Self::NotFound { .. } => "RESOURCE_NOT_FOUND",
+            Self::AlreadyExists { .. } => "RESOURCE_ALREADY_EXISTS",
+            Self::FailedPrecondition { kind, .. } => kind.reason(),
+            Self::PermissionDenied(_) => "ROLE_NOT_ALLOWED",
+            Self::Aborted(_) => "CONCURRENT_CHANGE",
+            Self::ResourceExhausted(_) => "CAPACITY_EXCEEDED",
+            Self::Unavailable(_) => "TEMPORARILY_UNAVAILABLE",
+            Self::Internal(_) => "INTERNAL_ERROR",
+        }
+    }
+
+    /// The gRPC status a client receives, with `google.rpc.ErrorInfo` (this
+    /// error's reason, `domain` naming the service, and metadata naming the
+    /// resource or fields concerned) beside the detail of its kind.
+    pub fn into_status(self, domain: &str) -> Status {
+        let reason = self.reason();
+        let mut metadata = std::collections::HashMap::new();
+        let mut details = ErrorDetails::new();
+        let (code, message) = match self {
+            Self::InvalidArgument(violations) => {
+                let fields: Vec<&str> = violations.fields().collect();
+                metadata.insert("fields".to_owned(), fields.join(","));
                 let message = violations.to_string();
-                let details = ErrorDetails::with_bad_request(violations.into_details());
-                Status::with_error_details(Code::InvalidArgument, message, details)
+                details.set_bad_request(violations.into_details());
+                (Code::InvalidArgument, message)
             }
-            ApiError::NotFound { resource, id } => {
-                let details = ErrorDetails::with_resource_info(resource, &id, "", "not found");
-                Status::with_error_details(
-                    Code::NotFound,
-                    format!("{resource} {id} not found"),
-                    details,
-                )
+            Self::NotFound { resource, id } => {
+                details.set_resource_info(resource, &id, "", "not found");
+                metadata.insert("resource".to_owned(), resource.to_owned());
+                let message = format!("{resource} {id} not found");
+                metadata.insert("id".to_owned(), id);
+                (Code::NotFound, message)
             }
-            ApiError::AlreadyExists {
+            Self::AlreadyExists {
                 message,
                 resource,
                 existing_id,
             } => {
-                let details =
-                    ErrorDetails::with_resource_info(resource, existing_id, "", message.clone());
-                Status::with_error_details(Code::AlreadyExists, message, details)
+                details.set_resource_info(resource, &existing_id, "", message.clone());
+                metadata.insert("resource".to_owned(), resource.to_owned());
+                metadata.insert("existing_id".to_owned(), existing_id);
+                (Code::AlreadyExists, message)
             }
-            ApiError::FailedPrecondition {
+            Self::FailedPrecondition {
                 message,
                 kind,
                 subject,
             } => {
-                let details = ErrorDetails::with_precondition_failure_violation(
-                    kind.as_str(),
-                    subject,
-                    &message,
-                );
-                Status::with_error_details(Code::FailedPrecondition, message, details)
+                details.add_precondition_failure_violation(kind.as_str(), &subject, &message);
+                metadata.insert("kind".to_owned(), kind.as_str().to_owned());
+                metadata.insert("subject".to_owned(), subject);
+                (Code::FailedPrecondition, message)
             }
-            ApiError::PermissionDenied(message) => Status::permission_denied(message),
-            ApiError::Aborted(message) => Status::aborted(message),
-            ApiError::Unavailable(message) => Status::unavailable(message),
-            ApiError::ResourceExhausted(message) => Status::resource_exhausted(message),
-            ApiError::Internal(source) => {
+            Self::PermissionDenied(message) => (Code::PermissionDenied, message),
+            Self::Aborted(message) => {
+                details.set_retry_info(Some(std::time::Duration::ZERO));
+                (Code::Aborted, message)
+            }
+            Self::ResourceExhausted(message) => (Code::ResourceExhausted, message),
+            Self::Unavailable(message) => {
+                details.set_retry_info(Some(RETRY_DELAY));
+                (Code::Unavailable, message)
+            }
+            Self::Internal(source) => {
                 tracing::error!(error = %ErrorChain(source.as_ref()), "internal error");
-                Status::internal("internal error")
+                (Code::Internal, "internal error".to_owned())
             }
-        }
+        };
+        details.set_error_info(reason, domain, metadata);
+        Status::with_error_details(code, message, details)
+    }
+}
+
+/// Without a service to name, the domain is the suite's.
+impl From<ApiError> for Status {
+    fn from(error: ApiError) -> Self {
+        error.into_status(SUITE_DOMAIN)
     }
 }
 

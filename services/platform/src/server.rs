@@ -294,15 +294,44 @@ fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
     text
 }
 
-/// Reflection over exactly the services this process serves.
+/// Reflection over exactly the services this process serves, and the
+/// `google.rpc` types their errors carry.
 fn reflection<'a>(names: &[&'a str]) -> tonic_reflection::server::Builder<'a> {
     names.iter().fold(
         tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(medsec_proto::FILE_DESCRIPTOR_SET)
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            // google.rpc's error details, so grpcurl and buf curl decode them.
+            .register_encoded_file_descriptor_set(tonic_types::pb::FILE_DESCRIPTOR_SET)
             .with_service_name(HEALTH_SERVICE),
         |builder, name| builder.with_service_name(*name),
     )
+}
+
+/// Gives an error status raised without `google.rpc` details (by tonic, the
+/// load shedder or the auth layer) a `google.rpc.ErrorInfo` naming the
+/// service, so every error a client sees carries one (AIP-193). Statuses
+/// from handlers already carry theirs, with a more specific reason.
+fn add_error_info(headers: &mut http::HeaderMap, grpc_service: &str) {
+    if headers.contains_key("grpc-status-details-bin") {
+        return;
+    }
+    let Some(status) = tonic::Status::from_header_map(headers) else {
+        return;
+    };
+    let details = tonic_types::ErrorDetails::with_error_info(
+        crate::error::reason_of(status.code()),
+        crate::error::domain_of(grpc_service),
+        std::collections::HashMap::new(),
+    );
+    let status = <tonic::Status as tonic_types::StatusExt>::with_error_details(
+        status.code(),
+        status.message(),
+        details,
+    );
+    if let Err(error) = status.add_header(headers) {
+        tracing::warn!(%error, "cannot add error details to a status");
+    }
 }
 
 /// Resolves when the process is asked to stop: SIGTERM or Ctrl-C.
@@ -440,16 +469,22 @@ where
         let (duration, duration_ms) = (self.duration.clone(), self.duration_ms.clone());
         Box::pin(
             async move {
-                let result = response.await;
+                let mut result = response.await;
                 // Unary errors are trailers-only responses: the status is a
                 // header. A response without one carries OK in its trailers.
-                let code = match &result {
-                    Ok(response) => response
-                        .headers()
-                        .get("grpc-status")
-                        .and_then(|value| value.to_str().ok())
-                        .and_then(|value| value.parse::<i32>().ok())
-                        .unwrap_or(0),
+                let code = match &mut result {
+                    Ok(response) => {
+                        let code = response
+                            .headers()
+                            .get("grpc-status")
+                            .and_then(|value| value.to_str().ok())
+                            .and_then(|value| value.parse::<i32>().ok())
+                            .unwrap_or(0);
+                        if code != 0 {
+                            add_error_info(response.headers_mut(), &service);
+                        }
+                        code
+                    }
                     Err(_) => tonic::Code::Unknown as i32,
                 };
                 let span = tracing::Span::current();

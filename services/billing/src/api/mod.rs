@@ -30,7 +30,7 @@ impl BillingApi {
 }
 
 medsec_platform::grpc_handlers! {
-    BillingApi as BillingService {
+    BillingApi as BillingService, domain = "billing.medsec" {
         create_price_item(pb::CreatePriceItemRequest) -> pb::PriceItem = price_list::create;
         end_price_item(pb::EndPriceItemRequest) -> pb::PriceItem = price_list::end;
         list_price_items(pb::ListPriceItemsRequest) -> pb::ListPriceItemsResponse = price_list::list;

@@ -107,6 +107,21 @@ impl EventService for EventsApi {
         &self,
         request: Request<pb::WatchEventsRequest>,
     ) -> Result<Response<Self::WatchEventsStream>, Status> {
+        self.watch(request)
+            .await
+            .map(Response::new)
+            .map_err(|error| error.into_status(DOMAIN))
+    }
+}
+
+/// The `google.rpc.ErrorInfo` domain of the event service's errors.
+const DOMAIN: &str = "events.medsec";
+
+impl EventsApi {
+    async fn watch(
+        &self,
+        request: Request<pb::WatchEventsRequest>,
+    ) -> Result<EventStream, ApiError> {
         let actor = Actor::of(&request);
         let watch = read(request.get_ref())?;
         self.check_kept(watch.after).await?;
@@ -114,14 +129,14 @@ impl EventService for EventsApi {
             .await
             .map_err(ApiError::from)?;
         audit::record(&*txn, &actor, [Access::other("events")]).await?;
-        txn.commit().await.map_err(ApiError::from)?;
+        txn.commit().await?;
 
         let (sender, receiver) = mpsc::channel(64);
         let db = self.db.clone();
         let poll = self.settings.poll();
         let closing = self.closing.clone();
         tokio::spawn(async move { stream(db, watch, poll, closing, sender).await });
-        Ok(Response::new(Box::pin(ReceiverStream::new(receiver))))
+        Ok(Box::pin(ReceiverStream::new(receiver)))
     }
 }
 
@@ -204,9 +219,11 @@ async fn stream(
     loop {
         if *closing.borrow() {
             let _ = sender
-                .send(Err(Status::unavailable(
-                    "the server is shutting down; watch again from the last position handled",
-                )))
+                .send(Err(ApiError::Unavailable(
+                    "the server is shutting down; watch again from the last position handled"
+                        .to_owned(),
+                )
+                .into_status(DOMAIN)))
                 .await;
             return;
         }
@@ -222,7 +239,9 @@ async fn stream(
         {
             Ok(rows) => rows,
             Err(error) => {
-                let _ = sender.send(Err(ApiError::from(error).into())).await;
+                let _ = sender
+                    .send(Err(ApiError::from(error).into_status(DOMAIN)))
+                    .await;
                 return;
             }
         };
@@ -233,7 +252,9 @@ async fn stream(
                 .and_then(|position| Ok((position, row.try_get::<Vec<u8>>("", "envelope")?)));
             let Ok((position, bytes)) = decoded else {
                 let _ = sender
-                    .send(Err(Status::internal("an event could not be read")))
+                    .send(Err(
+                        ApiError::internal("an event could not be read").into_status(DOMAIN)
+                    ))
                     .await;
                 return;
             };

@@ -34,7 +34,7 @@ impl RecordsApi {
 }
 
 medsec_platform::grpc_handlers! {
-    RecordsApi as RecordsService {
+    RecordsApi as RecordsService, domain = "records.medsec" {
         create_patient(pb::CreatePatientRequest) -> pb::Patient = patients::create;
         get_patient(pb::GetPatientRequest) -> pb::Patient = patients::get;
         list_patients(pb::ListPatientsRequest) -> pb::ListPatientsResponse = patients::list;

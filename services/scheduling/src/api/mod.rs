@@ -43,7 +43,7 @@ impl SchedulingApi {
 }
 
 medsec_platform::grpc_handlers! {
-    SchedulingApi as SchedulingService {
+    SchedulingApi as SchedulingService, domain = "scheduling.medsec" {
         create_staff_member(pb::CreateStaffMemberRequest) -> pb::StaffMember = staff::create_member;
         get_staff_member(pb::GetStaffMemberRequest) -> pb::StaffMember = staff::get_member;
         list_staff_members(pb::ListStaffMembersRequest) -> pb::ListStaffMembersResponse = staff::list_members;
