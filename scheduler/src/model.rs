@@ -321,6 +321,16 @@ pub enum Status {
     Feasible,
 }
 
+impl Status {
+    /// Its spelling in JSON, traces and metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Optimal => "optimal",
+            Self::Feasible => "feasible",
+        }
+    }
+}
+
 /// One referral placed in one slot.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Allocation {

@@ -85,9 +85,26 @@ pub enum Engine {
 
 /// Solves a validated problem exactly (or to the time limit).
 pub fn solve(problem: &Problem, options: &SolveOptions) -> Result<Solution, SolveError> {
+    // The solve and its stages as spans (for whoever subscribes: a service
+    // exports them under its RPC's trace; the CLI has no subscriber).
+    let span = tracing::info_span!(
+        "optimiser.solve",
+        referrals = problem.referrals.len(),
+        slots = problem.slots.len(),
+        status = tracing::field::Empty,
+        objective = tracing::field::Empty,
+        bound = tracing::field::Empty,
+    );
+    let _entered = span.enter();
     let started = Instant::now();
     let deadline = options.time_limit.map(|limit| (started, limit));
     let threads = thread_count(options.threads);
+    let stage1 = tracing::info_span!(
+        "optimiser.relaxation",
+        subproblems = tracing::field::Empty,
+        cut_short = tracing::field::Empty,
+    );
+    let stage1_entered = stage1.enter();
     let (greedy_assignment, subs, options, results) = std::thread::scope(|scope| {
         // The greedy baseline is needed only at the end (and by the LP
         // engine's first columns): with the flow engine it runs beside
@@ -122,7 +139,10 @@ pub fn solve(problem: &Problem, options: &SolveOptions) -> Result<Solution, Solv
         }
     });
     let options = &options;
+    stage1.record("subproblems", subs.len());
     let results = results?;
+    stage1.record("cut_short", results.iter().filter(|r| r.cut_short).count());
+    drop(stage1_entered);
     let stage1_done = started.elapsed().as_secs_f64();
 
     let mut assignment: Assignment = vec![None; problem.referrals.len()];
@@ -186,6 +206,13 @@ pub fn solve(problem: &Problem, options: &SolveOptions) -> Result<Solution, Solv
     let mut proven = results.iter().all(|r| r.proven);
 
     let clashes = clashes::conflicts(problem, &assignment);
+    let stage2 = tracing::info_span!(
+        "optimiser.clashes",
+        clashes = clashes.len(),
+        branch_nodes = tracing::field::Empty,
+        proven = tracing::field::Empty,
+    );
+    let stage2_entered = stage2.enter();
     if !clashes.is_empty() && (cut_short > 0 || expired(deadline)) {
         // Out of time: no search, just the quick repair. The relaxations'
         // bounds stand, since dropping the patient-day rule only lowers the
@@ -254,6 +281,9 @@ pub fn solve(problem: &Problem, options: &SolveOptions) -> Result<Solution, Solv
             }
         }
     }
+    stage2.record("branch_nodes", stats.branch_nodes);
+    stage2.record("proven", proven);
+    drop(stage2_entered);
     stats.stage1_seconds = stage1_done;
     stats.stage2_seconds = started.elapsed().as_secs_f64() - stage1_done;
     let mut objective = evaluate::check(problem, &assignment).map_err(SolveError::Solution)?;
@@ -273,6 +303,9 @@ pub fn solve(problem: &Problem, options: &SolveOptions) -> Result<Solution, Solv
         Status::Feasible
     };
 
+    span.record("status", status.as_str());
+    span.record("objective", objective);
+    span.record("bound", bound.min(objective));
     let summary = evaluate::summarise(problem, &assignment);
     let greedy_summary = evaluate::summarise(problem, &greedy_assignment);
     let (allocations, unallocated) = evaluate::allocation_lists(problem, &assignment);

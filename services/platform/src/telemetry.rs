@@ -217,3 +217,61 @@ pub fn inject_trace_context(metadata: &mut tonic::metadata::MetadataMap) {
         propagator.inject_context(&context, &mut Injector(metadata));
     });
 }
+
+/// The suite's own instruments beside the RPC ones, named as the dashboards
+/// in `deploy/grafana` read them. Each is made once, on first use, from the
+/// global meter provider (a no-op until [`init`] installs an exporter).
+pub mod metrics {
+    use std::sync::LazyLock;
+
+    use opentelemetry::KeyValue;
+    use opentelemetry::global;
+    use opentelemetry::metrics::{Gauge, Histogram};
+
+    static OPTIMISER_DURATION: LazyLock<Histogram<f64>> = LazyLock::new(|| {
+        global::meter("medsec")
+            .f64_histogram("medsec.optimiser.duration")
+            .with_unit("s")
+            .with_description("wall time of one optimiser solve, by outcome")
+            .with_boundaries(vec![
+                0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+            ])
+            .build()
+    });
+    static OUTBOX_PENDING: LazyLock<Gauge<u64>> = LazyLock::new(|| {
+        global::meter("medsec")
+            .u64_gauge("medsec.events.outbox.pending")
+            .with_description("events raised but not yet relayed")
+            .build()
+    });
+    static OUTBOX_LAG: LazyLock<Gauge<f64>> = LazyLock::new(|| {
+        global::meter("medsec")
+            .f64_gauge("medsec.events.outbox.lag")
+            .with_unit("s")
+            .with_description("age of the oldest event not yet relayed (0 when none)")
+            .build()
+    });
+    static SPECIMENS_OVERDUE: LazyLock<Gauge<u64>> = LazyLock::new(|| {
+        global::meter("medsec")
+            .u64_gauge("medsec.records.specimens.overdue")
+            .with_description("specimens sent for testing whose result is overdue")
+            .build()
+    });
+
+    /// One optimiser solve: how long it took and whether it was proven
+    /// optimal (`optimal`, `feasible`) or failed (`error`).
+    pub fn optimiser_run(seconds: f64, status: &'static str) {
+        OPTIMISER_DURATION.record(seconds, &[KeyValue::new("status", status)]);
+    }
+
+    /// The outbox as the relay last saw it.
+    pub fn outbox(pending: u64, oldest_age_seconds: f64) {
+        OUTBOX_PENDING.record(pending, &[]);
+        OUTBOX_LAG.record(oldest_age_seconds, &[]);
+    }
+
+    /// Specimens overdue, as the last sweep counted them.
+    pub fn specimens_overdue(count: u64) {
+        SPECIMENS_OVERDUE.record(count, &[]);
+    }
+}

@@ -63,6 +63,9 @@ pub struct Claimed {
     pub attempts: i32,
 }
 
+/// How often the relay measures the outbox for the dashboards.
+const SAMPLE_EVERY: Duration = Duration::from_secs(5);
+
 /// One process's relay of its services' events.
 #[derive(Debug, Clone)]
 pub struct Relay {
@@ -95,7 +98,14 @@ impl Relay {
     /// written in this process, and every `events.poll_millis` for those
     /// written by others (and retries come due).
     pub async fn run(self) {
+        let mut sampled: Option<std::time::Instant> = None;
         loop {
+            if sampled.is_none_or(|at| at.elapsed() >= SAMPLE_EVERY) {
+                sampled = Some(std::time::Instant::now());
+                if let Err(error) = self.sample().await {
+                    tracing::debug!(%error, "cannot measure the outbox");
+                }
+            }
             match self.round().await {
                 Ok(0) => {}
                 Ok(_) => continue,
@@ -109,6 +119,33 @@ impl Relay {
                 () = tokio::time::sleep(self.settings.poll()) => {}
             }
         }
+    }
+
+    /// Measures the outbox for the dashboards: how many events wait to be
+    /// relayed and how long the oldest has waited.
+    async fn sample(&self) -> Result<(), DbErr> {
+        let backend = self.db.get_database_backend();
+        let row = self
+            .db
+            .query_one_raw(Statement::from_string(
+                backend,
+                "SELECT COUNT(*) AS pending, MIN(created_ms) AS oldest \
+                 FROM event_outbox WHERE position IS NULL",
+            ))
+            .await?;
+        let (pending, oldest) = match row {
+            Some(row) => (
+                row.try_get::<i64>("", "pending")?,
+                row.try_get::<Option<i64>>("", "oldest")?,
+            ),
+            None => (0, None),
+        };
+        let lag_ms = oldest.map_or(0, |oldest| now_ms().saturating_sub(oldest).max(0));
+        crate::telemetry::metrics::outbox(
+            u64::try_from(pending).unwrap_or(0),
+            lag_ms as f64 / 1000.0,
+        );
+        Ok(())
     }
 
     /// Claims, delivers and marks one batch; the rows claimed.

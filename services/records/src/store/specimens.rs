@@ -9,7 +9,7 @@ use medsec_platform::{ApiError, db};
 use sea_orm::sea_query::{Expr, ExprTrait as _, LockBehavior, LockType, SimpleExpr};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection,
-    EntityTrait, QueryFilter, QueryOrder, QuerySelect, Select, SqlErr,
+    EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Select, SqlErr,
 };
 use uuid::Uuid;
 
@@ -287,6 +287,9 @@ pub const OVERDUE_BATCH: u64 = 500;
 /// is raised once. Returns how many it raised; a full batch means more may
 /// be waiting.
 pub async fn raise_overdue(db: &DatabaseConnection, now: DateTime<Utc>) -> Result<u64, ApiError> {
+    // How many are overdue in all, raised or not, for the dashboards.
+    let overdue_now = overdue(Specimens::find(), now).count(db).await?;
+    medsec_platform::telemetry::metrics::specimens_overdue(overdue_now);
     let txn = db::begin_write(db).await?;
     // Concurrent sweeps on PostgreSQL take different rows; SQLite's write
     // lock, taken by `begin_write`, serialises them (and has no row locks).

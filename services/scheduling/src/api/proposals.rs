@@ -127,8 +127,10 @@ async fn solve(
     options: SolveOptions,
     permit: OwnedSemaphorePermit,
 ) -> Result<Solved, ApiError> {
+    // The solve's spans belong to the RPC's trace.
+    let span = tracing::Span::current();
     let solved = tokio::task::spawn_blocking(move || {
-        let solved = allocation::solve(&instance, &options);
+        let solved = span.in_scope(|| allocation::solve(&instance, &options));
         drop(permit);
         solved
     })

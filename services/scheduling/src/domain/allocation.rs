@@ -161,7 +161,15 @@ pub struct Solved {
 /// long as the solve takes.
 pub fn solve(instance: &Instance, options: &SolveOptions) -> Result<Solved, ModelError> {
     let problem = medsec_scheduler::validate(instance)?;
-    let solution = medsec_scheduler::solve(&problem, options)?;
+    let started = std::time::Instant::now();
+    let solved = medsec_scheduler::solve(&problem, options);
+    medsec_platform::telemetry::metrics::optimiser_run(
+        started.elapsed().as_secs_f64(),
+        solved
+            .as_ref()
+            .map_or("error", |solution| solution.status.as_str()),
+    );
+    let solution = solved?;
     let assignment = evaluate::assignment_of(&problem, &solution).map_err(ModelError::Solution)?;
     Ok(Solved {
         problem,

@@ -126,8 +126,11 @@ impl Consumer for FreedSlots {
         scope.only_slot = Some(slot_id);
         scope.exclude_referrals = cancelled_from(txn, slot_id).await?;
         let built = instance::build(txn, &scope).await?;
+        let span = tracing::Span::current();
         let solved = tokio::task::spawn_blocking(move || {
-            allocation::solve(&built.instance, &medsec_scheduler::SolveOptions::default())
+            span.in_scope(|| {
+                allocation::solve(&built.instance, &medsec_scheduler::SolveOptions::default())
+            })
         })
         .await
         .map_err(ApiError::internal)??;
