@@ -8,13 +8,14 @@ export MEDSEC_TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/postgres
 
 BUF := .tools/node_modules/.bin/buf
 
-.PHONY: help bootstrap tools run test lint fmt bench check-postgres check-nats
+.PHONY: help bootstrap tools run test lint fmt bench check-postgres check-nats deploy-check
 
 help:
 	@echo "make run    start every service on 127.0.0.1:50051 with embedded SQLite (./data/medsec.db)"
 	@echo "make test   run every test, on SQLite and on PostgreSQL ($(MEDSEC_TEST_DATABASE_URL))"
 	@echo "make lint   cargo fmt --check, clippy -D warnings, cargo doc -D warnings, buf lint and buf format"
 	@echo "make bench  run the optimiser and ProposeAllocation benchmarks (see docs/BENCHMARKS.md)"
+	@echo "make deploy-check  render the Kubernetes overlays and check them and the compose file (see docs/DEPLOY.md)"
 
 bootstrap:
 	@scripts/bootstrap.sh
@@ -44,6 +45,11 @@ lint: bootstrap tools
 fmt: tools
 	$(CARGO) fmt --all
 	cd proto && ../$(BUF) format -w
+
+# Renders deploy/k8s/overlays/{dev,prod} and checks them (kubernetes-validate,
+# checkov, the restricted profile) and deploy/docker-compose.yml; no cargo.
+deploy-check:
+	@scripts/deploy-check.sh
 
 bench: bootstrap check-postgres
 	scripts/bench/run.sh
