@@ -2,7 +2,9 @@
 //! in every service, appends an event in the same transaction as the
 //! access ([`record`] and the helpers around it); every call on patient
 //! data that the authorisation layer refused, or that failed, appends one
-//! in a transaction of its own ([`record_call`]). An event names the
+//! in a transaction of its own ([`record_call`]). Reads that change nothing
+//! ([`read`], [`read_one`]) hand their events to a group commit and answer
+//! once those are durable. An event names the
 //! verified subject, roles, purpose (break-glass flagged, with its reason),
 //! the service and RPC, the outcome, the resource and patient, a search's
 //! filter hash and the trace id.
@@ -20,6 +22,7 @@ mod actor;
 mod append;
 pub mod chain;
 pub mod entities;
+mod journal;
 pub mod migration;
 mod privileges;
 mod record;
@@ -28,6 +31,7 @@ pub mod verify;
 pub use actor::{ANONYMOUS, Access, Actor, Audited, Outcome};
 pub use append::{Event, append};
 pub(crate) use chain::hex;
+pub use journal::{MOST_PER_BATCH, read, read_one};
 pub use privileges::{GrantError, grant_runtime_role};
 pub use record::{audited, audited_one, create, record, record_call, recorded, served};
 pub use verify::{Report, verify};

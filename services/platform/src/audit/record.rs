@@ -125,7 +125,7 @@ pub async fn record_call(
     txn.commit().await
 }
 
-fn events(
+pub(super) fn events(
     actor: &Actor,
     outcome: Outcome,
     accesses: impl IntoIterator<Item = Access>,

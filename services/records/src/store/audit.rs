@@ -23,7 +23,7 @@ pub async fn list(
     page: &PageRequest,
     actor: &Actor,
 ) -> Result<Vec<Model>, ApiError> {
-    audit::audited(db, actor, async |txn| {
+    audit::read(db, actor, async |txn| {
         patients::find(txn, patient_id).await?;
         let rows = audit::events_of_patient(txn, patient_id, page).await?;
         let access = Access::patient(format!("patients/{patient_id}/auditEvents"), patient_id);

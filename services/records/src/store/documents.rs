@@ -212,7 +212,7 @@ async fn insert(
 
 /// One document version, audited.
 pub async fn get(db: &DatabaseConnection, id: Uuid, actor: &Actor) -> Result<Model, ApiError> {
-    audit::audited_one(db, actor, async |txn| find(txn, id).await).await
+    audit::read_one(db, actor, async |txn| find(txn, id).await).await
 }
 
 /// A document version with its content, audited.
@@ -221,7 +221,7 @@ pub async fn get_content(
     id: Uuid,
     actor: &Actor,
 ) -> Result<(Model, Vec<u8>), ApiError> {
-    audit::audited(db, actor, async |txn| {
+    audit::read(db, actor, async |txn| {
         let row = find(txn, id).await?;
         let stored = document_content::Entity::find_by_id(id)
             .one(txn)
@@ -241,7 +241,7 @@ pub async fn list(
     page: &PageRequest,
     actor: &Actor,
 ) -> Result<Vec<Model>, ApiError> {
-    audit::audited(db, actor, async |txn| {
+    audit::read(db, actor, async |txn| {
         patients::find(txn, filter.patient_id).await?;
         let mut query = Documents::find().filter(Column::PatientId.eq(filter.patient_id));
         if let Some(kind) = filter.kind {

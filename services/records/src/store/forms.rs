@@ -317,7 +317,7 @@ pub async fn get(
     revision: Option<i32>,
     actor: &Actor,
 ) -> Result<ResponseRecord, ApiError> {
-    audit::audited_one(db, actor, async |txn| load(txn, id, revision).await).await
+    audit::read_one(db, actor, async |txn| load(txn, id, revision).await).await
 }
 
 /// One page of a patient's responses at their latest revisions; audited once.
@@ -327,7 +327,7 @@ pub async fn list(
     page: &PageRequest,
     actor: &Actor,
 ) -> Result<Vec<ResponseRecord>, ApiError> {
-    audit::audited(db, actor, async |txn| {
+    audit::read(db, actor, async |txn| {
         patients::find(txn, patient_id).await?;
         let query = response::Entity::find().filter(response::Column::PatientId.eq(patient_id));
         let rows = page.by_id(query, response::Column::Id)?.all(txn).await?;

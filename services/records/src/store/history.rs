@@ -127,7 +127,7 @@ pub async fn get(
     id: Uuid,
     actor: &Actor,
 ) -> Result<HistoryRecord, ApiError> {
-    audit::audited_one(db, actor, async |txn| find(txn, id).await).await
+    audit::read_one(db, actor, async |txn| find(txn, id).await).await
 }
 
 /// One page of a patient's entries, oldest first; audited once.
@@ -138,7 +138,7 @@ pub async fn list(
     page: &PageRequest,
     actor: &Actor,
 ) -> Result<Vec<HistoryRecord>, ApiError> {
-    let rows = audit::audited(db, actor, async |txn| {
+    let rows = audit::read(db, actor, async |txn| {
         patients::find(txn, patient_id).await?;
         let mut query = Entries::find().filter(Column::PatientId.eq(patient_id));
         if let Some(kind) = kind {
@@ -158,7 +158,7 @@ pub async fn summary(
     patient_id: Uuid,
     actor: &Actor,
 ) -> Result<(patient::Model, Vec<HistoryRecord>), ApiError> {
-    let (patient, rows) = audit::audited(db, actor, async |txn| {
+    let (patient, rows) = audit::read(db, actor, async |txn| {
         let patient = patients::find(txn, patient_id).await?;
         let rows = Entries::find()
             .filter(Column::PatientId.eq(patient_id))

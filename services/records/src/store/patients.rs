@@ -91,7 +91,7 @@ pub async fn require_active(db: &impl ConnectionTrait, id: Uuid) -> Result<Model
 
 /// Reads a patient, auditing the read.
 pub async fn get(db: &DatabaseConnection, id: Uuid, actor: &Actor) -> Result<Model, ApiError> {
-    audit::audited_one(db, actor, async |txn| find(txn, id).await).await
+    audit::read_one(db, actor, async |txn| find(txn, id).await).await
 }
 
 /// Registers a patient, raising `PatientRegistered`. With a key, a retry of
@@ -184,7 +184,7 @@ pub async fn list(
     page: &PageRequest,
     actor: &Actor,
 ) -> Result<Vec<Model>, ApiError> {
-    audit::audited(db, actor, async |txn| {
+    audit::read(db, actor, async |txn| {
         let rows = select(txn, filter, page).await?;
         let served = audit::served(page, &rows, "patients");
         Ok((rows, served))

@@ -232,7 +232,7 @@ pub async fn get(
     id: Uuid,
     actor: &Actor,
 ) -> Result<SpecimenRecord, ApiError> {
-    audit::audited_one(db, actor, async |txn| load(txn, id).await).await
+    audit::read_one(db, actor, async |txn| load(txn, id).await).await
 }
 
 /// One page of a patient's specimens, oldest request first; audited once.
@@ -243,7 +243,7 @@ pub async fn list_for_patient(
     page: &PageRequest,
     actor: &Actor,
 ) -> Result<Vec<SpecimenRecord>, ApiError> {
-    audit::audited(db, actor, async |txn| {
+    audit::read(db, actor, async |txn| {
         patients::find(txn, patient_id).await?;
         let mut query = Specimens::find().filter(Column::PatientId.eq(patient_id));
         if let Some(state) = state {
@@ -265,7 +265,7 @@ pub async fn list_overdue(
     page: &PageRequest,
     actor: &Actor,
 ) -> Result<Vec<SpecimenRecord>, ApiError> {
-    audit::audited(db, actor, async |txn| {
+    audit::read(db, actor, async |txn| {
         let query = overdue(Specimens::find(), as_of);
         let query =
             page.by_then_id::<_, _, _, DateTime<Utc>>(query, Column::DispatchTime, Column::Id)?;

@@ -35,9 +35,10 @@ async fn a_registration_hit_by_a_retryable_fault_stores_nothing_and_a_retry_regi
     }
 }
 
-/// GetPatient writes its audit event in the read's transaction: when that
-/// write fails, the read fails with it, as retryable (and the failure's
-/// own event cannot be written either while the fault lasts).
+/// GetPatient answers only once its audit event is committed (with other
+/// reads' events, by the group commit): when that write fails, the read
+/// fails with it, as retryable (and the failure's own event cannot be
+/// written either while the fault lasts).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_audited_read_hit_by_a_retryable_fault_is_refused_as_retryable_and_unrecorded() {
     let mut app = spawn_app(Backend::Postgres).await;

@@ -3,6 +3,8 @@
 //! "no overlapping slots" rule holds under concurrency; the unique index on
 //! (clinician, start) makes slot generation idempotent.
 
+use std::collections::HashMap;
+
 use chrono::{Duration, NaiveDate, Utc};
 use medsec_platform::ApiError;
 use medsec_platform::PreconditionKind;
@@ -484,10 +486,10 @@ pub async fn displaced(
         .await?)
 }
 
-/// A page of absences, each with the appointments it displaces now.
-/// One page of absences with the appointments each displaces; the read is
-/// audited, one event per displaced appointment shown (the appointments are
-/// patients'), or one for the search when it shows none.
+/// One page of absences with the appointments each displaces now, found in
+/// one query for the page; the read is audited, one event per displaced
+/// appointment shown (the appointments are patients'), or one for the
+/// search when it shows none.
 pub async fn list_absences(
     db: &DatabaseConnection,
     clinician_id: Option<Uuid>,
@@ -497,28 +499,63 @@ pub async fn list_absences(
     let query = absence::Entity::find().apply_if(clinician_id, |query, id| {
         query.filter(absence::Column::ClinicianId.eq(id))
     });
-    audit::audited(db, actor, async |txn| {
+    audit::read(db, actor, async |txn| {
         let absences = page.by_id(query, absence::Column::Id)?.all(txn).await?;
+        let displacing = displaced_by_each(txn, &absences).await?;
         let shown = page.served(absences.len());
-        let mut listed = Vec::with_capacity(absences.len());
-        let mut accesses = Vec::new();
-        for (n, absence) in absences.into_iter().enumerate() {
-            let displaced = displaced(txn, &absence).await?;
-            if n < shown {
-                accesses.extend(
-                    displaced
-                        .iter()
-                        .map(|a| a.access().filtered(page.filter_hash())),
-                );
-            }
-            listed.push((absence, displaced));
-        }
-        if accesses.is_empty() {
-            accesses.push(Access::other("absences").filtered(page.filter_hash()));
-        }
+        let accesses: Vec<Access> = displacing[..shown]
+            .iter()
+            .flatten()
+            .map(|a| a.access().filtered(page.filter_hash()))
+            .collect();
+        let accesses = if accesses.is_empty() {
+            vec![Access::other("absences").filtered(page.filter_hash())]
+        } else {
+            accesses
+        };
+        let listed = absences.into_iter().zip(displacing).collect();
         Ok((listed, accesses))
     })
     .await
+}
+
+/// What each of `absences` displaces now ([`displaced`]), in one query.
+async fn displaced_by_each(
+    db: &impl ConnectionTrait,
+    absences: &[absence::Model],
+) -> Result<Vec<Vec<appointment::Model>>, ApiError> {
+    if absences.is_empty() {
+        return Ok(Vec::new());
+    }
+    let overlapping = absences.iter().fold(Condition::any(), |any, absence| {
+        any.add(
+            Condition::all()
+                .add(appointment::Column::ClinicianId.eq(absence.clinician_id))
+                .add(appointment::Column::StartAt.lt(absence.end_at))
+                .add(appointment::Column::EndAt.gt(absence.start_at)),
+        )
+    });
+    let appointments = appointment::Entity::find()
+        .filter(overlapping)
+        .filter(appointment::Column::Status.is_in(HOLDING.map(AppointmentStatus::as_str)))
+        .order_by_asc(appointment::Column::StartAt)
+        .order_by_asc(appointment::Column::Id)
+        .all(db)
+        .await?;
+    Ok(absences
+        .iter()
+        .map(|absence| {
+            appointments
+                .iter()
+                .filter(|a| {
+                    a.clinician_id == absence.clinician_id
+                        && a.start_at < absence.end_at
+                        && a.end_at > absence.start_at
+                })
+                .cloned()
+                .collect()
+        })
+        .collect())
 }
 
 /// What recording an absence touches: the appointments it displaces, or
@@ -544,7 +581,7 @@ pub async fn read_diary(
     to: NaiveDate,
     actor: &Actor,
 ) -> Result<Vec<(slot::Model, Vec<appointment::Model>)>, ApiError> {
-    audit::audited(db, actor, async |txn| {
+    audit::read(db, actor, async |txn| {
         let entries = diary(txn, clinician_id, from, to).await?;
         let mut accesses: Vec<Access> = entries
             .iter()
@@ -584,15 +621,18 @@ async fn diary(
             .all(db)
             .await?
     };
+    let mut booked: HashMap<Uuid, Vec<appointment::Model>> = HashMap::new();
+    for appointment in appointments {
+        booked
+            .entry(appointment.slot_id)
+            .or_default()
+            .push(appointment);
+    }
     Ok(slots
         .into_iter()
         .map(|slot| {
-            let booked = appointments
-                .iter()
-                .filter(|a| a.slot_id == slot.id)
-                .cloned()
-                .collect();
-            (slot, booked)
+            let appointments = booked.remove(&slot.id).unwrap_or_default();
+            (slot, appointments)
         })
         .collect())
 }

@@ -28,7 +28,7 @@ pub async fn read(
     id: Uuid,
     actor: &Actor,
 ) -> Result<enquiry::Model, ApiError> {
-    audit::audited_one(db, actor, async |txn| get(txn, id).await).await
+    audit::read_one(db, actor, async |txn| get(txn, id).await).await
 }
 
 /// Routes an enquiry to someone on duty at `at` and records it, in one
@@ -198,7 +198,7 @@ pub async fn list(
                     .map(|s| enquiry::Column::Status.eq(s.as_str())),
             ),
     );
-    audit::audited(db, actor, async |txn| {
+    audit::read(db, actor, async |txn| {
         let rows = page.by_id(query, enquiry::Column::Id)?.all(txn).await?;
         let served = audit::served(page, &rows, "enquiries");
         Ok((rows, served))

@@ -121,7 +121,7 @@ pub async fn read(
     id: Uuid,
     actor: &Actor,
 ) -> Result<referral::Model, ApiError> {
-    audit::audited_one(db, actor, async |txn| get(txn, id).await).await
+    audit::read_one(db, actor, async |txn| get(txn, id).await).await
 }
 
 /// Each clinician named (by the field naming them) exists and is a
@@ -169,7 +169,7 @@ pub async fn list(
             .add_option(filter.status.map(|s| Column::Status.eq(s.as_str())))
             .add_option(filter.patient_id.map(|id| Column::PatientId.eq(id))),
     );
-    audit::audited(db, actor, async |txn| {
+    audit::read(db, actor, async |txn| {
         let rows = page.by_id(query, referral::Column::Id)?.all(txn).await?;
         let served = audit::served(page, &rows, "referrals");
         Ok((rows, served))

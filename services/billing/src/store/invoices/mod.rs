@@ -87,7 +87,7 @@ pub async fn read(
     id: Uuid,
     actor: &Actor,
 ) -> Result<InvoiceView, ApiError> {
-    audit::audited_one(db, actor, async |txn| get(txn, id).await).await
+    audit::read_one(db, actor, async |txn| get(txn, id).await).await
 }
 
 /// The invoice `id` as shown, its access recorded by `actor`: the tail of

@@ -48,7 +48,7 @@ pub async fn read(
     id: Uuid,
     actor: &Actor,
 ) -> Result<appointment::Model, ApiError> {
-    audit::audited_one(db, actor, async |txn| get(txn, id).await).await
+    audit::read_one(db, actor, async |txn| get(txn, id).await).await
 }
 
 /// Books a place, idempotently on `key`.
@@ -379,7 +379,7 @@ pub async fn list(
             .add_option(filter.referral_id.map(|id| Column::ReferralId.eq(id)))
             .add_option(filter.status.map(|s| Column::Status.eq(s.as_str()))),
     );
-    audit::audited(db, actor, async |txn| {
+    audit::read(db, actor, async |txn| {
         let rows = page
             .by_then_id::<_, _, _, i64>(query, Column::StartAt, Column::Id)?
             .all(txn)

@@ -123,7 +123,7 @@ pub async fn read(
     id: Uuid,
     actor: &Actor,
 ) -> Result<proposal::Model, ApiError> {
-    audit::audited_one(db, actor, async |txn| get(txn, id).await).await
+    audit::read_one(db, actor, async |txn| get(txn, id).await).await
 }
 
 /// A page of proposals (of one specialty, or all), by id; audited.
@@ -137,7 +137,7 @@ pub async fn list(
     if let Some(specialty) = specialty {
         query = query.filter(proposal::Column::Specialty.eq(specialty));
     }
-    audit::audited(db, actor, async |txn| {
+    audit::read(db, actor, async |txn| {
         let rows = page.by_id(query, proposal::Column::Id)?.all(txn).await?;
         let served = audit::served(page, &rows, "proposals");
         Ok((rows, served))
@@ -155,7 +155,7 @@ pub async fn list_allocations(
 ) -> Result<Vec<proposal_allocation::Model>, ApiError> {
     let query = proposal_allocation::Entity::find()
         .filter(proposal_allocation::Column::ProposalId.eq(proposal_id));
-    audit::audited(db, actor, async |txn| {
+    audit::read(db, actor, async |txn| {
         get(txn, proposal_id).await?;
         let rows = page
             .by_id(query, proposal_allocation::Column::ReferralId)?

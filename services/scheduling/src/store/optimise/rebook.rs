@@ -29,7 +29,7 @@ pub async fn find(
     displacement: &Displacement,
     actor: &Actor,
 ) -> Result<Vec<Appointment>, ApiError> {
-    audit::audited(db, actor, async |txn| find_in(txn, displacement).await).await
+    audit::read(db, actor, async |txn| find_in(txn, displacement).await).await
 }
 
 async fn find_in(
