@@ -23,7 +23,38 @@ both_backends!(
     reading_the_trail_is_audited_and_refusals_and_failures_are_recorded,
     the_trail_cannot_be_changed_or_removed,
     records_first_trail_moves_onto_the_suites_and_verifies,
+    concurrent_reads_are_each_recorded_once_in_intact_chains,
 );
+
+/// Audited reads share their commits (the group commit): many at once,
+/// of a few patients, each answer only with its event recorded, every
+/// event is there once, and every chain verifies.
+async fn concurrent_reads_are_each_recorded_once_in_intact_chains(backend: Backend) {
+    let mut app = spawn_app(backend).await;
+    let mut ids = Vec::new();
+    for n in 1..=4 {
+        ids.push(app.patient_id(n).await);
+    }
+    let reads = (0..64).map(|n| {
+        let mut client = app.client.clone();
+        let id = ids[n % ids.len()].clone();
+        async move { client.get_patient(pb::GetPatientRequest { id }).await }
+    });
+    for answer in futures::future::join_all(reads).await {
+        answer.unwrap();
+    }
+    let events = events_of(&app.db, "GetPatient", "ok").await;
+    assert_eq!(events.len(), 64, "one event per read");
+    for id in &ids {
+        let of_patient = events
+            .iter()
+            .filter(|event| event.patient_id.map(|p| p.to_string()).as_ref() == Some(id))
+            .count();
+        assert_eq!(of_patient, 16, "patient {id}");
+    }
+    let report = medsec_platform::audit::verify(&app.db).await.unwrap();
+    assert!(report.intact(), "{report}");
+}
 
 async fn every_access_is_audited_once_with_who_and_why(backend: Backend) {
     let mut app = spawn_app(backend).await;
