@@ -9,6 +9,7 @@ const PROTOS: &[&str] = &[
     "medsec/scheduling/v1/scheduling.proto",
     "medsec/billing/v1/billing.proto",
     "medsec/events/v1/events.proto",
+    "medsec/ceiling/v1/ceiling.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

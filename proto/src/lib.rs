@@ -40,3 +40,9 @@ pub mod events {
         include!(concat!(env!("OUT_DIR"), "/medsec.events.v1.rs"));
     }
 }
+
+pub mod ceiling {
+    pub mod v1 {
+        include!(concat!(env!("OUT_DIR"), "/medsec.ceiling.v1.rs"));
+    }
+}

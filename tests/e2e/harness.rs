@@ -26,7 +26,13 @@ pub(crate) struct Serving {
 /// empty), and serves it.
 pub(crate) async fn serve(settings: &Settings, services: &[ServiceName]) -> Serving {
     init_test_logging();
-    let app = Application::build(settings, services).await.expect("build");
+    // The whole suite is served with CeilingService too, so that every RPC
+    // the descriptor set names is served (the policy and fuzz tests).
+    let mut settings = settings.clone();
+    settings.server.ceiling |= services.is_empty();
+    let app = Application::build(&settings, services)
+        .await
+        .expect("build");
     let addr = app.local_addr();
     let (stop, stopped) = oneshot::channel::<()>();
     let handle = tokio::spawn(async move {

@@ -22,6 +22,11 @@ async fn every_rpc_refuses_bytes_that_are_not_its_request(backend: Backend) {
     ];
     for path in described_paths() {
         for (what, bytes) in &malformed {
+            // PingRequest has no fields: a well-formed field 1 of any bytes
+            // is an unknown field, which proto3 skips, not bad input.
+            if path.ends_with("CeilingService/Ping") && what.starts_with("invalid UTF-8") {
+                continue;
+            }
             let status = call_raw(suite.channel.clone(), &path, bytes.clone())
                 .await
                 .unwrap_err();

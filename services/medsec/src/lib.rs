@@ -3,6 +3,7 @@
 
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
+
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -11,6 +12,7 @@ use std::time::Duration;
 use medsec_platform::Settings;
 use medsec_platform::auth::AuthLayer;
 use medsec_platform::auth::policy::{Policy, ServicePolicy};
+use medsec_platform::ceiling::{self, CeilingApi};
 use medsec_platform::config::{DatabaseSettings, EventsSettings};
 use medsec_platform::events::{self, Consumer, EventRuntime, EventsApi};
 use medsec_platform::idempotency::{self, IdempotencyKeys};
@@ -145,7 +147,7 @@ pub fn policies() -> Vec<&'static ServicePolicy> {
     ServiceName::ALL
         .into_iter()
         .map(ServiceName::policy)
-        .chain([&events::POLICY])
+        .chain([&events::POLICY, &medsec_platform::ceiling::POLICY])
         .collect()
 }
 
@@ -173,6 +175,8 @@ pub enum StartError {
         service: ServiceName,
         source: sea_orm::DbErr,
     },
+    #[error("cannot make the ceiling's table: {0}")]
+    Ceiling(#[source] sea_orm::DbErr),
     #[error("cannot grant the runtime role its privileges: {0}")]
     Grant(#[from] medsec_platform::audit::GrantError),
     #[error(transparent)]
@@ -218,6 +222,17 @@ pub async fn migrate_as_owner(
     migrated.and(granted)
 }
 
+/// Makes CeilingService's table, as the tables' owner; the grants of
+/// [`migrate_as_owner`] that follow cover it.
+async fn migrate_ceiling(settings: &DatabaseSettings) -> Result<(), StartError> {
+    let owner = medsec_platform::db::connect(&settings.for_migrations())
+        .await
+        .map_err(StartError::Database)?;
+    let migrated = ceiling::migrate(&owner).await;
+    owner.close().await.ok();
+    migrated.map_err(StartError::Ceiling)
+}
+
 /// The suite, connected, migrated and bound, ready to serve.
 #[derive(Debug)]
 pub struct Application {
@@ -257,6 +272,9 @@ impl Application {
     /// listener, so the port is known before serving starts.
     pub async fn build(settings: &Settings, selected: &[ServiceName]) -> Result<Self, StartError> {
         let selected = resolve(selected);
+        if settings.server.ceiling {
+            migrate_ceiling(&settings.database).await?;
+        }
         if settings.database.migrate_on_start {
             migrate_as_owner(&settings.database, &selected).await?;
         }
@@ -270,6 +288,7 @@ impl Application {
             .iter()
             .map(|name| name.policy())
             .chain([&events::POLICY])
+            .chain(settings.server.ceiling.then_some(&ceiling::POLICY))
             .collect();
         let auth = AuthLayer::new(
             Policy::new(policies, settings.auth.open_reflection),
@@ -277,7 +296,10 @@ impl Application {
             db.clone(),
         );
         let (events_api, watchers) = EventsApi::new(db.clone(), &settings.events);
-        let services = Services::new().with(events_api.service(), &events::POLICY);
+        let mut services = Services::new().with(events_api.service(), &events::POLICY);
+        if settings.server.ceiling {
+            services = services.with(CeilingApi::new(db.clone()).service(), &ceiling::POLICY);
+        }
         let services = selected.iter().try_fold(services, |services, name| {
             Ok::<_, StartError>(match name {
                 ServiceName::Records => {

@@ -5,6 +5,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod ceiling;
 pub mod config;
 pub mod db;
 pub mod error;

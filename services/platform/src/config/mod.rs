@@ -21,6 +21,7 @@ pub const DEFAULTS: &str = r#"
 [server]
 listen = "127.0.0.1:50051"
 trace_health_and_reflection = false
+ceiling = false
 request_timeout_secs = 30
 max_message_bytes = 16777216
 shutdown_grace_millis = 500

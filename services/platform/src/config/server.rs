@@ -15,6 +15,10 @@ pub struct ServerSettings {
     /// Trace health checks and reflection too (off: probes every few
     /// seconds would swamp the traces; their metrics are kept either way).
     pub trace_health_and_reflection: bool,
+    /// Also serve CeilingService (a no-op and a one-row insert, for the
+    /// admin role and services): the stack's own ceiling that
+    /// `medsec load --ceiling` measures workloads against.
+    pub ceiling: bool,
     /// Deadline applied to every RPC unless the client asks for a shorter one.
     pub request_timeout_secs: u64,
     /// Largest message accepted or sent, in bytes, by the shell's own
