@@ -14,7 +14,7 @@ help:
 	@echo "make run    start every service on 127.0.0.1:50051 with embedded SQLite (./data/medsec.db)"
 	@echo "make test   run every test, on SQLite and on PostgreSQL ($(MEDSEC_TEST_DATABASE_URL))"
 	@echo "make lint   cargo fmt --check, clippy -D warnings, cargo doc -D warnings, buf lint and buf format"
-	@echo "make bench  run the optimiser and ProposeAllocation benchmarks (see docs/BENCHMARKS.md)"
+	@echo "make bench  run the optimiser, ProposeAllocation and capacity (medsec load) benchmarks (see docs/BENCHMARKS.md)"
 	@echo "make deploy-check  render the Kubernetes overlays and check them and the compose file (see docs/DEPLOY.md)"
 
 bootstrap:
@@ -53,5 +53,6 @@ deploy-check:
 
 bench: bootstrap check-postgres
 	scripts/bench/run.sh
+	scripts/bench/load.sh
 	$(CARGO) bench -p medsec-scheduling --bench propose
 	MEDSEC_HISTORY_OPS=10000 $(CARGO) test --release -p medsec-tests --test e2e history -- --nocapture

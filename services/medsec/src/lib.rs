@@ -3,6 +3,7 @@
 
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod load;
 
 use std::future::Future;
 use std::net::SocketAddr;

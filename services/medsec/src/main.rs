@@ -1,5 +1,6 @@
 //! `medsec`: serve the suite (all services or some), migrate its database,
-//! sign development tokens, or verify the audit trail.
+//! sign development tokens, verify the audit trail, or load a running
+//! server and report what it does.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -7,6 +8,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
+use medsec::load::{self, Pace, Progress, Workload};
 use medsec::{Application, ServiceName};
 use medsec_platform::auth::dev_issuer::DevIssuer;
 use medsec_platform::auth::{Purpose, Role};
@@ -45,7 +47,143 @@ enum Command {
     /// and exits 0 when SERVING, 1 otherwise. For container health checks
     /// and operators probing a port.
     Health(HealthArgs),
+    /// Seed a clinic through the API of a running server, drive it with
+    /// workloads at a fixed concurrency or rate, and report throughput and
+    /// latency per RPC (beside the stack's own ceiling with --ceiling).
+    Load(LoadArgs),
 }
+
+#[derive(Debug, Args)]
+struct LoadArgs {
+    /// Address of the server (default: server.listen of the configuration).
+    #[arg(long)]
+    addr: Option<SocketAddr>,
+    /// Workloads, run one after another on one seeded clinic
+    /// (comma-separated or repeated).
+    #[arg(
+        long = "workload",
+        value_enum,
+        value_delimiter = ',',
+        default_value = "mixed"
+    )]
+    workloads: Vec<Workload>,
+    /// Closed loop: this many workers, each sending its next step when its
+    /// last one answered [default: 8].
+    #[arg(long, conflicts_with = "rate")]
+    concurrency: Option<usize>,
+    /// Open loop: steps scheduled at this many a second whatever the
+    /// answers, each timed from its scheduled start.
+    #[arg(long)]
+    rate: Option<f64>,
+    /// Open loop: steps unanswered at once beyond which due steps are
+    /// dropped (and counted as errors).
+    #[arg(long, default_value_t = 512, requires = "rate")]
+    max_in_flight: usize,
+    /// Seconds each workload is measured.
+    #[arg(long, default_value_t = 30.0)]
+    duration: f64,
+    /// Seconds each workload runs first, not measured.
+    #[arg(long, default_value_t = 2.0)]
+    warmup: f64,
+    /// Also drive the ceiling (Ping, and Insert of one row) at the same pace
+    /// and report each workload as a fraction of it; the server needs
+    /// server.ceiling = true.
+    #[arg(long)]
+    ceiling: bool,
+    /// Write the report to PATH.json and PATH.md.
+    #[arg(long, value_name = "PATH")]
+    report: Option<PathBuf>,
+    /// Clinicians to seed, each with a session every weekday.
+    #[arg(long, default_value_t = 8)]
+    clinicians: usize,
+    /// Weeks of slots to seed, from tomorrow.
+    #[arg(long, default_value_t = 4)]
+    weeks: u32,
+    /// Patients to seed, each with a waiting referral.
+    #[arg(long, default_value_t = 400)]
+    patients: usize,
+    /// HTTP/2 connections [default: one per 128 calls in flight, 1 to 4].
+    #[arg(long)]
+    connections: Option<usize>,
+    /// Seconds before a call is given up.
+    #[arg(long, default_value_t = 10.0)]
+    timeout: f64,
+    /// Bearer token sent on every call (needs the roles of the workloads;
+    /// the admin role for --ceiling). Default: one from the development
+    /// issuer on the configured database, with every staff role.
+    #[arg(long, env = "MEDSEC_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// Database URL, as given to `medsec serve` (the development issuer's
+    /// key is kept there).
+    #[arg(long)]
+    database: Option<String>,
+    /// Names the seeded clinic and its request ids (letters, digits, - and
+    /// _), so a retried seed makes nothing twice [default: a new one].
+    #[arg(long)]
+    run_id: Option<String>,
+    /// A Prometheus scraping the server, e.g. http://127.0.0.1:9090: the
+    /// report adds the server's own p99 per method.
+    #[arg(long, value_name = "URL")]
+    prometheus: Option<String>,
+}
+
+/// Runs `medsec load` and prints its report (Markdown) on stdout.
+async fn load(args: &LoadArgs, settings: &Settings) -> anyhow::Result<()> {
+    let seconds = |flag: &str, value: f64| {
+        Duration::try_from_secs_f64(value)
+            .map_err(|_| anyhow::anyhow!("--{flag} must be a number of seconds, not {value}"))
+    };
+    let (token, minted) = match &args.token {
+        Some(token) => (token.clone(), false),
+        None => {
+            let token = load::dev_token(settings, DEV_TOKEN_LIFETIME)
+                .await
+                .context("cannot sign a token (or pass --token)")?;
+            (token, true)
+        }
+    };
+    let mut options = load::Options::new(args.addr.unwrap_or(settings.server.listen), token);
+    options.workloads = args.workloads.clone();
+    options.pace = match args.rate {
+        Some(per_second) => Pace::Rate {
+            per_second,
+            max_in_flight: args.max_in_flight,
+        },
+        None => Pace::Concurrency(args.concurrency.unwrap_or(8)),
+    };
+    options.duration = seconds("duration", args.duration)?;
+    options.warmup = seconds("warmup", args.warmup)?;
+    options.timeout = seconds("timeout", args.timeout)?;
+    options.ceiling = args.ceiling;
+    options.connections = args.connections;
+    options.seed = load::SeedSize {
+        clinicians: args.clinicians,
+        weeks: args.weeks,
+        patients: args.patients,
+    };
+    options.run_id = args.run_id.clone();
+    options.prometheus = args.prometheus.clone();
+    // Known only when the server's database is the one configured here:
+    // named on the command line, or holding the key that signed the token.
+    options.database = (minted || args.database.is_some()).then(|| {
+        let url = settings.database.url();
+        url.split(':').next().unwrap_or(url).to_owned()
+    });
+    let report = load::run(options, Progress::Terminal).await?;
+    print!("{}", report.to_markdown());
+    if let Some(path) = &args.report {
+        let (json, markdown) = report.write(path)?;
+        eprintln!(
+            "medsec load: report written to {} and {}",
+            json.display(),
+            markdown.display()
+        );
+    }
+    Ok(())
+}
+
+/// How long a token `medsec load` signs for itself lasts.
+const DEV_TOKEN_LIFETIME: Duration = Duration::from_secs(8 * 60 * 60);
 
 #[derive(Debug, Args)]
 struct HealthArgs {
@@ -156,6 +294,10 @@ async fn main() -> anyhow::Result<()> {
             database_url: args.database.clone(),
         },
         Command::Health(_) => Overrides::default(),
+        Command::Load(args) => Overrides {
+            listen: None,
+            database_url: args.database.clone(),
+        },
     };
     if let Command::Health(args) = &cli.command {
         let settings = Settings::load(cli.config.as_deref(), &overrides)?;
@@ -171,6 +313,11 @@ async fn main() -> anyhow::Result<()> {
                 std::process::exit(1);
             }
         }
+    }
+    if let Command::Load(args) = &cli.command {
+        // The report goes to stdout and the live line to stderr: no logs.
+        let settings = Settings::load(cli.config.as_deref(), &overrides)?;
+        return load(args, &settings).await;
     }
     let settings = Settings::load(cli.config.as_deref(), &overrides)?;
     let _telemetry = telemetry::init(&settings.telemetry)?;
@@ -216,7 +363,7 @@ async fn main() -> anyhow::Result<()> {
             println!("{report}");
         }
         // Answered above, before telemetry starts.
-        Command::Health(_) => {}
+        Command::Health(_) | Command::Load(_) => {}
     }
     Ok(())
 }

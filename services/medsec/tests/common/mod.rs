@@ -255,3 +255,37 @@ impl Drop for Process {
         }
     }
 }
+
+/// The whole suite served in this process on `settings` (bind to port 0
+/// for a free one) until [`Suite::stop`].
+pub(crate) struct Suite {
+    pub(crate) addr: std::net::SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    serving: Option<tokio::task::JoinHandle<Result<(), medsec::StartError>>>,
+}
+
+impl Suite {
+    pub(crate) async fn start(settings: &medsec_platform::Settings) -> Self {
+        let app = medsec::Application::build(settings, &[]).await.unwrap();
+        let addr = app.local_addr();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let serving = tokio::spawn(app.run_until_stopped(async move {
+            let _ = stopped.await;
+        }));
+        Self {
+            addr,
+            stop: Some(stop),
+            serving: Some(serving),
+        }
+    }
+
+    /// Shuts the server down and waits until it has drained.
+    pub(crate) async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(serving) = self.serving.take() {
+            serving.await.unwrap().unwrap();
+        }
+    }
+}
