@@ -31,6 +31,7 @@ mod rng;
 mod seed;
 mod stats;
 mod workload;
+mod world;
 
 use std::io::IsTerminal as _;
 use std::io::Write as _;
@@ -54,7 +55,7 @@ use client::{Clients, Credentials};
 use rng::Rng;
 use seed::NhsNumbers;
 use stats::Recorder;
-use workload::World;
+use world::World;
 
 /// What the generated load does (see the `workload` module for each step).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, clap::ValueEnum, Serialize, Deserialize)]

@@ -18,10 +18,8 @@
 //! (`FAILED_PRECONDITION` on issue), and `ABORTED` anywhere (a concurrent
 //! change won a race; the API says to re-read and retry).
 
-use std::collections::{HashMap, VecDeque};
 use std::future::Future;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, MutexGuard, PoisonError, RwLock};
+use std::sync::atomic::Ordering;
 
 use chrono::Utc;
 use medsec_platform::time::{format_civil_date, to_timestamp, today_in_london};
@@ -35,8 +33,9 @@ use tonic::{Code, Status};
 use super::Workload;
 use super::client::Clients;
 use super::rng::Rng;
-use super::seed::{self, Clinic, NhsNumbers, PatientRef, ReferralRef, Seeded};
+use super::seed::{self, PatientRef};
 use super::stats::{Outcome, Recorder};
+use super::world::{Booked, World, lock, nothing_seeded};
 
 /// What a `mixed` step does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,125 +61,6 @@ const MIXED_ROUND: [Chore; 20] = {
 
 /// Free slots a booking step lists at once.
 const SLOT_PAGE: i32 = 20;
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    // The pools hold plain data; a worker that panicked holding one leaves
-    // nothing half-changed worth stopping for.
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-/// An appointment a booking step made and left booked.
-#[derive(Debug, Clone)]
-struct Booked {
-    appointment_id: String,
-    referral: Option<ReferralRef>,
-}
-
-/// What the workers share: the seeded clinic, and the pools its work draws
-/// from and returns to (the waiting list, the booked appointments, the
-/// patients, who is being billed).
-#[derive(Debug)]
-pub(crate) struct World {
-    clinic: Clinic,
-    patients: RwLock<Vec<PatientRef>>,
-    /// Patients no billing step is billing now; a step takes one, so two
-    /// steps rarely invoice one patient's charges at once.
-    payers: Mutex<VecDeque<PatientRef>>,
-    waiting: Mutex<HashMap<&'static str, Vec<ReferralRef>>>,
-    booked: Mutex<VecDeque<Booked>>,
-    nhs: NhsNumbers,
-    /// How many `mixed` steps have begun: the next one's place in the round.
-    mixed_turn: AtomicUsize,
-}
-
-impl World {
-    pub(crate) fn new(seeded: Seeded, nhs: NhsNumbers) -> Self {
-        let mut waiting: HashMap<&'static str, Vec<ReferralRef>> = HashMap::new();
-        for referral in seeded.referrals {
-            waiting
-                .entry(referral.specialty)
-                .or_default()
-                .push(referral);
-        }
-        Self {
-            clinic: seeded.clinic,
-            payers: Mutex::new(seeded.patients.iter().cloned().collect()),
-            patients: RwLock::new(seeded.patients),
-            waiting: Mutex::new(waiting),
-            booked: Mutex::new(VecDeque::new()),
-            nhs,
-            mixed_turn: AtomicUsize::new(0),
-        }
-    }
-
-    /// No clinic: enough for the ceiling's workloads alone.
-    pub(crate) fn bare(nhs: NhsNumbers) -> Self {
-        Self::new(
-            Seeded {
-                clinic: Clinic {
-                    clinicians: Vec::new(),
-                    specialties: Vec::new(),
-                    first_day: today_in_london(),
-                    days: 1,
-                    price_codes: Vec::new(),
-                },
-                patients: Vec::new(),
-                referrals: Vec::new(),
-                figures: seed::SeedFigures::default(),
-            },
-            nhs,
-        )
-    }
-
-    fn any_patient(&self, rng: &mut Rng) -> Result<PatientRef, Status> {
-        let patients = self.patients.read().unwrap_or_else(PoisonError::into_inner);
-        rng.pick(&patients).cloned().ok_or_else(nothing_seeded)
-    }
-
-    fn registered(&self, patient: PatientRef) {
-        self.patients
-            .write()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push(patient);
-    }
-
-    /// A waiting referral of `specialty`, taken off the pool.
-    fn take_referral(&self, specialty: &str, rng: &mut Rng) -> Option<ReferralRef> {
-        let mut waiting = lock(&self.waiting);
-        let pool = waiting.get_mut(specialty)?;
-        if pool.is_empty() {
-            return None;
-        }
-        let index = rng.index(pool.len());
-        Some(pool.swap_remove(index))
-    }
-
-    /// Puts a referral back on the waiting list.
-    fn wait(&self, referral: Option<ReferralRef>) {
-        if let Some(referral) = referral {
-            lock(&self.waiting)
-                .entry(referral.specialty)
-                .or_default()
-                .push(referral);
-        }
-    }
-
-    fn take_payer(&self, rng: &mut Rng) -> Result<PatientRef, Status> {
-        let idle = lock(&self.payers).pop_front();
-        match idle {
-            Some(patient) => Ok(patient),
-            None => self.any_patient(rng),
-        }
-    }
-
-    fn release_payer(&self, patient: PatientRef) {
-        lock(&self.payers).push_back(patient);
-    }
-}
-
-fn nothing_seeded() -> Status {
-    Status::failed_precondition("the load generator seeded no clinic for this workload")
-}
 
 fn request_id() -> String {
     uuid::Uuid::now_v7().to_string()

@@ -19,7 +19,8 @@ use crate::domain::diary::{
 };
 use crate::domain::text::{MAX_TEXT_CHARS, optional_specialty, read_specialty};
 use crate::domain::{AbsenceReason, Kind, Mode, span};
-use crate::store::diary::{self as store, SlotFilter, WithDisplaced};
+use crate::store::absences::{self, WithDisplaced};
+use crate::store::diary::{self as store, SlotFilter};
 use crate::store::entities::{session_template, slot};
 
 pub(super) async fn create_template(
@@ -269,7 +270,7 @@ pub(super) async fn create_absence(
         reason,
         note,
     };
-    let created = store::create_absence(&api.db, key.as_ref(), new, &actor).await?;
+    let created = absences::create_absence(&api.db, key.as_ref(), new, &actor).await?;
     Ok(absence_to_proto(&created))
 }
 
@@ -295,7 +296,7 @@ pub(super) async fn list_absences(
     let clinician_id = r.optional_id("clinician_id", &request.clinician_id);
     let (size, token) = (request.page_size, &request.page_token);
     let page = r.finish_page("absences", &clinician_id, size, token)?;
-    let rows = store::list_absences(&api.db, clinician_id, &page, &actor).await?;
+    let rows = absences::list_absences(&api.db, clinician_id, &page, &actor).await?;
     let (absences, next_page_token) =
         page.tail(rows, |(row, _)| keys::id(row.id), absence_to_proto);
     Ok(pb::ListAbsencesResponse {

@@ -13,6 +13,7 @@
 //! the suite's audit trail in the same transaction (`audited` names what
 //! each record's access is).
 
+pub mod absences;
 pub mod appointments;
 mod audited;
 pub mod diary;

@@ -42,7 +42,7 @@ async fn find_in(
                 .one(db)
                 .await?
                 .ok_or_else(|| ApiError::not_found("absence", id.to_string()))?;
-            crate::store::diary::displaced(db, &absence).await?
+            crate::store::absences::displaced(db, &absence).await?
         }
         Displacement::Appointments(ids) => {
             appointment::Entity::find()
