@@ -11,7 +11,7 @@ use medsec_platform::pagination::PageRequest;
 use sea_orm::sea_query::{Expr, ExprTrait as _, LikeExpr};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection,
-    DatabaseTransaction, DbErr, EntityTrait, IntoActiveModel, QueryFilter, Set, SqlErr,
+    DatabaseTransaction, DbBackend, DbErr, EntityTrait, IntoActiveModel, QueryFilter, Set, SqlErr,
 };
 use uuid::Uuid;
 
@@ -192,6 +192,45 @@ pub async fn list(
     .await
 }
 
+/// Rows whose `column` starts with `prefix`: a LIKE says so exactly, and a
+/// byte range beside it lets an index find them whatever the plan (a
+/// prepared LIKE with a bound pattern uses no index on PostgreSQL, whose
+/// generic plan cannot see the pattern's fixed prefix). On PostgreSQL the
+/// range compares in the "C" collation, as the prefix indexes are built
+/// (records migration 6); SQLite compares bytes already.
+fn starts_with(column: Column, prefix: &str, backend: DbBackend) -> Condition {
+    let pattern = format!("{}%", escape_like(prefix));
+    let matches = Condition::all().add(Expr::col(column).like(LikeExpr::new(pattern).escape('\\')));
+    let Some(upper) = successor(prefix) else {
+        return matches;
+    };
+    let in_c = |operator: &'static str, bound: String| {
+        Expr::cust_with_exprs(
+            format!(r#"$1 COLLATE "C" {operator} $2"#),
+            [Expr::col(column), Expr::val(bound)],
+        )
+    };
+    match backend {
+        DbBackend::Postgres => matches
+            .add(in_c(">=", prefix.to_owned()))
+            .add(in_c("<", upper)),
+        _ => matches
+            .add(Expr::col(column).gte(prefix))
+            .add(Expr::col(column).lt(upper)),
+    }
+}
+
+/// The least text greater than every text starting with `prefix`, in byte
+/// (code point) order: `prefix` with its last character moved on by one.
+/// None for an empty prefix, or one ending in the last code point.
+fn successor(prefix: &str) -> Option<String> {
+    let mut chars: Vec<char> = prefix.chars().collect();
+    let last = chars.pop()?;
+    let next = (u32::from(last) + 1..=u32::from(char::MAX)).find_map(char::from_u32)?;
+    chars.push(next);
+    Some(chars.into_iter().collect())
+}
+
 async fn select(
     db: &impl ConnectionTrait,
     filter: &PatientFilter,
@@ -204,10 +243,13 @@ async fn select(
     if let Some(nhs_number) = &filter.nhs_number {
         condition = condition.add(Column::NhsNumber.eq(nhs_number.as_str()));
     }
+    let backend = db.get_database_backend();
     if let Some(prefix) = &filter.family_name_prefix {
-        let pattern = format!("{}%", escape_like(&fold(prefix)));
-        condition = condition
-            .add(Expr::col(Column::FamilyNameFolded).like(LikeExpr::new(pattern).escape('\\')));
+        condition = condition.add(starts_with(
+            Column::FamilyNameFolded,
+            &fold(prefix),
+            backend,
+        ));
     }
     if let Some(birth_date) = filter.birth_date {
         condition = condition.add(Column::BirthDate.eq(birth_date));
@@ -217,9 +259,8 @@ async fn select(
             condition = condition.add(Column::AddressPostcode.eq(postcode.as_str()));
         }
         Some(PostcodeFilter::District(outward)) => {
-            let pattern = format!("{} %", escape_like(outward));
-            condition = condition
-                .add(Expr::col(Column::AddressPostcode).like(LikeExpr::new(pattern).escape('\\')));
+            let district = format!("{outward} ");
+            condition = condition.add(starts_with(Column::AddressPostcode, &district, backend));
         }
         None => {}
     }
@@ -388,4 +429,22 @@ fn to_details(row: &Model) -> Result<PatientDetails, ApiError> {
             name: row.gp_name.clone().unwrap_or_default(),
         }),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::successor;
+
+    #[test]
+    fn the_successor_bounds_every_text_with_the_prefix() {
+        assert_eq!(successor("smi").as_deref(), Some("smj"));
+        assert_eq!(successor("sw1a ").as_deref(), Some("sw1a!"));
+        assert_eq!(successor("o'b").as_deref(), Some("o'c"));
+        assert_eq!(successor("\u{d7ff}").as_deref(), Some("\u{e000}"));
+        assert_eq!(successor(""), None);
+        assert_eq!(successor("a\u{10ffff}"), None);
+        for text in ["smith", "smiz\u{10ffff}", "smi"] {
+            assert!(("smi".."smj").contains(&text), "{text}");
+        }
+    }
 }

@@ -11,11 +11,13 @@ use super::IDEMPOTENCY_KEYS;
 
 mod m20261125_000001_create_patients;
 mod m20261125_000002_create_patient_file;
+mod m20261202_000006_index_name_and_postcode_prefixes;
 mod m20261210_000003_copy_audit_events_to_trail;
 mod m20261216_000005_add_specimen_overdue_raised_at;
 
 use m20261125_000001_create_patients::CreatePatients;
 use m20261125_000002_create_patient_file::CreatePatientFile;
+use m20261202_000006_index_name_and_postcode_prefixes::IndexNameAndPostcodePrefixes;
 use m20261210_000003_copy_audit_events_to_trail::CopyAuditEventsToTrail;
 use m20261216_000005_add_specimen_overdue_raised_at::AddSpecimenOverdueRaisedAt;
 
@@ -33,6 +35,7 @@ impl MigratorTrait for Migrator {
                 keys: IDEMPOTENCY_KEYS,
             }),
             Box::new(AddSpecimenOverdueRaisedAt),
+            Box::new(IndexNameAndPostcodePrefixes),
         ]
     }
 
