@@ -8,6 +8,7 @@
 mod m20261125_000002_add_optimisation;
 mod m20261201_000001_create_scheduling;
 mod m20261201_000004_record_left_out_referrals;
+mod m20261202_000006_index_slots_by_specialty;
 mod m20261215_000005_fund_referrals;
 
 use medsec_platform::idempotency::IndexByAge;
@@ -29,6 +30,7 @@ impl MigratorTrait for Migrator {
             }),
             Box::new(m20261201_000004_record_left_out_referrals::Migration),
             Box::new(m20261215_000005_fund_referrals::Migration),
+            Box::new(m20261202_000006_index_slots_by_specialty::Migration),
         ]
     }
 
