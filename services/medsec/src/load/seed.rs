@@ -152,6 +152,9 @@ pub(crate) struct Seeded {
     pub(crate) figures: SeedFigures,
 }
 
+/// How many taken NHS numbers one seeded registration skips before giving up.
+const MAX_NUMBER_RETRIES: u32 = 20;
+
 /// Valid NHS numbers of the never-issued 999 range, each handed out once
 /// per run: from a start the run id chooses, skipping the stems whose
 /// modulus 11 check digit would be 10.
@@ -330,14 +333,28 @@ pub(crate) async fn seed(
         .map(|i| registration(&mut rng, nhs.next(), key(&format!("patient-{i}"))))
         .collect();
     let patients: Vec<PatientRef> = futures::stream::iter(registrations)
-        .map(|request| {
+        .map(|mut request| {
             let mut records = clients.records.clone();
             async move {
-                let patient = records
-                    .create_patient(request)
-                    .await
-                    .map_err(|s| failed("CreatePatient", &s))?
-                    .into_inner();
+                // A number an earlier run on this database registered is
+                // taken: register the patient under the run's next one.
+                let mut retries = 0;
+                let patient = loop {
+                    match records.create_patient(request.clone()).await {
+                        Ok(created) => break created.into_inner(),
+                        Err(status)
+                            if status.code() == tonic::Code::AlreadyExists
+                                && retries < MAX_NUMBER_RETRIES =>
+                        {
+                            retries += 1;
+                            if let Some(patient) = request.patient.as_mut() {
+                                patient.nhs_number = nhs.next();
+                            }
+                            request.request_id = format!("{}-{retries}", request.request_id);
+                        }
+                        Err(status) => return Err(failed("CreatePatient", &status)),
+                    }
+                };
                 Ok::<_, anyhow::Error>(PatientRef {
                     id: patient.id,
                     family_name: patient.family_name,
