@@ -137,6 +137,41 @@ def section(folder, databases, commit, load_avg):
     return "\n".join(out).rstrip() + "\n"
 
 
+def targets(folder):
+    """The issue's targets, each with the figure this run measured."""
+    rows = []
+
+    def check(label, value, goal, ok, unit=""):
+        rows.append(f"| {label} | {value}{unit} | {goal} | {'met' if ok else 'not met'} |")
+
+    pg = load(folder, "postgres-saturation")
+    if pg and pg.get("ceiling"):
+        insert = pg["ceiling"]["insert"]["steps"]["per_second"]
+        booking = next(w for w in pg["workloads"] if w["workload"] == "booking")
+        share = booking["steps"]["per_second"] / insert
+        check("PostgreSQL: booking steps/s at saturation, of the Insert ceiling", f"{100 * share:.0f}", "≥ 50%", share >= 0.5, "%")
+        records = next(w for w in pg["workloads"] if w["workload"] == "records")
+        share = records["fraction_of_ping"] or 0
+        check("PostgreSQL: records RPCs/s at saturation, of the Ping ceiling", f"{100 * share:.1f}", "≥ 25%", share >= 0.25, "%")
+    for db, name in (("postgres", "PostgreSQL"), ("sqlite", "SQLite")):
+        for workload, goal in (("booking", 10), ("records", 10), ("diary-read", 5)):
+            half = load(folder, f"{db}-half-{workload}")
+            if half is None or (db == "sqlite" and workload != "diary-read"):
+                continue
+            phase = half["workloads"][0]
+            p99 = phase["steps"]["latency"]["p99_ms"]
+            check(f"{name}: {workload} step p99 at half saturation", f"{p99:.1f}", f"≤ {goal} ms",
+                  p99 <= goal and phase["rpc_errors"] == 0, " ms")
+    wide = load(folder, "sqlite-records-128")
+    if wide:
+        longest = max(r["latency"]["max_ms"] for r in wide["workloads"][0]["by_rpc"])
+        check("SQLite: longest call at 128 concurrent streams (records)", f"{longest:.0f}", "≤ 100 ms", longest <= 100, " ms")
+    if not rows:
+        return ""
+    return "\n".join(["### Against the targets of issue 16", "",
+                      "| target | measured | goal | |", "|---|---|---|---|", *rows, ""]) + "\n"
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("folder")
@@ -146,6 +181,7 @@ def main():
     parser.add_argument("--benchmarks", required=True)
     args = parser.parse_args()
     text = section(args.folder, args.databases.split(), args.commit, args.load)
+    text += "\n" + targets(args.folder)
     with open(args.benchmarks) as f:
         doc = f.read()
     block = f"{BEGIN}\n{text}{END}"
