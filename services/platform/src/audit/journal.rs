@@ -177,6 +177,7 @@ impl Journal {
 
     /// Commits batch after batch until nothing is waiting.
     async fn commit_all(self: Arc<Self>, db: DatabaseConnection) {
+        let _unstuck = Unstuck(&self);
         loop {
             let batch = {
                 let mut queue = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
@@ -201,6 +202,21 @@ impl Journal {
                 // A reader that went away needs no answer.
                 let _ = waiting.done.send(result);
             }
+        }
+    }
+}
+
+/// Should a commit task panic, lets the next read start another (instead of
+/// every later read waiting for a commit that will never come), and fails
+/// the reads still waiting (their senders dropped: `INTERNAL`).
+struct Unstuck<'a>(&'a Journal);
+
+impl Drop for Unstuck<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let mut queue = self.0.queue.lock().unwrap_or_else(PoisonError::into_inner);
+            queue.waiting.clear();
+            queue.committing = false;
         }
     }
 }
