@@ -16,7 +16,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Site, clinic, free_port, hex, referral, wait_for};
+use common::{Site, clinic, free_port, hex, referral, register_patient, wait_for};
 use medsec_platform::auth::dev_issuer::DevIssuer;
 use medsec_platform::testing::collector::Collector;
 use medsec_platform::testing::tls::{TestCa, client_tls};
@@ -92,21 +92,7 @@ async fn scenario() {
         })
         .await
         .unwrap();
-    let patient = records
-        .create_patient(records::CreatePatientRequest {
-            patient: Some(records::Patient {
-                nhs_number: "943 476 5919".into(),
-                given_name: "Ada".into(),
-                family_name: "Lovelace".into(),
-                birth_date: "1985-12-10".into(),
-                sex: records::Sex::Female as i32,
-                ..Default::default()
-            }),
-            request_id: String::new(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let patient = register_patient(&mut records).await;
     let slots = clinic(&mut scheduling).await;
     let mut booked = Vec::new();
     for slot in &slots[..2] {

@@ -12,6 +12,8 @@ use std::time::Duration;
 use chrono::Datelike as _;
 use medsec_platform::testing::{AuthChannel, TestDatabase};
 use medsec_platform::time::{format_civil_date, today_in_london};
+use medsec_proto::records::v1 as records;
+use medsec_proto::records::v1::records_service_client::RecordsServiceClient;
 use medsec_proto::scheduling::v1 as scheduling;
 use medsec_proto::scheduling::v1::scheduling_service_client::SchedulingServiceClient;
 use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
@@ -58,6 +60,27 @@ pub(crate) async fn wait_for<T>(within: Duration, mut probe: impl AsyncFnMut() -
         );
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
+}
+
+/// Registers Ada Lovelace (NHS number 943 476 5919); the patient.
+pub(crate) async fn register_patient(
+    records: &mut RecordsServiceClient<AuthChannel>,
+) -> records::Patient {
+    records
+        .create_patient(records::CreatePatientRequest {
+            patient: Some(records::Patient {
+                nhs_number: "943 476 5919".into(),
+                given_name: "Ada".into(),
+                family_name: "Lovelace".into(),
+                birth_date: "1985-12-10".into(),
+                sex: records::Sex::Female as i32,
+                ..Default::default()
+            }),
+            request_id: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
 }
 
 /// A cardiology clinic next week; its slots.
