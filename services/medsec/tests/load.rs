@@ -2,6 +2,7 @@
 //! PostgreSQL: every workload, closed loop, with the ceiling measured in
 //! the same run; one open-loop run at a fixed rate; and the binary itself
 //! writing its report. A few seconds each, so the generator cannot rot.
+//! And CeilingService itself: its row, its bound, its role.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic
 
@@ -14,7 +15,76 @@ use medsec::load::{self, Options, Pace, PhaseReport, Progress, Report, SeedSize,
 use medsec_platform::both_backends;
 use medsec_platform::testing::{Backend, TestDatabase};
 
-both_backends!(every_workload_runs_clean_beside_the_ceiling);
+both_backends!(
+    every_workload_runs_clean_beside_the_ceiling,
+    the_ceiling_is_for_admins_and_refuses_a_long_note,
+);
+
+/// CeilingService through a real client: Insert stores its row, a note over
+/// 64 characters is INVALID_ARGUMENT naming `note` and stores nothing, and
+/// a secretary may not call it.
+async fn the_ceiling_is_for_admins_and_refuses_a_long_note(backend: Backend) {
+    use medsec_platform::auth::Role;
+    use medsec_platform::auth::dev_issuer::DevIssuer;
+    use medsec_platform::testing::{Caller, violated_fields};
+    use medsec_proto::ceiling::v1 as pb;
+    use medsec_proto::ceiling::v1::ceiling_service_client::CeilingServiceClient;
+    use sea_orm::ConnectionTrait as _;
+
+    let database = TestDatabase::create(backend).await;
+    let mut settings = database.settings();
+    settings.server.ceiling = true;
+    let suite = common::Suite::start(&settings).await;
+    let channel = tonic::transport::Channel::from_shared(format!("http://{}", suite.addr))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let db = database.connect().await;
+    let issuer = DevIssuer::open(&db).await.unwrap();
+    let admin = Caller::staff("ceiling.admin", &[Role::Admin]);
+    let mut ceiling = CeilingServiceClient::new(admin.channel(&issuer, "medsec", channel.clone()));
+    let rows = async || {
+        let row = db
+            .query_one_raw(sea_orm::Statement::from_string(
+                db.get_database_backend(),
+                "SELECT COUNT(*) AS n FROM ceiling_rows",
+            ))
+            .await
+            .unwrap()
+            .unwrap();
+        row.try_get::<i64>("", "n").unwrap()
+    };
+
+    ceiling.ping(pb::PingRequest {}).await.unwrap();
+    let inserted = ceiling
+        .insert(pb::InsertRequest {
+            note: "load".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(uuid::Uuid::parse_str(&inserted.id).is_ok(), "{inserted:?}");
+    assert_eq!(rows().await, 1);
+
+    let status = ceiling
+        .insert(pb::InsertRequest {
+            note: "x".repeat(65),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), tonic::Code::InvalidArgument, "{status:?}");
+    assert_eq!(violated_fields(&status), ["note"]);
+    assert_eq!(rows().await, 1, "a refused insert stores nothing");
+
+    let secretary = Caller::staff("s.jones", &[Role::Secretary]);
+    let mut as_secretary = CeilingServiceClient::new(secretary.channel(&issuer, "medsec", channel));
+    let status = as_secretary.ping(pb::PingRequest {}).await.unwrap_err();
+    assert_eq!(status.code(), tonic::Code::PermissionDenied, "{status:?}");
+
+    db.close().await.ok();
+    suite.stop().await;
+}
 
 /// Answers a busy clinic gives by design, never errors.
 const CONTENTION: [&str; 3] = ["FAILED_PRECONDITION", "ABORTED", "ALREADY_EXISTS"];
